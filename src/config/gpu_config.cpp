@@ -1,0 +1,150 @@
+#include "config/gpu_config.h"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <toml++/toml.h>
+
+namespace vgd {
+namespace {
+
+std::string where(std::string_view source, const toml::source_region& r) {
+  return fmt::format("{}:{}", source, r.begin.line);
+}
+
+// Reads [table] keys into typed fields, rejecting unknown keys and wrong types.
+class TableReader {
+ public:
+  TableReader(const toml::table& t, std::string_view source, std::string prefix)
+      : t_(t), source_(source), prefix_(std::move(prefix)) {}
+
+  void allow(std::string_view key) { known_.insert(std::string(key)); }
+  bool u64(std::string_view key, uint64_t& out, uint64_t scale = 1) {
+    known_.insert(std::string(key));
+    const toml::node* n = t_.get(key);
+    if (!n) return true;
+    auto v = n->value<int64_t>();
+    if (!v || *v < 0) return fail(*n, key, "a non-negative integer");
+    out = static_cast<uint64_t>(*v) * scale;
+    return true;
+  }
+  bool u32(std::string_view key, uint32_t& out) {
+    uint64_t v = out;
+    if (!u64(key, v)) return false;
+    if (v > UINT32_MAX) return fail(*t_.get(key), key, "a 32-bit integer");
+    out = static_cast<uint32_t>(v);
+    return true;
+  }
+  bool str(std::string_view key, std::string& out) {
+    known_.insert(std::string(key));
+    const toml::node* n = t_.get(key);
+    if (!n) return true;
+    auto v = n->value<std::string>();
+    if (!v) return fail(*n, key, "a string");
+    out = *v;
+    return true;
+  }
+  bool boolean(std::string_view key, bool& out) {
+    known_.insert(std::string(key));
+    const toml::node* n = t_.get(key);
+    if (!n) return true;
+    auto v = n->value<bool>();
+    if (!v) return fail(*n, key, "true or false");
+    out = *v;
+    return true;
+  }
+  // After all reads: any key not asked for is a typo or unsupported.
+  bool no_unknown_keys() {
+    for (const auto& [k, n] : t_)
+      if (!known_.count(std::string(k.str()))) {
+        error = fmt::format("{}: unknown key {}{}", where(source_, n.source()), prefix_, k.str());
+        return false;
+      }
+    return true;
+  }
+  bool fail(const toml::node& n, std::string_view key, std::string_view want) {
+    error = fmt::format("{}: {}{} must be {}", where(source_, n.source()), prefix_, key, want);
+    return false;
+  }
+
+  std::string error;
+
+ private:
+  const toml::table& t_;
+  std::string_view source_;
+  std::string prefix_;
+  std::set<std::string> known_;
+};
+
+bool parse_resolution(const std::string& s, uint32_t& w, uint32_t& h) {
+  unsigned a = 0, b = 0;
+  char x = 0;
+  if (std::sscanf(s.c_str(), "%u%c%u", &a, &x, &b) != 3 || x != 'x' || a == 0 || b == 0) return false;
+  w = a;
+  h = b;
+  return true;
+}
+
+}  // namespace
+
+Expected<GpuConfig, std::string> parse_gpu_config(std::string_view text, std::string_view source) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    return Unexpected(fmt::format("{}:{}: {}", source, e.source().begin.line, e.description()));
+  }
+  GpuConfig cfg;
+  GpuGeometry& g = cfg.geometry;
+  bool standard = true;
+  TableReader top(root, source, "");
+  top.allow("gpu");  // read below
+  top.allow("type");
+  if (!top.no_unknown_keys()) return Unexpected(top.error);
+
+  if (const toml::table* gpu = root["gpu"].as_table()) {
+    TableReader r(*gpu, source, "gpu.");
+    if (!r.u64("ggtt_mib", g.ggtt_size, kMiB) || !r.u64("aperture_mib", g.aperture_size, kMiB) ||
+        !r.u32("fences", g.fence_count) || !r.u64("host_low_gm_mib", g.host.low_gm, kMiB) ||
+        !r.u64("host_high_gm_mib", g.host.high_gm, kMiB) || !r.u32("host_fences", g.host.fences) ||
+        !r.boolean("standard_types", standard) || !r.no_unknown_keys())
+      return Unexpected(r.error);
+  } else if (root.contains("gpu")) {
+    return Unexpected(fmt::format("{}: gpu must be a table", where(source, root["gpu"].node()->source())));
+  }
+  if (!standard) cfg.types.clear();
+
+  if (const toml::node* types = root.get("type")) {
+    const toml::array* arr = types->as_array();
+    if (!arr) return Unexpected(fmt::format("{}: type must be an array of tables ([[type]])", where(source, types->source())));
+    for (const toml::node& n : *arr) {
+      const toml::table* t = n.as_table();
+      if (!t) return Unexpected(fmt::format("{}: each type must be a table", where(source, n.source())));
+      VgpuType vt;
+      std::string res;
+      TableReader r(*t, source, "type.");
+      if (!r.str("name", vt.name) || !r.u64("low_gm_mib", vt.resources.low_gm, kMiB) ||
+          !r.u64("high_gm_mib", vt.resources.high_gm, kMiB) || !r.u32("fences", vt.resources.fences) ||
+          !r.u32("weight", vt.weight) || !r.str("max_resolution", res) || !r.no_unknown_keys())
+        return Unexpected(r.error);
+      if (!res.empty() && !parse_resolution(res, vt.max_width, vt.max_height))
+        return Unexpected(fmt::format("{}: type.max_resolution must look like 1920x1080", where(source, t->source())));
+      if (auto err = vt.validate(); !err.empty())
+        return Unexpected(fmt::format("{}: {}", where(source, t->source()), err));
+      cfg.types.push_back(std::move(vt));
+    }
+  }
+  if (auto err = g.validate(); !err.empty()) return Unexpected(fmt::format("{}: {}", source, err));
+  return cfg;
+}
+
+Expected<GpuConfig, std::string> load_gpu_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Unexpected(fmt::format("cannot read {}", path));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_gpu_config(text, path);
+}
+
+}  // namespace vgd

@@ -1,0 +1,47 @@
+// Ports that connect a guest driver running in this process to its vGPU and its RAM: the same
+// trap entry point a KVM exit would use, called directly.
+#pragma once
+
+#include <cstdint>
+
+#include "guest/ports.h"
+#include "memory/guest_ram.h"
+#include "vgpu/vgpu.h"
+
+namespace vgd {
+
+class InProcessMmio final : public guest::MmioPort {
+ public:
+  explicit InProcessMmio(Vgpu& v) : vgpu_(&v) {}
+  uint64_t read(MmioOffset off, unsigned size) override {
+    uint64_t v = 0;
+    (void)vgpu_->read(off, size, v);  // refused accesses read as 0 and are counted by the bus
+    return v;
+  }
+  void write(MmioOffset off, unsigned size, uint64_t value) override { (void)vgpu_->write(off, size, value); }
+
+ private:
+  Vgpu* vgpu_;
+};
+
+class InProcessRam final : public guest::RamPort {
+ public:
+  explicit InProcessRam(const GuestRam& ram) : ram_(&ram) {}
+  uint64_t size() const override { return ram_->size(); }
+  std::byte* at(Gpa gpa, uint64_t len) override {
+    auto off = ram_->offset_of(gpa, len);
+    return off ? ram_->host_bytes(*off, len).data() : nullptr;
+  }
+
+ private:
+  const GuestRam* ram_;
+};
+
+// The platform facts firmware would hand a guest of this vGPU; the first MiB of RAM is the
+// guest's own (code, stack), as in the micro-VM.
+inline guest::Platform platform_for(const Vgpu& v, uint64_t ggtt_size, uint64_t aperture_size) {
+  constexpr uint64_t kGuestReserved = 1ull << 20;
+  return guest::Platform{ggtt_size, aperture_size, GpaRange{Gpa(kGuestReserved), v.ram().size() - kGuestReserved}};
+}
+
+}  // namespace vgd

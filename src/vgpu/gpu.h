@@ -1,0 +1,67 @@
+// The host GPU: one graphics-memory space and fence file shared by every vGPU. Creates vGPUs of
+// a type (all-or-nothing resource allocation, clear error when short), destroys them, and
+// forwards their management events (display ready, failsafe) to one sink.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "memory/guest_ram.h"
+#include "memory/partition.h"
+#include "util/expected.h"
+#include "vgpu/context.h"
+#include "vgpu/types.h"
+#include "vgpu/vgpu.h"
+
+namespace vgd {
+
+struct GpuConfig {
+  GpuGeometry geometry{};
+  std::vector<VgpuType> types = standard_types();
+};
+
+struct CreateError {
+  enum class Kind : uint8_t { UnknownType, NotOffered, Resources, Internal } kind;
+  std::string message;
+  std::optional<AllocError> resources;  // set for Kind::Resources
+};
+
+class Gpu {
+ public:
+  static Expected<std::unique_ptr<Gpu>, std::string> create(GpuConfig cfg);
+  Gpu(const Gpu&) = delete;
+  Gpu& operator=(const Gpu&) = delete;
+  ~Gpu();
+
+  const GpuGeometry& geometry() const { return cfg_.geometry; }
+  const std::vector<VgpuType>& types() const { return cfg_.types; }
+  const VgpuType* find_type(std::string_view name) const;
+  std::vector<TypeAvailability> availability() const { return vgd::availability(cfg_.types, part_); }
+  const Partitioner& partitioner() const { return part_; }
+
+  Expected<Vgpu*, CreateError> create_vgpu(std::string_view type_name, std::shared_ptr<GuestRam> ram);
+  bool destroy_vgpu(uint32_t id);
+  Vgpu* vgpu(uint32_t id) const;
+  std::vector<Vgpu*> vgpus() const;  // by id
+
+  uint64_t host_fence(uint32_t index) const { return host_fences_.at(index); }
+  void set_event_sink(MgmtSink sink) { sink_ = std::move(sink); }
+
+ private:
+  friend class Vgpu;
+  explicit Gpu(GpuConfig cfg);
+  uint32_t next_id() const;
+
+  GpuConfig cfg_;
+  Partitioner part_;
+  std::vector<uint64_t> host_fences_;
+  std::map<uint32_t, std::unique_ptr<Vgpu>> vgpus_;
+  MgmtSink sink_;
+};
+
+}  // namespace vgd

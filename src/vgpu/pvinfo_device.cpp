@@ -1,0 +1,104 @@
+#include "vgpu/pvinfo_device.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "hw/pvinfo.h"
+#include "util/guest_error_log.h"
+
+namespace vgd {
+namespace {
+
+using hw::kPvinfoOffset;
+namespace pv = hw::pv;
+
+struct Window {
+  uint64_t begin, end;
+  bool holds(uint64_t rel, unsigned size) const { return rel >= begin && rel + size <= end; }
+};
+
+// Fields a guest may read without a note in the log (reference §1.4).
+constexpr Window kQuietReads[] = {
+    {pv::kMagic, pv::kVgtCaps + 4},
+    {pv::kMappableBase, pv::kFenceNum + 4},
+    {pv::kRsv6, pv::kRsv6 + 4},
+};
+// Guest-writable storage: hotspot, PDPs and execlist descriptor are contiguous.
+constexpr Window kStoredWrites{pv::kCursorXHot, pv::kGuestWritableEnd};
+constexpr Window kDisplayReady{pv::kDisplayReady, pv::kDisplayReady + 4};
+constexpr Window kG2v{pv::kG2vNotify, pv::kG2vNotify + 4};
+constexpr Window kRsv5{pv::kRsv5, pv::kRsv5 + pv::kRsv5Size};
+
+bool overlaps(Window w, uint64_t rel, unsigned size) { return rel < w.end && rel + size > w.begin; }
+
+}  // namespace
+
+void PvinfoDevice::store(uint64_t rel, unsigned size, uint64_t value) {
+  vregs_->write(kPvinfoOffset + rel, size, value);
+}
+
+void PvinfoDevice::populate(const VgpuResources& res) {
+  std::memset(vregs_->raw(kPvinfoOffset), 0, hw::kPvinfoSize);
+  store(pv::kMagic, 8, hw::kPvinfoMagic);
+  store(pv::kVersionMajor, 2, hw::kPvinfoVersionMajor);
+  store(pv::kVersionMinor, 2, hw::kPvinfoVersionMinor);
+  store(pv::kVgtId, 4, ctx_->id());
+  store(pv::kVgtCaps, 4, hw::kCapsAdvertised);
+  // GM addresses fit 32 bits: GpuGeometry::validate() caps the GGTT at 4 GiB.
+  store(pv::kMappableBase, 4, res.aperture.begin.value());
+  store(pv::kMappableSize, 4, res.aperture.size);
+  store(pv::kNonmappableBase, 4, res.hidden.begin.value());
+  store(pv::kNonmappableSize, 4, res.hidden.size);
+  store(pv::kFenceNum, 4, res.fences.size());
+  store(pv::kDisplayReady, 4, static_cast<uint32_t>(hw::DisplayReady::NotReady));
+  store(pv::kCursorXHot, 4, hw::kHotspotUnknown);
+  store(pv::kCursorYHot, 4, hw::kHotspotUnknown);
+}
+
+uint64_t PvinfoDevice::read(uint64_t rel, unsigned size) {
+  ctx_->mark_pv_aware();
+  bool quiet = false;
+  for (const Window& w : kQuietReads) quiet |= w.holds(rel, size);
+  if (!quiet) {
+    ++ctx_->tally().pvinfo_unlisted_read;
+    spdlog::debug("vgpu {}: PVINFO read of unlisted offset {:#x}", ctx_->id(), rel);
+  }
+  return vregs_->read(kPvinfoOffset + rel, size);
+}
+
+void PvinfoDevice::write(uint64_t rel, unsigned size, uint64_t value) {
+  VgpuCounters& c = ctx_->tally();
+  if (overlaps(kRsv5, rel, size)) {
+    log_guest_error(c.pvinfo_rsv5_write, ctx_->id(), "PVINFO rsv5 write at {:#x}: guest reports insufficient resources", rel);
+    ctx_->enter_failsafe(FailsafeReason::InsufficientResource);
+    return;
+  }
+  if (kStoredWrites.holds(rel, size)) {
+    store(rel, size, value);
+    return;
+  }
+  if (rel == kDisplayReady.begin && size == 4) {
+    if (value > static_cast<uint32_t>(hw::DisplayReady::Ready)) {
+      log_guest_error(c.display_ready_invalid, ctx_->id(), "display_ready value {:#x} is neither 0 nor 1", value);
+      return;
+    }
+    store(rel, size, value);
+    ctx_->emit(DisplayReadyEvent{ctx_->id(), static_cast<uint32_t>(value)});
+    return;
+  }
+  if (rel == kG2v.begin && size == 4) {
+    store(rel, size, value);
+    const auto code = static_cast<uint32_t>(value);
+    if (code == static_cast<uint32_t>(hw::G2v::Legacy)) return;
+    if (code >= static_cast<uint32_t>(hw::G2v::PpgttL3Create) && code < static_cast<uint32_t>(hw::G2v::Max)) {
+      spdlog::debug("vgpu {}: g2v notification {} (no display effect)", ctx_->id(), code);
+      return;
+    }
+    log_guest_error(c.g2v_invalid, ctx_->id(), "invalid g2v_notify code {:#x}", code);
+    return;
+  }
+  log_guest_error(c.pvinfo_write_dropped, ctx_->id(), "dropped PVINFO write of {} bytes at {:#x}", size, rel);
+}
+
+}  // namespace vgd

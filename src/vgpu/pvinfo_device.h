@@ -1,0 +1,28 @@
+// The PVINFO page (reference §1.3, §1.4): populated by the host, read by the guest to learn its
+// resources, written by the guest only at a few whitelisted fields.
+#pragma once
+
+#include "memory/partition.h"
+#include "mmio/bus.h"
+#include "mmio/vreg_file.h"
+#include "vgpu/context.h"
+
+namespace vgd {
+
+class PvinfoDevice final : public MmioDevice {
+ public:
+  PvinfoDevice(DeviceContext& ctx, VregFile& vregs) : ctx_(&ctx), vregs_(&vregs) {}
+
+  // Fills the host->guest half and resets the guest->host half (create and device reset).
+  void populate(const VgpuResources& res);
+
+  uint64_t read(uint64_t rel, unsigned size) override;
+  void write(uint64_t rel, unsigned size, uint64_t value) override;
+
+ private:
+  void store(uint64_t rel, unsigned size, uint64_t value);
+  DeviceContext* ctx_;
+  VregFile* vregs_;
+};
+
+}  // namespace vgd

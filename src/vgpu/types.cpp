@@ -1,0 +1,43 @@
+#include "vgpu/types.h"
+
+#include <fmt/format.h>
+
+#include "hw/bar.h"
+
+namespace vgd {
+
+std::vector<VgpuType> standard_types() {
+  // name, {low GM, high GM, fences}, weight, max mode — reference §2.3.
+  return {
+      {"GVTg_V5_8", {64 * kMiB, 384 * kMiB, 4}, 2, 1024, 768},
+      {"GVTg_V5_4", {128 * kMiB, 512 * kMiB, 4}, 4, 1920, 1200},
+      {"GVTg_V5_2", {256 * kMiB, 1024 * kMiB, 4}, 8, 1920, 1200},
+      {"GVTg_V5_1", {512 * kMiB, 2048 * kMiB, 4}, 16, 1920, 1200},
+  };
+}
+
+std::string VgpuType::validate() const {
+  if (name.empty()) return "vGPU type needs a name";
+  if (resources.low_gm == 0 || !is_aligned(resources.low_gm, kMiB))
+    return fmt::format("type {}: low GM must be a non-zero whole number of MiB", name);
+  if (!is_aligned(resources.high_gm, kMiB))
+    return fmt::format("type {}: high GM must be a whole number of MiB", name);
+  if (resources.fences > hw::kMaxFences)
+    return fmt::format("type {}: {} fences, but a guest can address only {}", name, resources.fences,
+                       hw::kMaxFences);
+  if (weight < 1 || weight > 16) return fmt::format("type {}: weight {} outside 1..16", name, weight);
+  if (max_width == 0 || max_height == 0) return fmt::format("type {}: empty maximum resolution", name);
+  return {};
+}
+
+std::vector<TypeAvailability> availability(const std::vector<VgpuType>& types, const Partitioner& p) {
+  std::vector<TypeAvailability> out;
+  out.reserve(types.size());
+  for (const VgpuType& t : types) {
+    const bool offered = p.offered(t.resources);
+    out.push_back({&t, offered, offered ? p.instances(t.resources) : 0});
+  }
+  return out;
+}
+
+}  // namespace vgd

@@ -1,0 +1,82 @@
+// One vGPU: a device model behind a single MMIO entry point. Owns its register file, its part of
+// the GGTT and its devices; holds its VM's RAM. Created and destroyed by Gpu, which owns the
+// shared resources (partition, host fence registers). Not thread-safe: callers serialise.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "memory/ggtt_view.h"
+#include "memory/guest_ram.h"
+#include "memory/partition.h"
+#include "mmio/bus.h"
+#include "mmio/vreg_file.h"
+#include "vgpu/context.h"
+#include "vgpu/fence_device.h"
+#include "vgpu/ggtt_device.h"
+#include "vgpu/pvinfo_device.h"
+#include "vgpu/types.h"
+
+namespace vgd {
+
+class Gpu;
+
+class Vgpu final : private DeviceContext {
+ public:
+  Vgpu(const Vgpu&) = delete;
+  Vgpu& operator=(const Vgpu&) = delete;
+  ~Vgpu();
+
+  uint32_t id() const override { return id_; }
+  const VgpuType& type() const { return type_; }
+  const VgpuResources& resources() const { return res_; }
+
+  // The trap entry point.
+  AccessStatus read(MmioOffset off, unsigned size, uint64_t& value) { return bus_.read(off, size, value); }
+  AccessStatus write(MmioOffset off, unsigned size, uint64_t value) { return bus_.write(off, size, value); }
+
+  // Device-model reset: registers, GGTT entries and fences cleared, PVINFO repopulated,
+  // failsafe and PV-awareness forgotten.
+  void reset();
+
+  bool failsafe() const { return failsafe_.has_value(); }
+  std::optional<FailsafeReason> failsafe_reason() const { return failsafe_; }
+  bool pv_aware() const override { return pv_aware_; }
+  uint32_t display_ready() const;
+
+  const VgpuCounters& counters() const { return counters_; }
+  const MmioStats& mmio_stats() const { return bus_.stats(); }
+  const GgttView& ggtt() const { return ggtt_; }
+  const GuestRam& ram() const { return *ram_; }
+  const std::shared_ptr<GuestRam>& ram_ref() const { return ram_; }
+  const VregFile& vregs() const { return vregs_; }
+
+ private:
+  friend class Gpu;
+  Vgpu(Gpu& gpu, uint32_t id, VgpuType type, VgpuResources res, std::shared_ptr<GuestRam> ram,
+       VregFile vregs, GgttView ggtt);
+
+  VgpuCounters& tally() override { return counters_; }
+  void mark_pv_aware() override { pv_aware_ = true; }
+  void enter_failsafe(FailsafeReason r) override;
+  void emit(const MgmtEvent& e) override;
+
+  Gpu* gpu_;
+  uint32_t id_;
+  VgpuType type_;
+  VgpuResources res_;
+  std::shared_ptr<GuestRam> ram_;
+  VregFile vregs_;
+  GgttView ggtt_;
+  MmioBus bus_;
+  PvinfoDevice pvinfo_;
+  FenceDevice fences_;
+  GgttDevice gtt_;
+  VgpuCounters counters_;
+  std::optional<FailsafeReason> failsafe_;
+  bool pv_aware_ = false;
+};
+
+}  // namespace vgd

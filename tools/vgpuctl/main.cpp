@@ -1,0 +1,90 @@
+// vgpuctl: inspect vGPU types and run the partition demo.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+#include <optional>
+
+#include "config/gpu_config.h"
+#include "report.h"
+#include "sim/demo.h"
+
+namespace {
+
+struct GpuOptions {
+  std::string config;
+  std::optional<uint64_t> aperture_mib, ggtt_mib;
+  std::optional<uint32_t> fences;
+
+  void add_to(CLI::App& app) {
+    app.add_option("--config", config, "TOML file with GPU geometry and extra vGPU types")->check(CLI::ExistingFile);
+    app.add_option("--aperture-mib", aperture_mib, "aperture (low GM) size in MiB (default 512)");
+    app.add_option("--ggtt-mib", ggtt_mib, "GGTT size in MiB (default 4096, at most 4096)");
+    app.add_option("--fences", fences, "fence registers on the GPU (default 32)");
+  }
+
+  vgd::Expected<std::unique_ptr<vgd::Gpu>, std::string> make_gpu() const {
+    vgd::GpuConfig cfg;
+    if (!config.empty()) {
+      auto loaded = vgd::load_gpu_config(config);
+      if (!loaded) return vgd::Unexpected(loaded.error());
+      cfg = std::move(*loaded);
+    }
+    if (aperture_mib) cfg.geometry.aperture_size = *aperture_mib * vgd::kMiB;
+    if (ggtt_mib) cfg.geometry.ggtt_size = *ggtt_mib * vgd::kMiB;
+    if (fences) cfg.geometry.fence_count = *fences;
+    return vgd::Gpu::create(std::move(cfg));
+  }
+};
+
+int fail(const std::string& msg) {
+  fmt::print(stderr, "vgpuctl: {}\n", msg);
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"vgpuctl: vGPU types and the graphics-memory partition demo"};
+  app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "log vGPU lifecycle and guest errors to stderr");
+
+  GpuOptions types_gpu, demo_gpu;
+  bool types_as_json = false, demo_as_json = false;
+  auto* types = app.add_subcommand("types", "list vGPU types with their sizes and available instances");
+  types_gpu.add_to(*types);
+  types->add_flag("--json", types_as_json, "print JSON");
+
+  vgd::DemoOptions demo_opt;
+  auto* demo = app.add_subcommand("demo", "create vGPUs, each with a ballooned guest, and print the partition map");
+  demo_gpu.add_to(*demo);
+  demo->add_option("--vgpus", demo_opt.vgpus, "how many vGPUs (default 4)")->check(CLI::Range(1u, 4096u));
+  demo->add_option("--type", demo_opt.type, "vGPU type (default GVTg_V5_8)");
+  demo->add_flag("--json", demo_as_json, "print JSON");
+
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(verbose ? spdlog::level::info : spdlog::level::err);
+
+  if (types->parsed()) {
+    auto gpu = types_gpu.make_gpu();
+    if (!gpu) return fail(gpu.error());
+    if (types_as_json)
+      fmt::print("{}\n", vgd::ctl::types_json(**gpu).dump(2));
+    else
+      fmt::print("{}", vgd::ctl::types_table(**gpu));
+    return 0;
+  }
+  auto gpu = demo_gpu.make_gpu();
+  if (!gpu) return fail(gpu.error());
+  auto rows = vgd::run_partition_demo(**gpu, demo_opt);
+  if (!rows) return fail(rows.error());
+  if (demo_as_json)
+    fmt::print("{}\n", vgd::ctl::demo_json(**gpu, *rows).dump(2));
+  else
+    fmt::print("{}", vgd::ctl::demo_table(**gpu, *rows));
+  for (const auto& r : *rows)
+    if (r.guest_result != vgd::guest::Error::None) return 2;
+  return 0;
+}
