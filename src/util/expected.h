@@ -10,6 +10,7 @@ namespace vgd {
 
 template <class E>
 struct Unexpected {
+  explicit Unexpected(E e) : error(std::move(e)) {}  // a constructor, so clang-14 can deduce E
   E error;
 };
 template <class E>

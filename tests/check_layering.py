@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Fails if a file under src/<layer>/ includes a header of a layer that is not below it."""
+import pathlib, re, sys
+
+# Each layer may include itself and the layers listed.
+ALLOWED = {
+    "util": set(),
+    "hw": {"util"},
+    "memory": {"util", "hw"},
+    "mmio": {"util", "hw"},
+    "vgpu": {"util", "hw", "memory", "mmio"},
+    "guest": {"util", "hw"},  # runs in the VM: never the host's layers
+    "config": {"util", "hw", "memory", "mmio", "vgpu"},
+    "sim": {"util", "hw", "memory", "mmio", "vgpu", "guest"},
+}
+# The guest may use only these heap-free util headers.
+GUEST_UTIL = {"util/address.h", "util/range_allocator.h"}
+
+src = pathlib.Path(sys.argv[1])
+bad = []
+for f in sorted(src.rglob("*")):
+    if f.suffix not in (".h", ".cpp"):
+        continue
+    layer = f.relative_to(src).parts[0]
+    for n, line in enumerate(f.read_text().splitlines(), 1):
+        m = re.match(r'\s*#include\s+"([a-z_]+)/[^"]+"', line)
+        if not m:
+            continue
+        target = m.group(1)
+        inc = line.split('"')[1]
+        if target not in ALLOWED:
+            continue
+        if target != layer and target not in ALLOWED.get(layer, set()):
+            bad.append(f"{f.relative_to(src)}:{n}: layer {layer} must not include {inc}")
+        if layer == "guest" and target == "util" and inc not in GUEST_UTIL:
+            bad.append(f"{f.relative_to(src)}:{n}: guest core may not include {inc} (heap/exception-free only)")
+for b in bad:
+    print(b)
+if bad:
+    sys.exit(1)
+print(f"layering ok under {src}")

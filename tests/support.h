@@ -1,0 +1,58 @@
+// Shared test fixtures: a GPU with vGPUs, guest RAM, and terse MMIO helpers.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hw/bar.h"
+#include "hw/pvinfo.h"
+#include "memory/guest_ram.h"
+#include "vgpu/gpu.h"
+
+namespace vgd::test {
+
+inline std::unique_ptr<Gpu> make_gpu(GpuConfig cfg = {}) {
+  auto g = Gpu::create(std::move(cfg));
+  if (!g) ADD_FAILURE() << g.error();
+  return g ? std::move(*g) : nullptr;
+}
+
+inline std::shared_ptr<GuestRam> make_ram(uint64_t size = 64ull << 20) {
+  auto r = GuestRam::create(size, "test-ram");
+  if (!r) ADD_FAILURE() << r.error();
+  return r ? *r : nullptr;
+}
+
+// A GPU (default geometry unless given) with recorded management events.
+class GpuTest : public ::testing::Test {
+ protected:
+  void SetUp() override { init({}); }
+  void init(GpuConfig cfg) {
+    gpu = make_gpu(std::move(cfg));
+    gpu->set_event_sink([this](const MgmtEvent& e) { events.push_back(e); });
+  }
+  Vgpu& create(const std::string& type = "GVTg_V5_8", uint64_t ram = 64ull << 20) {
+    auto v = gpu->create_vgpu(type, make_ram(ram));
+    if (!v) throw std::runtime_error(v.error().message);
+    return **v;
+  }
+
+  static uint64_t rd(Vgpu& v, uint64_t off, unsigned size = 4) {
+    uint64_t val = 0;
+    EXPECT_EQ(v.read(MmioOffset(off), size, val), AccessStatus::Ok) << "read at " << std::hex << off;
+    return val;
+  }
+  static void wr(Vgpu& v, uint64_t off, uint64_t val, unsigned size = 4) {
+    EXPECT_EQ(v.write(MmioOffset(off), size, val), AccessStatus::Ok) << "write at " << std::hex << off;
+  }
+  static uint64_t pv(Vgpu& v, uint64_t field, unsigned size = 4) { return rd(v, hw::kPvinfoOffset + field, size); }
+  static uint64_t gtt_off(Gma a) { return hw::gtt_entry_offset(a.page()).value(); }
+
+  std::unique_ptr<Gpu> gpu;
+  std::vector<MgmtEvent> events;
+};
+
+}  // namespace vgd::test
