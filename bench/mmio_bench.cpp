@@ -46,7 +46,10 @@ BENCHMARK(BM_Baseline_ArrayStore);
 void BM_Trap_RegisterWrite(benchmark::State& st) {
   Vgpu& v = *rig().v;
   uint32_t i = 0;
-  for (auto _ : st) benchmark::DoNotOptimize(v.write(MmioOffset(kPlainReg + (i++ & 0xF) * 4), 4, i));
+  for (auto _ : st) {
+    benchmark::DoNotOptimize(v.write(MmioOffset(kPlainReg + (i & 0xF) * 4), 4, i));
+    ++i;
+  }
 }
 BENCHMARK(BM_Trap_RegisterWrite);
 
@@ -55,7 +58,7 @@ void BM_Trap_RegisterRead(benchmark::State& st) {
   uint64_t val = 0;
   uint32_t i = 0;
   for (auto _ : st) {
-    benchmark::DoNotOptimize(v.read(MmioOffset(kPlainReg + (i++ & 0xF) * 4), 4, val));
+    benchmark::DoNotOptimize(v.read(MmioOffset(kPlainReg + (i++ & 0xF) * 4), 4, val));  // i read once
     benchmark::DoNotOptimize(val);
   }
 }

@@ -71,7 +71,7 @@ TEST_P(FenceSlotTest, LoHiDwordWritesCombine) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Allocated, FenceSlotTest, ::testing::Values(0u, 1u, 2u, 3u),
-                         [](const auto& info) { return "Fence" + std::to_string(info.param); });
+                         [](const auto& tp) { return "Fence" + std::to_string(tp.param); });
 
 TEST_F(FenceTest, VgpusUseDisjointHostFences) {
   Vgpu& second = create();
@@ -137,8 +137,8 @@ INSTANTIATE_TEST_SUITE_P(Cases, FenceOutOfRangeTest,
                          ::testing::Values(OutOfRange{4, true, false}, OutOfRange{4, false, false},
                                            OutOfRange{31, true, false}, OutOfRange{31, false, false},
                                            OutOfRange{4, true, true}, OutOfRange{31, false, true}),
-                         [](const auto& info) {
-                           const OutOfRange& p = info.param;
+                         [](const auto& tp) {
+                           const OutOfRange& p = tp.param;
                            return "Fence" + std::to_string(p.index) + (p.write ? "Write" : "Read") +
                                   (p.pv_aware ? "PvAware" : "Unaware");
                          });

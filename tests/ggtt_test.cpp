@@ -97,7 +97,7 @@ INSTANTIATE_TEST_SUITE_P(Slices, GgttSliceTest,
                                            SlicePage{"ApertureLast", false, true},
                                            SlicePage{"HiddenFirst", true, false},
                                            SlicePage{"HiddenLast", true, true}),
-                         [](const auto& info) { return std::string(info.param.name); });
+                         [](const auto& tp) { return std::string(tp.param.name); });
 
 TEST_F(GgttTest, FlagBitsAreNotPartOfTheFrame) {
   set_pte(*v, aperture_page(), pte(9) | 0xFFE);  // bits 11:1 carry caching attributes
@@ -174,7 +174,7 @@ INSTANTIATE_TEST_SUITE_P(
         ForeignCase{"OtherAperture", [](const Vgpu&, const Vgpu& o) { return o.resources().aperture.begin; }},
         ForeignCase{"OtherHiddenLast",
                     [](const Vgpu&, const Vgpu& o) { return o.resources().hidden.end() - kPage; }}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& tp) { return std::string(tp.param.name); });
 
 // ---- Entries that point nowhere valid -------------------------------------------------------------
 
@@ -194,7 +194,7 @@ TEST_P(GgttBadFrameTest, MapsScratchButGuestReadsItsValue) {
 }
 
 INSTANTIATE_TEST_SUITE_P(BeyondRam, GgttBadFrameTest, ::testing::Values(kRamFrames, 0x7FFFFFFu),
-                         [](const auto& info) { return "Frame" + std::to_string(info.param); });
+                         [](const auto& tp) { return "Frame" + std::to_string(tp.param); });
 
 TEST_F(GgttTest, NotPresentMapsScratch) {
   const Gma a = aperture_page();
@@ -253,7 +253,7 @@ TEST_P(GgttSplitTest, FirstHalfMapsScratchSecondCompletes) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Orders, GgttSplitTest, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "LowThenHigh" : "HighThenLow"; });
+                         [](const auto& tp) { return tp.param ? "LowThenHigh" : "HighThenLow"; });
 
 TEST_F(GgttTest, SameHalfTwiceIsStillHalf) {
   const Gma a = aperture_page();

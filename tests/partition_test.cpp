@@ -82,15 +82,18 @@ TEST_P(Placement, SlicesAreDisjointAlignedAndInsideTheirWindows) {
   }
   ASSERT_FALSE(gpu->vgpus().empty());
   expect_sound_layout(*gpu);
-  for (Vgpu* v : gpu->vgpus())
-    if (v->id() % 2) EXPECT_TRUE(gpu->destroy_vgpu(v->id()));
+  for (Vgpu* v : gpu->vgpus()) {
+    if (v->id() % 2) {
+      EXPECT_TRUE(gpu->destroy_vgpu(v->id()));
+    }
+  }
   while (create(*gpu, "GVTg_V5_8")) {
   }
   expect_sound_layout(*gpu);
 }
 
 INSTANTIATE_TEST_SUITE_P(Apertures, Placement, ::testing::Values(256, 512, 1024),
-                         [](const auto& info) { return std::to_string(info.param) + "MiB"; });
+                         [](const auto& param_info) { return std::to_string(param_info.param) + "MiB"; });
 
 // --- Exhaustion -----------------------------------------------------------------------------
 
@@ -145,7 +148,7 @@ INSTANTIATE_TEST_SUITE_P(
         // 28 free fences, 8 per instance: three fit, four are left.
         Exhaustion{"fences", 512, "fence8", 3, Resource::Fence, 8, 4, 32,
                    "fence registers: requested 8, available 4, total 32"}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& param_info) { return std::string(param_info.param.name); });
 
 TEST(Exhaustion, TooBigForWhatIsLeftButStillOffered) {
   auto gpu = make_gpu(geometry(1024));
@@ -317,7 +320,7 @@ INSTANTIATE_TEST_SUITE_P(
         GeometryCase{"host_low_gt_aperture", [](GpuGeometry& g) { g.host.low_gm = 513 * kMiB; }, false},
         GeometryCase{"host_high_gt_hidden", [](GpuGeometry& g) { g.host.high_gm = 3585 * kMiB; }, false},
         GeometryCase{"host_fences_gt_count", [](GpuGeometry& g) { g.host.fences = 33; }, false}),
-    [](const auto& info) { return std::string(info.param.name); });
+    [](const auto& param_info) { return std::string(param_info.param.name); });
 
 }  // namespace
 }  // namespace vgd

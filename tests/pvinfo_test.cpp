@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <set>
+#include <sstream>
 #include <string>
 #include <variant>
 #include <vector>
@@ -34,6 +35,20 @@ constexpr uint64_t kPdp0Lo = 0x78838;
 constexpr uint64_t kPageEnd = 0x79000;
 
 constexpr uint64_t kMiBytes = 1ull << 20;
+
+struct Access {
+  uint64_t off;
+  unsigned size;
+};
+
+std::string hex(uint64_t v) {
+  std::ostringstream os;
+  os << std::hex << std::uppercase << v;
+  return os.str();
+}
+std::string access_name(const ::testing::TestParamInfo<Access>& tp) {
+  return "At" + hex(tp.param.off) + "x" + std::to_string(tp.param.size);
+}
 
 class PvinfoTest : public GpuTest {
  protected:
@@ -98,7 +113,9 @@ TEST_F(PvinfoTest, EveryOtherDwordIsZero) {
                                         kApertureBase, kApertureSize, kHiddenBase, kHiddenSize, kFenceNum,
                                         kCursorXHot,  kCursorYHot};
   for (uint64_t off = kMagic; off < kPageEnd; off += 4)
-    if (!populated.contains(off)) EXPECT_EQ(r(off), 0u) << "at " << std::hex << off;
+    if (!populated.contains(off)) {
+      EXPECT_EQ(r(off), 0u) << "at " << std::hex << off;
+    }
 }
 
 // avail_rs describes the vGPU's own slices and fences, for every standard type (§2.3 sizes).
@@ -137,7 +154,7 @@ TEST_P(PvinfoResourcesTest, AvailRsMatchesAllocation) {
 INSTANTIATE_TEST_SUITE_P(StandardTypes, PvinfoResourcesTest,
                          ::testing::Values(TypeCase{"GVTg_V5_8", 64, 384}, TypeCase{"GVTg_V5_4", 128, 512},
                                            TypeCase{"GVTg_V5_2", 256, 1024}, TypeCase{"GVTg_V5_1", 512, 2048}),
-                         [](const auto& info) { return std::string(info.param.type); });
+                         [](const auto& tp) { return std::string(tp.param.type); });
 
 // ---- Reads --------------------------------------------------------------------------------------
 
@@ -179,7 +196,7 @@ TEST_P(PvinfoStoredWriteTest, IsStoredAndReadBack) {
 INSTANTIATE_TEST_SUITE_P(Whitelist, PvinfoStoredWriteTest,
                          ::testing::Values(0x78830, 0x78834, 0x78838, 0x7883C, 0x78840, 0x78844, 0x78848,
                                            0x7884C, 0x78850, 0x78854, 0x78858, 0x7885C),
-                         [](const auto& info) { return "At" + std::to_string(info.param); });
+                         [](const auto& tp) { return "At" + hex(tp.param); });
 
 TEST_F(PvinfoTest, PdpTakesAQwordWrite) {
   w(kPdp0Lo, 0x0000000123456000u, 8);
@@ -222,7 +239,9 @@ class PvinfoG2vTest : public PvinfoTest, public ::testing::WithParamInterface<G2
 
 TEST_P(PvinfoG2vTest, CodeIsAcceptedOrCounted) {
   w(kG2vNotify, GetParam().code);
-  if (!GetParam().invalid) EXPECT_EQ(r(kG2vNotify), GetParam().code);  // stored (§1.4)
+  if (!GetParam().invalid) {
+    EXPECT_EQ(r(kG2vNotify), GetParam().code);  // stored (§1.4)
+  }
   EXPECT_EQ(v->counters().g2v_invalid, GetParam().invalid ? 1u : 0u);
   EXPECT_EQ(v->counters().refused(), GetParam().invalid ? 1u : 0u);
   EXPECT_FALSE(v->failsafe());
@@ -234,14 +253,9 @@ INSTANTIATE_TEST_SUITE_P(Codes, PvinfoG2vTest,
                                            G2vCase{4, false}, G2vCase{5, false}, G2vCase{6, false},
                                            G2vCase{7, false}, G2vCase{0, true}, G2vCase{8, true},
                                            G2vCase{0xdead, true}),
-                         [](const auto& info) { return "Code" + std::to_string(info.param.code); });
+                         [](const auto& tp) { return "Code" + std::to_string(tp.param.code); });
 
 // ---- Writes the host drops ----------------------------------------------------------------------
-
-struct Access {
-  uint64_t off;
-  unsigned size;
-};
 
 class PvinfoDroppedWriteTest : public PvinfoTest, public ::testing::WithParamInterface<Access> {};
 
@@ -264,7 +278,7 @@ INSTANTIATE_TEST_SUITE_P(
                       Access{0x78054, 4}, Access{0x78060, 4}, Access{0x787FC, 4},             // rsv2, rsv3
                       Access{0x78800, 4}, Access{0x7881C, 4}, Access{0x7882C, 4},             // rsv4, rsv6
                       Access{0x78860, 4}, Access{0x78FF8, 8}),                                // rsv7
-    [](const auto& info) { return "At" + std::to_string(info.param.off) + "x" + std::to_string(info.param.size); });
+    access_name);
 
 // ---- rsv5: the guest's "insufficient resource" signal ----------------------------------------------
 
@@ -288,9 +302,7 @@ INSTANTIATE_TEST_SUITE_P(AnyByteAnySize, PvinfoRsv5Test,
                          ::testing::Values(Access{0x78808, 1}, Access{0x78808, 4}, Access{0x78808, 8},
                                            Access{0x7880A, 2}, Access{0x7880C, 4}, Access{0x78810, 8},
                                            Access{0x78814, 4}, Access{0x78817, 1}),
-                         [](const auto& info) {
-                           return "At" + std::to_string(info.param.off) + "x" + std::to_string(info.param.size);
-                         });
+                         access_name);
 
 // Failsafe stops display emulation, not the vGPU: it keeps answering and PVINFO keeps working.
 TEST_F(PvinfoTest, FailsafeVgpuKeepsRunning) {

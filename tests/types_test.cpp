@@ -127,7 +127,9 @@ INSTANTIATE_TEST_SUITE_P(Reference, Instances,
                          ::testing::Values(InstancesRow{256, 128, 3456, {2, 1, kNo, kNo}},
                                            InstancesRow{512, 384, 3200, {6, 3, 1, kNo}},
                                            InstancesRow{1024, 896, 2688, {7, 5, 2, 1}}),
-                         [](const auto& info) { return std::to_string(info.param.aperture_mib) + "MiB"; });
+                         [](const auto& param_info) {
+                           return std::to_string(param_info.param.aperture_mib) + "MiB";
+                         });
 
 // --- Availability follows creation and destruction ------------------------------------------
 
@@ -195,14 +197,14 @@ TEST_P(CustomTypeRejected, ByGpuCreateNamingTheType) {
 
 INSTANTIATE_TEST_SUITE_P(
     Validation, CustomTypeRejected,
-    ::testing::Values(bad("empty name", [](VgpuType& t) { t.name.clear(); }),
-                      bad("zero low GM", [](VgpuType& t) { t.resources.low_gm = 0; }),
-                      bad("low GM not whole MiB", [](VgpuType& t) { t.resources.low_gm = 32 * kMiB + 4096; }),
-                      bad("33 fences", [](VgpuType& t) { t.resources.fences = 33; }),
-                      bad("weight 0", [](VgpuType& t) { t.weight = 0; }),
-                      bad("weight 17", [](VgpuType& t) { t.weight = 17; }),
-                      bad("zero resolution", [](VgpuType& t) { t.max_width = 0; })),
-    [](const auto& info) { return "case" + std::to_string(info.index); });
+    ::testing::Values(bad("empty name", [](VgpuType& ty) { ty.name.clear(); }),
+                      bad("zero low GM", [](VgpuType& ty) { ty.resources.low_gm = 0; }),
+                      bad("low GM not whole MiB", [](VgpuType& ty) { ty.resources.low_gm = 32 * kMiB + 4096; }),
+                      bad("33 fences", [](VgpuType& ty) { ty.resources.fences = 33; }),
+                      bad("weight 0", [](VgpuType& ty) { ty.weight = 0; }),
+                      bad("weight 17", [](VgpuType& ty) { ty.weight = 17; }),
+                      bad("zero resolution", [](VgpuType& ty) { ty.max_width = 0; })),
+    [](const auto& param_info) { return "case" + std::to_string(param_info.index); });
 
 TEST(CustomType, BoundaryValuesAreAccepted) {
   GpuConfig cfg;

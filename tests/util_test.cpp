@@ -105,7 +105,7 @@ INSTANTIATE_TEST_SUITE_P(
                       ContainsCase{"len UINT64_MAX", 0x2000, UINT64_MAX, false},
                       ContainsCase{"a + len wraps to 0", 0x2000, UINT64_MAX - 0x2000 + 1, false},
                       ContainsCase{"a + len wraps into the range", 0x2000, UINT64_MAX - 0x1000 + 1, false}),
-    [](const auto& info) { return "case" + std::to_string(info.index); });
+    [](const auto& param_info) { return "case" + std::to_string(param_info.index); });
 
 TEST(Range, SingleAddressIsHalfOpen) {
   const GmRange r{Gma(0x1000), 0x2000};

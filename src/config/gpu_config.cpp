@@ -2,7 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <cstdio>
+#include <charconv>
+#include <cstdint>
 #include <fstream>
 #include <set>
 #include <toml++/toml.h>
@@ -25,8 +26,9 @@ class TableReader {
     known_.insert(std::string(key));
     const toml::node* n = t_.get(key);
     if (!n) return true;
-    auto v = n->value<int64_t>();
+    auto v = n->value_exact<int64_t>();
     if (!v || *v < 0) return fail(*n, key, "a non-negative integer");
+    if (static_cast<uint64_t>(*v) > UINT64_MAX / scale) return fail(*n, key, "small enough to fit 64 bits in bytes");
     out = static_cast<uint64_t>(*v) * scale;
     return true;
   }
@@ -41,7 +43,7 @@ class TableReader {
     known_.insert(std::string(key));
     const toml::node* n = t_.get(key);
     if (!n) return true;
-    auto v = n->value<std::string>();
+    auto v = n->value_exact<std::string>();
     if (!v) return fail(*n, key, "a string");
     out = *v;
     return true;
@@ -50,7 +52,7 @@ class TableReader {
     known_.insert(std::string(key));
     const toml::node* n = t_.get(key);
     if (!n) return true;
-    auto v = n->value<bool>();
+    auto v = n->value_exact<bool>();
     if (!v) return fail(*n, key, "true or false");
     out = *v;
     return true;
@@ -78,13 +80,15 @@ class TableReader {
   std::set<std::string> known_;
 };
 
-bool parse_resolution(const std::string& s, uint32_t& w, uint32_t& h) {
-  unsigned a = 0, b = 0;
-  char x = 0;
-  if (std::sscanf(s.c_str(), "%u%c%u", &a, &x, &b) != 3 || x != 'x' || a == 0 || b == 0) return false;
-  w = a;
-  h = b;
-  return true;
+// "WIDTHxHEIGHT", both positive, nothing else.
+bool parse_resolution(std::string_view s, uint32_t& w, uint32_t& h) {
+  const size_t x = s.find('x');
+  if (x == std::string_view::npos) return false;
+  auto number = [](std::string_view part, uint32_t& out) {
+    auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), out);
+    return ec == std::errc() && end == part.data() + part.size() && out > 0;
+  };
+  return number(s.substr(0, x), w) && number(s.substr(x + 1), h);
 }
 
 }  // namespace
@@ -130,7 +134,12 @@ Expected<GpuConfig, std::string> parse_gpu_config(std::string_view text, std::st
           !r.u32("weight", vt.weight) || !r.str("max_resolution", res) || !r.no_unknown_keys())
         return Unexpected(r.error);
       if (!res.empty() && !parse_resolution(res, vt.max_width, vt.max_height))
-        return Unexpected(fmt::format("{}: type.max_resolution must look like 1920x1080", where(source, t->source())));
+        return Unexpected(fmt::format("{}: type.max_resolution must look like 1920x1080",
+                                      where(source, t->get("max_resolution")->source())));
+      for (const VgpuType& other : cfg.types)
+        if (other.name == vt.name)
+          return Unexpected(fmt::format("{}: type.name {} is already defined", where(source, t->get("name")->source()),
+                                        vt.name));
       if (auto err = vt.validate(); !err.empty())
         return Unexpected(fmt::format("{}: {}", where(source, t->source()), err));
       cfg.types.push_back(std::move(vt));

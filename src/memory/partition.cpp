@@ -95,6 +95,9 @@ Expected<VgpuResources, AllocError> Partitioner::allocate(const ResourceRequest&
     return Unexpected(AllocError{Resource::Fence, req.fences, available(Resource::Fence), geo_.fence_count});
 
   VgpuResources res;
+  // A type without hidden GM still gets a well-formed (empty) hidden slice where hidden GM
+  // starts, so the guest's ballooning checks accept it.
+  res.hidden.begin = Gma(geo_.aperture_size);
   const GmRange aperture_window{Gma(0), geo_.aperture_size};
   const GmRange hidden_window{Gma(geo_.aperture_size), geo_.hidden_size()};
   if (low && gm_.allocate(low, kPageSize, aperture_window, false, res.aperture) != PlaceStatus::Ok)
