@@ -195,16 +195,12 @@ class BalloonOnVgpu : public test::GpuTest, public ::testing::WithParamInterface
   }
   // Enough RAM to back the larger slice completely (RAM is sparse until touched).
   uint64_t ram_size() const { return std::max(GetParam().low_mib, GetParam().high_mib) * M + M; }
-  guest::Platform platform(const Vgpu& v) const {
-    return platform_for(v, gpu->geometry().ggtt_size, gpu->geometry().aperture_size);
-  }
 };
 
 TEST_P(BalloonOnVgpu, ReservesEverythingButOwnSlices) {
   Vgpu& v = create(GetParam().type, ram_size());
-  InProcessMmio mmio(v);
-  InProcessRam ram(v.ram());
-  guest::Driver drv(mmio, ram, platform(v));
+  InProcessGuest g(v, gpu->geometry());
+  guest::Driver& drv = g.driver();
   ASSERT_EQ(drv.probe(), Error::None);
   ASSERT_EQ(drv.balloon(), Error::None);
   EXPECT_EQ(drv.state(), guest::State::Ballooned);
@@ -218,9 +214,8 @@ TEST_P(BalloonOnVgpu, ReservesEverythingButOwnSlices) {
 // Quarter-slice buffers: exactly four fit, each inside the right slice, then the slice is full.
 TEST_P(BalloonOnVgpu, AllocationsStayInsideOwnSlicesUntilExhausted) {
   Vgpu& v = create(GetParam().type, ram_size());
-  InProcessMmio mmio(v);
-  InProcessRam ram(v.ram());
-  guest::Driver drv(mmio, ram, platform(v));
+  InProcessGuest g(v, gpu->geometry());
+  guest::Driver& drv = g.driver();
   ASSERT_EQ(drv.probe(), Error::None);
   ASSERT_EQ(drv.balloon(), Error::None);
 
@@ -251,9 +246,8 @@ using BalloonDriver = test::GpuTest;
 
 TEST_F(BalloonDriver, BalloonBeforeProbeIsRefused) {
   Vgpu& v = create();
-  InProcessMmio mmio(v);
-  InProcessRam ram(v.ram());
-  guest::Driver drv(mmio, ram, platform_for(v, gpu->geometry().ggtt_size, gpu->geometry().aperture_size));
+  InProcessGuest g(v, gpu->geometry());
+  guest::Driver& drv = g.driver();
   EXPECT_EQ(drv.balloon(), Error::NotDetected);
   EXPECT_EQ(drv.state(), guest::State::Fresh);
   EXPECT_EQ(drv.gm_reserved_bytes(), 0u);

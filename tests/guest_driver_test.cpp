@@ -25,23 +25,15 @@ using guest::Error;
 using guest::Placement;
 constexpr uint64_t M = 1ull << 20;
 
-// A guest bound to one vGPU. Heap-held: the driver keeps pointers to its ports.
-struct Guest {
-  explicit Guest(Vgpu& vg, const GpuGeometry& g)
-      : v(vg), mmio(vg), ram(vg.ram()), drv(mmio, ram, platform_for(vg, g.ggtt_size, g.aperture_size)) {}
-  Vgpu& v;
-  InProcessMmio mmio;
-  InProcessRam ram;
-  guest::Driver drv;
-};
+using Guest = InProcessGuest;
 
 class GuestDriverTest : public test::GpuTest {
  protected:
   std::unique_ptr<Guest> guest_on(Vgpu& v) { return std::make_unique<Guest>(v, gpu->geometry()); }
   std::unique_ptr<Guest> ballooned(const std::string& type = "GVTg_V5_8") {
     auto g = guest_on(create(type));
-    EXPECT_EQ(g->drv.probe(), Error::None);
-    EXPECT_EQ(g->drv.balloon(), Error::None);
+    EXPECT_EQ(g->driver().probe(), Error::None);
+    EXPECT_EQ(g->driver().balloon(), Error::None);
     return g;
   }
 };
@@ -52,7 +44,7 @@ uint8_t pattern(uint64_t page, uint64_t byte, uint8_t seed) {
 }
 void fill(Guest& g, const guest::Buffer& b, uint8_t seed) {
   for (uint64_t p = 0; p < b.size / kPageSize; ++p) {
-    std::byte* dst = g.ram.at(b.gpa + p * kPageSize, kPageSize);
+    std::byte* dst = g.driver().ram().at(b.gpa + p * kPageSize, kPageSize);
     ASSERT_NE(dst, nullptr);
     for (uint64_t i = 0; i < kPageSize; ++i) dst[i] = std::byte{pattern(p, i, seed)};
   }
@@ -78,14 +70,14 @@ void expect_host_sees(const Vgpu& v, const guest::Buffer& b, uint8_t seed) {
 TEST_F(GuestDriverTest, ProbeLearnsExactlyItsOwnVgpu) {
   create("GVTg_V5_8");  // a neighbour, so the probed vGPU is not id 1 at the bottom
   auto g = guest_on(create("GVTg_V5_4"));
-  ASSERT_EQ(g->drv.probe(), Error::None);
-  EXPECT_EQ(g->drv.state(), guest::State::Detected);
-  const guest::PvResources& r = g->drv.resources();
+  ASSERT_EQ(g->driver().probe(), Error::None);
+  EXPECT_EQ(g->driver().state(), guest::State::Detected);
+  const guest::PvResources& r = g->driver().resources();
   EXPECT_EQ(r.vgt_id, 2u);
-  EXPECT_EQ(r.vgt_id, g->v.id());
+  EXPECT_EQ(r.vgt_id, g->vgpu().id());
   EXPECT_EQ(r.caps, 0x1Cu);  // FULL_PPGTT | HWSP_EMULATION | HUGE_GTT (§1.2)
-  EXPECT_EQ(r.mappable, g->v.resources().aperture);
-  EXPECT_EQ(r.nonmappable, g->v.resources().hidden);
+  EXPECT_EQ(r.mappable, g->vgpu().resources().aperture);
+  EXPECT_EQ(r.nonmappable, g->vgpu().resources().hidden);
   EXPECT_EQ(r.mappable.size, 128 * M);
   EXPECT_EQ(r.nonmappable.size, 512 * M);
   EXPECT_EQ(r.fence_num, 4u);
@@ -160,27 +152,27 @@ class BufferBinding : public GuestDriverTest, public ::testing::WithParamInterfa
 TEST_P(BufferBinding, EveryPageTranslatesToItsBackingRam) {
   auto g = ballooned();
   guest::Buffer fb;
-  ASSERT_EQ(g->drv.alloc_buffer(1024 * 768 * 4, GetParam(), fb), Error::None);
+  ASSERT_EQ(g->driver().alloc_buffer(1024 * 768 * 4, GetParam(), fb), Error::None);
   EXPECT_EQ(fb.size, 3 * M);
   fill(*g, fb, 0x5A);
-  expect_host_sees(g->v, fb, 0x5A);
-  EXPECT_EQ(g->v.counters().pte_writes, 768u);
-  EXPECT_EQ(g->v.counters().refused(), 0u);
+  expect_host_sees(g->vgpu(), fb, 0x5A);
+  EXPECT_EQ(g->vgpu().counters().pte_writes, 768u);
+  EXPECT_EQ(g->vgpu().counters().refused(), 0u);
 }
 
 TEST_P(BufferBinding, FreeTurnsEveryEntryBackToScratch) {
   auto g = ballooned();
   guest::Buffer b;
-  ASSERT_EQ(g->drv.alloc_buffer(16 * kPageSize + 1, GetParam(), b), Error::None);
+  ASSERT_EQ(g->driver().alloc_buffer(16 * kPageSize + 1, GetParam(), b), Error::None);
   ASSERT_EQ(b.size, 17 * kPageSize);  // rounded up to whole pages
-  ASSERT_EQ(g->drv.free_buffer(b), Error::None);
+  ASSERT_EQ(g->driver().free_buffer(b), Error::None);
   for (uint64_t p = 0; p < 17; ++p) {
-    auto hp = g->v.ggtt().translate(b.gm + p * kPageSize);
+    auto hp = g->vgpu().ggtt().translate(b.gm + p * kPageSize);
     ASSERT_TRUE(hp.has_value());
     EXPECT_TRUE(hp->scratch) << "page " << p;
-    EXPECT_FALSE(g->v.ggtt().guest_gpa(b.gm + p * kPageSize).has_value());
+    EXPECT_FALSE(g->vgpu().ggtt().guest_gpa(b.gm + p * kPageSize).has_value());
   }
-  EXPECT_EQ(g->drv.free_buffer(b), Error::BadArgument) << "double free";
+  EXPECT_EQ(g->driver().free_buffer(b), Error::BadArgument) << "double free";
 }
 
 INSTANTIATE_TEST_SUITE_P(Placements, BufferBinding, ::testing::Values(Placement::Aperture, Placement::Hidden),
@@ -192,30 +184,30 @@ INSTANTIATE_TEST_SUITE_P(Placements, BufferBinding, ::testing::Values(Placement:
 TEST_F(GuestDriverTest, FencesLandInTheHostRegistersAllocatedToTheVgpu) {
   auto g = ballooned();
   // The host keeps fences 0..3 (§2.1), so the first vGPU gets 4..7.
-  ASSERT_EQ(g->v.resources().fences, (std::vector<uint32_t>{4, 5, 6, 7}));
+  ASSERT_EQ(g->vgpu().resources().fences, (std::vector<uint32_t>{4, 5, 6, 7}));
   for (uint32_t i = 0; i < 4; ++i) {
     const uint64_t value = 0x1234'0000'0000'0001ull + (uint64_t{i} << 12);
-    ASSERT_EQ(g->drv.set_fence(i, value), Error::None);
+    ASSERT_EQ(g->driver().set_fence(i, value), Error::None);
     EXPECT_EQ(gpu->host_fence(4 + i), value) << "guest fence " << i;
   }
-  const auto writes_before = g->v.mmio_stats().writes[static_cast<size_t>(hw::RegBlock::Fence)];
-  for (uint32_t bad : {4u, 5u, 31u, 32u, 0xFFFFFFFFu}) EXPECT_EQ(g->drv.set_fence(bad, 0xdead), Error::FenceNotOwned);
+  const auto writes_before = g->vgpu().mmio_stats().writes[static_cast<size_t>(hw::RegBlock::Fence)];
+  for (uint32_t bad : {4u, 5u, 31u, 32u, 0xFFFFFFFFu}) EXPECT_EQ(g->driver().set_fence(bad, 0xdead), Error::FenceNotOwned);
   // Refused in the guest: no trap, and no host register touched.
-  EXPECT_EQ(g->v.mmio_stats().writes[static_cast<size_t>(hw::RegBlock::Fence)], writes_before);
-  EXPECT_EQ(g->v.counters().fence_out_of_range, 0u);
+  EXPECT_EQ(g->vgpu().mmio_stats().writes[static_cast<size_t>(hw::RegBlock::Fence)], writes_before);
+  EXPECT_EQ(g->vgpu().counters().fence_out_of_range, 0u);
   for (uint32_t h : {0u, 1u, 2u, 3u, 8u, 9u, 31u}) EXPECT_EQ(gpu->host_fence(h), 0u) << "host fence " << h;
 }
 
 TEST_F(GuestDriverTest, DisplayReadyRaisesAnEventForThisVgpu) {
   create();
   auto g = guest_on(create());
-  EXPECT_EQ(g->drv.set_display_ready(true), Error::NotDetected);
+  EXPECT_EQ(g->driver().set_display_ready(true), Error::NotDetected);
   EXPECT_TRUE(events.empty());
-  ASSERT_EQ(g->drv.probe(), Error::None);
-  ASSERT_EQ(g->drv.set_display_ready(true), Error::None);
-  EXPECT_EQ(g->v.display_ready(), 1u);
-  ASSERT_EQ(g->drv.set_display_ready(false), Error::None);
-  EXPECT_EQ(g->v.display_ready(), 0u);
+  ASSERT_EQ(g->driver().probe(), Error::None);
+  ASSERT_EQ(g->driver().set_display_ready(true), Error::None);
+  EXPECT_EQ(g->vgpu().display_ready(), 1u);
+  ASSERT_EQ(g->driver().set_display_ready(false), Error::None);
+  EXPECT_EQ(g->vgpu().display_ready(), 0u);
   ASSERT_EQ(events.size(), 2u);
   for (uint32_t i = 0; i < 2; ++i) {
     const auto* e = std::get_if<DisplayReadyEvent>(&events[i]);
@@ -232,22 +224,22 @@ TEST_F(GuestDriverTest, TwoGuestsNeverSeeEachOthersPages) {
   auto a = ballooned();
   auto b = ballooned();
   guest::Buffer ba, bb;
-  ASSERT_EQ(a->drv.alloc_buffer(64 * kPageSize, Placement::Aperture, ba), Error::None);
-  ASSERT_EQ(b->drv.alloc_buffer(64 * kPageSize, Placement::Aperture, bb), Error::None);
+  ASSERT_EQ(a->driver().alloc_buffer(64 * kPageSize, Placement::Aperture, ba), Error::None);
+  ASSERT_EQ(b->driver().alloc_buffer(64 * kPageSize, Placement::Aperture, bb), Error::None);
   // Same guest-physical address in both VMs, different memory.
   EXPECT_EQ(ba.gpa, bb.gpa);
   EXPECT_FALSE((GmRange{ba.gm, ba.size}.overlaps(GmRange{bb.gm, bb.size})));
   fill(*a, ba, 0x11);
   fill(*b, bb, 0xEE);
-  expect_host_sees(a->v, ba, 0x11);
-  expect_host_sees(b->v, bb, 0xEE);
+  expect_host_sees(a->vgpu(), ba, 0x11);
+  expect_host_sees(b->vgpu(), bb, 0xEE);
   for (uint64_t p = 0; p < 64; ++p) {
-    EXPECT_FALSE(a->v.ggtt().translate(bb.gm + p * kPageSize).has_value());
-    EXPECT_FALSE(b->v.ggtt().translate(ba.gm + p * kPageSize).has_value());
+    EXPECT_FALSE(a->vgpu().ggtt().translate(bb.gm + p * kPageSize).has_value());
+    EXPECT_FALSE(b->vgpu().ggtt().translate(ba.gm + p * kPageSize).has_value());
   }
   // Nor does either see the other's slices through a GTT read.
-  EXPECT_EQ(a->mmio.read(hw::gtt_entry_offset(bb.gm.page()), 8), 0u);
-  EXPECT_NE(b->mmio.read(hw::gtt_entry_offset(bb.gm.page()), 8), 0u);
+  EXPECT_EQ(a->mmio().read(hw::gtt_entry_offset(bb.gm.page()), 8), 0u);
+  EXPECT_NE(b->mmio().read(hw::gtt_entry_offset(bb.gm.page()), 8), 0u);
 }
 
 // ---------------------------------------------------------------------------------------------

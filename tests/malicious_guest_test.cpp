@@ -149,9 +149,8 @@ std::vector<Attack> attacks() {
          EXPECT_EQ(c.a.ggtt().hidden().size, 384 * M);
          EXPECT_FALSE(c.a.ggtt().owns(c.a.resources().aperture.end()));
          // A freshly loaded guest driver still learns the original slices.
-         InProcessMmio mmio(c.a);
-         InProcessRam ram(c.a.ram());
-         guest::Driver drv(mmio, ram, guest::Platform{4096 * M, 512 * M, GpaRange{Gpa(M), 63 * M}});
+         InProcessGuest fresh(c.a, GpuGeometry{});
+         guest::Driver& drv = fresh.driver();
          ASSERT_EQ(drv.probe(), guest::Error::None);
          EXPECT_EQ(drv.resources().mappable, c.a.resources().aperture);
          EXPECT_EQ(drv.resources().mappable.size, 64 * M);
@@ -245,8 +244,8 @@ class MaliciousGuest : public test::GpuTest, public ::testing::WithParamInterfac
     GpuTest::SetUp();
     attacker_ = &create();  // id 1; never touched before the attack (so not PV-aware yet)
     Vgpu& b = create();     // id 2
-    neighbour_ = std::make_unique<NeighbourGuest>(b);
-    guest::Driver& d = neighbour_->drv;
+    neighbour_ = std::make_unique<InProcessGuest>(b, gpu->geometry());
+    guest::Driver& d = neighbour_->driver();
     ASSERT_EQ(d.probe(), guest::Error::None);
     ASSERT_EQ(d.balloon(), guest::Error::None);
     ASSERT_EQ(d.alloc_buffer(32 * 4096, guest::Placement::Aperture, fb_), guest::Error::None);
@@ -271,7 +270,7 @@ class MaliciousGuest : public test::GpuTest, public ::testing::WithParamInterfac
   }
 
   void expect_neighbour_unharmed() {
-    Vgpu& b = neighbour_->v;
+    Vgpu& b = neighbour_->vgpu();
     for (uint64_t p = 0; p < 32; ++p) {
       auto hp = b.ggtt().translate(fb_.gm + p * 4096);
       ASSERT_TRUE(hp && !hp->scratch) << "neighbour page " << p << " lost its mapping";
@@ -284,10 +283,10 @@ class MaliciousGuest : public test::GpuTest, public ::testing::WithParamInterfac
     EXPECT_EQ(b.display_ready(), 1u);
     // Its guest still works.
     guest::Buffer extra;
-    ASSERT_EQ(neighbour_->drv.alloc_buffer(4096, guest::Placement::Hidden, extra), guest::Error::None);
+    ASSERT_EQ(neighbour_->driver().alloc_buffer(4096, guest::Placement::Hidden, extra), guest::Error::None);
     EXPECT_FALSE(b.ggtt().translate(extra.gm)->scratch);
-    EXPECT_EQ(neighbour_->drv.free_buffer(extra), guest::Error::None);
-    EXPECT_EQ(neighbour_->mmio.read(MmioOffset(kPv), 8), kMagic);
+    EXPECT_EQ(neighbour_->driver().free_buffer(extra), guest::Error::None);
+    EXPECT_EQ(neighbour_->mmio().read(MmioOffset(kPv), 8), kMagic);
   }
 
   void expect_attacker_still_served(Ctx& c) {
@@ -298,22 +297,14 @@ class MaliciousGuest : public test::GpuTest, public ::testing::WithParamInterfac
     EXPECT_EQ(c.rd(kPv + 0x44, 4), 64 * M);  // mappable size
   }
 
-  struct NeighbourGuest {
-    explicit NeighbourGuest(Vgpu& vg)
-        : v(vg), mmio(vg), ram(vg.ram()), drv(mmio, ram, platform_for(vg, 4096 * M, 512 * M)) {}
-    Vgpu& v;
-    InProcessMmio mmio;
-    InProcessRam ram;
-    guest::Driver drv;
-  };
   Vgpu* attacker_ = nullptr;
-  std::unique_ptr<NeighbourGuest> neighbour_;
+  std::unique_ptr<InProcessGuest> neighbour_;
   guest::Buffer fb_;
 };
 
 TEST_P(MaliciousGuest, IsContainedCountedAndSurvived) {
   const Attack& atk = GetParam();
-  Ctx c{*attacker_, neighbour_->v, fb_};
+  Ctx c{*attacker_, neighbour_->vgpu(), fb_};
   const Protected before = snapshot();
   const uint64_t count0 = atk.counter(c.a), refused0 = misbehaviour(c.a);
 

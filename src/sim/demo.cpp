@@ -4,7 +4,6 @@
 
 #include <numeric>
 
-#include "guest/driver.h"
 #include "sim/inprocess.h"
 
 namespace vgd {
@@ -20,10 +19,8 @@ std::string DemoRow::guest_state() const {
 namespace {
 
 DemoRow run_guest(const Gpu& gpu, Vgpu& v, const DemoOptions& opt) {
-  InProcessMmio mmio(v);
-  auto ram_view = v.ram_ref();
-  InProcessRam ram(*ram_view);
-  guest::Driver drv(mmio, ram, platform_for(v, gpu.geometry().ggtt_size, gpu.geometry().aperture_size));
+  InProcessGuest g(v, gpu.geometry());
+  guest::Driver& drv = g.driver();
 
   DemoRow row;
   row.vgpu = v.id();

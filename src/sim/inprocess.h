@@ -4,8 +4,10 @@
 
 #include <cstdint>
 
+#include "guest/driver.h"
 #include "guest/ports.h"
 #include "memory/guest_ram.h"
+#include "memory/partition.h"
 #include "vgpu/vgpu.h"
 
 namespace vgd {
@@ -43,5 +45,25 @@ inline guest::Platform platform_for(const Vgpu& v, uint64_t ggtt_size, uint64_t 
   constexpr uint64_t kGuestReserved = 1ull << 20;
   return guest::Platform{ggtt_size, aperture_size, GpaRange{Gpa(kGuestReserved), v.ram().size() - kGuestReserved}};
 }
+
+// A guest driver running in this process on one vGPU, wired to it through the ports above.
+// Not movable: the driver points at the ports.
+class InProcessGuest {
+ public:
+  InProcessGuest(Vgpu& v, const GpuGeometry& g)
+      : vgpu_(&v), mmio_(v), ram_(v.ram()), driver_(mmio_, ram_, platform_for(v, g.ggtt_size, g.aperture_size)) {}
+  InProcessGuest(const InProcessGuest&) = delete;
+  InProcessGuest& operator=(const InProcessGuest&) = delete;
+
+  Vgpu& vgpu() const { return *vgpu_; }
+  guest::Driver& driver() { return driver_; }
+  guest::MmioPort& mmio() { return mmio_; }  // what the guest's loads and stores reach
+
+ private:
+  Vgpu* vgpu_;
+  InProcessMmio mmio_;
+  InProcessRam ram_;
+  guest::Driver driver_;
+};
 
 }  // namespace vgd
