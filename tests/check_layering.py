@@ -8,10 +8,13 @@ ALLOWED = {
     "hw": {"util"},
     "memory": {"util", "hw"},
     "mmio": {"util", "hw"},
-    "vgpu": {"util", "hw", "memory", "mmio"},
+    "display": {"util", "hw", "memory", "mmio"},
+    "decode": {"util", "hw", "memory", "mmio"},
+    "vgpu": {"util", "hw", "memory", "mmio", "display"},
+    "fb": {"util", "hw", "memory", "mmio", "decode"},
     "guest": {"util", "hw"},  # runs in the VM: never the host's layers
-    "config": {"util", "hw", "memory", "mmio", "vgpu"},
-    "sim": {"util", "hw", "memory", "mmio", "vgpu", "guest"},
+    "config": {"util", "hw", "memory", "mmio", "display", "vgpu"},
+    "sim": {"util", "hw", "memory", "mmio", "display", "decode", "vgpu", "fb", "guest"},
 }
 # The guest may use only these heap-free util headers.
 GUEST_UTIL = {"util/address.h", "util/range_allocator.h"}

@@ -52,6 +52,7 @@ class Driver {
   uint64_t gm_reserved_bytes() const { return reserved_bytes_; }
   const Platform& platform() const { return platform_; }
   RamPort& ram() { return *ram_; }
+  MmioPort& mmio() { return *mmio_; }
 
  private:
   void bind(const Buffer& b, bool present);

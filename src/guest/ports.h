@@ -32,6 +32,16 @@ class RamPort {
   ~RamPort() = default;
 };
 
+// How a guest waits for its device: "nothing to do until the next interrupt". In a VM this is a
+// halt; in-process the runner lets (virtual) time pass.
+class IdlePort {
+ public:
+  virtual void idle() = 0;
+
+ protected:
+  ~IdlePort() = default;
+};
+
 // What the guest learns before its driver runs: PCI BAR sizes (GGTT and aperture, as on real
 // hardware) and where its free RAM starts and ends (firmware memory map).
 struct Platform {

@@ -18,6 +18,8 @@ enum class Error : uint8_t {
   TooManyBuffers,
   FenceNotOwned,
   BadArgument,
+  Timeout,          // the device never signalled (flip-done, vblank)
+  Unsupported,      // mode or surface the display cannot show
 };
 
 constexpr const char* describe(Error e) {
@@ -34,6 +36,8 @@ constexpr const char* describe(Error e) {
     case Error::TooManyBuffers: return "buffer table full";
     case Error::FenceNotOwned: return "fence register not allocated to this vGPU";
     case Error::BadArgument: return "bad argument";
+    case Error::Timeout: return "timed out waiting for the display";
+    case Error::Unsupported: return "mode or surface not supported by the display";
   }
   return "?";
 }

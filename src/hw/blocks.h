@@ -19,7 +19,7 @@ inline constexpr std::array<std::string_view, kRegBlockCount> kRegBlockNames = {
 constexpr std::string_view name(RegBlock b) { return kRegBlockNames[static_cast<size_t>(b)]; }
 
 // Display engine registers live in 0x60000..0x7FFFF on gen8/9 (transcoders, pipes, planes,
-// cursors); the DE interrupt banks are at 0x44000..0x44FFF; PVINFO sits inside the display
+// cursors) plus the MMIO flip registers at 0x50080; the DE interrupt banks are at 0x44000..0x44FFF; PVINFO sits inside the display
 // window and is classified first.
 constexpr RegBlock classify(uint64_t off) {
   if (off >= kGttOffset) return RegBlock::Gtt;
@@ -27,6 +27,7 @@ constexpr RegBlock classify(uint64_t off) {
   if (off >= kFenceBase && off < kFenceBase + kMaxFences * kFenceStride) return RegBlock::Fence;
   if (off >= 0x44000 && off < 0x45000) return RegBlock::Interrupt;
   if (off >= 0x60000 && off < 0x80000) return RegBlock::Display;
+  if (off >= 0x50080 && off < 0x500A0) return RegBlock::Display;  // MMIO flip registers
   return RegBlock::Other;
 }
 

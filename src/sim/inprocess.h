@@ -4,6 +4,8 @@
 
 #include <cstdint>
 
+#include "display/vblank_clock.h"
+#include "guest/display.h"
 #include "guest/driver.h"
 #include "guest/ports.h"
 #include "memory/guest_ram.h"
@@ -46,24 +48,48 @@ inline guest::Platform platform_for(const Vgpu& v, uint64_t ggtt_size, uint64_t 
   return guest::Platform{ggtt_size, aperture_size, GpaRange{Gpa(kGuestReserved), v.ram().size() - kGuestReserved}};
 }
 
-// A guest driver running in this process on one vGPU, wired to it through the ports above.
-// Not movable: the driver points at the ports.
+// Idles an in-process guest by letting virtual time run to the next vblank of any vGPU: the
+// deterministic stand-in for a halted vCPU waiting for its interrupt.
+class VirtualIdle final : public guest::IdlePort {
+ public:
+  explicit VirtualIdle(display::VirtualClock& clock) : clock_(&clock) {}
+  void idle() override { clock_->advance_to_next(); }
+
+ private:
+  display::VirtualClock* clock_;
+};
+
+// Waiting is impossible: for guests that never wait on the display.
+class NoIdle final : public guest::IdlePort {
+ public:
+  void idle() override {}
+};
+
+// A guest driver running in this process on one vGPU, wired to it through the ports above, with
+// its display driver. Not movable: the drivers point at the ports.
 class InProcessGuest {
  public:
-  InProcessGuest(Vgpu& v, const GpuGeometry& g)
-      : vgpu_(&v), mmio_(v), ram_(v.ram()), driver_(mmio_, ram_, platform_for(v, g.ggtt_size, g.aperture_size)) {}
+  InProcessGuest(Vgpu& v, const GpuGeometry& g, guest::IdlePort* idle = nullptr)
+      : vgpu_(&v),
+        mmio_(v),
+        ram_(v.ram()),
+        driver_(mmio_, ram_, platform_for(v, g.ggtt_size, g.aperture_size)),
+        display_(driver_, idle ? *idle : no_idle_) {}
   InProcessGuest(const InProcessGuest&) = delete;
   InProcessGuest& operator=(const InProcessGuest&) = delete;
 
   Vgpu& vgpu() const { return *vgpu_; }
   guest::Driver& driver() { return driver_; }
+  guest::Display& display() { return display_; }
   guest::MmioPort& mmio() { return mmio_; }  // what the guest's loads and stores reach
 
  private:
   Vgpu* vgpu_;
   InProcessMmio mmio_;
   InProcessRam ram_;
+  NoIdle no_idle_;
   guest::Driver driver_;
+  guest::Display display_;
 };
 
 }  // namespace vgd

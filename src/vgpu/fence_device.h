@@ -10,7 +10,7 @@
 
 #include "mmio/bus.h"
 #include "mmio/vreg_file.h"
-#include "vgpu/context.h"
+#include "mmio/device_context.h"
 
 namespace vgd {
 

@@ -5,7 +5,7 @@
 #include "memory/ggtt_view.h"
 #include "memory/guest_ram.h"
 #include "mmio/bus.h"
-#include "vgpu/context.h"
+#include "mmio/device_context.h"
 
 namespace vgd {
 

@@ -14,11 +14,14 @@
 #include "memory/guest_ram.h"
 #include "memory/partition.h"
 #include "util/expected.h"
-#include "vgpu/context.h"
+#include "mmio/device_context.h"
 #include "vgpu/types.h"
 #include "vgpu/vgpu.h"
 
 namespace vgd {
+namespace display {
+class VblankClock;
+}
 
 struct GpuConfig {
   GpuGeometry geometry{};
@@ -51,6 +54,8 @@ class Gpu {
 
   uint64_t host_fence(uint32_t index) const { return host_fences_.at(index); }
   void set_event_sink(MgmtSink sink) { sink_ = std::move(sink); }
+  // Drives every vGPU's vblanks; attach before creating vGPUs. Not owned.
+  void set_vblank_clock(display::VblankClock* clock) { clock_ = clock; }
 
  private:
   friend class Vgpu;
@@ -62,6 +67,7 @@ class Gpu {
   std::vector<uint64_t> host_fences_;
   std::map<uint32_t, std::unique_ptr<Vgpu>> vgpus_;
   MgmtSink sink_;
+  display::VblankClock* clock_ = nullptr;
 };
 
 }  // namespace vgd

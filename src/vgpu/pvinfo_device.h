@@ -5,7 +5,7 @@
 #include "memory/partition.h"
 #include "mmio/bus.h"
 #include "mmio/vreg_file.h"
-#include "vgpu/context.h"
+#include "mmio/device_context.h"
 
 namespace vgd {
 

@@ -4,17 +4,10 @@
 
 #include "hw/bar.h"
 #include "hw/pvinfo.h"
+#include "display/vblank_clock.h"
 #include "vgpu/gpu.h"
 
 namespace vgd {
-
-const char* describe(FailsafeReason r) {
-  switch (r) {
-    case FailsafeReason::InsufficientResource: return "guest reported insufficient resources";
-    case FailsafeReason::UnsupportedGuest: return "unsupported guest (not PV-aware)";
-  }
-  return "?";
-}
 
 Vgpu::Vgpu(Gpu& gpu, uint32_t id, VgpuType type, VgpuResources res, std::shared_ptr<GuestRam> ram,
            VregFile vregs, GgttView ggtt)
@@ -28,19 +21,29 @@ Vgpu::Vgpu(Gpu& gpu, uint32_t id, VgpuType type, VgpuResources res, std::shared_
       bus_(hw::bar0_size(gpu.geometry().ggtt_size), vregs_),
       pvinfo_(*this, vregs_),
       fences_(*this, vregs_, gpu.host_fences_, res_.fences),
-      gtt_(*this, ggtt_, *ram_) {
+      gtt_(*this, ggtt_, *ram_),
+      irq_(vregs_),
+      display_(vregs_, irq_, *this),
+      flip_port_(vregs_, display_) {
   // The bus rejects only overlapping or out-of-BAR ranges; these are fixed and disjoint.
   bool ok = bus_.add(MmioOffset(hw::kPvinfoOffset), hw::kPvinfoSize, pvinfo_) &&
             bus_.add(MmioOffset(hw::kFenceBase), hw::kMaxFences * hw::kFenceStride, fences_) &&
-            bus_.add(MmioOffset(hw::kGttOffset), bus_.bar_size() - hw::kGttOffset, gtt_);
+            bus_.add(MmioOffset(hw::kGttOffset), bus_.bar_size() - hw::kGttOffset, gtt_) &&
+            bus_.add(MmioOffset(display::DeInterrupts::kBase), display::DeInterrupts::kSize, irq_) &&
+            bus_.add(MmioOffset(display::DisplayEngine::kBase), display::DisplayEngine::kSize, display_) &&
+            bus_.add(MmioOffset(display::MmioFlipPort::kBase), display::MmioFlipPort::kSize, flip_port_);
   if (!ok) spdlog::critical("vgpu {}: fixed MMIO layout rejected by the bus", id_);
   pvinfo_.populate(res_);
 }
 
-Vgpu::~Vgpu() { fences_.clear(); }
+Vgpu::~Vgpu() {
+  if (vblank_timer_) gpu_->clock_->remove(vblank_timer_);
+  fences_.clear();
+}
 
 void Vgpu::reset() {
   vregs_.clear();
+  display_.stop_all();
   ggtt_.clear();
   fences_.clear();
   pvinfo_.populate(res_);
@@ -57,8 +60,25 @@ void Vgpu::enter_failsafe(FailsafeReason r) {
   failsafe_ = r;
   // Keep serving the guest, but its display programming no longer drives anything.
   bus_.set_muted(hw::RegBlock::Display, true);
+  display_.stop_all();
   spdlog::warn("vgpu {}: failsafe mode: {}; display programming is ignored from now on", id_, describe(r));
   emit(FailsafeEvent{id_, r});
+}
+
+void Vgpu::set_vblank_period(uint64_t period_ns) {
+  display::VblankClock* clock = gpu_->clock_;
+  if (!clock) return;  // no clock attached: vblanks only when someone calls vblank()
+  if (!vblank_timer_) vblank_timer_ = clock->add([this] { vblank(); });
+  if (period_ns)
+    clock->start(vblank_timer_, period_ns);
+  else
+    clock->stop(vblank_timer_);
+}
+
+display::VblankReport Vgpu::vblank() {
+  display::VblankReport r = display_.vblank();
+  if (vblank_listener_) vblank_listener_(*this, r);
+  return r;
 }
 
 void Vgpu::emit(const MgmtEvent& e) {

@@ -4,16 +4,19 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "display/display_engine.h"
+#include "display/interrupts.h"
 #include "memory/ggtt_view.h"
 #include "memory/guest_ram.h"
 #include "memory/partition.h"
 #include "mmio/bus.h"
 #include "mmio/vreg_file.h"
-#include "vgpu/context.h"
+#include "mmio/device_context.h"
 #include "vgpu/fence_device.h"
 #include "vgpu/ggtt_device.h"
 #include "vgpu/pvinfo_device.h"
@@ -23,7 +26,7 @@ namespace vgd {
 
 class Gpu;
 
-class Vgpu final : private DeviceContext {
+class Vgpu final : private DeviceContext, private display::VblankControl {
  public:
   Vgpu(const Vgpu&) = delete;
   Vgpu& operator=(const Vgpu&) = delete;
@@ -53,6 +56,15 @@ class Vgpu final : private DeviceContext {
   const std::shared_ptr<GuestRam>& ram_ref() const { return ram_; }
   const VregFile& vregs() const { return vregs_; }
 
+  // Display: the engine, where its interrupts go, and who hears about each vblank.
+  const display::DisplayEngine& display() const { return display_; }
+  uint64_t interrupts_raised() const { return irq_.raised(); }
+  void set_interrupt_sink(display::InterruptSink* sink) { irq_.set_sink(sink); }
+  using VblankListener = std::function<void(Vgpu&, const display::VblankReport&)>;
+  void set_vblank_listener(VblankListener l) { vblank_listener_ = std::move(l); }
+  // One emulated vblank (the GPU's clock calls this at the rate the guest programmed).
+  display::VblankReport vblank();
+
  private:
   friend class Gpu;
   Vgpu(Gpu& gpu, uint32_t id, VgpuType type, VgpuResources res, std::shared_ptr<GuestRam> ram,
@@ -62,6 +74,7 @@ class Vgpu final : private DeviceContext {
   void mark_pv_aware() override { pv_aware_ = true; }
   void enter_failsafe(FailsafeReason r) override;
   void emit(const MgmtEvent& e) override;
+  void set_vblank_period(uint64_t period_ns) override;
 
   Gpu* gpu_;
   uint32_t id_;
@@ -74,6 +87,11 @@ class Vgpu final : private DeviceContext {
   PvinfoDevice pvinfo_;
   FenceDevice fences_;
   GgttDevice gtt_;
+  display::DeInterrupts irq_;
+  display::DisplayEngine display_;
+  display::MmioFlipPort flip_port_;
+  uint64_t vblank_timer_ = 0;  // id on the GPU's vblank clock, 0 = none
+  VblankListener vblank_listener_;
   VgpuCounters counters_;
   std::optional<FailsafeReason> failsafe_;
   bool pv_aware_ = false;

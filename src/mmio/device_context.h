@@ -10,7 +10,13 @@
 namespace vgd {
 
 enum class FailsafeReason : uint8_t { InsufficientResource, UnsupportedGuest };
-const char* describe(FailsafeReason r);
+constexpr const char* describe(FailsafeReason r) {
+  switch (r) {
+    case FailsafeReason::InsufficientResource: return "guest reported insufficient resources";
+    case FailsafeReason::UnsupportedGuest: return "unsupported guest (not PV-aware)";
+  }
+  return "?";
+}
 
 // Guest misbehaviour is counted here: each counter is a distinct kind of refused access.
 struct VgpuCounters {

@@ -1,0 +1,147 @@
+#include "display/display_engine.h"
+
+#include <algorithm>
+
+#include "display/refresh.h"
+#include "display/vblank_clock.h"
+
+namespace vgd::display {
+
+using namespace hw;
+
+namespace {
+
+// The surface and surface-live registers of a plane.
+uint64_t surf_reg(Pipe p, Plane pl) {
+  return pl == Plane::Cursor ? cursor::reg(p, cursor::kBase) : plane::reg(p, universal_index(pl), plane::kSurf);
+}
+uint64_t live_reg(Pipe p, Plane pl) {
+  return pl == Plane::Cursor ? cursor::reg(p, cursor::kSurfLive) : plane::reg(p, universal_index(pl), plane::kSurfLive);
+}
+
+}  // namespace
+
+bool DisplayEngine::active(Pipe p) const { return pipe::kActive.get(regs_->read32(pipe_reg(p, pipe::kConf))) != 0; }
+
+void DisplayEngine::write(uint64_t rel, unsigned size, uint64_t value) {
+  const uint64_t abs = kBase + rel;
+  if (size == 8) {  // two registers: each gets its own semantics
+    write(rel, 4, value & 0xFFFFFFFFu);
+    return write(rel + 4, 4, value >> 32);
+  }
+  if (abs < pipe::kBlockBegin || abs >= pipe::kBlockEnd) return regs_->write(abs, size, value);
+  // A narrow write to a register with side effects acts as a write of the merged 32-bit value.
+  const uint64_t reg = abs & ~uint64_t{3};
+  const unsigned shift = static_cast<unsigned>(abs - reg) * 8;
+  const uint32_t mask = size == 4 ? 0xFFFFFFFFu : ((1u << (size * 8)) - 1) << shift;
+  const uint32_t v = (regs_->read32(reg) & ~mask) | (static_cast<uint32_t>(value << shift) & mask);
+  const Pipe p = static_cast<Pipe>((reg - pipe::kBlockBegin) / kPipeStride);
+  const uint64_t off = (reg - pipe::kBlockBegin) % kPipeStride + pipe::kBlockBegin;  // pipe A's equivalent
+  if (off == pipe::kConf) return on_pipeconf(p, v);
+  if (off == pipe::kFrameCount || off == pipe::kFlipCount) return;  // read-only counters
+  for (Plane pl : {Plane::Primary, Plane::Sprite, Plane::Cursor}) {
+    if (off == live_reg(Pipe::A, pl)) return;  // read-only: the host mirrors the latched surface
+    if (off != surf_reg(Pipe::A, pl)) continue;
+    const uint32_t ctl = regs_->read32(pl == Plane::Cursor ? cursor::reg(p, cursor::kCntr)
+                                                            : plane::reg(p, universal_index(pl), plane::kCtl));
+    const bool async = pl == Plane::Cursor ? cursor::kAsyncFlip.get(ctl) : plane::kAsyncFlip.get(ctl);
+    return flip(p, pl, v, async);
+  }
+  regs_->write32(reg, v);
+}
+
+void DisplayEngine::mmio_flip(uint64_t abs, uint32_t value) {
+  for (Pipe p : kPipes)
+    for (auto [pl, regs] : {std::pair{Plane::Primary, &mmio_flip::kPrimary}, std::pair{Plane::Sprite, &mmio_flip::kSprite}})
+      if ((*regs)[index(p)] == abs) {
+        regs_->write32(abs, value);
+        flip(p, pl, value & plane::kSurfAddrMask, mmio_flip::kType.get(value) == mmio_flip::kAsync);
+        return;
+      }
+}
+
+void MmioFlipPort::write(uint64_t rel, unsigned size, uint64_t value) {
+  if (size == 4) return engine_->mmio_flip(kBase + rel, static_cast<uint32_t>(value));
+  regs_->write(kBase + rel, size, value);
+}
+
+void DisplayEngine::on_pipeconf(Pipe p, uint32_t v) {
+  const bool was = active(p), on = pipe::kEnable.get(v) != 0;
+  regs_->write32(pipe_reg(p, pipe::kConf), pipe::kActive.set(v, on ? 1 : 0));
+  if (was && !on) {
+    // Flips still pending on a stopped pipe take effect without an event, like a disabled plane.
+    for (Plane pl : {Plane::Primary, Plane::Sprite, Plane::Cursor})
+      if (pending_[index(p)] & plane_bit(pl)) latch(p, pl);
+    pending_[index(p)] = 0;
+    async_[index(p)] = 0;
+  }
+  retime();
+}
+
+void DisplayEngine::flip(Pipe p, Plane pl, uint32_t surface, bool async) {
+  regs_->write32(surf_reg(p, pl), surface);
+  ++stats_.flips[index(p)][static_cast<size_t>(pl)];
+  if (pl == Plane::Primary) {
+    const uint64_t fc = pipe_reg(p, pipe::kFlipCount);
+    regs_->write32(fc, regs_->read32(fc) + 1);
+  }
+  if (!active(p)) return latch(p, pl);  // no scan-out to wait for
+  if (async) {
+    latch(p, pl);
+    async_[index(p)] |= plane_bit(pl);
+    pending_[index(p)] &= static_cast<uint8_t>(~plane_bit(pl));
+    irq_->inject(p, irq::flip_done(pl));
+    return;
+  }
+  pending_[index(p)] |= plane_bit(pl);
+}
+
+void DisplayEngine::latch(Pipe p, Plane pl) { regs_->write32(live_reg(p, pl), regs_->read32(surf_reg(p, pl))); }
+
+VblankReport DisplayEngine::vblank() {
+  VblankReport r;
+  for (Pipe p : kPipes) {
+    auto& out = r.pipes[index(p)];
+    if (!active(p)) continue;
+    out.active = true;
+    for (Plane pl : {Plane::Primary, Plane::Sprite, Plane::Cursor}) {
+      if (!(pending_[index(p)] & plane_bit(pl))) continue;
+      latch(p, pl);
+      irq_->inject(p, irq::flip_done(pl));
+    }
+    out.latched = std::exchange(pending_[index(p)], 0);
+    out.async = std::exchange(async_[index(p)], 0);
+    const uint64_t fc = pipe_reg(p, pipe::kFrameCount);
+    regs_->write32(fc, regs_->read32(fc) + 1);
+    ++stats_.vblanks[index(p)];
+    irq_->inject(p, irq::kVblank);
+  }
+  return r;
+}
+
+void DisplayEngine::stop_all() {
+  for (Pipe p : kPipes) {
+    const uint64_t conf = pipe_reg(p, pipe::kConf);
+    regs_->write32(conf, pipe::kActive.set(regs_->read32(conf), 0));
+  }
+  pending_.fill(0);
+  async_.fill(0);
+  retime();
+}
+
+// One timer per vGPU at the rate of the first active pipe (the virtual monitor's mode).
+void DisplayEngine::retime() {
+  uint64_t period = 0;
+  for (Pipe p : kPipes) {
+    if (!active(p)) continue;
+    refresh_mhz_ = display::refresh_mhz(mode_regs(*regs_, p));
+    period = period_ns_for_mhz(refresh_mhz_);
+    break;
+  }
+  if (period != period_ns_) {
+    period_ns_ = period;
+    timer_->set_vblank_period(period);
+  }
+}
+
+}  // namespace vgd::display

@@ -1,0 +1,97 @@
+// A vGPU's display engine (reference §3.2, §5.1, §5.2): pipes A–C with their transcoders,
+// universal planes 1 (primary) and 2 (sprite) and the cursor. Registers are plain storage except
+// PIPECONF (enable → active, starts/stops vblanks), the surface registers (a write is a flip) and
+// the flip registers at 0x50080. A synchronous flip latches its surface into SURFLIVE and raises
+// flip-done at the next vblank; an async flip does both at once. Only the surface latches: the
+// other plane registers act immediately (simpler than hardware's double buffering).
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "display/interrupts.h"
+#include "hw/display.h"
+#include "mmio/bus.h"
+#include "mmio/vreg_file.h"
+
+namespace vgd::display {
+
+// Who runs this engine's vblank timer (the vGPU, on the GPU's clock).
+class VblankControl {
+ public:
+  virtual void set_vblank_period(uint64_t period_ns) = 0;  // 0 stops it
+
+ protected:
+  ~VblankControl() = default;
+};
+
+inline constexpr uint8_t plane_bit(hw::Plane p) { return static_cast<uint8_t>(1u << static_cast<unsigned>(p)); }
+
+// What one vblank did, per pipe: the input of refresh events.
+struct VblankReport {
+  struct Pipe {
+    bool active = false;
+    uint8_t latched = 0;  // planes whose synchronous flip latched at this vblank
+    uint8_t async = 0;    // planes flipped asynchronously since the previous vblank
+  };
+  std::array<Pipe, hw::kPipeCount> pipes{};
+};
+
+struct DisplayStats {
+  std::array<uint64_t, hw::kPipeCount> vblanks{};
+  std::array<std::array<uint64_t, hw::kPlaneCount>, hw::kPipeCount> flips{};
+};
+
+class DisplayEngine final : public MmioDevice {
+ public:
+  static constexpr uint64_t kBase = 0x60000;
+  static constexpr uint64_t kSize = 0x18000;  // up to PVINFO at 0x78000
+
+  DisplayEngine(VregFile& regs, DeInterrupts& irq, VblankControl& timer) : regs_(&regs), irq_(&irq), timer_(&timer) {}
+
+  uint64_t read(uint64_t rel, unsigned size) override { return regs_->read(kBase + rel, size); }
+  void write(uint64_t rel, unsigned size, uint64_t value) override;
+
+  // One emulated vblank for every active pipe.
+  VblankReport vblank();
+  // Stops every pipe (failsafe, reset): no more vblanks or flip-done events.
+  void stop_all();
+
+  // A write to one of the 0x50080 flip registers.
+  void mmio_flip(uint64_t abs, uint32_t value);
+
+  bool active(hw::Pipe p) const;
+  uint32_t refresh_mhz() const { return refresh_mhz_; }
+  const DisplayStats& stats() const { return stats_; }
+
+ private:
+  void on_pipeconf(hw::Pipe p, uint32_t value);
+  void flip(hw::Pipe p, hw::Plane plane, uint32_t surface, bool async);
+  void latch(hw::Pipe p, hw::Plane plane);
+  void retime();
+
+  VregFile* regs_;
+  DeInterrupts* irq_;
+  VblankControl* timer_;
+  std::array<uint8_t, hw::kPipeCount> pending_{};  // sync flips waiting for a vblank
+  std::array<uint8_t, hw::kPipeCount> async_{};    // async flips since the last vblank
+  uint32_t refresh_mhz_ = 0;
+  uint64_t period_ns_ = 0;
+  DisplayStats stats_;
+};
+
+// The flip registers at 0x50080..0x5009F, forwarded to the engine.
+class MmioFlipPort final : public MmioDevice {
+ public:
+  static constexpr uint64_t kBase = 0x50080;
+  static constexpr uint64_t kSize = 0x20;
+  MmioFlipPort(VregFile& regs, DisplayEngine& engine) : regs_(&regs), engine_(&engine) {}
+  uint64_t read(uint64_t rel, unsigned size) override { return regs_->read(kBase + rel, size); }
+  void write(uint64_t rel, unsigned size, uint64_t value) override;
+
+ private:
+  VregFile* regs_;
+  DisplayEngine* engine_;
+};
+
+}  // namespace vgd::display
