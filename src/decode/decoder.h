@@ -17,6 +17,9 @@ PipeSnapshot snapshot(const VregFile& regs, hw::Pipe p);
 // The pipe is running (state bit set by the host when the guest enabled it).
 bool pipe_active(const VregFile& regs, hw::Pipe p);
 
+// The pipe the decoder shows (reference §3.1): the first of A, B, C whose state bit is set.
+std::optional<hw::Pipe> first_active_pipe(const VregFile& regs);
+
 Expected<PlaneInfo, DecodeError> decode_plane(const PipeSnapshot& s, hw::Plane plane, const GgttView& ggtt);
 
 }  // namespace vgd::decode

@@ -1,0 +1,223 @@
+// A hostile guest on the display path (reference §8): whatever it programs into its plane
+// registers and GGTT, decode_plane either describes pages of its own RAM inside one of its own
+// slices, or refuses with the right kind and a reason saying what was wrong.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "decode/decoder.h"
+#include "support.h"
+
+namespace vgd::test {
+namespace {
+
+using decode::DecodeError;
+using decode::PipeSnapshot;
+using decode::PlaneInfo;
+using hw::Plane;
+using Kind = DecodeError::Kind;
+using Result = Expected<PlaneInfo, DecodeError>;
+
+constexpr uint64_t kPage = 4096;
+constexpr uint64_t kGtt = 8ull << 20;  // GTT entry 0 in BAR0 (§2.1)
+constexpr uint64_t kFrame0 = 0x100;
+constexpr uint32_t kOn = 1u << 31;
+constexpr uint32_t kXrgbXTiled = kOn | 4u << 24 | 1u << 10;
+constexpr uint64_t pte(uint64_t frame) { return frame << 12 | 1; }
+constexpr uint32_t gm32(Gma a) { return static_cast<uint32_t>(a.value()); }
+
+void expect_error(const Result& r, Kind kind, std::string_view needle) {
+  ASSERT_FALSE(r.has_value()) << "decoded, expected an error containing \"" << needle << '"';
+  EXPECT_EQ(r.error().kind, kind) << r.error().reason;
+  EXPECT_NE(r.error().reason.find(needle), std::string::npos) << r.error().reason;
+}
+
+// Attacker `a` and its neighbour `b`, created in that order so their aperture slices touch.
+class DecoderAttackTest : public GpuTest {
+ protected:
+  void SetUp() override {
+    GpuTest::SetUp();
+    a = &create();
+    b = &create();
+    map(*b, b->resources().aperture.begin, 32);  // the neighbour's framebuffer is live
+    map(*b, b->resources().hidden.begin, 32);
+    map(*a, own(), 20);
+  }
+  static void map(Vgpu& g, Gma at, uint64_t n, uint64_t first = kFrame0) {
+    for (uint64_t k = 0; k < n; ++k) wr(g, kGtt + 8 * (at.page() + k), pte(first + k), 8);
+  }
+  Gma own() const { return a->resources().aperture.begin; }
+
+  // The attacker's pipe A: 64×40 X-tiled XRGB8888 primary and sprite (20 pages) and a 64×64
+  // cursor, all on its first mapped pages.
+  PipeSnapshot live() const {
+    PipeSnapshot s;
+    s.pipeconf = 0xC0000000;
+    s.pipesrc = 63u << 16 | 39u;
+    s.primary = {kXrgbXTiled, 4, 0, 0, 0, 0, gm32(own())};
+    s.sprite = {kXrgbXTiled, 4, 0, 63u << 16 | 39u, 0, 0, gm32(own())};
+    s.curcntr = 0x27;
+    s.cursurflive = gm32(own());
+    return s;
+  }
+  Result decode(const PipeSnapshot& s, Plane p = Plane::Primary) const { return decode::decode_plane(s, p, a->ggtt()); }
+
+  Vgpu* a = nullptr;
+  Vgpu* b = nullptr;
+};
+
+TEST_F(DecoderAttackTest, EveryFormatAndTilingCodeIsDecodedOrRefused) {
+  PipeSnapshot s = live();
+  for (uint32_t format = 0; format < 16; ++format) {
+    for (uint32_t tiling = 0; tiling < 8; ++tiling) {
+      // Plus every bit the decoder ignores (gamma, CSC, keying, flip, trickle feed, async).
+      s.primary.ctl = kOn | format << 24 | tiling << 10 | 0x50ECE300u;
+      const Result r = decode(s);
+      const bool format_ok = format == 0 || format == 2 || format == 4 || format == 12 || format == 14;
+      const bool tiling_ok = tiling == 0 || tiling == 1 || tiling == 4 || tiling == 5;
+      SCOPED_TRACE(fmt::format("format {} tiling {}", format, tiling));
+      if (!format_ok)
+        expect_error(r, Kind::Invalid, fmt::format("pixel format code {}", format));
+      else if (!tiling_ok)
+        expect_error(r, Kind::Invalid, fmt::format("tiling code {}", tiling));
+      else
+        EXPECT_TRUE(r.has_value()) << r.error().reason;
+    }
+  }
+}
+
+TEST_F(DecoderAttackTest, EveryCursorModeIsDecodedOrRefused) {
+  PipeSnapshot s = live();
+  for (uint32_t mode = 0; mode < 0x40; ++mode) {
+    s.curcntr = 0xFFFFFFC0u | mode;  // garbage in every other bit
+    const Result r = decode(s, Plane::Cursor);
+    SCOPED_TRACE(fmt::format("mode 0x{:02x}", mode));
+    const uint32_t m = mode & 0x27;
+    if (m == 0)
+      expect_error(r, Kind::NoPlane, "cursor disabled");
+    else if (m == 0x23)  // 256×256×4 B needs 64 pages; only 20 are mapped
+      expect_error(r, Kind::Fault, "page 20 of 64");
+    else if (m == 0x22 || m == 0x27 || m == 0x07)
+      EXPECT_TRUE(r.has_value()) << r.error().reason;
+    else
+      expect_error(r, Kind::Invalid, fmt::format("cursor mode 0x{:02x}", m));
+  }
+}
+
+// All-ones registers: the largest stride and size the fields allow. The size stays exact
+// (523776 B × 4096 rows; × 8192 for the sprite) and is refused, never wrapped into the slice.
+TEST_F(DecoderAttackTest, AllOnesStrideAndSizeAreRefused) {
+  PipeSnapshot s = live();
+  s.pipesrc = 0xFFFFFFFF;
+  s.primary.stride = s.sprite.stride = 0xFFFFFFFF;
+  s.sprite.size = 0xFFFFFFFF;
+  expect_error(decode(s, Plane::Primary), Kind::Fault, "+2145386496 bytes) runs past the end of the aperture slice");
+  expect_error(decode(s, Plane::Sprite), Kind::Fault, "+4290772992 bytes) runs past the end of the aperture slice");
+}
+
+struct Foreign {
+  const char* name;
+  Plane plane;
+  bool hidden;  // the neighbour's hidden slice, else its aperture
+};
+class ForeignBaseTest : public DecoderAttackTest, public ::testing::WithParamInterface<Foreign> {};
+
+TEST_P(ForeignBaseTest, SurfaceInTheNeighboursSliceFaults) {
+  const Gma theirs = GetParam().hidden ? b->resources().hidden.begin : b->resources().aperture.begin;
+  ASSERT_FALSE(b->ggtt().translate(theirs)->scratch);  // mapped: a real page of the neighbour
+  PipeSnapshot s = live();
+  s.primary.surflive = s.sprite.surflive = s.cursurflive = gm32(theirs);
+  expect_error(decode(s, GetParam().plane), Kind::Fault, "outside the vGPU's graphics memory");
+}
+INSTANTIATE_TEST_SUITE_P(Planes, ForeignBaseTest,
+                         ::testing::Values(Foreign{"PrimaryAperture", Plane::Primary, false},
+                                           Foreign{"PrimaryHidden", Plane::Primary, true},
+                                           Foreign{"SpriteHidden", Plane::Sprite, true},
+                                           Foreign{"CursorAperture", Plane::Cursor, false}),
+                         [](const auto& p) { return std::string(p.param.name); });
+
+TEST_F(DecoderAttackTest, RangeRunningIntoTheNeighboursSliceFaults) {
+  ASSERT_EQ(a->resources().aperture.end(), b->resources().aperture.begin) << "slices no longer adjacent";
+  const Gma base = a->resources().aperture.end() - 4 * kPage;  // 20 pages: 16 of them the neighbour's
+  map(*a, base, 4);
+  PipeSnapshot s = live();
+  s.primary.surflive = gm32(base);
+  expect_error(decode(s), Kind::Fault, "runs past the end of the aperture slice");
+}
+
+// The guest rewrites one PTE of a plane that decoded fine: the next decode refuses the scratch
+// page instead of exporting it.
+struct Remap {
+  const char* name;
+  unsigned size;      // bytes written to the entry
+  uint64_t value;
+};
+class RemapTest : public DecoderAttackTest, public ::testing::WithParamInterface<Remap> {};
+
+TEST_P(RemapTest, LivePlanePageTurnedScratchFaults) {
+  ASSERT_TRUE(decode(live()).has_value());
+  wr(*a, kGtt + 8 * (own().page() + 5), GetParam().value, GetParam().size);
+  expect_error(decode(live()), Kind::Fault,
+               fmt::format("page 5 of 20 (GM 0x{:x}) is not mapped to guest RAM", (own() + 5 * kPage).value()));
+}
+INSTANTIATE_TEST_SUITE_P(Writes, RemapTest,
+                         ::testing::Values(Remap{"FrameBeyondRam", 8, pte(0x7FFFFFF)},  // 64 MiB RAM
+                                           Remap{"NotPresent", 8, 0},
+                                           Remap{"HalfWritten", 4, pte(0x200)}),
+                         [](const auto& p) { return std::string(p.param.name); });
+
+TEST_F(DecoderAttackTest, PagesFollowARemapToAnotherOwnFrame) {
+  const Result before = decode(live());
+  ASSERT_TRUE(before.has_value()) << before.error().reason;
+  wr(*a, kGtt + 8 * (own().page() + 5), pte(0x3000), 8);
+  const Result after = decode(live());
+  ASSERT_TRUE(after.has_value()) << after.error().reason;
+  EXPECT_EQ(after->pages[5], MemfdOffset(0x3000 * kPage));
+  EXPECT_EQ(after->pages[4], before->pages[4]);
+  EXPECT_EQ(after->pages[6], before->pages[6]);
+}
+
+TEST_F(DecoderAttackTest, BogusPvinfoHotspotIsNotExported) {
+  wr(*a, 0x70008, 1u << 31);
+  const auto with_hot = [&](uint32_t x, uint32_t y) {
+    wr(*a, 0x78830, x);
+    wr(*a, 0x78834, y);
+    PipeSnapshot s = decode::snapshot(a->vregs(), hw::Pipe::A);
+    s.curcntr = 0x27;
+    s.cursurflive = gm32(own());
+    return decode(s, Plane::Cursor);
+  };
+  const Result inside = with_hot(3, 4), outside = with_hot(1000, 4);
+  ASSERT_TRUE(inside.has_value() && outside.has_value());
+  EXPECT_EQ(inside->x_hot, 3u);
+  EXPECT_EQ(inside->y_hot, 4u);
+  EXPECT_EQ(outside->x_hot, 0xFFFFFFFFu);
+  EXPECT_EQ(outside->y_hot, 0xFFFFFFFFu);
+}
+
+TEST_F(DecoderAttackTest, GuestCannotForgeThePipeStateBit) {
+  EXPECT_EQ(decode::first_active_pipe(a->vregs()), std::nullopt);
+  wr(*a, 0x71008, 1u << 31);  // enable pipe B; the host sets its state bit
+  EXPECT_EQ(decode::first_active_pipe(a->vregs()), hw::Pipe::B);
+  wr(*a, 0x70008, 1u << 31);
+  EXPECT_EQ(decode::first_active_pipe(a->vregs()), hw::Pipe::A);
+  wr(*a, 0x70008, 1u << 30);  // state bit without the enable: the host clears it
+  EXPECT_EQ(decode::first_active_pipe(a->vregs()), hw::Pipe::B);
+}
+
+// In failsafe mode display writes land in plain storage: the guest's enable bit alone must not
+// make the decoder show anything.
+TEST_F(DecoderAttackTest, FailsafeGuestEnablingItsPipeShowsNothing) {
+  wr(*a, 0x100000 + 8 * 31, 0, 4);  // fence beyond its 4, not PV-aware: failsafe
+  ASSERT_TRUE(a->failsafe());
+  wr(*a, 0x70008, 1u << 31);
+  EXPECT_EQ(decode::first_active_pipe(a->vregs()), std::nullopt);
+  expect_error(decode(decode::snapshot(a->vregs(), hw::Pipe::A)), Kind::NoPlane, "pipe not active");
+}
+
+}  // namespace
+}  // namespace vgd::test
