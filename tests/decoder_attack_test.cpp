@@ -217,6 +217,12 @@ TEST_F(DecoderAttackTest, FailsafeGuestEnablingItsPipeShowsNothing) {
   wr(*a, 0x70008, 1u << 31);
   EXPECT_EQ(decode::first_active_pipe(a->vregs()), std::nullopt);
   expect_error(decode(decode::snapshot(a->vregs(), hw::Pipe::A)), Kind::NoPlane, "pipe not active");
+  // Nor can it forge the bits only the host sets while nobody is watching its writes.
+  wr(*a, 0x70008, 3u << 30);
+  wr(*a, 0x701AC, 0x1000);  // PLANE_SURFLIVE_1_A
+  EXPECT_EQ(decode::first_active_pipe(a->vregs()), std::nullopt);
+  EXPECT_EQ(a->vregs().read32(0x70008), 1u << 31) << "stored for the guest to read back, minus the state bit";
+  EXPECT_EQ(a->vregs().read32(0x701AC), 0u);
 }
 
 }  // namespace

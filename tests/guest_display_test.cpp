@@ -21,6 +21,7 @@ class GuestDisplayTest : public test::GpuTest {
     GpuTest::SetUp();
     gpu->set_vblank_clock(&clock);
   }
+  void TearDown() override { gpu.reset(); }  // its vGPUs leave the clock before the clock goes
   std::unique_ptr<InProcessGuest> boot(const std::string& type = "GVTg_V5_8") {
     auto g = std::make_unique<InProcessGuest>(create(type), gpu->geometry(), &idle);
     EXPECT_EQ(g->driver().probe(), Error::None);

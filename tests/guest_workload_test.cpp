@@ -109,6 +109,10 @@ class Workloads : public test::GpuTest {
     ASSERT_EQ(guest->driver().probe(), Error::None);
     ASSERT_EQ(guest->driver().balloon(), Error::None);
   }
+  void TearDown() override {  // the vGPUs leave the clock before the clock goes
+    guest.reset();
+    gpu.reset();
+  }
   // The surface's bytes in guest RAM against draw() into a fresh surface of the same layout.
   template <class F>
   bool shows(const Surface& s, F draw) {

@@ -169,6 +169,42 @@ TEST(Vgpuctl, GgttLargerThan4GiBIsRejected) {
   EXPECT_NE(r.err.find("4096"), std::string::npos) << r.err;
 }
 
+// The README's run command: every workload ran, and its picture is a PNG of the mode it set.
+TEST(Vgpuctl, RunWritesAPictureOfEachWorkloadsScreen) {
+  const std::string dir = temp_path("snapshots");
+  const Result r = vgpuctl("run --seconds 0.75 --json --out " + dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  ASSERT_EQ(j["vgpus"].size(), 4u);
+  std::set<std::string> workloads;
+  for (const json& v : j["vgpus"]) {
+    const json& d = v["display"];
+    workloads.insert(d["workload"].get<std::string>());
+    EXPECT_TRUE(d["ok"].get<bool>()) << d["error"];
+    EXPECT_GE(d["frames"].get<int>(), 40);
+    EXPECT_TRUE(v["guest"]["display_ready"].get<bool>());
+    const bool big = d["workload"] == "modeswitch";
+    EXPECT_EQ(d["width"], big ? 1920 : 1024);
+    EXPECT_EQ(d["height"], big ? 1080 : 768);
+    const std::string png = d["snapshot"];
+    EXPECT_EQ(png.rfind(dir + "/vgpu", 0), 0u) << png;
+    std::ifstream in(png, std::ios::binary);
+    char magic[8] = {};
+    in.read(magic, 8);
+    EXPECT_EQ(std::string(magic + 1, 3), "PNG") << png;
+    std::remove(png.c_str());
+  }
+  EXPECT_EQ(workloads, (std::set<std::string>{"desktop", "console", "video", "modeswitch"}));
+  ::rmdir(dir.c_str());
+}
+
+TEST(Vgpuctl, RunRefusesAnUnknownWorkload) {
+  const Result r = vgpuctl("run --workloads desktop,solitaire --out " + temp_path("never"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("solitaire"), std::string::npos) << r.err;
+  EXPECT_EQ(::access(temp_path("never").c_str(), F_OK), -1) << "nothing was created";
+}
+
 // ---------------------------------------------------------------------------------------------
 // --config: a custom type is listed and usable.
 

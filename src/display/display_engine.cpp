@@ -19,9 +19,25 @@ uint64_t live_reg(Pipe p, Plane pl) {
   return pl == Plane::Cursor ? cursor::reg(p, cursor::kSurfLive) : plane::reg(p, universal_index(pl), plane::kSurfLive);
 }
 
+// Registers only the host writes: the guest's writes to them are dropped.
+bool host_owned(uint64_t off) {
+  if (off == pipe::kFrameCount || off == pipe::kFlipCount) return true;
+  return std::ranges::any_of(kPlanes, [off](Plane pl) { return off == live_reg(Pipe::A, pl); });
+}
+
 }  // namespace
 
 bool DisplayEngine::active(Pipe p) const { return pipe::kActive.get(regs_->read32(pipe_reg(p, pipe::kConf))) != 0; }
+
+std::optional<DisplayEngine::PipeWrite> DisplayEngine::pipe_write(uint64_t abs, unsigned size, uint64_t value) const {
+  if (abs < pipe::kBlockBegin || abs >= pipe::kBlockEnd) return std::nullopt;
+  const uint64_t reg = abs & ~uint64_t{3};
+  const unsigned shift = static_cast<unsigned>(abs - reg) * 8;
+  const uint32_t mask = size == 4 ? 0xFFFFFFFFu : ((1u << (size * 8)) - 1) << shift;
+  const uint32_t v = (regs_->read32(reg) & ~mask) | (static_cast<uint32_t>(value << shift) & mask);
+  return PipeWrite{reg, (reg - pipe::kBlockBegin) % kPipeStride + pipe::kBlockBegin,
+                   static_cast<Pipe>((reg - pipe::kBlockBegin) / kPipeStride), v};
+}
 
 void DisplayEngine::write(uint64_t rel, unsigned size, uint64_t value) {
   const uint64_t abs = kBase + rel;
@@ -29,25 +45,30 @@ void DisplayEngine::write(uint64_t rel, unsigned size, uint64_t value) {
     write(rel, 4, value & 0xFFFFFFFFu);
     return write(rel + 4, 4, value >> 32);
   }
-  if (abs < pipe::kBlockBegin || abs >= pipe::kBlockEnd) return regs_->write(abs, size, value);
-  // A narrow write to a register with side effects acts as a write of the merged 32-bit value.
-  const uint64_t reg = abs & ~uint64_t{3};
-  const unsigned shift = static_cast<unsigned>(abs - reg) * 8;
-  const uint32_t mask = size == 4 ? 0xFFFFFFFFu : ((1u << (size * 8)) - 1) << shift;
-  const uint32_t v = (regs_->read32(reg) & ~mask) | (static_cast<uint32_t>(value << shift) & mask);
-  const Pipe p = static_cast<Pipe>((reg - pipe::kBlockBegin) / kPipeStride);
-  const uint64_t off = (reg - pipe::kBlockBegin) % kPipeStride + pipe::kBlockBegin;  // pipe A's equivalent
-  if (off == pipe::kConf) return on_pipeconf(p, v);
-  if (off == pipe::kFrameCount || off == pipe::kFlipCount) return;  // read-only counters
-  for (Plane pl : {Plane::Primary, Plane::Sprite, Plane::Cursor}) {
-    if (off == live_reg(Pipe::A, pl)) return;  // read-only: the host mirrors the latched surface
-    if (off != surf_reg(Pipe::A, pl)) continue;
-    const uint32_t ctl = regs_->read32(pl == Plane::Cursor ? cursor::reg(p, cursor::kCntr)
-                                                            : plane::reg(p, universal_index(pl), plane::kCtl));
+  const auto w = pipe_write(abs, size, value);
+  if (!w) return regs_->write(abs, size, value);
+  if (w->off == pipe::kConf) return on_pipeconf(w->pipe, w->value);
+  if (host_owned(w->off)) return;
+  for (Plane pl : kPlanes) {
+    if (w->off != surf_reg(Pipe::A, pl)) continue;
+    const uint32_t ctl = regs_->read32(pl == Plane::Cursor ? cursor::reg(w->pipe, cursor::kCntr)
+                                                            : plane::reg(w->pipe, universal_index(pl), plane::kCtl));
     const bool async = pl == Plane::Cursor ? cursor::kAsyncFlip.get(ctl) : plane::kAsyncFlip.get(ctl);
-    return flip(p, pl, v, async);
+    return flip(w->pipe, pl, w->value, async);
   }
-  regs_->write32(reg, v);
+  regs_->write32(w->reg, w->value);
+}
+
+void DisplayEngine::write_muted(VregFile& regs, uint64_t abs, unsigned size, uint64_t value) {
+  if (size == 8) {
+    write_muted(regs, abs, 4, value & 0xFFFFFFFFu);
+    return write_muted(regs, abs + 4, 4, value >> 32);
+  }
+  const auto w = pipe_write(abs, size, value);
+  if (!w) return regs.write(abs, size, value);
+  if (host_owned(w->off)) return;
+  const uint32_t v = w->off == pipe::kConf ? pipe::kActive.set(w->value, active(w->pipe) ? 1 : 0) : w->value;
+  regs.write32(w->reg, v);
 }
 
 void DisplayEngine::mmio_flip(uint64_t abs, uint32_t value) {
@@ -70,7 +91,7 @@ void DisplayEngine::on_pipeconf(Pipe p, uint32_t v) {
   regs_->write32(pipe_reg(p, pipe::kConf), pipe::kActive.set(v, on ? 1 : 0));
   if (was && !on) {
     // Flips still pending on a stopped pipe take effect without an event, like a disabled plane.
-    for (Plane pl : {Plane::Primary, Plane::Sprite, Plane::Cursor})
+    for (Plane pl : kPlanes)
       if (pending_[index(p)] & plane_bit(pl)) latch(p, pl);
     pending_[index(p)] = 0;
     async_[index(p)] = 0;
@@ -104,7 +125,7 @@ VblankReport DisplayEngine::vblank() {
     auto& out = r.pipes[index(p)];
     if (!active(p)) continue;
     out.active = true;
-    for (Plane pl : {Plane::Primary, Plane::Sprite, Plane::Cursor}) {
+    for (Plane pl : kPlanes) {
       if (!(pending_[index(p)] & plane_bit(pl))) continue;
       latch(p, pl);
       irq_->inject(p, irq::flip_done(pl));

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 
 #include "display/interrupts.h"
 #include "hw/display.h"
@@ -51,6 +52,8 @@ class DisplayEngine final : public MmioDevice {
 
   uint64_t read(uint64_t rel, unsigned size) override { return regs_->read(kBase + rel, size); }
   void write(uint64_t rel, unsigned size, uint64_t value) override;
+  // Failsafe: stored, but never a flip, and the state bit, counters and SURFLIVE stay the host's.
+  void write_muted(VregFile& regs, uint64_t abs, unsigned size, uint64_t value) override;
 
   // One emulated vblank for every active pipe.
   VblankReport vblank();
@@ -65,6 +68,14 @@ class DisplayEngine final : public MmioDevice {
   const DisplayStats& stats() const { return stats_; }
 
  private:
+  // A write inside the pipe block as a write of the whole 32-bit register (a narrow write merged
+  // with what is there); nothing outside the pipe block.
+  struct PipeWrite {
+    uint64_t reg, off;  // absolute, and pipe A's equivalent
+    hw::Pipe pipe;
+    uint32_t value;
+  };
+  std::optional<PipeWrite> pipe_write(uint64_t abs, unsigned size, uint64_t value) const;
   void on_pipeconf(hw::Pipe p, uint32_t value);
   void flip(hw::Pipe p, hw::Plane plane, uint32_t surface, bool async);
   void latch(hw::Pipe p, hw::Plane plane);

@@ -18,6 +18,7 @@ constexpr char letter(Pipe p) { return static_cast<char>('A' + index(p)); }
 // Universal planes a pipe scans out (plane 1 = primary, plane 2 = sprite) and its cursor.
 enum class Plane : uint8_t { Primary = 0, Sprite = 1, Cursor = 2 };
 inline constexpr uint32_t kPlaneCount = 3;
+inline constexpr std::array<Plane, kPlaneCount> kPlanes = {Plane::Primary, Plane::Sprite, Plane::Cursor};
 // Universal plane number of the primary (1) and sprite (2) planes.
 constexpr uint32_t universal_index(Plane p) { return p == Plane::Primary ? 1 : 2; }
 

@@ -74,8 +74,10 @@ AccessStatus MmioBus::write(MmioOffset offset, unsigned size, uint64_t value) {
   const Slot* slot = find(off);
   if (slot && !muted_[static_cast<size_t>(block)]) {
     slot->dev->write(off - slot->base, size, value);
+  } else if (slot) {
+    ++stats_.muted_writes;
+    slot->dev->write_muted(*vregs_, off, size, value);
   } else if (off < hw::kMmioRegsSize) {
-    if (slot) ++stats_.muted_writes;
     vregs_->write(off, size, value);
   } else {
     ++stats_.unbacked;

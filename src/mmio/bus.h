@@ -22,6 +22,11 @@ class MmioDevice {
  public:
   virtual uint64_t read(uint64_t rel, unsigned size) = 0;
   virtual void write(uint64_t rel, unsigned size, uint64_t value) = 0;
+  // A write while the device's block is muted (failsafe): kept for the guest to read back, with no
+  // side effect. Devices with bits only the host may set override this to protect them.
+  virtual void write_muted(VregFile& regs, uint64_t abs, unsigned size, uint64_t value) {
+    regs.write(abs, size, value);
+  }
 
  protected:
   ~MmioDevice() = default;

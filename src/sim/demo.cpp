@@ -16,30 +16,14 @@ std::string DemoRow::guest_state() const {
   return s;
 }
 
-namespace {
-
-DemoRow run_guest(const Gpu& gpu, Vgpu& v, const DemoOptions& opt) {
-  InProcessGuest g(v, gpu.geometry());
-  guest::Driver& drv = g.driver();
-
+DemoRow partition_row(const Vgpu& v, const guest::Driver& drv, guest::Error guest_result) {
   DemoRow row;
   row.vgpu = v.id();
   row.type = v.type().name;
   row.aperture = v.resources().aperture;
   row.hidden = v.resources().hidden;
   row.host_fences = v.resources().fences;
-
-  auto step = [&](guest::Error e) {
-    if (row.guest_result == guest::Error::None) row.guest_result = e;
-    return e == guest::Error::None;
-  };
-  guest::Buffer fb;
-  const uint64_t fb_bytes = uint64_t{opt.fb_width} * opt.fb_height * 4;
-  if (step(drv.probe()) && step(drv.balloon()) && step(drv.alloc_buffer(fb_bytes, guest::Placement::Aperture, fb)) &&
-      (drv.resources().fence_num == 0 || step(drv.set_fence(0, fb.gm.value() | 1))) &&
-      step(drv.set_display_ready(true))) {
-    row.framebuffer = GmRange{fb.gm, fb.size};
-  }
+  row.guest_result = guest_result;
   for (const GmRange& h : drv.balloon_plan().holes) row.balloon_holes += h.size ? 1 : 0;
   row.balloon_reserved = drv.gm_reserved_bytes();
   row.display_ready = v.display_ready() == 1;
@@ -48,6 +32,31 @@ DemoRow run_guest(const Gpu& gpu, Vgpu& v, const DemoOptions& opt) {
   row.traps = std::accumulate(st.reads.begin(), st.reads.end(), uint64_t{0}) +
               std::accumulate(st.writes.begin(), st.writes.end(), uint64_t{0});
   row.refused = st.refused() + v.counters().refused();
+  return row;
+}
+
+namespace {
+
+DemoRow run_guest(const Gpu& gpu, Vgpu& v, const DemoOptions& opt) {
+  InProcessGuest g(v, gpu.geometry());
+  guest::Driver& drv = g.driver();
+
+  guest::Error result = guest::Error::None;
+
+  auto step = [&](guest::Error e) {
+    if (result == guest::Error::None) result = e;
+    return e == guest::Error::None;
+  };
+  guest::Buffer fb;
+  GmRange framebuffer{};
+  const uint64_t fb_bytes = uint64_t{opt.fb_width} * opt.fb_height * 4;
+  if (step(drv.probe()) && step(drv.balloon()) && step(drv.alloc_buffer(fb_bytes, guest::Placement::Aperture, fb)) &&
+      (drv.resources().fence_num == 0 || step(drv.set_fence(0, fb.gm.value() | 1))) &&
+      step(drv.set_display_ready(true))) {
+    framebuffer = GmRange{fb.gm, fb.size};
+  }
+  DemoRow row = partition_row(v, drv, result);
+  row.framebuffer = framebuffer;
   return row;
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "guest/driver.h"
 #include "guest/status.h"
 #include "util/expected.h"
 #include "vgpu/gpu.h"
@@ -36,6 +37,9 @@ struct DemoOptions {
   uint64_t guest_ram = 64ull << 20;
   uint32_t fb_width = 1024, fb_height = 768;
 };
+
+// A vGPU's slice of the GPU and what its guest made of it, as it stands now.
+DemoRow partition_row(const Vgpu& v, const guest::Driver& drv, guest::Error guest_result);
 
 // Creates the vGPUs on gpu (they stay there) and runs one guest on each.
 Expected<std::vector<DemoRow>, std::string> run_partition_demo(Gpu& gpu, const DemoOptions& opt);

@@ -54,7 +54,8 @@ class Gpu {
 
   uint64_t host_fence(uint32_t index) const { return host_fences_.at(index); }
   void set_event_sink(MgmtSink sink) { sink_ = std::move(sink); }
-  // Drives every vGPU's vblanks; attach before creating vGPUs. Not owned.
+  // Drives every vGPU's vblanks; attach before creating vGPUs. Not owned: it must outlive the
+  // vGPUs (they leave it when destroyed).
   void set_vblank_clock(display::VblankClock* clock) { clock_ = clock; }
 
  private:

@@ -1,4 +1,4 @@
-// vgpuctl: inspect vGPU types and run the partition demo.
+// vgpuctl: inspect vGPU types, run the partition demo, run display workloads and snapshot them.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -9,6 +9,7 @@
 #include "config/gpu_config.h"
 #include "report.h"
 #include "sim/demo.h"
+#include "sim/display_demo.h"
 
 namespace {
 
@@ -43,6 +44,31 @@ int fail(const std::string& msg) {
   return 1;
 }
 
+int run_display(const GpuOptions& gpu_opt, vgd::DisplayDemoOptions opt, const std::vector<std::string>& workloads,
+                const std::string& type, bool as_json) {
+  if (!workloads.empty()) opt.guests.clear();
+  for (const std::string& w : workloads) {
+    auto kind = vgd::parse_workload(w);
+    if (!kind) return fail(fmt::format("unknown workload '{}' (desktop, console, video, modeswitch)", w));
+    opt.guests.push_back({*kind, type});
+  }
+  for (auto& g : opt.guests) g.type = type;
+  auto gpu = gpu_opt.make_gpu();
+  if (!gpu) return fail(gpu.error());
+  vgd::display::VirtualClock clock;
+  (*gpu)->set_vblank_clock(&clock);
+  auto result = vgd::run_display_demo(**gpu, clock, opt);
+  if (!result) return fail(result.error());
+  if (as_json)
+    fmt::print("{}\n", vgd::ctl::run_json(**gpu, *result).dump(2));
+  else
+    fmt::print("{}", vgd::ctl::run_table(**gpu, *result));
+  gpu->reset();  // its vGPUs leave the clock before the clock goes
+  for (const auto& r : result->rows)
+    if (!r.error.empty()) return 2;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -64,6 +90,22 @@ int main(int argc, char** argv) {
   demo->add_option("--type", demo_opt.type, "vGPU type (default GVTg_V5_8)");
   demo->add_flag("--json", demo_as_json, "print JSON");
 
+  GpuOptions run_gpu;
+  bool run_as_json = false;
+  std::string run_type = "GVTg_V5_8";
+  vgd::DisplayDemoOptions run_opt;
+  std::vector<std::string> run_workloads;
+  auto* run = app.add_subcommand(
+      "run", "create vGPUs whose guests run display workloads, then write a PNG of each vGPU's screen");
+  run_gpu.add_to(*run);
+  run->add_option("--workloads", run_workloads,
+                  "one vGPU per workload: desktop, console, video, modeswitch (default: all four)")
+      ->delimiter(',');
+  run->add_option("--type", run_type, "vGPU type (default GVTg_V5_8)");
+  run->add_option("--seconds", run_opt.seconds, "virtual time to run (default 3)")->check(CLI::Range(0.05, 3600.0));
+  run->add_option("--out", run_opt.out_dir, "directory for the PNGs (default ./snapshots)");
+  run->add_flag("--json", run_as_json, "print JSON");
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(verbose ? spdlog::level::info : spdlog::level::err);
 
@@ -76,6 +118,7 @@ int main(int argc, char** argv) {
       fmt::print("{}", vgd::ctl::types_table(**gpu));
     return 0;
   }
+  if (run->parsed()) return run_display(run_gpu, run_opt, run_workloads, run_type, run_as_json);
   auto gpu = demo_gpu.make_gpu();
   if (!gpu) return fail(gpu.error());
   auto rows = vgd::run_partition_demo(**gpu, demo_opt);

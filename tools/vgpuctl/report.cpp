@@ -96,4 +96,53 @@ std::string demo_table(const Gpu& gpu, const std::vector<DemoRow>& rows) {
   return s;
 }
 
+namespace {
+
+std::vector<DemoRow> partition_rows(const DisplayDemoResult& result) {
+  std::vector<DemoRow> rows;
+  for (const DisplayRow& r : result.rows) rows.push_back(r.partition);
+  return rows;
+}
+
+std::string mode_text(const DisplayRow& r) {
+  if (r.width == 0) return "off";
+  return fmt::format("{}x{}@{:.2f}", r.width, r.height, r.refresh_mhz / 1000.0);
+}
+
+}  // namespace
+
+nlohmann::json run_json(const Gpu& gpu, const DisplayDemoResult& result) {
+  nlohmann::json out = demo_json(gpu, partition_rows(result));
+  auto& vgpus = out["vgpus"];
+  for (size_t i = 0; i < result.rows.size(); ++i) {
+    const DisplayRow& r = result.rows[i];
+    vgpus[i]["display"] = {{"workload", std::string(name(r.workload))},
+                           {"ok", r.error.empty()},
+                           {"error", r.error},
+                           {"frames", r.frames},
+                           {"width", r.width},
+                           {"height", r.height},
+                           {"refresh_hz", r.refresh_mhz / 1000.0},
+                           {"vblanks", r.vblanks},
+                           {"flips", r.flips},
+                           {"snapshot", r.snapshot}};
+  }
+  out["virtual_seconds"] = result.virtual_seconds;
+  out["wall_seconds"] = result.wall_seconds;
+  return out;
+}
+
+std::string run_table(const Gpu& gpu, const DisplayDemoResult& result) {
+  std::string s = demo_table(gpu, partition_rows(result));
+  s += fmt::format("\nDisplays after {:.2f} s of virtual time ({:.2f} s wall):\n", result.virtual_seconds,
+                   result.wall_seconds);
+  s += fmt::format("{:<4} {:<10} {:<18} {:>6} {:>7} {:>6}  {}\n", "vGPU", "workload", "mode", "frames", "vblanks",
+                   "flips", "snapshot");
+  for (const DisplayRow& r : result.rows) {
+    s += fmt::format("{:<4} {:<10} {:<18} {:>6} {:>7} {:>6}  {}\n", r.partition.vgpu, name(r.workload), mode_text(r),
+                     r.frames, r.vblanks, r.flips, r.error.empty() ? r.snapshot : "FAILED: " + r.error);
+  }
+  return s;
+}
+
 }  // namespace vgd::ctl

@@ -1,0 +1,152 @@
+#include "sim/display_demo.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <numeric>
+#include <variant>
+
+#include "fb/png.h"
+#include "guest/workloads.h"
+#include "sim/inprocess.h"
+#include "sim/lockstep.h"
+#include "sim/picture.h"
+
+namespace vgd {
+
+std::string_view name(Workload w) {
+  switch (w) {
+    case Workload::Desktop: return "desktop";
+    case Workload::Console: return "console";
+    case Workload::Video: return "video";
+    case Workload::ModeSwitch: return "modeswitch";
+  }
+  return "?";
+}
+
+std::optional<Workload> parse_workload(std::string_view s) {
+  for (Workload w : kWorkloads)
+    if (name(w) == s) return w;
+  return std::nullopt;
+}
+
+namespace {
+
+using AnyWorkload =
+    std::variant<guest::DesktopWorkload, guest::ConsoleWorkload, guest::VideoWorkload, guest::ModeSwitchWorkload>;
+
+AnyWorkload make_workload(Workload w, uint32_t total_frames) {
+  switch (w) {
+    case Workload::Console: return guest::ConsoleWorkload{};
+    case Workload::Video: return guest::VideoWorkload{};
+    case Workload::ModeSwitch: return guest::ModeSwitchWorkload{total_frames / 2};  // halfway through
+    case Workload::Desktop: break;
+  }
+  return guest::DesktopWorkload{};
+}
+
+// One guest of the demo: its driver, its workload and how far it got.
+struct Runner {
+  DisplayRow row;
+  std::unique_ptr<InProcessGuest> guest;
+  AnyWorkload workload;
+  guest::Error failed = guest::Error::None;
+
+  bool running() const { return failed == guest::Error::None; }
+  void check(guest::Error e, const char* what) {
+    if (e == guest::Error::None || !running()) return;
+    failed = e;
+    row.error = fmt::format("{}: {}", what, guest::describe(e));
+    spdlog::warn("vgpu {}: {} workload {}", guest->vgpu().id(), name(row.workload), row.error);
+  }
+};
+
+void boot(Runner& r) {
+  guest::Driver& drv = r.guest->driver();
+  r.check(drv.probe(), "probe");
+  if (r.running()) r.check(drv.balloon(), "balloon");
+  if (r.running()) r.check(drv.set_display_ready(true), "display ready");
+  if (r.running())
+    r.check(std::visit([&](auto& w) { return w.start(r.guest->display(), drv, hw::Pipe::A); }, r.workload), "start");
+}
+
+// Where the run ended: the picture, its size and its pipe's counters.
+void finish(Runner& r, const std::string& out_dir) {
+  const Vgpu& v = r.guest->vgpu();
+  auto pic = compose_display(v);
+  const hw::Pipe pipe = pic ? pic->pipe : hw::Pipe::A;
+  const auto& st = v.display().stats();
+  r.row.vblanks = st.vblanks[hw::index(pipe)];
+  r.row.flips = std::accumulate(st.flips[hw::index(pipe)].begin(), st.flips[hw::index(pipe)].end(), uint64_t{0});
+  r.row.refresh_mhz = v.display().refresh_mhz();
+  if (!pic) {
+    if (r.row.error.empty()) r.row.error = fmt::format("snapshot: {}", pic.error());
+    return;
+  }
+  r.row.width = pic->image.width;
+  r.row.height = pic->image.height;
+  if (out_dir.empty()) return;
+  const std::string path = fmt::format("{}/vgpu{}-{}.png", out_dir, v.id(), name(r.row.workload));
+  if (auto w = fb::write_png(pic->image, path); !w) {
+    if (r.row.error.empty()) r.row.error = fmt::format("snapshot: {}", w.error());
+    return;
+  }
+  r.row.snapshot = path;
+}
+
+}  // namespace
+
+Expected<DisplayDemoResult, std::string> run_display_demo(Gpu& gpu, display::VirtualClock& clock,
+                                                         const DisplayDemoOptions& opt) {
+  if (!(opt.seconds > 0 && opt.seconds <= 3600)) return Unexpected(fmt::format("seconds {} not in (0, 3600]", opt.seconds));
+  if (!opt.out_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(opt.out_dir, ec);
+    if (ec) return Unexpected(fmt::format("cannot create {}: {}", opt.out_dir, ec.message()));
+  }
+  const auto wall_start = std::chrono::steady_clock::now();
+  const uint64_t duration_ns = static_cast<uint64_t>(opt.seconds * 1e9);
+  const uint32_t nominal_frames = static_cast<uint32_t>(opt.seconds * 60);
+  Lockstep lockstep(clock, opt.guests.size());
+
+  std::vector<Runner> runners;
+  runners.reserve(opt.guests.size());
+  for (size_t i = 0; i < opt.guests.size(); ++i) {
+    const auto& spec = opt.guests[i];
+    auto ram = GuestRam::create(spec.ram ? spec.ram : opt.guest_ram, fmt::format("vm{}-ram", i + 1));
+    if (!ram) return Unexpected(ram.error());
+    auto v = gpu.create_vgpu(spec.type, std::move(*ram));
+    if (!v) return Unexpected(fmt::format("vGPU {} ({}): {}", i + 1, spec.type, v.error().message));
+    Runner r{DisplayRow{}, std::make_unique<InProcessGuest>(**v, gpu.geometry(), &lockstep.port(i)),
+             make_workload(spec.workload, nominal_frames)};
+    r.row.workload = spec.workload;
+    runners.push_back(std::move(r));
+  }
+
+  // Every guest on its own thread, each frame() waiting for its own vGPU's vblank.
+  const uint64_t start_ns = clock.now_ns(), end_ns = start_ns + duration_ns;
+  lockstep.run([&](size_t i) {
+    Runner& r = runners[i];
+    boot(r);
+    while (r.running() && clock.now_ns() < end_ns) {
+      r.check(std::visit([&](auto& w) { return w.frame(r.row.frames + 1); }, r.workload), "frame");
+      if (r.running()) ++r.row.frames;
+    }
+  });
+
+  DisplayDemoResult result;
+  result.virtual_seconds = static_cast<double>(clock.now_ns() - start_ns) / 1e9;
+  for (Runner& r : runners) {
+    finish(r, opt.out_dir);
+    r.row.partition = partition_row(r.guest->vgpu(), r.guest->driver(), r.failed);
+    result.rows.push_back(std::move(r.row));
+    // The guest stops here; its pipe and buffers stay as they were, like a paused VM.
+  }
+  result.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  return result;
+}
+
+}  // namespace vgd
