@@ -2,6 +2,8 @@
 // vblank or at once, frame/flip counters, the interrupt banks, and the refresh rate derived
 // from the timings the guest programmed. Offsets are the reference's literals.
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "display/refresh.h"
 #include "display/vblank_clock.h"
@@ -163,6 +165,32 @@ TEST_F(DisplayEngineTest, NothingIsDeliveredWhileTheMasterIsDisabled) {
   wr(*v, kMaster, 0xFFFFFFFF);
   EXPECT_EQ(rd(*v, kMaster), (1u << 31) | (1u << 16)) << "only bit 31 is writable";
   EXPECT_EQ(msis, 1) << "enabling the master delivers what is pending";
+}
+
+// MSI-style delivery: each interrupt the guest would take is one eventfd count, and nothing is
+// signalled for an event the guest masked.
+TEST_F(DisplayEngineTest, EventfdSinkCountsEachDeliveredInterrupt) {
+  UniqueFd efd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  ASSERT_TRUE(efd.valid());
+  display::EventfdSink msi(UniqueFd(::dup(efd.get())));
+  v->set_interrupt_sink(&msi);
+  const auto drain = [&] {
+    uint64_t n = 0;
+    return ::read(efd.get(), &n, sizeof n) == sizeof n ? n : 0;
+  };
+  enable_irqs(kVblankBit);
+  enable_pipe();
+  v->vblank();
+  EXPECT_EQ(drain(), 1u);
+  wr(*v, kIirA, kVblankBit);
+  v->vblank();
+  v->vblank();
+  EXPECT_EQ(drain(), 2u) << "one count per vblank; the eventfd adds them up";
+  wr(*v, kIirA, kVblankBit);
+  wr(*v, kImrA, ~0u);  // all masked
+  v->vblank();
+  EXPECT_EQ(drain(), 0u);
+  v->set_interrupt_sink(sink.get());
 }
 
 TEST_F(DisplayEngineTest, FailsafeStopsTheDisplay) {

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "guest/workloads.h"
@@ -156,6 +157,31 @@ TEST_F(Workloads, DesktopFlipsAndMovesTheCursor) {
     EXPECT_EQ(hw::cursor::kPosX.get(pos), static_cast<uint32_t>(std::abs(at.x)));
     EXPECT_EQ(hw::cursor::kPosXSign.get(pos), at.x < 0 ? 1u : 0u);
   }
+  EXPECT_EQ(w.stop(), Error::None);
+}
+
+// Triple buffering: frame n is queued while frame n-1 is on screen, and the guest draws into the
+// third buffer, never into the shown or the queued one; one vblank per frame.
+TEST_F(Workloads, TripleBufferedDesktopDrawsWhileAFlipIsInFlight) {
+  guest::DesktopWorkload w(guest::kMode1024x768at60, 0, 3);
+  ASSERT_EQ(w.start(guest->display(), guest->driver(), Pipe::A), Error::None);
+  EXPECT_EQ(w.queued(), nullptr);
+  const uint64_t live = hw::plane::reg(Pipe::A, 1, hw::plane::kSurfLive);
+  const uint64_t frames = hw::pipe_reg(Pipe::A, hw::pipe::kFrameCount);
+  std::set<uint64_t> used;
+  for (uint32_t n = 1; n <= 9; ++n) {
+    const uint32_t frame_before = reg(frames);
+    ASSERT_EQ(w.frame(n), Error::None);
+    ASSERT_NE(w.queued(), nullptr);
+    EXPECT_NE(w.queued()->buffer.gm.value(), w.front().buffer.gm.value());
+    EXPECT_EQ(reg(live), w.front().buffer.gm.value()) << "the previous frame is on screen";
+    EXPECT_EQ(reg(hw::plane::reg(Pipe::A, 1, hw::plane::kSurf)), w.queued()->buffer.gm.value());
+    EXPECT_TRUE(shows(w.front(), [n](Canvas& c) { guest::DesktopWorkload::render_scene(c, n - 1); })) << n;
+    EXPECT_TRUE(shows(*w.queued(), [n](Canvas& c) { guest::DesktopWorkload::render_scene(c, n); })) << n;
+    EXPECT_EQ(reg(frames) - frame_before, n == 1 ? 0u : 1u) << "the first flip is only queued; then one vblank a frame";
+    used.insert(w.queued()->buffer.gm.value());
+  }
+  EXPECT_EQ(used.size(), 3u) << "all three buffers take turns";
   EXPECT_EQ(w.stop(), Error::None);
 }
 

@@ -133,6 +133,11 @@ Error Display::wait_irq(Pipe p, uint32_t bit) {
 }
 
 Error Display::flip(Pipe p, Plane pl, const Surface& s, bool async) {
+  if (Error e = queue_flip(p, pl, s, async); e != Error::None) return e;
+  return wait_flip(p, pl);
+}
+
+Error Display::queue_flip(Pipe p, Plane pl, const Surface& s, bool async) {
   if (pl == Plane::Cursor) return Error::BadArgument;
   const uint32_t n = universal_index(pl);
   const uint32_t ctl = read(plane::reg(p, n, plane::kCtl));
@@ -140,7 +145,7 @@ Error Display::flip(Pipe p, Plane pl, const Surface& s, bool async) {
   write(plane::reg(p, n, plane::kCtl), plane::kAsyncFlip.set(ctl, async ? 1 : 0));
   write(irq::iir(p), irq::flip_done(pl));  // forget a stale completion
   write(plane::reg(p, n, plane::kSurf), static_cast<uint32_t>(s.buffer.gm.value()));
-  return wait_irq(p, irq::flip_done(pl));
+  return Error::None;
 }
 
 Error Display::set_sprite(Pipe p, const Surface& s, int32_t x, int32_t y) {

@@ -67,6 +67,10 @@ class Display {
 
   // Page flip of the primary or sprite plane; a synchronous flip returns after flip-done.
   Error flip(hw::Pipe p, hw::Plane plane, const Surface& s, bool async = false);
+  // The two halves of flip(), for triple buffering: issue the flip, and later wait for its
+  // flip-done (at the vblank that latched it; at once for an async flip).
+  Error queue_flip(hw::Pipe p, hw::Plane plane, const Surface& s, bool async = false);
+  Error wait_flip(hw::Pipe p, hw::Plane plane) { return wait_irq(p, hw::irq::flip_done(plane)); }
   Error set_sprite(hw::Pipe p, const Surface& s, int32_t x, int32_t y);
   Error hide_sprite(hw::Pipe p);
 

@@ -1,6 +1,7 @@
 #include "guest/workloads.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace vgd::guest {
 
@@ -36,14 +37,17 @@ Error WorkloadBase::stop() {
 
 Error DesktopWorkload::start(Display& display, Driver& driver, hw::Pipe pipe) {
   bind(display, driver, pipe);
-  for (Surface& s : primary_.surface)
-    if (Error e = new_surface(mode_.width, mode_.height, PixelFormat::Xrgb8888, Tiling::X, s); e != Error::None) return e;
+  for (uint32_t i = 0; i < primary_.count; ++i)
+    if (Error e = new_surface(mode_.width, mode_.height, PixelFormat::Xrgb8888, Tiling::X, primary_.surface[i]);
+        e != Error::None)
+      return e;
   if (Error e = new_surface(kCursorSize, kCursorSize, PixelFormat::Argb8888, Tiling::Linear, cursor_); e != Error::None)
     return e;
   Canvas front = canvas(primary_.surface[0]), cursor = canvas(cursor_);
   render_scene(front, first_frame_);
   render_cursor(cursor);
-  primary_.back = 1;
+  primary_.shown = 0;
+  primary_.queued = SwapChain::kMax;
   if (Error e = display.modeset(pipe, mode_, primary_.surface[0]); e != Error::None) return e;
   if (Error e = display.set_cursor(pipe, cursor_.buffer, kHotX, kHotY); e != Error::None) return e;
   const Point at = cursor_position(first_frame_, mode_.width, mode_.height);
@@ -52,11 +56,21 @@ Error DesktopWorkload::start(Display& display, Driver& driver, hw::Pipe pipe) {
 
 Error DesktopWorkload::frame(uint32_t n) {
   if (!running()) return Error::BadArgument;
-  Canvas back = canvas(primary_.back_surface());
-  render_scene(back, n);
-  if (Error e = display_->flip(pipe_, hw::Plane::Primary, primary_.back_surface()); e != Error::None) return e;
-  primary_.swap();
-  // After the flip completed: the new picture and the new pointer position show together.
+  const uint32_t back = primary_.next_free();
+  Canvas c = canvas(primary_.surface[back]);
+  render_scene(c, n);
+  if (primary_.queued != SwapChain::kMax) {  // triple buffering: the previous frame lands first
+    if (Error e = display_->wait_flip(pipe_, hw::Plane::Primary); e != Error::None) return e;
+    primary_.shown = std::exchange(primary_.queued, SwapChain::kMax);
+  }
+  if (Error e = display_->queue_flip(pipe_, hw::Plane::Primary, primary_.surface[back]); e != Error::None) return e;
+  if (primary_.count == 3) {
+    primary_.queued = back;
+  } else {
+    if (Error e = display_->wait_flip(pipe_, hw::Plane::Primary); e != Error::None) return e;
+    primary_.shown = back;
+  }
+  // The pointer moves with the picture (async: it shows at once, the frame at its vblank).
   const Point at = cursor_position(n, mode_.width, mode_.height);
   return display_->move_cursor(pipe_, at.x, at.y);
 }
@@ -102,12 +116,12 @@ Error VideoWorkload::start(Display& display, Driver& driver, hw::Pipe pipe) {
   if (Error e = new_surface(mode_.width, mode_.height, PixelFormat::Xrgb8888, Tiling::Linear, primary_);
       e != Error::None)
     return e;
-  for (Surface& s : sprite_.surface)
-    if (Error e = new_surface(kWidth, kHeight, format_, Tiling::Linear, s); e != Error::None) return e;
+  for (uint32_t i = 0; i < sprite_.count; ++i)
+    if (Error e = new_surface(kWidth, kHeight, format_, Tiling::Linear, sprite_.surface[i]); e != Error::None) return e;
   Canvas bg = canvas(primary_), first = canvas(sprite_.surface[0]);
   render_background(bg);
   render_sprite(first, 0);
-  sprite_.back = 1;
+  sprite_.shown = 0;
   if (Error e = display.modeset(pipe, mode_, primary_); e != Error::None) return e;
   const Point at = sprite_position(0, mode_.width, mode_.height);
   return display.set_sprite(pipe, sprite_.surface[0], at.x, at.y);
@@ -115,11 +129,12 @@ Error VideoWorkload::start(Display& display, Driver& driver, hw::Pipe pipe) {
 
 Error VideoWorkload::frame(uint32_t n) {
   if (!running()) return Error::BadArgument;
-  Canvas back = canvas(sprite_.back_surface());
-  render_sprite(back, n);
+  const uint32_t back = sprite_.next_free();
+  Canvas c = canvas(sprite_.surface[back]);
+  render_sprite(c, n);
   const Point at = sprite_position(n, mode_.width, mode_.height);
-  if (Error e = display_->set_sprite(pipe_, sprite_.back_surface(), at.x, at.y); e != Error::None) return e;
-  sprite_.swap();
+  if (Error e = display_->set_sprite(pipe_, sprite_.surface[back], at.x, at.y); e != Error::None) return e;
+  sprite_.shown = back;
   return Error::None;
 }
 

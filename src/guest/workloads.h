@@ -51,13 +51,20 @@ class WorkloadBase {
   uint32_t owned_count_ = 0;
 };
 
-// Two surfaces of one layout: draw into the back one, flip to it, swap.
-struct DoubleBuffer {
-  Surface surface[2]{};
-  uint32_t back = 1;
-  Surface& back_surface() { return surface[back]; }
-  const Surface& front() const { return surface[back ^ 1]; }
-  void swap() { back ^= 1; }
+// Two or three surfaces of one layout taking turns on a plane: one shown, at most one queued
+// for the next vblank (triple buffering), the rest free to draw into.
+struct SwapChain {
+  static constexpr uint32_t kMax = 3;
+  Surface surface[kMax]{};
+  uint32_t count = 2;
+  uint32_t shown = 0;
+  uint32_t queued = kMax;  // kMax: no flip in flight
+  uint32_t next_free() const {
+    for (uint32_t i = 0; i < count; ++i)
+      if (i != shown && i != queued) return i;
+    return kMax;  // unreachable with count >= 2
+  }
+  const Surface& front() const { return surface[shown]; }
 };
 
 class DesktopWorkload final : public WorkloadBase {
@@ -68,12 +75,18 @@ class DesktopWorkload final : public WorkloadBase {
   static constexpr uint32_t kHotX = 1, kHotY = 1;
 
   // first_frame: the frame start() shows (a restarted desktop continues where it was).
-  explicit DesktopWorkload(const Mode& m = kMode1024x768at60, uint32_t first_frame = 0)
-      : mode_(m), first_frame_(first_frame) {}
+  // buffers: 2 draws, flips and waits for flip-done; 3 queues each flip and draws the next frame
+  // while it is in flight, waiting only before queuing another (the screen then lags a frame).
+  explicit DesktopWorkload(const Mode& m = kMode1024x768at60, uint32_t first_frame = 0, uint32_t buffers = 2)
+      : mode_(m), first_frame_(first_frame) {
+    primary_.count = buffers == 3 ? 3 : 2;
+  }
   Error start(Display& display, Driver& driver, hw::Pipe pipe);
   Error frame(uint32_t n);
   const Mode& mode() const { return mode_; }
   const Surface& front() const { return primary_.front(); }  // what the primary plane shows
+  // The surface whose flip is in flight (triple buffering), or nullptr.
+  const Surface* queued() const { return primary_.queued < primary_.count ? &primary_.surface[primary_.queued] : nullptr; }
   const Surface& cursor() const { return cursor_; }
 
   // The primary plane's picture at frame n, laid out for the canvas's size (cursor not included).
@@ -90,7 +103,7 @@ class DesktopWorkload final : public WorkloadBase {
  private:
   Mode mode_;
   uint32_t first_frame_;
-  DoubleBuffer primary_{};
+  SwapChain primary_{};
   Surface cursor_{};
 };
 
@@ -152,7 +165,7 @@ class VideoWorkload final : public WorkloadBase {
   Mode mode_;
   PixelFormat format_;
   Surface primary_{};
-  DoubleBuffer sprite_{};
+  SwapChain sprite_{};
 };
 
 // The desktop at `first`, then from frame switch_frame on at `second`: pipe disabled, buffers
