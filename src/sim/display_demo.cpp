@@ -7,75 +7,27 @@
 #include <filesystem>
 #include <memory>
 #include <numeric>
-#include <variant>
 
 #include "fb/png.h"
-#include "guest/workloads.h"
-#include "sim/inprocess.h"
+#include "sim/guest_session.h"
 #include "sim/lockstep.h"
 #include "sim/picture.h"
 
 namespace vgd {
 
-std::string_view name(Workload w) {
-  switch (w) {
-    case Workload::Desktop: return "desktop";
-    case Workload::Console: return "console";
-    case Workload::Video: return "video";
-    case Workload::ModeSwitch: return "modeswitch";
-  }
-  return "?";
-}
-
-std::optional<Workload> parse_workload(std::string_view s) {
-  for (Workload w : kWorkloads)
-    if (name(w) == s) return w;
-  return std::nullopt;
-}
-
 namespace {
 
-using AnyWorkload =
-    std::variant<guest::DesktopWorkload, guest::ConsoleWorkload, guest::VideoWorkload, guest::ModeSwitchWorkload>;
-
-AnyWorkload make_workload(Workload w, uint32_t total_frames) {
-  switch (w) {
-    case Workload::Console: return guest::ConsoleWorkload{};
-    case Workload::Video: return guest::VideoWorkload{};
-    case Workload::ModeSwitch: return guest::ModeSwitchWorkload{total_frames / 2};  // halfway through
-    case Workload::Desktop: break;
-  }
-  return guest::DesktopWorkload{};
-}
-
-// One guest of the demo: its driver, its workload and how far it got.
+// One guest of the demo and its row of the report.
 struct Runner {
   DisplayRow row;
-  std::unique_ptr<InProcessGuest> guest;
-  AnyWorkload workload;
-  guest::Error failed = guest::Error::None;
-
-  bool running() const { return failed == guest::Error::None; }
-  void check(guest::Error e, const char* what) {
-    if (e == guest::Error::None || !running()) return;
-    failed = e;
-    row.error = fmt::format("{}: {}", what, guest::describe(e));
-    spdlog::warn("vgpu {}: {} workload {}", guest->vgpu().id(), name(row.workload), row.error);
-  }
+  std::unique_ptr<GuestSession> session;
 };
-
-void boot(Runner& r) {
-  guest::Driver& drv = r.guest->driver();
-  r.check(drv.probe(), "probe");
-  if (r.running()) r.check(drv.balloon(), "balloon");
-  if (r.running()) r.check(drv.set_display_ready(true), "display ready");
-  if (r.running())
-    r.check(std::visit([&](auto& w) { return w.start(r.guest->display(), drv, hw::Pipe::A); }, r.workload), "start");
-}
 
 // Where the run ended: the picture, its size and its pipe's counters.
 void finish(Runner& r, const std::string& out_dir) {
-  const Vgpu& v = r.guest->vgpu();
+  const Vgpu& v = r.session->guest().vgpu();
+  r.row.frames = r.session->frames();
+  r.row.error = r.session->error();
   auto pic = compose_display(v);
   const hw::Pipe pipe = pic ? pic->pipe : hw::Pipe::A;
   const auto& st = v.display().stats();
@@ -120,8 +72,9 @@ Expected<DisplayDemoResult, std::string> run_display_demo(Gpu& gpu, display::Vir
     if (!ram) return Unexpected(ram.error());
     auto v = gpu.create_vgpu(spec.type, std::move(*ram));
     if (!v) return Unexpected(fmt::format("vGPU {} ({}): {}", i + 1, spec.type, v.error().message));
-    Runner r{DisplayRow{}, std::make_unique<InProcessGuest>(**v, gpu.geometry(), &lockstep.port(i)),
-             make_workload(spec.workload, nominal_frames)};
+    Runner r{DisplayRow{}, std::make_unique<GuestSession>(
+                               std::make_unique<InProcessGuest>(**v, gpu.geometry(), &lockstep.port(i)),
+                               spec.workload, nominal_frames / 2)};  // mode switch halfway
     r.row.workload = spec.workload;
     runners.push_back(std::move(r));
   }
@@ -129,19 +82,17 @@ Expected<DisplayDemoResult, std::string> run_display_demo(Gpu& gpu, display::Vir
   // Every guest on its own thread, each frame() waiting for its own vGPU's vblank.
   const uint64_t start_ns = clock.now_ns(), end_ns = start_ns + duration_ns;
   lockstep.run([&](size_t i) {
-    Runner& r = runners[i];
-    boot(r);
-    while (r.running() && clock.now_ns() < end_ns) {
-      r.check(std::visit([&](auto& w) { return w.frame(r.row.frames + 1); }, r.workload), "frame");
-      if (r.running()) ++r.row.frames;
-    }
+    GuestSession& g = *runners[i].session;
+    g.boot();
+    while (g.ok() && clock.now_ns() < end_ns) g.frame();
   });
 
   DisplayDemoResult result;
   result.virtual_seconds = static_cast<double>(clock.now_ns() - start_ns) / 1e9;
   for (Runner& r : runners) {
     finish(r, opt.out_dir);
-    r.row.partition = partition_row(r.guest->vgpu(), r.guest->driver(), r.failed);
+    InProcessGuest& g = r.session->guest();
+    r.row.partition = partition_row(g.vgpu(), g.driver(), r.session->status());
     result.rows.push_back(std::move(r.row));
     // The guest stops here; its pipe and buffers stay as they were, like a paused VM.
   }

@@ -11,15 +11,11 @@
 
 #include "display/vblank_clock.h"
 #include "sim/demo.h"
+#include "sim/guest_session.h"
 #include "util/expected.h"
 #include "vgpu/gpu.h"
 
 namespace vgd {
-
-enum class Workload : uint8_t { Desktop, Console, Video, ModeSwitch };
-inline constexpr Workload kWorkloads[] = {Workload::Desktop, Workload::Console, Workload::Video, Workload::ModeSwitch};
-std::string_view name(Workload w);
-std::optional<Workload> parse_workload(std::string_view s);
 
 struct DisplayDemoOptions {
   struct Guest {
