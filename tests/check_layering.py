@@ -6,15 +6,18 @@ import pathlib, re, sys
 ALLOWED = {
     "util": set(),
     "hw": {"util"},
+    "proto": {"util"},  # the wire format: shared by the daemon and its clients
     "memory": {"util", "hw"},
     "mmio": {"util", "hw"},
     "display": {"util", "hw", "memory", "mmio"},
     "decode": {"util", "hw", "memory", "mmio"},
     "vgpu": {"util", "hw", "memory", "mmio", "display"},
+    "events": {"util", "hw", "memory", "mmio", "display", "vgpu"},
     "fb": {"util", "hw", "memory", "mmio", "decode"},
+    "exporter": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "fb"},
     "guest": {"util", "hw"},  # runs in the VM: never the host's layers
-    "config": {"util", "hw", "memory", "mmio", "display", "vgpu"},
-    "sim": {"util", "hw", "memory", "mmio", "display", "decode", "vgpu", "fb", "guest"},
+    "config": {"util", "hw", "memory", "mmio", "display", "vgpu", "guest"},
+    "sim": {"util", "hw", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest"},
 }
 # The guest may use only these heap-free util headers.
 GUEST_UTIL = {"util/address.h", "util/range_allocator.h"}

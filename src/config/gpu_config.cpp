@@ -5,80 +5,10 @@
 #include <charconv>
 #include <cstdint>
 #include <fstream>
-#include <set>
-#include <toml++/toml.h>
+#include "config/toml_reader.h"
 
 namespace vgd {
 namespace {
-
-std::string where(std::string_view source, const toml::source_region& r) {
-  return fmt::format("{}:{}", source, r.begin.line);
-}
-
-// Reads [table] keys into typed fields, rejecting unknown keys and wrong types.
-class TableReader {
- public:
-  TableReader(const toml::table& t, std::string_view source, std::string prefix)
-      : t_(t), source_(source), prefix_(std::move(prefix)) {}
-
-  void allow(std::string_view key) { known_.insert(std::string(key)); }
-  bool u64(std::string_view key, uint64_t& out, uint64_t scale = 1) {
-    known_.insert(std::string(key));
-    const toml::node* n = t_.get(key);
-    if (!n) return true;
-    auto v = n->value_exact<int64_t>();
-    if (!v || *v < 0) return fail(*n, key, "a non-negative integer");
-    if (static_cast<uint64_t>(*v) > UINT64_MAX / scale) return fail(*n, key, "small enough to fit 64 bits in bytes");
-    out = static_cast<uint64_t>(*v) * scale;
-    return true;
-  }
-  bool u32(std::string_view key, uint32_t& out) {
-    uint64_t v = out;
-    if (!u64(key, v)) return false;
-    if (v > UINT32_MAX) return fail(*t_.get(key), key, "a 32-bit integer");
-    out = static_cast<uint32_t>(v);
-    return true;
-  }
-  bool str(std::string_view key, std::string& out) {
-    known_.insert(std::string(key));
-    const toml::node* n = t_.get(key);
-    if (!n) return true;
-    auto v = n->value_exact<std::string>();
-    if (!v) return fail(*n, key, "a string");
-    out = *v;
-    return true;
-  }
-  bool boolean(std::string_view key, bool& out) {
-    known_.insert(std::string(key));
-    const toml::node* n = t_.get(key);
-    if (!n) return true;
-    auto v = n->value_exact<bool>();
-    if (!v) return fail(*n, key, "true or false");
-    out = *v;
-    return true;
-  }
-  // After all reads: any key not asked for is a typo or unsupported.
-  bool no_unknown_keys() {
-    for (const auto& [k, n] : t_)
-      if (!known_.count(std::string(k.str()))) {
-        error = fmt::format("{}: unknown key {}{}", where(source_, n.source()), prefix_, k.str());
-        return false;
-      }
-    return true;
-  }
-  bool fail(const toml::node& n, std::string_view key, std::string_view want) {
-    error = fmt::format("{}: {}{} must be {}", where(source_, n.source()), prefix_, key, want);
-    return false;
-  }
-
-  std::string error;
-
- private:
-  const toml::table& t_;
-  std::string_view source_;
-  std::string prefix_;
-  std::set<std::string> known_;
-};
 
 // "WIDTHxHEIGHT", both positive, nothing else.
 bool parse_resolution(std::string_view s, uint32_t& w, uint32_t& h) {
@@ -94,19 +24,19 @@ bool parse_resolution(std::string_view s, uint32_t& w, uint32_t& h) {
 }  // namespace
 
 Expected<GpuConfig, std::string> parse_gpu_config(std::string_view text, std::string_view source) {
-  toml::table root;
-  try {
-    root = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    return Unexpected(fmt::format("{}:{}: {}", source, e.source().begin.line, e.description()));
-  }
-  GpuConfig cfg;
-  GpuGeometry& g = cfg.geometry;
-  bool standard = true;
-  TableReader top(root, source, "");
+  auto root = parse_toml(text, source);
+  if (!root) return Unexpected(root.error());
+  TableReader top(*root, source, "");
   top.allow("gpu");  // read below
   top.allow("type");
   if (!top.no_unknown_keys()) return Unexpected(top.error);
+  return gpu_config_from(*root, source);
+}
+
+Expected<GpuConfig, std::string> gpu_config_from(const toml::table& root, std::string_view source) {
+  GpuConfig cfg;
+  GpuGeometry& g = cfg.geometry;
+  bool standard = true;
 
   if (const toml::table* gpu = root["gpu"].as_table()) {
     TableReader r(*gpu, source, "gpu.");
@@ -150,10 +80,23 @@ Expected<GpuConfig, std::string> parse_gpu_config(std::string_view text, std::st
 }
 
 Expected<GpuConfig, std::string> load_gpu_config(const std::string& path) {
+  auto text = read_text_file(path);
+  if (!text) return Unexpected(text.error());
+  return parse_gpu_config(*text, path);
+}
+
+Expected<std::string, std::string> read_text_file(const std::string& path) {
   std::ifstream in(path);
   if (!in) return Unexpected(fmt::format("cannot read {}", path));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_gpu_config(text, path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+Expected<toml::table, std::string> parse_toml(std::string_view text, std::string_view source) {
+  try {
+    return toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    return Unexpected(fmt::format("{}:{}: {}", source, e.source().begin.line, e.description()));
+  }
 }
 
 }  // namespace vgd

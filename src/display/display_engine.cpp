@@ -97,6 +97,7 @@ void DisplayEngine::on_pipeconf(Pipe p, uint32_t v) {
     async_[index(p)] = 0;
   }
   retime();
+  report_pipe_states();
 }
 
 void DisplayEngine::flip(Pipe p, Plane pl, uint32_t surface, bool async) {
@@ -148,6 +149,17 @@ void DisplayEngine::stop_all() {
   pending_.fill(0);
   async_.fill(0);
   retime();
+  report_pipe_states();
+}
+
+void DisplayEngine::report_pipe_states() {
+  for (Pipe p : kPipes) {
+    const auto bit = static_cast<uint8_t>(1u << index(p));
+    const bool on = active(p);
+    if (on == ((reported_active_ & bit) != 0)) continue;
+    reported_active_ = static_cast<uint8_t>(on ? reported_active_ | bit : reported_active_ & ~bit);
+    if (pipe_listener_) pipe_listener_(p, on);
+  }
 }
 
 // One timer per vGPU at the rate of the first active pipe (the virtual monitor's mode).

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include "display/interrupts.h"
@@ -38,6 +39,10 @@ struct VblankReport {
   std::array<Pipe, hw::kPipeCount> pipes{};
 };
 
+// Hears a pipe's state bit change (pipe, now active). Refresh events need the off edge at once:
+// when the last pipe stops, so do the vblanks that would otherwise carry the news.
+using PipeStateListener = std::function<void(hw::Pipe, bool active)>;
+
 struct DisplayStats {
   std::array<uint64_t, hw::kPipeCount> vblanks{};
   std::array<std::array<uint64_t, hw::kPlaneCount>, hw::kPipeCount> flips{};
@@ -64,6 +69,7 @@ class DisplayEngine final : public MmioDevice {
   void mmio_flip(uint64_t abs, uint32_t value);
 
   bool active(hw::Pipe p) const;
+  void set_pipe_state_listener(PipeStateListener l) { pipe_listener_ = std::move(l); }
   uint32_t refresh_mhz() const { return refresh_mhz_; }
   const DisplayStats& stats() const { return stats_; }
 
@@ -80,6 +86,10 @@ class DisplayEngine final : public MmioDevice {
   void flip(hw::Pipe p, hw::Plane plane, uint32_t surface, bool async);
   void latch(hw::Pipe p, hw::Plane plane);
   void retime();
+  // Tells the listener about every pipe whose state differs from what it last heard. Compares
+  // with the registers rather than tracking edges, so a register-file clear (reset) followed by
+  // stop_all() is still reported.
+  void report_pipe_states();
 
   VregFile* regs_;
   DeInterrupts* irq_;
@@ -89,6 +99,8 @@ class DisplayEngine final : public MmioDevice {
   uint32_t refresh_mhz_ = 0;
   uint64_t period_ns_ = 0;
   DisplayStats stats_;
+  PipeStateListener pipe_listener_;
+  uint8_t reported_active_ = 0;  // pipes last reported active, bit per pipe
 };
 
 // The flip registers at 0x50080..0x5009F, forwarded to the engine.

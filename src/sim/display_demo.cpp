@@ -74,7 +74,8 @@ Expected<DisplayDemoResult, std::string> run_display_demo(Gpu& gpu, display::Vir
     if (!v) return Unexpected(fmt::format("vGPU {} ({}): {}", i + 1, spec.type, v.error().message));
     Runner r{DisplayRow{}, std::make_unique<GuestSession>(
                                std::make_unique<InProcessGuest>(**v, gpu.geometry(), &lockstep.port(i)),
-                               spec.workload, nominal_frames / 2)};  // mode switch halfway
+                               spec.workload, guest::kMode1024x768at60,
+                               nominal_frames / 2)};  // mode switch halfway
     r.row.workload = spec.workload;
     runners.push_back(std::move(r));
   }

@@ -5,36 +5,19 @@
 
 namespace vgd {
 
-std::string_view name(Workload w) {
+GuestSession::Any GuestSession::make(Workload w, const guest::Mode& mode, uint32_t switch_frame) {
   switch (w) {
-    case Workload::Desktop: return "desktop";
-    case Workload::Console: return "console";
-    case Workload::Video: return "video";
-    case Workload::ModeSwitch: return "modeswitch";
-  }
-  return "?";
-}
-
-std::optional<Workload> parse_workload(std::string_view s) {
-  for (Workload w : kWorkloads)
-    if (name(w) == s) return w;
-  return std::nullopt;
-}
-
-GuestSession::Any GuestSession::make(Workload w, uint32_t switch_frame) {
-  switch (w) {
-    case Workload::Console: return guest::ConsoleWorkload{};
-    case Workload::Video: return guest::VideoWorkload{};
-    case Workload::ModeSwitch: return guest::ModeSwitchWorkload{switch_frame};
+    case Workload::Console: return guest::ConsoleWorkload{mode};
+    case Workload::Video: return guest::VideoWorkload{mode};
+    case Workload::ModeSwitch: return guest::ModeSwitchWorkload{switch_frame, mode};
     case Workload::Desktop: break;
   }
-  return guest::DesktopWorkload{};
+  return guest::DesktopWorkload{mode};
 }
 
-GuestSession::GuestSession(std::unique_ptr<InProcessGuest> guest, Workload w, uint32_t mode_switch_frame)
-    : guest_(std::move(guest)),
-      kind_(w),
-      workload_(make(w, mode_switch_frame)) {}
+GuestSession::GuestSession(std::unique_ptr<InProcessGuest> guest, Workload w, const guest::Mode& mode,
+                           uint32_t mode_switch_frame)
+    : guest_(std::move(guest)), kind_(w), workload_(make(w, mode, mode_switch_frame)) {}
 
 void GuestSession::check(guest::Error e, const char* step) {
   if (e == guest::Error::None || !ok()) return;

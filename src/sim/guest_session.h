@@ -10,20 +10,18 @@
 #include <string_view>
 #include <variant>
 
+#include "guest/workload_kind.h"
 #include "guest/workloads.h"
 #include "sim/inprocess.h"
 
 namespace vgd {
 
-enum class Workload : uint8_t { Desktop, Console, Video, ModeSwitch };
-inline constexpr Workload kWorkloads[] = {Workload::Desktop, Workload::Console, Workload::Video, Workload::ModeSwitch};
-std::string_view name(Workload w);
-std::optional<Workload> parse_workload(std::string_view s);
-
 class GuestSession {
  public:
-  // mode_switch_frame: when a ModeSwitch workload changes mode.
-  GuestSession(std::unique_ptr<InProcessGuest> guest, Workload w, uint32_t mode_switch_frame = 180);
+  // mode: the one the workload lights (a ModeSwitch starts there and goes to 1920x1080 at
+  // mode_switch_frame).
+  GuestSession(std::unique_ptr<InProcessGuest> guest, Workload w, const guest::Mode& mode = guest::kMode1024x768at60,
+               uint32_t mode_switch_frame = 180);
 
   // Probe, balloon, display ready, workload start.
   void boot();
@@ -43,7 +41,7 @@ class GuestSession {
  private:
   using Any = std::variant<guest::DesktopWorkload, guest::ConsoleWorkload, guest::VideoWorkload,
                            guest::ModeSwitchWorkload>;
-  static Any make(Workload w, uint32_t switch_frame);
+  static Any make(Workload w, const guest::Mode& mode, uint32_t switch_frame);
   void check(guest::Error e, const char* step);
 
   std::unique_ptr<InProcessGuest> guest_;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 
 #include "display/vblank_clock.h"
 #include "guest/display.h"
@@ -14,18 +15,36 @@
 
 namespace vgd {
 
+// With a lock, each access holds it: guests on their own threads then trap one at a time, the
+// way GVT-g serialises MMIO emulation with vblank emulation.
 class InProcessMmio final : public guest::MmioPort {
  public:
-  explicit InProcessMmio(Vgpu& v) : vgpu_(&v) {}
+  explicit InProcessMmio(Vgpu& v, std::mutex* lock = nullptr) : vgpu_(&v), lock_(lock) {}
   uint64_t read(MmioOffset off, unsigned size) override {
     uint64_t v = 0;
+    const Guard g(lock_);
     (void)vgpu_->read(off, size, v);  // refused accesses read as 0 and are counted by the bus
     return v;
   }
-  void write(MmioOffset off, unsigned size, uint64_t value) override { (void)vgpu_->write(off, size, value); }
+  void write(MmioOffset off, unsigned size, uint64_t value) override {
+    const Guard g(lock_);
+    (void)vgpu_->write(off, size, value);
+  }
 
  private:
+  struct Guard {
+    explicit Guard(std::mutex* m) : m_(m) {
+      if (m_) m_->lock();
+    }
+    ~Guard() {
+      if (m_) m_->unlock();
+    }
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+    std::mutex* m_;
+  };
   Vgpu* vgpu_;
+  std::mutex* lock_;
 };
 
 class InProcessRam final : public guest::RamPort {
@@ -69,9 +88,9 @@ class NoIdle final : public guest::IdlePort {
 // its display driver. Not movable: the drivers point at the ports.
 class InProcessGuest {
  public:
-  InProcessGuest(Vgpu& v, const GpuGeometry& g, guest::IdlePort* idle = nullptr)
+  InProcessGuest(Vgpu& v, const GpuGeometry& g, guest::IdlePort* idle = nullptr, std::mutex* lock = nullptr)
       : vgpu_(&v),
-        mmio_(v),
+        mmio_(v, lock),
         ram_(v.ram()),
         driver_(mmio_, ram_, platform_for(v, g.ggtt_size, g.aperture_size)),
         display_(driver_, idle ? *idle : no_idle_) {}

@@ -34,6 +34,9 @@ Vgpu::Vgpu(Gpu& gpu, uint32_t id, VgpuType type, VgpuResources res, std::shared_
             bus_.add(MmioOffset(display::MmioFlipPort::kBase), display::MmioFlipPort::kSize, flip_port_);
   if (!ok) spdlog::critical("vgpu {}: fixed MMIO layout rejected by the bus", id_);
   pvinfo_.populate(res_);
+  display_.set_pipe_state_listener([this](hw::Pipe p, bool on) {
+    if (pipe_state_listener_) pipe_state_listener_(*this, p, on);
+  });
 }
 
 Vgpu::~Vgpu() {

@@ -62,6 +62,10 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   void set_interrupt_sink(display::InterruptSink* sink) { irq_.set_sink(sink); }
   using VblankListener = std::function<void(Vgpu&, const display::VblankReport&)>;
   void set_vblank_listener(VblankListener l) { vblank_listener_ = std::move(l); }
+  // Called when a pipe turns on or off: guest PIPECONF writes, failsafe and reset. The off edge
+  // comes even though no vblank follows it.
+  using PipeStateListener = std::function<void(Vgpu&, hw::Pipe, bool active)>;
+  void set_pipe_state_listener(PipeStateListener l) { pipe_state_listener_ = std::move(l); }
   // One emulated vblank (the GPU's clock calls this at the rate the guest programmed).
   display::VblankReport vblank();
 
@@ -92,6 +96,7 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   display::MmioFlipPort flip_port_;
   uint64_t vblank_timer_ = 0;  // id on the GPU's vblank clock, 0 = none
   VblankListener vblank_listener_;
+  PipeStateListener pipe_state_listener_;
   VgpuCounters counters_;
   std::optional<FailsafeReason> failsafe_;
   bool pv_aware_ = false;

@@ -1,0 +1,41 @@
+// vgpud's configuration: the GPU (as in gpu_config.h), the vGPUs it hosts with the guest each
+// runs, and where it serves consumers. Without a file the embedded defaults apply: two demo
+// vGPUs (a desktop and a video overlay).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "guest/display.h"
+#include "guest/workload_kind.h"
+#include "util/expected.h"
+#include "vgpu/gpu.h"
+
+namespace vgd {
+
+struct VgpuSpec {
+  std::string type = "GVTg_V5_8";
+  Workload workload = Workload::Desktop;
+  guest::Mode mode = guest::kMode1024x768at60;
+  uint64_t ram = 128ull << 20;  // guest RAM
+};
+
+struct DaemonConfig {
+  GpuConfig gpu;
+  std::vector<VgpuSpec> vgpus = {VgpuSpec{}, VgpuSpec{"GVTg_V5_8", Workload::Video}};
+  std::string socket;  // empty: default_socket_path()
+  uint32_t max_clients = 64;
+};
+
+// The modes a guest can be asked for, by name ("1024x768@60", "1024x768@75", "1920x1080@60",
+// "1920x1080@59.94").
+bool parse_mode(std::string_view s, guest::Mode& out);
+// $XDG_RUNTIME_DIR/vgpud.sock when set, else /run/vgpud/vgpud.sock.
+std::string default_socket_path();
+
+Expected<DaemonConfig, std::string> parse_daemon_config(std::string_view toml_text, std::string_view source_name);
+Expected<DaemonConfig, std::string> load_daemon_config(const std::string& path);
+
+}  // namespace vgd

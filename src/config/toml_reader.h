@@ -1,0 +1,95 @@
+// Reading TOML tables into typed fields for the configuration parsers: every error names the
+// source, the line and the key; a key nobody asked for is an error (a typo must not pass).
+// Internal to the config layer.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <string_view>
+#include <toml++/toml.h>
+
+#include "util/expected.h"
+#include "vgpu/gpu.h"
+
+namespace vgd {
+
+Expected<std::string, std::string> read_text_file(const std::string& path);
+Expected<toml::table, std::string> parse_toml(std::string_view text, std::string_view source);
+// The [gpu] table and [[type]] array of a parsed document (other top-level keys are the
+// caller's to check).
+Expected<GpuConfig, std::string> gpu_config_from(const toml::table& root, std::string_view source);
+
+inline 
+std::string where(std::string_view source, const toml::source_region& r) {
+  return fmt::format("{}:{}", source, r.begin.line);
+}
+
+// Reads [table] keys into typed fields, rejecting unknown keys and wrong types.
+class TableReader {
+ public:
+  TableReader(const toml::table& t, std::string_view source, std::string prefix)
+      : t_(t), source_(source), prefix_(std::move(prefix)) {}
+
+  void allow(std::string_view key) { known_.insert(std::string(key)); }
+  bool u64(std::string_view key, uint64_t& out, uint64_t scale = 1) {
+    known_.insert(std::string(key));
+    const toml::node* n = t_.get(key);
+    if (!n) return true;
+    auto v = n->value_exact<int64_t>();
+    if (!v || *v < 0) return fail(*n, key, "a non-negative integer");
+    if (static_cast<uint64_t>(*v) > UINT64_MAX / scale) return fail(*n, key, "small enough to fit 64 bits in bytes");
+    out = static_cast<uint64_t>(*v) * scale;
+    return true;
+  }
+  bool u32(std::string_view key, uint32_t& out) {
+    uint64_t v = out;
+    if (!u64(key, v)) return false;
+    if (v > UINT32_MAX) return fail(*t_.get(key), key, "a 32-bit integer");
+    out = static_cast<uint32_t>(v);
+    return true;
+  }
+  bool str(std::string_view key, std::string& out) {
+    known_.insert(std::string(key));
+    const toml::node* n = t_.get(key);
+    if (!n) return true;
+    auto v = n->value_exact<std::string>();
+    if (!v) return fail(*n, key, "a string");
+    out = *v;
+    return true;
+  }
+  bool boolean(std::string_view key, bool& out) {
+    known_.insert(std::string(key));
+    const toml::node* n = t_.get(key);
+    if (!n) return true;
+    auto v = n->value_exact<bool>();
+    if (!v) return fail(*n, key, "true or false");
+    out = *v;
+    return true;
+  }
+  // After all reads: any key not asked for is a typo or unsupported.
+  bool no_unknown_keys() {
+    for (const auto& [k, n] : t_)
+      if (!known_.count(std::string(k.str()))) {
+        error = fmt::format("{}: unknown key {}{}", where(source_, n.source()), prefix_, k.str());
+        return false;
+      }
+    return true;
+  }
+  bool fail(const toml::node& n, std::string_view key, std::string_view want) {
+    error = fmt::format("{}: {}{} must be {}", where(source_, n.source()), prefix_, key, want);
+    return false;
+  }
+
+  std::string error;
+
+ private:
+  const toml::table& t_;
+  std::string_view source_;
+  std::string prefix_;
+  std::set<std::string> known_;
+};
+
+}  // namespace vgd

@@ -1,0 +1,144 @@
+// One vGPU's plane exporter (reference §4.2–§4.4, with the changes issue 4 asks for): plane
+// queries get stable buffer ids, get() hands out read-only descriptors of the pages behind an
+// id, release() returns them. Not thread-safe: the caller serialises (one per vGPU).
+//
+// Ids and references, as upstream GVT: a query that finds no buffer with the same identity
+// creates one with the lowest free id >= 1 and an "initial reference"; get() adds an export
+// reference and drops the initial one; release() drops an export reference; a query hit takes
+// the initial reference again, so an id cannot vanish between query and get. A buffer with no
+// references is freed and its id reused. Differences: the identity covers every page (a remap
+// of any page is a new buffer, never stale content), and buffers held only by their initial
+// reference are an LRU bounded by Options::idle_capacity (upstream kept them all).
+//
+// References are per vGPU, not per consumer: a server with several clients must remember which
+// ids each client got and release only those (and forget them when generation() changes).
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "decode/plane.h"
+#include "exporter/plane_abi.h"
+#include "exporter/query.h"
+#include "memory/guest_ram.h"
+#include "util/expected.h"
+#include "util/unique_fd.h"
+
+namespace vgd::exporter {
+
+// A run of the RAM memfd, in plane byte order.
+struct Extent {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  friend bool operator==(const Extent&, const Extent&) = default;
+};
+
+// What get() hands a consumer: the plane's bytes are the extents of `fd`, concatenated. Extents
+// cover whole pages (their sum is size rounded up to 4 KiB). Owns its descriptors.
+struct ExportedBuffer {
+  uint32_t id = 0;
+  UniqueFd fd;  // the VM's RAM memfd, opened read-only: it cannot be mapped writable
+  uint64_t size = 0;
+  std::vector<Extent> extents;
+  uint32_t fourcc = 0;
+  uint64_t modifier = 0;
+  uint32_t width = 0, height = 0, stride = 0;
+  UniqueFd dmabuf;  // a dma-buf of the extents via /dev/udmabuf; invalid when unavailable
+};
+
+struct ExporterOptions {
+  size_t idle_capacity = 16;  // buffers held only by their initial reference (at least 1)
+  bool udmabuf = true;        // try /dev/udmabuf for a real dma-buf
+  std::string udmabuf_path = "/dev/udmabuf";
+};
+
+struct ExporterCounters {
+  uint64_t queries = 0;  // every query() call, probes and refusals included
+  uint64_t hits = 0;     // an existing id answered
+  uint64_t misses = 0;   // a new buffer created
+  uint64_t exports = 0;  // successful get()s
+  uint64_t releases = 0;
+  uint64_t evictions = 0;  // idle buffers dropped by the LRU bound
+  uint64_t refused = 0;    // query/get/release calls answered with an error
+  uint64_t dmabufs = 0;         // dma-bufs created
+  uint64_t dmabuf_failures = 0; // get()s without a dma-buf although udmabuf was asked for
+  uint64_t live = 0;            // buffers with an id now
+};
+
+class Exporter {
+ public:
+  // Does not keep the RAM alive (descriptors already handed out do, on their own).
+  explicit Exporter(std::weak_ptr<const GuestRam> ram, ExporterOptions opts = {});
+
+  // A plane query: the reply per answer_query(), plus the buffer id of a plane that is shown.
+  // `decoded` is decode_plane() for the plane the request names (classify_query() says which).
+  Expected<GfxPlaneInfo, ExportError> query(const GfxPlaneInfo& req, const DecodeResult& decoded);
+  // The same, decoding only when the request is a valid query: decode(hw::Plane) -> DecodeResult.
+  template <class Decode>
+    requires std::invocable<Decode&, hw::Plane>
+  Expected<GfxPlaneInfo, ExportError> query(const GfxPlaneInfo& req, Decode&& decode) {
+    auto target = classify_query(req);
+    if (!target) {
+      ++c_.queries;
+      ++c_.refused;
+      return Unexpected(target.error());
+    }
+    static const DecodeResult kUnused = Unexpected(decode::DecodeError{decode::DecodeError::Kind::NoPlane, {}});
+    return target->probe ? query(req, kUnused) : query(req, decode(target->plane));
+  }
+
+  // A new read-only descriptor of the buffer's pages (and a dma-buf when udmabuf works); counts
+  // one export reference, to be returned with release().
+  Expected<ExportedBuffer, ExportError> get(uint32_t id);
+  // Drops one export reference; answers the references left. NoSuchBuffer when none is out.
+  Expected<uint32_t, ExportError> release(uint32_t id);
+
+  // vGPU reset or destroy: every id is forgotten (get/release answer NoSuchBuffer). Descriptors
+  // already handed out stay valid: they reference the memfd, not this object.
+  void invalidate_all();
+  // Changes at every invalidate_all(), so a server can tell old ids from reused ones.
+  uint64_t generation() const { return generation_; }
+
+  bool contains(uint32_t id) const { return objects_.contains(id); }
+  uint32_t exports_of(uint32_t id) const;  // outstanding export references; 0 if unknown
+  bool dmabuf_available() const { return udmabuf_dev_.valid(); }
+  ExporterCounters counters() const;
+
+ private:
+  struct Object {
+    uint32_t id = 0;
+    // Identity: everything that changes which bytes the buffer shows, and how.
+    Gma base{};
+    uint32_t fourcc = 0;
+    uint64_t modifier = 0;
+    uint32_t width = 0, height = 0, stride = 0;
+    uint64_t size = 0;
+    uint64_t pages_hash = 0;  // cheap first test before comparing every page
+    std::vector<MemfdOffset> pages;
+    // References.
+    bool initial_ref = true;
+    uint32_t exports = 0;
+    uint64_t last_query = 0;  // LRU clock value
+  };
+  Object* find(const decode::PlaneInfo& p, uint64_t pages_hash);
+  uint32_t lowest_free_id() const;
+  void enforce_idle_bound();
+  UniqueFd make_dmabuf(int memfd, const std::vector<Extent>& extents);
+
+  std::weak_ptr<const GuestRam> ram_;
+  ExporterOptions opts_;
+  UniqueFd udmabuf_dev_;
+  std::map<uint32_t, Object> objects_;  // by id: the lowest free id is the first gap
+  uint64_t clock_ = 0;
+  uint64_t generation_ = 0;
+  ExporterCounters c_;
+};
+
+// Coalesces a page list into runs of contiguous memfd pages, in list order.
+std::vector<Extent> coalesce(const std::vector<MemfdOffset>& pages);
+
+}  // namespace vgd::exporter

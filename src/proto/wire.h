@@ -1,0 +1,133 @@
+// The vgpud control protocol, version 1 (docs/protocol.md is the user's description): one
+// message per SOCK_SEQPACKET packet, a fixed 16-byte header and a fixed-layout body, host byte
+// order (both ends are on the same machine), file descriptors as SCM_RIGHTS ancillary data.
+// Every struct here is standard-layout with explicit padding, checked by static_assert, so a
+// consumer in any language can mirror it from the document alone.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace vgd::proto {
+
+inline constexpr uint32_t kMagic = 0x50444756;  // "VGDP" in memory
+inline constexpr uint16_t kVersion = 1;
+inline constexpr size_t kMaxPacket = 64 * 1024;
+inline constexpr size_t kMaxFds = 4;
+
+enum class MsgType : uint16_t {
+  Hello = 1,
+  List = 2,
+  Open = 3,
+  Close = 4,
+  QueryPlane = 5,
+  GetBuffer = 6,
+  Release = 7,
+  SetEventfd = 8,
+  Mask = 9,
+  Unmask = 10,
+  PollEvents = 11,
+};
+// A reply carries the request's type with this bit set, or kError.
+inline constexpr uint16_t kReplyBit = 0x8000;
+inline constexpr uint16_t kError = 0xFFFF;
+
+struct Header {
+  uint32_t magic = kMagic;
+  uint16_t version = kVersion;
+  uint16_t type = 0;
+  uint32_t seq = 0;   // chosen by the client, echoed in the reply
+  uint32_t vgpu = 0;  // the vGPU a request is about (0: none)
+};
+
+// Error codes are negated errno values, so they read familiar in any language.
+enum class Status : int32_t {
+  Ok = 0,
+  NoEntry = -2,          // ENOENT: no such vGPU or buffer id
+  BadFd = -9,            // EBADF: a request needed a descriptor and had none
+  Again = -11,           // EAGAIN: try later (e.g. the plane is being reprogrammed)
+  Access = -13,          // EACCES: vGPU not opened by this client
+  Fault = -14,           // EFAULT: the guest's plane points outside its memory
+  Busy = -16,            // EBUSY
+  Invalid = -22,         // EINVAL: bad flags, plane type, argsz, or an invalid plane
+  NotSupported = -95,    // EOPNOTSUPP: e.g. REGION mode
+  Protocol = -71,        // EPROTO: malformed message; the server closes the connection after it
+};
+
+struct ErrorBody {
+  int32_t code = 0;  // a Status
+  uint32_t length = 0;  // bytes of message used, without a terminator
+  char message[248] = {};
+};
+
+struct HelloRequest {
+  uint32_t client_version = kVersion;
+  uint32_t reserved = 0;
+  char client_name[32] = {};
+};
+struct HelloReply {
+  uint32_t server_version = kVersion;
+  uint32_t max_packet = kMaxPacket;
+  uint32_t vgpus = 0;
+  uint32_t reserved = 0;
+};
+
+enum class VgpuState : uint32_t { Running = 0, DisplayOff = 1, Failsafe = 2, GuestFailed = 3 };
+
+struct VgpuEntry {
+  uint32_t id = 0;
+  uint32_t state = 0;  // VgpuState
+  uint32_t width = 0, height = 0;  // the mode on its first active pipe, 0 when off
+  uint32_t refresh_mhz = 0;
+  uint32_t reserved = 0;
+  char type[32] = {};
+  char workload[16] = {};
+};
+struct ListReply {
+  uint32_t count = 0;  // VgpuEntry records follow the struct
+  uint32_t reserved = 0;
+};
+inline constexpr size_t kMaxListEntries = (kMaxPacket - sizeof(Header) - sizeof(ListReply)) / sizeof(VgpuEntry);
+
+struct Extent {
+  uint64_t offset = 0;  // into the memory file descriptor
+  uint64_t length = 0;
+};
+struct BufferRequest {
+  uint32_t id = 0;  // the dmabuf_id a query returned
+  uint32_t reserved = 0;
+};
+inline constexpr uint32_t kBufferHasDmabuf = 1u << 0;  // a second fd: a dma-buf of the extents
+struct BufferReply {
+  uint32_t id = 0;
+  uint32_t fourcc = 0;
+  uint64_t modifier = 0;
+  uint32_t width = 0, height = 0, stride = 0;
+  uint32_t extent_count = 0;  // Extent records follow the struct
+  uint64_t size = 0;
+  uint32_t flags = 0;
+  uint32_t reserved = 0;
+};
+inline constexpr size_t kMaxExtents = (kMaxPacket - sizeof(Header) - sizeof(BufferReply)) / sizeof(Extent);
+
+struct ReleaseRequest {
+  uint32_t id = 0;
+  uint32_t reserved = 0;
+};
+
+struct EventsReply {
+  uint64_t value = 0;  // accumulated event counts, encoded as for the eventfd
+};
+
+// Layout checks: what docs/protocol.md promises.
+static_assert(sizeof(Header) == 16 && offsetof(Header, type) == 6 && offsetof(Header, vgpu) == 12);
+static_assert(sizeof(ErrorBody) == 256);
+static_assert(sizeof(HelloRequest) == 40 && sizeof(HelloReply) == 16);
+static_assert(sizeof(VgpuEntry) == 72 && offsetof(VgpuEntry, type) == 24 && offsetof(VgpuEntry, workload) == 56);
+static_assert(sizeof(ListReply) == 8 && sizeof(Extent) == 16 && sizeof(BufferRequest) == 8);
+static_assert(sizeof(BufferReply) == 48 && offsetof(BufferReply, modifier) == 8 && offsetof(BufferReply, size) == 32);
+static_assert(sizeof(ReleaseRequest) == 8 && sizeof(EventsReply) == 8);
+static_assert(std::is_trivially_copyable_v<VgpuEntry> && std::is_standard_layout_v<BufferReply>);
+
+}  // namespace vgd::proto

@@ -1,0 +1,92 @@
+// vgpud's configuration: embedded defaults, a full file, and errors that name the line and key.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "config/daemon_config.h"
+
+namespace vgd {
+namespace {
+
+TEST(DaemonConfig, DefaultsAreTwoDemoVgpus) {
+  const DaemonConfig cfg;
+  ASSERT_EQ(cfg.vgpus.size(), 2u);
+  EXPECT_EQ(cfg.vgpus[0].workload, Workload::Desktop);
+  EXPECT_EQ(cfg.vgpus[1].workload, Workload::Video);
+  auto parsed = parse_daemon_config("", "empty.toml");
+  ASSERT_TRUE(parsed.has_value()) << parsed.error();
+  EXPECT_EQ(parsed->vgpus.size(), 2u) << "an empty file keeps the defaults";
+}
+
+TEST(DaemonConfig, ReadsGpuServerAndVgpus) {
+  auto cfg = parse_daemon_config(R"(
+[gpu]
+aperture_mib = 1024
+[[type]]
+name = "small"
+low_gm_mib = 32
+high_gm_mib = 64
+fences = 2
+[server]
+socket = "/tmp/x.sock"
+max_clients = 8
+[[vgpu]]
+type = "small"
+workload = "console"
+mode = "1920x1080@59.94"
+ram_mib = 64
+[[vgpu]]
+workload = "modeswitch"
+)",
+                                 "full.toml");
+  ASSERT_TRUE(cfg.has_value()) << cfg.error();
+  EXPECT_EQ(cfg->gpu.geometry.aperture_size, 1024ull << 20);
+  EXPECT_EQ(cfg->socket, "/tmp/x.sock");
+  EXPECT_EQ(cfg->max_clients, 8u);
+  ASSERT_EQ(cfg->vgpus.size(), 2u);
+  EXPECT_EQ(cfg->vgpus[0].type, "small");
+  EXPECT_EQ(cfg->vgpus[0].workload, Workload::Console);
+  EXPECT_EQ(cfg->vgpus[0].mode.pixel_khz, 148352u);
+  EXPECT_EQ(cfg->vgpus[0].ram, 64ull << 20);
+  EXPECT_EQ(cfg->vgpus[1].type, "GVTg_V5_8");
+  EXPECT_EQ(cfg->vgpus[1].workload, Workload::ModeSwitch);
+}
+
+struct BadCase {
+  const char* name;
+  const char* toml;
+  const char* where;  // "file:line"
+  const char* what;   // the key or value named
+};
+
+class DaemonConfigError : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(DaemonConfigError, NamesLineAndKey) {
+  const BadCase& c = GetParam();
+  auto cfg = parse_daemon_config(c.toml, "bad.toml");
+  ASSERT_FALSE(cfg.has_value());
+  EXPECT_NE(cfg.error().find(c.where), std::string::npos) << cfg.error();
+  EXPECT_NE(cfg.error().find(c.what), std::string::npos) << cfg.error();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, DaemonConfigError,
+    ::testing::Values(BadCase{"unknown_top", "\n[srever]\nsocket = 'x'\n", "bad.toml:2", "srever"},
+                      BadCase{"unknown_vgpu_key", "[[vgpu]]\nworkload = 'desktop'\nrefresh = 60\n", "bad.toml:3", "vgpu.refresh"},
+                      BadCase{"bad_workload", "[[vgpu]]\n\nworkload = 'solitaire'\n", "bad.toml:3", "vgpu.workload"},
+                      BadCase{"bad_mode", "[[vgpu]]\nmode = '800x600@60'\n", "bad.toml:2", "vgpu.mode"},
+                      BadCase{"unknown_type", "[[vgpu]]\ntype = 'GVTg_V9'\n", "bad.toml:2", "GVTg_V9"},
+                      BadCase{"tiny_ram", "[[vgpu]]\nram_mib = 1\n", "bad.toml:2", "vgpu.ram_mib"},
+                      BadCase{"wrong_type", "[server]\nmax_clients = 'many'\n", "bad.toml:2", "server.max_clients"},
+                      BadCase{"syntax", "[[vgpu]\n", "bad.toml:1", ""}),
+    [](const auto& p) { return std::string(p.param.name); });
+
+TEST(DaemonConfig, SocketDefaultsToTheRuntimeDirectory) {
+  ::setenv("XDG_RUNTIME_DIR", "/run/user/4242", 1);
+  EXPECT_EQ(default_socket_path(), "/run/user/4242/vgpud.sock");
+  ::unsetenv("XDG_RUNTIME_DIR");
+  EXPECT_EQ(default_socket_path(), "/run/vgpud/vgpud.sock");
+}
+
+}  // namespace
+}  // namespace vgd
