@@ -18,6 +18,7 @@ ALLOWED = {
     "guest": {"util", "hw"},  # runs in the VM: never the host's layers
     "config": {"util", "hw", "memory", "mmio", "display", "vgpu", "guest"},
     "sim": {"util", "hw", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest"},
+    "server": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest", "config", "sim"},
 }
 # The guest may use only these heap-free util headers.
 GUEST_UTIL = {"util/address.h", "util/range_allocator.h"}

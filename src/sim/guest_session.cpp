@@ -23,6 +23,7 @@ void GuestSession::check(guest::Error e, const char* step) {
   if (e == guest::Error::None || !ok()) return;
   status_ = e;
   error_ = fmt::format("{}: {}", step, guest::describe(e));
+  failed_.store(true, std::memory_order_release);
   spdlog::warn("vgpu {}: {} guest stopped at {}", guest_->vgpu().id(), name(kind_), error_);
 }
 

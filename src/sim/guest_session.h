@@ -3,6 +3,7 @@
 // is kept with the step that failed; after it the session does nothing.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -30,8 +31,8 @@ class GuestSession {
   // Pipe off and buffers freed, if it got that far.
   void stop();
 
-  bool ok() const { return error_.empty(); }
-  const std::string& error() const { return error_; }  // "<step>: <reason>"
+  bool ok() const { return !failed_.load(std::memory_order_acquire); }  // any thread
+  const std::string& error() const { return error_; }  // "<step>: <reason>"; once !ok()
   guest::Error status() const { return status_; }
   uint32_t frames() const { return frames_; }
   Workload workload() const { return kind_; }
@@ -50,6 +51,7 @@ class GuestSession {
   uint32_t frames_ = 0;
   guest::Error status_ = guest::Error::None;
   std::string error_;
+  std::atomic<bool> failed_{false};  // set after error_, so another thread may read error_ once it sees it
 };
 
 }  // namespace vgd

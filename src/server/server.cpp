@@ -1,0 +1,361 @@
+#include "server/server.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "decode/decoder.h"
+
+namespace vgd::server {
+namespace {
+
+using proto::MsgType;
+using proto::Packet;
+using proto::Status;
+
+// Tags for the epoll set; clients are tagged with their fd (>= 0).
+constexpr uint64_t kListenTag = ~0ull, kClockTag = ~1ull, kSignalTag = ~2ull, kStopTag = ~3ull;
+
+Status status_of(exporter::Errc e) {
+  switch (e) {
+    case exporter::Errc::InvalidArgument: return Status::Invalid;
+    case exporter::Errc::NotSupported: return Status::NotSupported;
+    case exporter::Errc::Fault: return Status::Fault;
+    case exporter::Errc::NoSuchBuffer: return Status::NoEntry;
+    case exporter::Errc::Io: break;
+  }
+  return Status::Again;
+}
+
+Packet reply_to(const Packet& req) { return proto::make_packet(req.header.type | proto::kReplyBit, req.header.seq, req.header.vgpu); }
+
+bool watch(int epoll, int fd, uint64_t tag) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = tag;
+  return ::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+std::string errno_text(const char* what) { return fmt::format("{}: {}", what, std::strerror(errno)); }
+
+}  // namespace
+
+Expected<std::unique_ptr<Server>, std::string> Server::create(Host& host, ServerOptions opt) {
+  std::unique_ptr<Server> s(new Server(host, std::move(opt)));
+  if (auto ok = s->setup(); !ok) return Unexpected(ok.error());
+  return s;
+}
+
+Expected<bool, std::string> Server::setup() {
+  const std::string& path = opt_.socket_path;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) return Unexpected(fmt::format("socket path '{}' is empty or too long", path));
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  listen_.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!listen_) return Unexpected(errno_text("socket"));
+  // A socket file nobody answers on is a leftover of a daemon that died: take its place.
+  UniqueFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
+    return Unexpected(fmt::format("another vgpud already serves {}", path));
+  ::unlink(path.c_str());
+  if (::bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return Unexpected(fmt::format("bind {}: {}", path, std::strerror(errno)));
+  ::chmod(path.c_str(), 0660);  // the owner and its group (e.g. the viewer's) may connect
+  if (::listen(listen_.get(), 64) != 0) return Unexpected(errno_text("listen"));
+
+  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  stop_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  if (!epoll_ || !stop_) return Unexpected(errno_text("epoll/eventfd"));
+  bool ok = watch(epoll_.get(), listen_.get(), kListenTag) && watch(epoll_.get(), host_.clock_fd(), kClockTag) &&
+            watch(epoll_.get(), stop_.get(), kStopTag);
+  if (opt_.handle_signals) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    // Blocked here, before the guest threads start, so they inherit it and the signalfd gets all.
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    signal_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
+    ok = ok && signal_ && watch(epoll_.get(), signal_.get(), kSignalTag);
+  }
+  ::signal(SIGPIPE, SIG_IGN);  // a vanished client is an error on send, not a dead daemon
+  if (!ok) return Unexpected(errno_text("epoll_ctl"));
+  spdlog::info("serving on {}", path);
+  return true;
+}
+
+Server::~Server() {
+  while (!clients_.empty()) drop(clients_.begin()->first);
+  if (listen_) ::unlink(opt_.socket_path.c_str());
+}
+
+void Server::request_stop() {
+  const uint64_t one = 1;
+  (void)!::write(stop_.get(), &one, sizeof one);
+}
+
+ServerStats Server::stats() const {
+  const std::lock_guard lk(stats_mu_);
+  return stats_;
+}
+
+int Server::run() {
+  epoll_event evs[32];
+  for (;;) {
+    const int n = ::epoll_wait(epoll_.get(), evs, 32, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      spdlog::critical("epoll_wait: {}", std::strerror(errno));
+      return 1;
+    }
+    for (int i = 0; i < n; ++i) {
+      const uint64_t tag = evs[i].data.u64;
+      if (tag == kStopTag || tag == kSignalTag) {
+        if (tag == kSignalTag) {
+          signalfd_siginfo si{};
+          (void)!::read(signal_.get(), &si, sizeof si);
+          spdlog::info("{}: shutting down", strsignal(static_cast<int>(si.ssi_signo)));
+        }
+        return 0;
+      }
+      if (tag == kListenTag) {
+        accept_clients();
+      } else if (tag == kClockTag) {
+        const std::lock_guard lk(host_.lock());
+        host_.dispatch_vblanks();
+      } else {
+        const int fd = static_cast<int>(tag);
+        auto it = clients_.find(fd);
+        if (it == clients_.end()) continue;
+        if (!serve(*it->second)) drop(fd);
+      }
+    }
+  }
+}
+
+void Server::accept_clients() {
+  for (;;) {
+    UniqueFd fd(::accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!fd) return;
+    auto c = std::make_unique<Client>();
+    ucred cred{};
+    socklen_t len = sizeof cred;
+    if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) c->pid = cred.pid, c->uid = static_cast<int>(cred.uid);
+    const std::lock_guard lk(stats_mu_);
+    if (clients_.size() >= opt_.max_clients) {
+      ++stats_.refused_connections;
+      spdlog::warn("client pid {} uid {} refused: {} clients already", c->pid, c->uid, clients_.size());
+      continue;
+    }
+    if (!watch(epoll_.get(), fd.get(), static_cast<uint64_t>(fd.get()))) continue;
+    ++stats_.connections;
+    spdlog::info("client connected: pid {} uid {}", c->pid, c->uid);
+    c->fd = std::move(fd);
+    const int key = c->fd.get();
+    clients_[key] = std::move(c);
+  }
+}
+
+bool Server::serve(Client& c) {
+  for (;;) {
+    Packet req;
+    std::string why;
+    switch (proto::recv_packet(c.fd.get(), req, why)) {
+      case proto::RecvResult::WouldBlock: return true;
+      case proto::RecvResult::Closed: return false;
+      case proto::RecvResult::Failed:
+        spdlog::warn("client pid {}: {}", c.pid, why);
+        return false;
+      case proto::RecvResult::Malformed: {
+        const std::lock_guard lk(stats_mu_);
+        ++stats_.malformed;
+        spdlog::warn("client pid {} ({}): malformed message ({}), closing it", c.pid, c.name, why);
+        (void)proto::send_packet(c.fd.get(), proto::make_error(req.header, Status::Protocol, why));
+        return false;
+      }
+      case proto::RecvResult::Ok: break;
+    }
+    Packet reply;
+    {
+      const std::lock_guard lk(host_.lock());
+      reply = handle(c, req);
+    }
+    const bool error = reply.header.type == proto::kError;
+    const bool fatal = error && proto::error_code(reply) == Status::Protocol;
+    {
+      const std::lock_guard lk(stats_mu_);
+      ++stats_.requests;
+      stats_.errors += error;
+      stats_.malformed += fatal;
+    }
+    if (error) spdlog::info("client pid {} ({}): request {} refused: {}", c.pid, c.name, req.header.type, proto::error_text(reply));
+    // A client that does not read its replies fills its queue: it is the one to go.
+    if (auto sent = proto::send_packet(c.fd.get(), reply); !sent) {
+      spdlog::warn("client pid {} ({}): {}, closing it", c.pid, c.name, sent.error());
+      return false;
+    }
+    if (fatal) return false;
+  }
+}
+
+Packet Server::handle(Client& c, Packet& req) {
+  const auto type = static_cast<MsgType>(req.header.type);
+  if (!c.greeted) {
+    proto::HelloRequest hello;
+    if (type != MsgType::Hello || !req.read(hello)) return proto::make_error(req.header, Status::Protocol, "the first message must be Hello");
+    c.greeted = true;
+    c.name.assign(hello.client_name, strnlen(hello.client_name, sizeof hello.client_name));
+    spdlog::info("client pid {} is '{}' (protocol {})", c.pid, c.name, hello.client_version);
+    Packet r = reply_to(req);
+    proto::HelloReply body;
+    body.vgpus = static_cast<uint32_t>(host_.vgpus().size());
+    r.append(body);
+    return r;
+  }
+  switch (type) {
+    case MsgType::Hello: return proto::make_error(req.header, Status::Protocol, "Hello was already sent");
+    case MsgType::List: {
+      Packet r = reply_to(req);
+      proto::ListReply body;
+      body.count = static_cast<uint32_t>(std::min(host_.vgpus().size(), proto::kMaxListEntries));
+      r.append(body);
+      for (uint32_t i = 0; i < body.count; ++i) r.append(host_.describe(*host_.vgpus()[i]));
+      return r;
+    }
+    default: break;
+  }
+  HostedVgpu* hv = host_.find(req.header.vgpu);
+  if (!hv) return proto::make_error(req.header, Status::NoEntry, fmt::format("no vGPU {}", req.header.vgpu));
+  auto it = c.opened.find(req.header.vgpu);
+  if (type == MsgType::Open) {
+    if (it == c.opened.end()) {
+      auto consumer = hv->events->hub().add_consumer();
+      if (!consumer) return proto::make_error(req.header, Status::Again, consumer.error());
+      c.opened[req.header.vgpu] = Opened{*consumer, {}, hv->exporter->generation()};
+    }
+    return reply_to(req);
+  }
+  if (it == c.opened.end()) return proto::make_error(req.header, Status::Access, fmt::format("vGPU {} is not open", req.header.vgpu));
+  return handle_vgpu(c, req, *hv, &it->second);
+}
+
+Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
+  const auto type = static_cast<MsgType>(req.header.type);
+  events::EventHub& hub = hv.events->hub();
+  if (o->generation != hv.exporter->generation()) {  // the vGPU was reset: its ids are gone
+    o->refs.clear();
+    o->generation = hv.exporter->generation();
+  }
+  switch (type) {
+    case MsgType::Close: close_vgpu(c, req.header.vgpu, *o); return reply_to(req);
+    case MsgType::QueryPlane: {
+      proto::GfxPlaneInfo q{};
+      if (req.body.size() < proto::kMinArgsz) return proto::make_error(req.header, Status::Invalid, "plane info shorter than 60 bytes");
+      std::memcpy(&q, req.body.data(), std::min(req.body.size(), sizeof q));
+      const Vgpu& v = *hv.vgpu;
+      auto answer = hv.exporter->query(q, [&](hw::Plane plane) -> exporter::DecodeResult {
+        const auto pipe = decode::first_active_pipe(v.vregs());
+        if (!pipe) return Unexpected(decode::DecodeError{decode::DecodeError::Kind::NoPlane, "no active pipe"});
+        return decode::decode_plane(decode::snapshot(v.vregs(), *pipe), plane, v.ggtt());
+      });
+      if (!answer) return proto::make_error(req.header, status_of(answer.error().code), answer.error().message);
+      Packet r = reply_to(req);
+      r.append(*answer);
+      return r;
+    }
+    case MsgType::GetBuffer: {
+      proto::BufferRequest b;
+      if (!req.read(b)) return proto::make_error(req.header, Status::Protocol, "GetBuffer without its body");
+      auto buf = hv.exporter->get(b.id);
+      if (!buf) return proto::make_error(req.header, status_of(buf.error().code), buf.error().message);
+      if (buf->extents.size() > proto::kMaxExtents) {
+        (void)hv.exporter->release(b.id);
+        return proto::make_error(req.header, Status::Invalid, "buffer too fragmented for one reply");
+      }
+      Packet r = reply_to(req);
+      proto::BufferReply body;
+      body.id = buf->id;
+      body.fourcc = buf->fourcc;
+      body.modifier = buf->modifier;
+      body.width = buf->width, body.height = buf->height, body.stride = buf->stride;
+      body.extent_count = static_cast<uint32_t>(buf->extents.size());
+      body.size = buf->size;
+      body.flags = buf->dmabuf ? proto::kBufferHasDmabuf : 0;
+      r.append(body);
+      for (const auto& e : buf->extents) r.append(proto::Extent{e.offset, e.length});
+      r.fds.push_back(std::move(buf->fd));
+      if (buf->dmabuf) r.fds.push_back(std::move(buf->dmabuf));
+      ++o->refs[b.id];
+      return r;
+    }
+    case MsgType::Release: {
+      proto::ReleaseRequest rel;
+      if (!req.read(rel)) return proto::make_error(req.header, Status::Protocol, "Release without its body");
+      auto held = o->refs.find(rel.id);
+      if (held == o->refs.end()) return proto::make_error(req.header, Status::NoEntry, fmt::format("no reference to buffer {} held", rel.id));
+      (void)hv.exporter->release(rel.id);
+      if (--held->second == 0) o->refs.erase(held);
+      return reply_to(req);
+    }
+    case MsgType::SetEventfd: {
+      if (req.fds.size() > 1) return proto::make_error(req.header, Status::Invalid, "SetEventfd takes at most one descriptor");
+      const bool masked = hub.masked(o->consumer).value_or(false);
+      auto consumer = hub.add_consumer(req.fds.empty() ? UniqueFd() : std::move(req.fds[0]));
+      if (!consumer) return proto::make_error(req.header, Status::Invalid, consumer.error());
+      hub.remove_consumer(o->consumer);
+      o->consumer = *consumer;
+      hub.set_masked(o->consumer, masked);
+      return reply_to(req);
+    }
+    case MsgType::Mask:
+    case MsgType::Unmask: hub.set_masked(o->consumer, type == MsgType::Mask); return reply_to(req);
+    case MsgType::PollEvents: {
+      Packet r = reply_to(req);
+      r.append(proto::EventsReply{hub.poll(o->consumer).value_or(0)});
+      return r;
+    }
+    default: break;
+  }
+  return proto::make_error(req.header, Status::Protocol, fmt::format("unknown message type {}", req.header.type));
+}
+
+void Server::close_vgpu(Client& c, uint32_t id, Opened& o) {
+  HostedVgpu* hv = host_.find(id);
+  if (hv) {
+    if (o.generation == hv->exporter->generation())
+      for (auto [buf, n] : o.refs)
+        while (n--) (void)hv->exporter->release(buf);
+    hv->events->hub().remove_consumer(o.consumer);
+  }
+  c.opened.erase(id);
+}
+
+void Server::drop(int fd) {
+  auto it = clients_.find(fd);
+  if (it == clients_.end()) return;
+  Client& c = *it->second;
+  {
+    const std::lock_guard lk(host_.lock());
+    while (!c.opened.empty()) close_vgpu(c, c.opened.begin()->first, c.opened.begin()->second);
+  }
+  ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+  spdlog::info("client pid {} ({}) disconnected", c.pid, c.name);
+  clients_.erase(it);
+  const std::lock_guard lk(stats_mu_);
+  ++stats_.disconnects;
+}
+
+}  // namespace vgd::server

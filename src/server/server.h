@@ -1,0 +1,77 @@
+// vgpud's event loop: one epoll set on the main thread for the listening socket, every client,
+// the vblank clock, SIGINT/SIGTERM and a stop request. Requests follow docs/protocol.md; a
+// malformed one gets an EPROTO error and closes that client only, and every refusal is logged
+// and counted.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "proto/packet.h"
+#include "server/host.h"
+#include "util/expected.h"
+#include "util/unique_fd.h"
+
+namespace vgd::server {
+
+struct ServerOptions {
+  std::string socket_path;
+  uint32_t max_clients = 64;
+  bool handle_signals = true;  // SIGINT/SIGTERM end run() (tests use request_stop())
+};
+
+struct ServerStats {
+  uint64_t connections = 0, disconnects = 0, requests = 0;
+  uint64_t errors = 0;     // error replies sent
+  uint64_t malformed = 0;  // clients closed for a protocol violation
+  uint64_t refused_connections = 0;  // beyond max_clients
+};
+
+class Server {
+ public:
+  static Expected<std::unique_ptr<Server>, std::string> create(Host& host, ServerOptions opt);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Serves until a signal or request_stop(); returns 0, or 1 when the loop itself failed.
+  int run();
+  void request_stop();  // any thread
+  ServerStats stats() const;
+  const std::string& socket_path() const { return opt_.socket_path; }
+
+ private:
+  struct Opened {  // one vGPU a client opened
+    events::ConsumerId consumer = 0;
+    std::map<uint32_t, uint32_t> refs;  // buffer id -> GetBuffer references held
+    uint64_t generation = 0;            // the exporter's, when the refs were taken
+  };
+  struct Client {
+    UniqueFd fd;
+    bool greeted = false;
+    std::string name;  // from Hello, for logs
+    int pid = 0, uid = 0;
+    std::map<uint32_t, Opened> opened;
+  };
+
+  Server(Host& host, ServerOptions opt) : host_(host), opt_(std::move(opt)) {}
+  Expected<bool, std::string> setup();
+  void accept_clients();
+  // False when the client must go.
+  bool serve(Client& c);
+  proto::Packet handle(Client& c, proto::Packet& req);
+  proto::Packet handle_vgpu(Client& c, proto::Packet& req, HostedVgpu& hv, Opened* opened);
+  void close_vgpu(Client& c, uint32_t id, Opened& o);
+  void drop(int fd);
+
+  Host& host_;
+  ServerOptions opt_;
+  UniqueFd listen_, epoll_, signal_, stop_;
+  std::map<int, std::unique_ptr<Client>> clients_;
+  mutable std::mutex stats_mu_;
+  ServerStats stats_;
+};
+
+}  // namespace vgd::server

@@ -1,0 +1,237 @@
+// vgpud's server with its demo guests running in real time, spoken to over its socket with raw
+// protocol packets (docs/protocol.md), as a consumer in another language would.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include "events/event_value.h"
+#include "hw/formats.h"
+#include "proto/packet.h"
+#include "server/server.h"
+
+namespace vgd {
+namespace {
+
+using proto::MsgType;
+using proto::Packet;
+using proto::Status;
+
+size_t open_fds() {
+  return static_cast<size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {}));
+}
+
+// One connection, one request at a time.
+struct Conn {
+  UniqueFd fd;
+  uint32_t seq = 0;
+
+  explicit Conn(const std::string& path) : fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) {
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::memcpy(a.sun_path, path.c_str(), path.size());
+    EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
+  }
+  // Sends and waits (5 s at most) for the reply.
+  Packet call(Packet req) {
+    req.header.seq = ++seq;
+    EXPECT_TRUE(proto::send_packet(fd.get(), req).has_value());
+    return receive();
+  }
+  Packet receive() {
+    pollfd p{fd.get(), POLLIN, 0};
+    EXPECT_EQ(::poll(&p, 1, 5000), 1) << "no reply within 5 s";
+    Packet r;
+    std::string why;
+    EXPECT_EQ(proto::recv_packet(fd.get(), r, why), proto::RecvResult::Ok) << why;
+    return r;
+  }
+  template <class Body>
+  Packet call(MsgType t, uint32_t vgpu, const Body& body) {
+    Packet p = proto::make_packet(static_cast<uint16_t>(t), 0, vgpu);
+    p.append(body);
+    return call(std::move(p));
+  }
+  Packet call(MsgType t, uint32_t vgpu = 0) { return call(proto::make_packet(static_cast<uint16_t>(t), 0, vgpu)); }
+  void hello() { ASSERT_TRUE(ok(call(MsgType::Hello, 0, proto::HelloRequest{}))); }
+  static bool ok(const Packet& r) { return r.header.type != proto::kError; }
+};
+
+proto::GfxPlaneInfo plane_request(uint32_t type, uint32_t flags = proto::kFlagDmabuf) {
+  proto::GfxPlaneInfo q{};
+  q.argsz = sizeof q;
+  q.flags = flags;
+  q.drm_plane_type = type;
+  return q;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path = fmt::format("{}/vgd-server-{}.sock", ::testing::TempDir(), ::getpid());
+    DaemonConfig cfg;  // the embedded defaults: vGPU 1 desktop, vGPU 2 video
+    auto h = server::Host::create(cfg);
+    ASSERT_TRUE(h.has_value()) << h.error();
+    host = std::move(*h);
+    auto s = server::Server::create(*host, {path, 64, false});
+    ASSERT_TRUE(s.has_value()) << s.error();
+    srv = std::move(*s);
+    host->start_guests();
+    loop = std::thread([this] { rc = srv->run(); });
+  }
+  void TearDown() override {
+    if (srv) srv->request_stop();
+    if (loop.joinable()) loop.join();
+    if (host) host->stop_guests();
+    srv.reset();
+    host.reset();
+  }
+  // Queries until the guest's primary plane shows (it boots in the first frames).
+  proto::GfxPlaneInfo primary(Conn& c, uint32_t vgpu) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    proto::GfxPlaneInfo r{};
+    while (std::chrono::steady_clock::now() < until) {
+      Packet p = c.call(MsgType::QueryPlane, vgpu, plane_request(proto::kPlanePrimary));
+      if (Conn::ok(p) && p.read(r) && r.drm_format != 0) return r;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ADD_FAILURE() << "vGPU " << vgpu << " never showed a primary plane";
+    return r;
+  }
+
+  std::string path;
+  std::unique_ptr<server::Host> host;
+  std::unique_ptr<server::Server> srv;
+  std::thread loop;
+  int rc = -1;
+};
+
+TEST_F(ServerTest, HelloMustComeFirstAndListNamesTheGuests) {
+  Conn rude(path);
+  Packet r = rude.call(MsgType::List);
+  EXPECT_EQ(r.header.type, proto::kError);
+  EXPECT_EQ(proto::error_code(r), Status::Protocol);
+  char byte;
+  EXPECT_EQ(::recv(rude.fd.get(), &byte, 1, 0), 0) << "closed after a protocol error";
+
+  Conn c(path);
+  c.hello();
+  Packet list = c.call(MsgType::List);
+  proto::ListReply lr;
+  ASSERT_TRUE(list.read(lr));
+  ASSERT_EQ(lr.count, 2u);
+  proto::VgpuEntry e[2];
+  ASSERT_TRUE(list.read(e[0], sizeof lr) && list.read(e[1], sizeof lr + sizeof e[0]));
+  EXPECT_STREQ(e[0].type, "GVTg_V5_8");
+  EXPECT_STREQ(e[0].workload, "desktop");
+  EXPECT_STREQ(e[1].workload, "video");
+  EXPECT_EQ(list.header.seq, c.seq) << "replies echo the request's seq";
+}
+
+TEST_F(ServerTest, QueryFollowsTheKernelRulesAndIdsStayStableAcrossFlips) {
+  Conn c(path);
+  c.hello();
+  EXPECT_EQ(proto::error_code(c.call(MsgType::QueryPlane, 1, plane_request(proto::kPlanePrimary))), Status::Access);
+  EXPECT_EQ(proto::error_code(c.call(MsgType::Open, 9)), Status::NoEntry);
+  ASSERT_TRUE(Conn::ok(c.call(MsgType::Open, 1)));
+  EXPECT_TRUE(Conn::ok(c.call(MsgType::QueryPlane, 1, plane_request(proto::kPlanePrimary, proto::kFlagProbe | proto::kFlagDmabuf))));
+  EXPECT_EQ(proto::error_code(c.call(MsgType::QueryPlane, 1, plane_request(proto::kPlanePrimary, proto::kFlagRegion))),
+            Status::NotSupported);
+  const proto::GfxPlaneInfo p = primary(c, 1);
+  EXPECT_EQ(p.drm_format, hw::drm::kXRGB8888);
+  EXPECT_EQ(p.drm_format_mod, hw::drm::kModXTiled);
+  EXPECT_EQ(p.width, 1024u);
+  EXPECT_EQ(p.height, 768u);
+  std::set<uint32_t> ids;
+  for (int i = 0; i < 60; ++i) {
+    ids.insert(primary(c, 1).dmabuf_id);
+    std::this_thread::sleep_for(std::chrono::milliseconds(4));
+  }
+  EXPECT_EQ(ids.size(), 2u) << "a double-buffered desktop cycles between two ids";
+  proto::GfxPlaneInfo cur{};
+  ASSERT_TRUE(c.call(MsgType::QueryPlane, 1, plane_request(proto::kPlaneCursor)).read(cur));
+  EXPECT_EQ(cur.drm_format, hw::drm::kARGB8888);
+  EXPECT_EQ(cur.x_hot, 1u);
+  EXPECT_EQ(cur.y_hot, 1u);
+}
+
+TEST_F(ServerTest, BufferComesAsReadOnlyDescriptorsOfThePlane) {
+  Conn c(path);
+  c.hello();
+  ASSERT_TRUE(Conn::ok(c.call(MsgType::Open, 2)));
+  const proto::GfxPlaneInfo p = primary(c, 2);
+  Packet r = c.call(MsgType::GetBuffer, 2, proto::BufferRequest{p.dmabuf_id});
+  ASSERT_TRUE(Conn::ok(r)) << proto::error_text(r);
+  proto::BufferReply b;
+  ASSERT_TRUE(r.read(b));
+  EXPECT_EQ(b.width, 1024u);
+  EXPECT_EQ(b.stride, 4096u);
+  ASSERT_GE(r.fds.size(), 1u);
+  ASSERT_GE(b.extent_count, 1u);
+  proto::Extent e;
+  ASSERT_TRUE(r.read(e, sizeof b));
+  EXPECT_EQ(::mmap(nullptr, e.length, PROT_READ | PROT_WRITE, MAP_SHARED, r.fds[0].get(), static_cast<off_t>(e.offset)),
+            MAP_FAILED);
+  void* m = ::mmap(nullptr, e.length, PROT_READ, MAP_SHARED, r.fds[0].get(), static_cast<off_t>(e.offset));
+  ASSERT_NE(m, MAP_FAILED);
+  uint32_t first;
+  std::memcpy(&first, m, 4);
+  EXPECT_NE(first & 0xFFFFFF, 0u) << "the video workload's background is not black";
+  ::munmap(m, e.length);
+  EXPECT_TRUE(Conn::ok(c.call(MsgType::Release, 2, proto::ReleaseRequest{p.dmabuf_id})));
+  EXPECT_EQ(proto::error_code(c.call(MsgType::Release, 2, proto::ReleaseRequest{p.dmabuf_id})), Status::NoEntry);
+}
+
+TEST_F(ServerTest, EventsArriveAtVblankAndAGarbageClientDisturbsNobody) {
+  Conn c(path);
+  c.hello();
+  ASSERT_TRUE(Conn::ok(c.call(MsgType::Open, 1)));
+  UniqueFd efd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  Packet set = proto::make_packet(static_cast<uint16_t>(MsgType::SetEventfd), 0, 1);
+  set.fds.emplace_back(::dup(efd.get()));
+  ASSERT_TRUE(Conn::ok(c.call(std::move(set))));
+
+  Conn bad(path);
+  const char junk[] = "GET / HTTP/1.1\r\n\r\n";
+  ASSERT_EQ(::send(bad.fd.get(), junk, sizeof junk, 0), static_cast<ssize_t>(sizeof junk));
+  EXPECT_EQ(proto::error_code(bad.receive()), Status::Protocol);
+
+  uint64_t primary_events = 0;
+  for (int i = 0; i < 20; ++i) {
+    pollfd p{efd.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 2000), 1) << "the desktop flips every frame: events keep coming";
+    uint64_t v = 0;
+    ASSERT_EQ(::read(efd.get(), &v, sizeof v), 8);
+    primary_events += events::decode(v).primary;
+  }
+  EXPECT_GE(primary_events, 20u);
+  EXPECT_EQ(srv->stats().malformed, 1u) << "the garbage client, counted";
+}
+
+TEST_F(ServerTest, ManyConnectionsLeaveNoDescriptorBehind) {
+  { Conn warm(path); warm.hello(); }
+  const size_t before = open_fds();
+  for (int i = 0; i < 10000; ++i) {
+    Conn c(path);
+    c.hello();
+    if (i % 100 == 0) {
+      ASSERT_TRUE(Conn::ok(c.call(MsgType::Open, 1)));
+    }
+  }
+  Conn last(path);
+  last.hello();  // the server has handled every earlier disconnect by now
+  EXPECT_LE(open_fds(), before + 2) << "only the last connection's two ends";
+  EXPECT_GE(srv->stats().connections, 10001u);
+}
+
+}  // namespace
+}  // namespace vgd
