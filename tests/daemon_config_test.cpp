@@ -35,21 +35,28 @@ type = "small"
 workload = "console"
 mode = "1920x1080@59.94"
 ram_mib = 64
+tearing = "copy"
 [[vgpu]]
 workload = "modeswitch"
+[[vgpu]]
+tearing = "hold"
 )",
                                  "full.toml");
   ASSERT_TRUE(cfg.has_value()) << cfg.error();
   EXPECT_EQ(cfg->gpu.geometry.aperture_size, 1024ull << 20);
   EXPECT_EQ(cfg->socket, "/tmp/x.sock");
   EXPECT_EQ(cfg->max_clients, 8u);
-  ASSERT_EQ(cfg->vgpus.size(), 2u);
+  ASSERT_EQ(cfg->vgpus.size(), 3u);
   EXPECT_EQ(cfg->vgpus[0].type, "small");
   EXPECT_EQ(cfg->vgpus[0].workload, Workload::Console);
   EXPECT_EQ(cfg->vgpus[0].mode.pixel_khz, 148352u);
   EXPECT_EQ(cfg->vgpus[0].ram, 64ull << 20);
   EXPECT_EQ(cfg->vgpus[1].type, "GVTg_V5_8");
   EXPECT_EQ(cfg->vgpus[1].workload, Workload::ModeSwitch);
+  EXPECT_EQ(cfg->vgpus[0].tearing, TearingMode::Copy);
+  EXPECT_EQ(cfg->vgpus[1].tearing, TearingMode::None) << "the default";
+  EXPECT_EQ(cfg->vgpus[2].tearing, TearingMode::Hold);
+  EXPECT_EQ(DaemonConfig{}.vgpus[0].tearing, TearingMode::None);
 }
 
 struct BadCase {
@@ -76,6 +83,8 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"bad_workload", "[[vgpu]]\n\nworkload = 'solitaire'\n", "bad.toml:3", "vgpu.workload"},
                       BadCase{"bad_mode", "[[vgpu]]\nmode = '800x600@60'\n", "bad.toml:2", "vgpu.mode"},
                       BadCase{"unknown_type", "[[vgpu]]\ntype = 'GVTg_V9'\n", "bad.toml:2", "GVTg_V9"},
+                      BadCase{"bad_tearing", "[[vgpu]]\nworkload = 'desktop'\ntearing = 'triple'\n", "bad.toml:3", "vgpu.tearing"},
+                      BadCase{"tearing_not_string", "[[vgpu]]\n\n\ntearing = true\n", "bad.toml:4", "vgpu.tearing"},
                       BadCase{"tiny_ram", "[[vgpu]]\nram_mib = 1\n", "bad.toml:2", "vgpu.ram_mib"},
                       BadCase{"wrong_type", "[server]\nmax_clients = 'many'\n", "bad.toml:2", "server.max_clients"},
                       BadCase{"syntax", "[[vgpu]\n", "bad.toml:1", ""}),

@@ -114,5 +114,14 @@ TEST(PlaneView, RefusesPagesOutsideRamOrUnaligned) {
   EXPECT_FALSE(PlaneView::map(nullptr, pages_at({0}))) << "no RAM";
 }
 
+TEST(PlaneView, BorrowedBytesAreShownAsTheyAreAndSurviveAMove) {
+  std::vector<std::byte> bytes(2 * kPageSize, std::byte{7});
+  PlaneView v = PlaneView::borrow(bytes);
+  PlaneView moved = std::move(v);
+  EXPECT_EQ(moved.bytes().data(), bytes.data());
+  EXPECT_EQ(moved.bytes().size(), bytes.size());
+  EXPECT_FALSE(moved.zero_copy());
+}
+
 }  // namespace
 }  // namespace vgd::fb

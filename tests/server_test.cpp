@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <iostream>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -78,8 +79,7 @@ class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     path = fmt::format("{}/vgd-server-{}.sock", ::testing::TempDir(), ::getpid());
-    DaemonConfig cfg;  // the embedded defaults: vGPU 1 desktop, vGPU 2 video
-    auto h = server::Host::create(cfg);
+    auto h = server::Host::create(config());
     ASSERT_TRUE(h.has_value()) << h.error();
     host = std::move(*h);
     auto s = server::Server::create(*host, {path, 64, false});
@@ -95,6 +95,8 @@ class ServerTest : public ::testing::Test {
     srv.reset();
     host.reset();
   }
+  // The embedded defaults: vGPU 1 desktop, vGPU 2 video.
+  virtual DaemonConfig config() const { return {}; }
   // Queries until the guest's primary plane shows (it boots in the first frames).
   proto::GfxPlaneInfo primary(Conn& c, uint32_t vgpu) {
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
@@ -231,6 +233,111 @@ TEST_F(ServerTest, ManyConnectionsLeaveNoDescriptorBehind) {
   last.hello();  // the server has handled every earlier disconnect by now
   EXPECT_LE(open_fds(), before + 2) << "only the last connection's two ends";
   EXPECT_GE(srv->stats().connections, 10001u);
+}
+
+// tearing = hold with a consumer that takes both of the desktop's buffers and never gives them
+// back: every flip-done waits for the bound, so the guest slows down but keeps going.
+class HoldServerTest : public ServerTest {
+ protected:
+  DaemonConfig config() const override {
+    DaemonConfig c;
+    c.vgpus[0].tearing = TearingMode::Hold;
+    return c;
+  }
+  struct Sample {
+    uint64_t flips, vblanks;
+    exporter::TearingCounters tearing;
+  };
+  Sample sample() {
+    const std::lock_guard lk(host->lock());
+    const server::HostedVgpu* hv = host->find(1);
+    const auto& st = hv->vgpu->display().stats();
+    return {st.flips[0][static_cast<size_t>(hw::Plane::Primary)], st.vblanks[0], hv->tearing()};
+  }
+};
+
+TEST_F(HoldServerTest, AConsumerThatNeverReleasesSlowsTheGuestButStopsNobody) {
+  Conn greedy(path);
+  greedy.hello();
+  ASSERT_TRUE(Conn::ok(greedy.call(MsgType::Open, 1)));
+  std::set<uint32_t> taken;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (taken.size() < 2 && std::chrono::steady_clock::now() < until) {
+    const uint32_t id = primary(greedy, 1).dmabuf_id;
+    if (taken.insert(id).second) {
+      ASSERT_TRUE(Conn::ok(greedy.call(MsgType::GetBuffer, 1, proto::BufferRequest{id})));
+    }
+  }
+  ASSERT_EQ(taken.size(), 2u) << "both buffers of the double-buffered desktop, never released";
+
+  Conn watcher(path);
+  watcher.hello();
+  ASSERT_TRUE(Conn::ok(watcher.call(MsgType::Open, 1)));
+  UniqueFd efd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  Packet set = proto::make_packet(static_cast<uint16_t>(MsgType::SetEventfd), 0, 1);
+  set.fds.emplace_back(::dup(efd.get()));
+  ASSERT_TRUE(Conn::ok(watcher.call(std::move(set))));
+
+  const Sample before = sample();
+  uint64_t primary_events = 0;
+  for (int i = 0; i < 30; ++i) {
+    pollfd p{efd.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 2000), 1) << "the other consumer keeps getting events";
+    uint64_t v = 0;
+    ASSERT_EQ(::read(efd.get(), &v, sizeof v), 8);
+    primary_events += events::decode(v).primary;
+  }
+  const Sample after = sample();
+  const uint64_t frames = after.flips - before.flips, vblanks = after.vblanks - before.vblanks;
+  const uint64_t timeouts = after.tearing.hold_timeouts - before.tearing.hold_timeouts;
+  std::cout << frames << " frames in " << vblanks << " vblanks, " << timeouts << " hold timeouts, longest hold "
+            << after.tearing.hold_ns_max / 1000 << " us\n";
+  EXPECT_GE(primary_events, 5u);
+  EXPECT_GE(frames, 5u) << "the guest is not stalled";
+  EXPECT_GE(timeouts + 1, frames) << "every flip waited for the bound";
+  // A flip latches at a vblank and completes kHoldVblanks later; the next one latches a vblank
+  // after that at the earliest: at most one frame per kHoldVblanks + 1 vblanks.
+  EXPECT_LE(frames * (exporter::kHoldVblanks + 1), vblanks + exporter::kHoldVblanks + 1) << "held to the bound";
+  EXPECT_GE(frames * (exporter::kHoldVblanks + 1) * 2, vblanks) << "and not much slower than the bound allows";
+}
+
+// tearing = copy, through the protocol: the primary comes from a shadow memfd, in one extent.
+class CopyServerTest : public ServerTest {
+ protected:
+  DaemonConfig config() const override {
+    DaemonConfig c;
+    c.vgpus[0].tearing = TearingMode::Copy;
+    return c;
+  }
+};
+
+TEST_F(CopyServerTest, PrimaryBuffersAreShadowFrames) {
+  Conn c(path);
+  c.hello();
+  ASSERT_TRUE(Conn::ok(c.call(MsgType::Open, 1)));
+  std::set<uint32_t> ids;
+  for (int i = 0; i < 20; ++i) {
+    const proto::GfxPlaneInfo p = primary(c, 1);
+    EXPECT_TRUE(exporter::ShadowFrames::owns(p.dmabuf_id)) << p.dmabuf_id;
+    ids.insert(p.dmabuf_id);
+    Packet r = c.call(MsgType::GetBuffer, 1, proto::BufferRequest{p.dmabuf_id});
+    ASSERT_TRUE(Conn::ok(r)) << proto::error_text(r);
+    proto::BufferReply b;
+    proto::Extent e;
+    ASSERT_TRUE(r.read(b) && r.read(e, sizeof b));
+    EXPECT_EQ(b.extent_count, 1u);
+    EXPECT_EQ(e.offset, 0u);
+    EXPECT_EQ(b.size, p.size);
+    void* m = ::mmap(nullptr, e.length, PROT_READ, MAP_SHARED, r.fds[0].get(), 0);
+    ASSERT_NE(m, MAP_FAILED);
+    ::munmap(m, e.length);
+    EXPECT_TRUE(Conn::ok(c.call(MsgType::Release, 1, proto::ReleaseRequest{p.dmabuf_id})));
+    std::this_thread::sleep_for(std::chrono::milliseconds(8));
+  }
+  EXPECT_EQ(ids.size(), 2u) << "two shadows, alternating";
+  const std::lock_guard lk(host->lock());
+  EXPECT_GT(host->find(1)->tearing().copies, 0u);
+  EXPECT_EQ(host->find(1)->exporter->counters().exports, 0u) << "guest RAM never handed out";
 }
 
 }  // namespace

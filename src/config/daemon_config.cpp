@@ -19,11 +19,11 @@ constexpr NamedMode kModes[] = {{"1024x768@60", guest::kMode1024x768at60},
 
 Expected<VgpuSpec, std::string> vgpu_from(const toml::table& t, std::string_view source, const GpuConfig& gpu) {
   VgpuSpec v;
-  std::string workload(name(v.workload)), mode = "1024x768@60";
+  std::string workload(name(v.workload)), mode = "1024x768@60", tearing(name(v.tearing));
   uint64_t ram_mib = v.ram >> 20;
   TableReader r(t, source, "vgpu.");
   if (!r.str("type", v.type) || !r.str("workload", workload) || !r.str("mode", mode) || !r.u64("ram_mib", ram_mib) ||
-      !r.no_unknown_keys())
+      !r.str("tearing", tearing) || !r.no_unknown_keys())
     return Unexpected(r.error);
   const auto at = [&](std::string_view key) { return where(source, t.get(key) ? t.get(key)->source() : t.source()); };
   const bool known = std::any_of(gpu.types.begin(), gpu.types.end(), [&](const VgpuType& vt) { return vt.name == v.type; });
@@ -36,6 +36,10 @@ Expected<VgpuSpec, std::string> vgpu_from(const toml::table& t, std::string_view
                                   at("mode")));
   if (ram_mib < 32 || ram_mib > 65536) return Unexpected(fmt::format("{}: vgpu.ram_mib must be 32..65536", at("ram_mib")));
   v.ram = ram_mib << 20;
+  constexpr TearingMode kTearing[] = {TearingMode::None, TearingMode::Hold, TearingMode::Copy};
+  const auto* tm = std::find_if(std::begin(kTearing), std::end(kTearing), [&](TearingMode m) { return name(m) == tearing; });
+  if (tm == std::end(kTearing)) return Unexpected(fmt::format("{}: vgpu.tearing must be none, hold or copy", at("tearing")));
+  v.tearing = *tm;
   return v;
 }
 

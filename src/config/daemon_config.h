@@ -15,11 +15,19 @@
 
 namespace vgd {
 
+// What keeps a consumer from reading a frame the guest is drawing into (docs/design.md,
+// "Tearing control"): nothing, holding the guest's flip-done, or copying the frame.
+enum class TearingMode : uint8_t { None, Hold, Copy };
+constexpr std::string_view name(TearingMode m) {
+  return m == TearingMode::Hold ? "hold" : m == TearingMode::Copy ? "copy" : "none";
+}
+
 struct VgpuSpec {
   std::string type = "GVTg_V5_8";
   Workload workload = Workload::Desktop;
   guest::Mode mode = guest::kMode1024x768at60;
   uint64_t ram = 128ull << 20;  // guest RAM
+  TearingMode tearing = TearingMode::None;
 };
 
 struct DaemonConfig {

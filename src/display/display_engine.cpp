@@ -95,6 +95,7 @@ void DisplayEngine::on_pipeconf(Pipe p, uint32_t v) {
       if (pending_[index(p)] & plane_bit(pl)) latch(p, pl);
     pending_[index(p)] = 0;
     async_[index(p)] = 0;
+    drop_holds(p);  // a stopped pipe raises no flip-done
   }
   retime();
   report_pipe_states();
@@ -109,6 +110,7 @@ void DisplayEngine::flip(Pipe p, Plane pl, uint32_t surface, bool async) {
   }
   if (!active(p)) return latch(p, pl);  // no scan-out to wait for
   if (async) {
+    if (held(p, pl)) end_hold(p, pl, false, false);  // this flip-done covers the held one
     latch(p, pl);
     async_[index(p)] |= plane_bit(pl);
     pending_[index(p)] &= static_cast<uint8_t>(~plane_bit(pl));
@@ -126,10 +128,14 @@ VblankReport DisplayEngine::vblank() {
     auto& out = r.pipes[index(p)];
     if (!active(p)) continue;
     out.active = true;
+    for (Plane pl : kPlanes) age_hold(p, pl);
     for (Plane pl : kPlanes) {
       if (!(pending_[index(p)] & plane_bit(pl))) continue;
+      const uint32_t previous = regs_->read32(live_reg(p, pl));
       latch(p, pl);
-      irq_->inject(p, irq::flip_done(pl));
+      // A guest that flipped again without waiting gets one flip-done for both, as from one IIR bit.
+      if (held(p, pl)) end_hold(p, pl, false, false);
+      if (!hold(p, pl, previous)) irq_->inject(p, irq::flip_done(pl));
     }
     out.latched = std::exchange(pending_[index(p)], 0);
     out.async = std::exchange(async_[index(p)], 0);
@@ -148,8 +154,56 @@ void DisplayEngine::stop_all() {
   }
   pending_.fill(0);
   async_.fill(0);
+  for (Pipe p : kPipes) drop_holds(p);
   retime();
   report_pipe_states();
+}
+
+void DisplayEngine::set_flip_done_gate(FlipDoneGate* gate, uint32_t max_hold_vblanks) {
+  for (Pipe p : kPipes)
+    for (Plane pl : kPlanes)
+      if (held(p, pl)) end_hold(p, pl, true, false);  // never strand a guest waiting on the old gate
+  gate_ = gate;
+  max_hold_ = std::max<uint32_t>(max_hold_vblanks, 1);
+}
+
+void DisplayEngine::retry_held() {
+  for (Pipe p : kPipes)
+    for (Plane pl : kPlanes) {
+      const Hold& h = holds_[index(p)][static_cast<size_t>(pl)];
+      if (h.on && gate_->may_complete({p, pl, h.previous, false})) end_hold(p, pl, true, false);
+    }
+}
+
+bool DisplayEngine::hold(Pipe p, Plane pl, uint32_t previous) {
+  // Flipping to the surface already shown frees nothing, so there is nothing to wait for.
+  if (!gate_ || previous == regs_->read32(live_reg(p, pl))) return false;
+  if (gate_->may_complete({p, pl, previous, true})) return false;
+  holds_[index(p)][static_cast<size_t>(pl)] = Hold{true, previous, 0};
+  ++stats_.held;
+  return true;
+}
+
+void DisplayEngine::age_hold(Pipe p, Plane pl) {
+  Hold& h = holds_[index(p)][static_cast<size_t>(pl)];
+  if (!h.on) return;
+  ++h.vblanks;
+  if (gate_->may_complete({p, pl, h.previous, false})) return end_hold(p, pl, true, false);
+  if (h.vblanks < max_hold_) return;
+  ++stats_.hold_timeouts;
+  end_hold(p, pl, true, true);
+}
+
+void DisplayEngine::end_hold(Pipe p, Plane pl, bool raise, bool timed_out) {
+  Hold& h = holds_[index(p)][static_cast<size_t>(pl)];
+  h.on = false;
+  if (raise) irq_->inject(p, irq::flip_done(pl));
+  gate_->hold_ended({p, pl, h.previous, false}, timed_out);
+}
+
+void DisplayEngine::drop_holds(Pipe p) {
+  for (Plane pl : kPlanes)
+    if (held(p, pl)) end_hold(p, pl, false, false);
 }
 
 void DisplayEngine::report_pipe_states() {

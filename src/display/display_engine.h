@@ -46,6 +46,31 @@ using PipeStateListener = std::function<void(hw::Pipe, bool active)>;
 struct DisplayStats {
   std::array<uint64_t, hw::kPipeCount> vblanks{};
   std::array<std::array<uint64_t, hw::kPlaneCount>, hw::kPipeCount> flips{};
+  uint64_t held = 0;           // sync flips whose flip-done the gate held past their vblank
+  uint64_t hold_timeouts = 0;  // ... raised at the bound although the gate still said no
+};
+
+// A latched synchronous flip whose flip-done may be held back (tearing control): the guest takes
+// flip-done as leave to draw into `previous`, the surface the flip took off the screen.
+struct HeldFlip {
+  hw::Pipe pipe = hw::Pipe::A;
+  hw::Plane plane = hw::Plane::Primary;
+  uint32_t previous = 0;  // SURFLIVE before the flip latched
+  bool first = false;     // asked at the vblank that latched it
+};
+
+// Decides when a latched synchronous flip may complete. Asked at the latching vblank, again at
+// each later vblank and at retry_held(); the engine raises flip-done anyway at its bound, so a
+// gate can slow a guest down but never stall it.
+class FlipDoneGate {
+ public:
+  virtual bool may_complete(const HeldFlip& f) = 0;
+  // A flip it refused is over: flip-done raised (timed_out: at the bound), or dropped (its pipe
+  // stopped, a later flip of the plane superseded it, the gate was replaced).
+  virtual void hold_ended(const HeldFlip& f, bool timed_out) = 0;
+
+ protected:
+  ~FlipDoneGate() = default;
 };
 
 class DisplayEngine final : public MmioDevice {
@@ -68,6 +93,15 @@ class DisplayEngine final : public MmioDevice {
   // A write to one of the 0x50080 flip registers.
   void mmio_flip(uint64_t abs, uint32_t value);
 
+  // Tearing control: a sync flip's flip-done waits for `gate`, at most max_hold_vblanks (>= 1)
+  // vblanks after it latched; SURFLIVE still latches at its vblank. nullptr: flip-done at the
+  // latching vblank again (flips held now complete at once).
+  void set_flip_done_gate(FlipDoneGate* gate, uint32_t max_hold_vblanks);
+  // Asks the gate again for every held flip and completes those it now allows (a consumer
+  // released a buffer): the guest need not wait for the next vblank.
+  void retry_held();
+  bool held(hw::Pipe p, hw::Plane pl) const { return holds_[hw::index(p)][static_cast<size_t>(pl)].on; }
+
   bool active(hw::Pipe p) const;
   void set_pipe_state_listener(PipeStateListener l) { pipe_listener_ = std::move(l); }
   uint32_t refresh_mhz() const { return refresh_mhz_; }
@@ -85,6 +119,12 @@ class DisplayEngine final : public MmioDevice {
   void on_pipeconf(hw::Pipe p, uint32_t value);
   void flip(hw::Pipe p, hw::Plane plane, uint32_t surface, bool async);
   void latch(hw::Pipe p, hw::Plane plane);
+  // At the latching vblank: true when the gate holds this flip's flip-done back.
+  bool hold(hw::Pipe p, hw::Plane pl, uint32_t previous);
+  // One more vblank for a held flip: completes it if the gate agrees or the bound is reached.
+  void age_hold(hw::Pipe p, hw::Plane pl);
+  void end_hold(hw::Pipe p, hw::Plane pl, bool raise, bool timed_out);
+  void drop_holds(hw::Pipe p);
   void retime();
   // Tells the listener about every pipe whose state differs from what it last heard. Compares
   // with the registers rather than tracking edges, so a register-file clear (reset) followed by
@@ -101,6 +141,14 @@ class DisplayEngine final : public MmioDevice {
   DisplayStats stats_;
   PipeStateListener pipe_listener_;
   uint8_t reported_active_ = 0;  // pipes last reported active, bit per pipe
+  struct Hold {
+    bool on = false;
+    uint32_t previous = 0;
+    uint32_t vblanks = 0;  // since it latched
+  };
+  std::array<std::array<Hold, hw::kPlaneCount>, hw::kPipeCount> holds_{};
+  FlipDoneGate* gate_ = nullptr;
+  uint32_t max_hold_ = 1;
 };
 
 // The flip registers at 0x50080..0x5009F, forwarded to the engine.

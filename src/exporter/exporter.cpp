@@ -195,6 +195,10 @@ uint32_t Exporter::exports_of(uint32_t id) const {
   return it == objects_.end() ? 0 : it->second.exports;
 }
 
+bool Exporter::exported_at(Gma base) const {
+  return std::ranges::any_of(objects_, [base](const auto& kv) { return kv.second.exports != 0 && kv.second.base == base; });
+}
+
 ExporterCounters Exporter::counters() const {
   ExporterCounters c = c_;
   c.live = objects_.size();

@@ -105,6 +105,9 @@ class Exporter {
 
   bool contains(uint32_t id) const { return objects_.contains(id); }
   uint32_t exports_of(uint32_t id) const;  // outstanding export references; 0 if unknown
+  // A consumer still holds a buffer starting at `base` (tearing control asks before letting the
+  // guest draw into it again).
+  bool exported_at(Gma base) const;
   bool dmabuf_available() const { return udmabuf_dev_.valid(); }
   ExporterCounters counters() const;
 

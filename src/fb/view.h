@@ -25,17 +25,24 @@ class PlaneView {
     return map(std::move(ram), plane.pages);
   }
 
-  std::span<const std::byte> bytes() const { return map_.bytes(); }
-  // One mapping of one memfd range, rather than pages gathered into a reserved range.
+  // Bytes someone else mapped (a consumer's mapping of an exported buffer), in GM order; not
+  // owned: they must outlive the view.
+  static PlaneView borrow(std::span<const std::byte> bytes) { return PlaneView(bytes); }
+
+  std::span<const std::byte> bytes() const { return bytes_; }
+  // One mapping of one memfd range, rather than pages gathered into a reserved range (false
+  // for a borrowed view).
   bool zero_copy() const { return zero_copy_; }
 
  private:
   PlaneView(std::shared_ptr<GuestRam> ram, Mapping map, bool zero_copy)
-      : ram_(std::move(ram)), map_(std::move(map)), zero_copy_(zero_copy) {}
+      : ram_(std::move(ram)), map_(std::move(map)), bytes_(map_.bytes()), zero_copy_(zero_copy) {}
+  explicit PlaneView(std::span<const std::byte> borrowed) : bytes_(borrowed) {}
   // Declared first, destroyed last: the RAM outlives the mapping of it (and anyone holding
   // only the view keeps the VM's memory alive).
   std::shared_ptr<GuestRam> ram_;
   Mapping map_;
+  std::span<const std::byte> bytes_;  // map_'s (a move keeps its address) or borrowed
   bool zero_copy_ = false;
 };
 

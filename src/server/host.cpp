@@ -50,6 +50,15 @@ Expected<std::unique_ptr<Host>, std::string> Host::create(const DaemonConfig& cf
     hv->spec = spec;
     hv->exporter = std::make_unique<exporter::Exporter>(std::weak_ptr<const GuestRam>(hv->vgpu->ram_ref()));
     hv->events = std::make_unique<events::VgpuEvents>(*hv->vgpu);
+    if (spec.tearing != TearingMode::None) spdlog::info("vGPU {}: tearing control '{}'", hv->vgpu->id(), name(spec.tearing));
+    if (spec.tearing == TearingMode::Hold) {
+      hv->hold = std::make_unique<exporter::HoldGate>(*hv->exporter, [c = h->clock_.get()] { return c->now_ns(); });
+      hv->vgpu->set_flip_done_gate(hv->hold.get(), exporter::kHoldVblanks);
+    } else if (spec.tearing == TearingMode::Copy) {
+      hv->shadows = std::make_unique<exporter::ShadowFrames>(std::weak_ptr<const GuestRam>(hv->vgpu->ram_ref()));
+      hv->vgpu->set_latch_listener(
+          [s = hv->shadows.get()](Vgpu& g, const display::VblankReport& r) { s->on_vblank(g, r); });
+    }
     hv->msi = std::make_unique<display::EventfdSink>(UniqueFd(::dup(msi.get())));
     hv->vgpu->set_interrupt_sink(hv->msi.get());
     hv->idle = std::make_unique<InterruptIdle>(std::move(msi), h->abandon_);
@@ -64,7 +73,11 @@ Expected<std::unique_ptr<Host>, std::string> Host::create(const DaemonConfig& cf
 Host::~Host() {
   stop_guests();
   const std::lock_guard lk(mu_);
-  for (auto& hv : hosted_) hv->vgpu->set_interrupt_sink(nullptr);
+  for (auto& hv : hosted_) {
+    hv->vgpu->set_interrupt_sink(nullptr);
+    hv->vgpu->set_flip_done_gate(nullptr, exporter::kHoldVblanks);  // before the gate goes
+    hv->vgpu->set_latch_listener({});
+  }
   hosted_.clear();  // events detach from their vGPUs
   gpu_.reset();
 }
@@ -99,6 +112,15 @@ void Host::stop_guests() {
   abandon_ = true;
   for (auto& hv : hosted_)
     if (hv->thread.joinable()) hv->thread.join();
+}
+
+exporter::TearingCounters HostedVgpu::tearing() const {
+  exporter::TearingCounters c = shadows ? shadows->counters() : exporter::TearingCounters{};
+  if (hold) {
+    const exporter::TearingCounters& h = hold->counters();
+    c.held = h.held, c.hold_timeouts = h.hold_timeouts, c.hold_ns_total = h.hold_ns_total, c.hold_ns_max = h.hold_ns_max;
+  }
+  return c;
 }
 
 HostedVgpu* Host::find(uint32_t id) {

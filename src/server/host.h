@@ -17,6 +17,7 @@
 #include "display/vblank_clock.h"
 #include "events/vgpu_events.h"
 #include "exporter/exporter.h"
+#include "exporter/tearing.h"
 #include "proto/wire.h"
 #include "sim/guest_session.h"
 #include "util/expected.h"
@@ -41,10 +42,16 @@ struct HostedVgpu {
   VgpuSpec spec;
   std::unique_ptr<exporter::Exporter> exporter;
   std::unique_ptr<events::VgpuEvents> events;
+  // Tearing control, per spec.tearing: at most one of them.
+  std::unique_ptr<exporter::HoldGate> hold;       // hold: the vGPU's flip-done gate
+  std::unique_ptr<exporter::ShadowFrames> shadows;  // copy: what primary queries and buffers serve
   std::unique_ptr<display::EventfdSink> msi;  // the guest's interrupt line
   std::unique_ptr<InterruptIdle> idle;
   std::unique_ptr<GuestSession> session;
   std::thread thread;
+
+  // Both halves; with the host's lock held.
+  exporter::TearingCounters tearing() const;
 };
 
 class Host {

@@ -48,6 +48,15 @@ bool watch(int epoll, int fd, uint64_t tag) {
 
 std::string errno_text(const char* what) { return fmt::format("{}: {}", what, std::strerror(errno)); }
 
+// Buffer ids of a vGPU: shadow frames (tearing = copy) or the exporter's.
+bool is_shadow(const HostedVgpu& hv, uint32_t id) { return hv.shadows && exporter::ShadowFrames::owns(id); }
+Expected<exporter::ExportedBuffer, exporter::ExportError> get_buffer(HostedVgpu& hv, uint32_t id) {
+  return is_shadow(hv, id) ? hv.shadows->get(id) : hv.exporter->get(id);
+}
+void release_buffer(HostedVgpu& hv, uint32_t id) {
+  (void)(is_shadow(hv, id) ? hv.shadows->release(id) : hv.exporter->release(id));
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<Server>, std::string> Server::create(Host& host, ServerOptions opt) {
@@ -256,7 +265,7 @@ Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
   const auto type = static_cast<MsgType>(req.header.type);
   events::EventHub& hub = hv.events->hub();
   if (o->generation != hv.exporter->generation()) {  // the vGPU was reset: its ids are gone
-    o->refs.clear();
+    std::erase_if(o->refs, [&](const auto& ref) { return !is_shadow(hv, ref.first); });  // shadows are the host's
     o->generation = hv.exporter->generation();
   }
   switch (type) {
@@ -266,11 +275,16 @@ Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
       if (req.body.size() < proto::kMinArgsz) return proto::make_error(req.header, Status::Invalid, "plane info shorter than 60 bytes");
       std::memcpy(&q, req.body.data(), std::min(req.body.size(), sizeof q));
       const Vgpu& v = *hv.vgpu;
-      auto answer = hv.exporter->query(q, [&](hw::Plane plane) -> exporter::DecodeResult {
+      const auto decode_now = [&](hw::Plane plane) -> exporter::DecodeResult {
         const auto pipe = decode::first_active_pipe(v.vregs());
         if (!pipe) return Unexpected(decode::DecodeError{decode::DecodeError::Kind::NoPlane, "no active pipe"});
         return decode::decode_plane(decode::snapshot(v.vregs(), *pipe), plane, v.ggtt());
-      });
+      };
+      // tearing = copy: the primary is served from the shadow frames, never from guest RAM.
+      const auto target = exporter::classify_query(q);
+      auto answer = hv.shadows && target && !target->probe && target->plane == hw::Plane::Primary
+                        ? hv.shadows->query(q, decode_now(hw::Plane::Primary))
+                        : hv.exporter->query(q, decode_now);
       if (!answer) return proto::make_error(req.header, status_of(answer.error().code), answer.error().message);
       Packet r = reply_to(req);
       r.append(*answer);
@@ -279,10 +293,10 @@ Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
     case MsgType::GetBuffer: {
       proto::BufferRequest b;
       if (!req.read(b)) return proto::make_error(req.header, Status::Protocol, "GetBuffer without its body");
-      auto buf = hv.exporter->get(b.id);
+      auto buf = get_buffer(hv, b.id);
       if (!buf) return proto::make_error(req.header, status_of(buf.error().code), buf.error().message);
       if (buf->extents.size() > proto::kMaxExtents) {
-        (void)hv.exporter->release(b.id);
+        release_buffer(hv, b.id);
         return proto::make_error(req.header, Status::Invalid, "buffer too fragmented for one reply");
       }
       Packet r = reply_to(req);
@@ -306,8 +320,9 @@ Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
       if (!req.read(rel)) return proto::make_error(req.header, Status::Protocol, "Release without its body");
       auto held = o->refs.find(rel.id);
       if (held == o->refs.end()) return proto::make_error(req.header, Status::NoEntry, fmt::format("no reference to buffer {} held", rel.id));
-      (void)hv.exporter->release(rel.id);
+      release_buffer(hv, rel.id);
       if (--held->second == 0) o->refs.erase(held);
+      hv.vgpu->retry_held_flips();  // tearing = hold: the guest may have been waiting for this one
       return reply_to(req);
     }
     case MsgType::SetEventfd: {
@@ -335,9 +350,11 @@ Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
 void Server::close_vgpu(Client& c, uint32_t id, Opened& o) {
   HostedVgpu* hv = host_.find(id);
   if (hv) {
-    if (o.generation == hv->exporter->generation())
-      for (auto [buf, n] : o.refs)
-        while (n--) (void)hv->exporter->release(buf);
+    const bool current = o.generation == hv->exporter->generation();
+    for (auto [buf, n] : o.refs)
+      if (current || is_shadow(*hv, buf))
+        while (n--) release_buffer(*hv, buf);
+    hv->vgpu->retry_held_flips();
     hv->events->hub().remove_consumer(o.consumer);
   }
   c.opened.erase(id);

@@ -80,6 +80,7 @@ void Vgpu::set_vblank_period(uint64_t period_ns) {
 
 display::VblankReport Vgpu::vblank() {
   display::VblankReport r = display_.vblank();
+  if (latch_listener_) latch_listener_(*this, r);
   if (vblank_listener_) vblank_listener_(*this, r);
   return r;
 }

@@ -66,6 +66,14 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   // comes even though no vblank follows it.
   using PipeStateListener = std::function<void(Vgpu&, hw::Pipe, bool active)>;
   void set_pipe_state_listener(PipeStateListener l) { pipe_state_listener_ = std::move(l); }
+  // Hears each vblank before the vblank listener: tearing control ("copy") takes the new front
+  // buffer before consumers are told it changed.
+  void set_latch_listener(VblankListener l) { latch_listener_ = std::move(l); }
+  // Tearing control ("hold"): see DisplayEngine::set_flip_done_gate and retry_held.
+  void set_flip_done_gate(display::FlipDoneGate* gate, uint32_t max_hold_vblanks) {
+    display_.set_flip_done_gate(gate, max_hold_vblanks);
+  }
+  void retry_held_flips() { display_.retry_held(); }
   // One emulated vblank (the GPU's clock calls this at the rate the guest programmed).
   display::VblankReport vblank();
 
@@ -95,6 +103,7 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   display::DisplayEngine display_;
   display::MmioFlipPort flip_port_;
   uint64_t vblank_timer_ = 0;  // id on the GPU's vblank clock, 0 = none
+  VblankListener latch_listener_;
   VblankListener vblank_listener_;
   PipeStateListener pipe_state_listener_;
   VgpuCounters counters_;

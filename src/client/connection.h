@@ -1,0 +1,69 @@
+// A connection to vgpud: the Hello handshake, the list of vGPUs, and opening one. See
+// client/client.h for the whole picture.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "client/error.h"
+#include "client/session.h"
+#include "proto/wire.h"
+#include "util/unique_fd.h"
+
+namespace vgd::client {
+
+// Where vgpud listens unless told otherwise: $XDG_RUNTIME_DIR/vgpud.sock when set, else
+// /run/vgpud/vgpud.sock (the daemon's rule; a test checks the two agree).
+std::string default_socket_path();
+
+struct ServerInfo {
+  uint32_t version = 0;
+  uint32_t max_packet = 0;
+  uint32_t vgpus = 0;  // how many vGPUs the daemon hosted at Hello
+};
+
+struct VgpuInfo {
+  uint32_t id = 0;
+  proto::VgpuState state = proto::VgpuState::Running;
+  uint32_t width = 0, height = 0;  // mode of the first active pipe; 0 when the display is off
+  uint32_t refresh_mhz = 0;        // 60000 = 60 Hz
+  std::string type;                // vGPU type, e.g. "GVTg_V5_8"
+  std::string workload;            // what its guest runs, e.g. "desktop"
+};
+std::string_view state_name(proto::VgpuState s);
+
+struct ConnectOptions {
+  // A reply that takes longer breaks the connection (the daemon answers at once; a hang means
+  // it is stuck or gone).
+  std::chrono::milliseconds reply_timeout{5000};
+};
+
+// Move-only; not thread-safe. Sessions opened from it share its socket and keep it alive, so
+// they may outlive the Connection object.
+class Connection {
+ public:
+  // Connects to the socket at `path` and says Hello as `client_name` (truncated to 31 bytes,
+  // shown in the daemon's log). A missing daemon is an error whose message names the path.
+  static Result<Connection> connect(const std::string& path, std::string_view client_name,
+                                    ConnectOptions opts = {});
+  // The same over a socket already connected (SOCK_SEQPACKET): socket activation, tests.
+  static Result<Connection> adopt(UniqueFd sock, std::string_view client_name, ConnectOptions opts = {});
+
+  const ServerInfo& server() const { return server_; }
+
+  Result<std::vector<VgpuInfo>> list();
+  // Opens vGPU `id` (NoEntry if there is none; Busy if a session of this connection has it
+  // open: the daemon keeps one state per client and vGPU, so two sessions would share it).
+  Result<VgpuSession> open(uint32_t id, SessionOptions opts = {});
+
+ private:
+  Connection(std::shared_ptr<detail::Channel> ch, ServerInfo s) : ch_(std::move(ch)), server_(s) {}
+  std::shared_ptr<detail::Channel> ch_;
+  ServerInfo server_;
+};
+
+}  // namespace vgd::client

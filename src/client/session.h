@@ -1,0 +1,118 @@
+// One opened vGPU: plane queries with the VFIO semantics, buffers mapped and cached by id, and
+// refresh events. Obtained from Connection::open(); see client/client.h for the whole picture.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "client/error.h"
+#include "client/mapped_buffer.h"
+#include "events/event_value.h"
+#include "proto/packet.h"
+#include "proto/plane_abi.h"
+#include "proto/wire.h"
+#include "util/unique_fd.h"
+
+namespace vgd::client {
+
+namespace detail {
+class Channel;
+}
+
+using events::EventCounts;
+
+// QEMU keeps the 5 most recently used buffers (hw/vfio/display.c): a guest flipping among 2–3
+// buffers plus a cursor then never fetches again in steady state.
+inline constexpr size_t kDefaultCacheSize = 5;
+
+// A query's answer means "nothing on this plane" (how QEMU reads it: zero format or size).
+constexpr bool no_plane(const proto::GfxPlaneInfo& p) { return p.drm_format == 0 || p.size == 0; }
+
+struct SessionOptions {
+  size_t cache_size = kDefaultCacheSize;  // at least 1
+};
+
+struct SessionCounters {
+  uint64_t cache_hits = 0;    // buffer() answered from the cache
+  uint64_t cache_misses = 0;  // buffer() fetched with GetBuffer
+  uint64_t releases = 0;      // Release requests sent (evictions and release())
+};
+
+// Move-only; not thread-safe (one thread per Connection and its sessions). Destroying it closes
+// it. Buffers handed out stay mapped after eviction or close, until their last shared_ptr goes.
+class VgpuSession {
+ public:
+  VgpuSession(VgpuSession&&) noexcept;
+  VgpuSession& operator=(VgpuSession&&) noexcept;
+  ~VgpuSession();
+
+  uint32_t id() const { return id_; }
+  bool is_open() const { return ch_ != nullptr; }
+
+  // PROBE|DMABUF: succeeds when the daemon exports buffers (always, today).
+  Result<Done> probe();
+  // Plane type proto::kPlanePrimary / kPlaneCursor / kPlaneOverlay (the sprite). A disabled
+  // plane is success with no_plane(); an invalid or faulting guest plane is an Invalid / Fault
+  // error whose message says why. dmabuf_id names the buffer for buffer().
+  Result<proto::GfxPlaneInfo> query(uint32_t plane_type);
+
+  // The buffer with this id, mapped: from the cache (moved to the front) or fetched with
+  // GetBuffer, which takes one daemon reference. Inserting beyond cache_size evicts the least
+  // recently used entry and releases its reference.
+  Result<std::shared_ptr<const MappedBuffer>> buffer(uint32_t id);
+  // The same for a query's answer, and a cached entry whose format or geometry no longer match
+  // the query (the daemon reused an id after a vGPU reset) is dropped and fetched again.
+  Result<std::shared_ptr<const MappedBuffer>> buffer(const proto::GfxPlaneInfo& plane);
+  // Drops the id from the cache and returns its reference (back-pressure: "done with this
+  // frame"). NoEntry when this client holds none.
+  Result<Done> release(uint32_t id);
+  std::vector<uint32_t> cached_ids() const;  // most recently used first
+
+  // Creates a non-blocking eventfd and hands it to the daemon, which adds event values to it
+  // at vblank when planes changed. Replaces any earlier one.
+  Result<Done> enable_events();
+  // Back to polling (poll_events()); closes the eventfd.
+  Result<Done> disable_events();
+  // For the caller's own poll/epoll loop: the eventfd (-1 before enable_events()) and the
+  // connection's socket (-1 once closed or broken), which becomes readable only when the daemon
+  // goes away. When either is readable, wait_events(0ms) reads the events or reports the loss.
+  int event_fd() const { return eventfd_.get(); }
+  int connection_fd() const;
+  // Waits up to `timeout` for the eventfd and reads it: the events since the last read, or all
+  // zero on timeout. Invalid when events are not enabled; Protocol when the daemon hung up
+  // (the socket is watched too: a dead daemon never signals, and waiting on would hide it).
+  Result<EventCounts> wait_events(std::chrono::milliseconds timeout);
+  // While masked the daemon neither signals nor accumulates anything for this session.
+  Result<Done> mask();
+  Result<Done> unmask();
+  // The events accumulated since the last poll (for a session without an eventfd; with one,
+  // whatever the eventfd's counter refused because it was full).
+  Result<EventCounts> poll_events();
+
+  // Returns every reference this session holds and stops its events; the session is then
+  // closed (is_open() false). Closing a closed session succeeds.
+  Result<Done> close();
+
+  const SessionCounters& counters() const { return counters_; }
+
+ private:
+  friend class Connection;
+  VgpuSession(std::shared_ptr<detail::Channel> ch, uint32_t id, SessionOptions opts);
+  Result<proto::Packet> call(proto::Packet p);
+  Result<Done> call_empty(proto::MsgType type);
+  Result<std::shared_ptr<const MappedBuffer>> fetch(uint32_t id);
+  Result<Done> send_release(uint32_t id);
+  void evict_beyond_capacity();
+
+  std::shared_ptr<detail::Channel> ch_;  // null once closed or moved from
+  uint32_t id_ = 0;
+  SessionOptions opts_;
+  std::vector<std::shared_ptr<const MappedBuffer>> cache_;  // most recently used first
+  UniqueFd eventfd_;
+  SessionCounters counters_;
+};
+
+}  // namespace vgd::client

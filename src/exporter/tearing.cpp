@@ -1,0 +1,175 @@
+#include "exporter/tearing.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "decode/decoder.h"
+
+namespace vgd::exporter {
+
+namespace {
+
+Unexpected<ExportError> refuse(Errc c, std::string msg) { return Unexpected(ExportError{c, std::move(msg)}); }
+
+// A sealed memfd of `size` bytes, read-only for anyone who reopens it (as guest RAM), mapped
+// writable through our own descriptor.
+bool make_shadow(uint64_t size, UniqueFd& fd, Mapping& map) {
+  UniqueFd f(::memfd_create("vgpu-shadow", MFD_CLOEXEC | MFD_ALLOW_SEALING));
+  if (!f || ::ftruncate(f.get(), static_cast<off_t>(size)) != 0 ||
+      ::fcntl(f.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0 || ::fchmod(f.get(), 0400) != 0)
+    return false;
+  auto m = Mapping::of_fd(f.get(), size, 0, PROT_READ | PROT_WRITE);
+  if (!m) return false;
+  fd = std::move(f);
+  map = std::move(*m);
+  return true;
+}
+
+}  // namespace
+
+// --- hold ---
+
+bool HoldGate::may_complete(const display::HeldFlip& f) {
+  // The primary only: it is what consumers map and what a guest double-buffers.
+  if (f.plane != hw::Plane::Primary) return true;
+  if (!ex_->exported_at(Gma(f.previous & hw::plane::kSurfAddrMask))) return true;
+  if (f.first) {
+    ++c_.held;
+    since_[hw::index(f.pipe)] = now_ns_();
+  }
+  return false;
+}
+
+void HoldGate::hold_ended(const display::HeldFlip& f, bool timed_out) {
+  const uint64_t ns = now_ns_() - since_[hw::index(f.pipe)];
+  c_.hold_timeouts += timed_out ? 1 : 0;
+  c_.hold_ns_total += ns;
+  c_.hold_ns_max = std::max(c_.hold_ns_max, ns);
+}
+
+// --- copy ---
+
+void ShadowFrames::on_vblank(const Vgpu& v, const display::VblankReport& r) {
+  const auto pipe = decode::first_active_pipe(v.vregs());
+  const bool fresh = pipe != pipe_;
+  pipe_ = pipe;
+  if (!pipe) return;
+  const auto& in = r.pipes[hw::index(*pipe)];
+  bool want = fresh || owed_ || ((in.latched | in.async) & display::plane_bit(hw::Plane::Primary)) != 0;
+  if (want)
+    idle_ = 0;
+  else if (idle_ > kFrontBufferThreshold)
+    want = true;
+  else
+    ++idle_;
+  if (!want) return;
+  const auto plane = decode::decode_plane(decode::snapshot(v.vregs(), *pipe), hw::Plane::Primary, v.ggtt());
+  owed_ = plane && !capture(*plane);  // no primary shown: nothing to copy, queries say so
+}
+
+ShadowFrames::Slot* ShadowFrames::pick() {
+  // The slot not in front first: a consumer that has just been told the front id still finds
+  // that frame, unless it is the only slot free.
+  const size_t first = front_ == size_t{0} ? 1 : 0;
+  for (size_t i : {first, 1 - first})
+    if (slots_[i].exports == 0) return &slots_[i];
+  return nullptr;
+}
+
+ShadowFrames::Slot* ShadowFrames::find(uint32_t id) {
+  for (Slot& s : slots_)
+    if (s.id != 0 && s.id == id) return &s;
+  return nullptr;
+}
+
+bool ShadowFrames::fit(Slot& s, const decode::PlaneInfo& p) {
+  if (s.id != 0 && s.fourcc == p.fourcc && s.modifier == p.modifier && s.width == p.width && s.height == p.height &&
+      s.stride == p.stride && s.size == p.size)
+    return true;
+  // Another format or geometry: a new memfd under a new id, so no consumer's cache keyed by id
+  // describes the wrong bytes. Nobody holds this slot; descriptors handed out before keep theirs.
+  if (!make_shadow(align_up(p.size, kPageSize), s.fd, s.map)) return false;
+  s.id = next_id_++;
+  s.fourcc = p.fourcc, s.modifier = p.modifier, s.width = p.width, s.height = p.height, s.stride = p.stride;
+  s.size = p.size;
+  return true;
+}
+
+bool ShadowFrames::capture(const decode::PlaneInfo& p) {
+  const auto start = std::chrono::steady_clock::now();
+  Slot* s = pick();
+  if (!s) {
+    ++c_.copy_skipped;
+    return false;
+  }
+  const auto ram = ram_.lock();
+  if (!ram || p.pages.size() != align_up(p.size, kPageSize) / kPageSize || !fit(*s, p)) {
+    ++c_.copy_failures;
+    return false;
+  }
+  std::byte* dst = s->map.data();
+  for (const Extent& e : coalesce(p.pages)) {
+    if (e.offset > ram->size() || e.length > ram->size() - e.offset) {  // the decoder's promise, checked
+      ++c_.copy_failures;
+      return false;
+    }
+    std::memcpy(dst, ram->host_bytes(MemfdOffset(e.offset), e.length).data(), e.length);
+    dst += e.length;
+  }
+  front_ = static_cast<size_t>(s - slots_.data());
+  const auto ns = static_cast<uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+  ++c_.copies;
+  c_.copy_bytes += s->map.size();
+  c_.copy_ns_total += ns;
+  c_.copy_ns_last = ns;
+  c_.copy_ns_max = std::max(c_.copy_ns_max, ns);
+  return true;
+}
+
+Expected<GfxPlaneInfo, ExportError> ShadowFrames::query(const GfxPlaneInfo& req, const DecodeResult& decoded) {
+  auto reply = answer_query(req, decoded);
+  if (!reply || reply->flags != kFlagDmabuf || no_plane(*reply)) return reply;
+  // Shown before its first vblank (or with every copy failed so far): copy it now.
+  if (!front_ && !capture(*decoded)) return refuse(Errc::Io, "no shadow frame could be made");
+  const Slot& s = slots_[*front_];
+  reply->drm_format = s.fourcc;
+  reply->drm_format_mod = s.modifier;
+  reply->width = s.width, reply->height = s.height, reply->stride = s.stride;
+  reply->size = static_cast<uint32_t>(s.size);
+  reply->dmabuf_id = s.id;
+  return reply;
+}
+
+Expected<ExportedBuffer, ExportError> ShadowFrames::get(uint32_t id) {
+  Slot* s = find(id);
+  if (!s) return refuse(Errc::NoSuchBuffer, fmt::format("no shadow frame with id {} (query the plane again)", id));
+  ExportedBuffer b;
+  b.fd.reset(::open(fmt::format("/proc/self/fd/{}", s->fd.get()).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!b.fd) return refuse(Errc::Io, fmt::format("reopening a shadow memfd read-only: {}", std::strerror(errno)));
+  b.id = id;
+  b.size = s->size;
+  b.extents = {Extent{0, s->map.size()}};
+  b.fourcc = s->fourcc;
+  b.modifier = s->modifier;
+  b.width = s->width, b.height = s->height, b.stride = s->stride;
+  ++s->exports;
+  return b;
+}
+
+Expected<uint32_t, ExportError> ShadowFrames::release(uint32_t id) {
+  Slot* s = find(id);
+  if (!s || s->exports == 0) return refuse(Errc::NoSuchBuffer, fmt::format("shadow frame {} has no export outstanding", id));
+  return --s->exports;
+}
+
+}  // namespace vgd::exporter
