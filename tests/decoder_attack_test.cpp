@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 
 #include "decode/decoder.h"
+#include "fb/compose.h"
+#include "fb/view.h"
 #include "support.h"
 
 namespace vgd::test {
@@ -117,6 +119,25 @@ TEST_F(DecoderAttackTest, AllOnesStrideAndSizeAreRefused) {
   s.sprite.size = 0xFFFFFFFF;
   expect_error(decode(s, Plane::Primary), Kind::Fault, "+2145386496 bytes) runs past the end of the aperture slice");
   expect_error(decode(s, Plane::Sprite), Kind::Fault, "+4290772992 bytes) runs past the end of the aperture slice");
+}
+
+// 8 bpp Yf tiles are 64 B × 64 rows. A plane shorter than a tile row used to get a size rounded
+// up to 32 rows only, half of the tile row its pixels live in: it decoded, but its pages could not
+// be rendered (and an export would have been short). Caught by fuzz/display_fuzz.
+TEST_F(DecoderAttackTest, EightBppYfSizeCoversWholeTileRows) {
+  PipeSnapshot s = live();
+  s.pipesrc = 127u << 16 | 31u;               // 128×32
+  s.primary.ctl = kOn | 12u << 24 | 5u << 10;  // C8, Yf
+  s.primary.stride = 2;                        // 2 × 64 B: two tiles across
+  const Result r = decode(s);
+  ASSERT_TRUE(r.has_value()) << r.error().reason;
+  EXPECT_EQ(r->size, 128u * 64);
+  EXPECT_EQ(r->pages.size(), 2u);
+  auto view = fb::PlaneView::map(a->ram_ref(), *r);
+  ASSERT_TRUE(view.has_value()) << view.error();
+  const auto img = fb::render_plane(*r, *view);
+  ASSERT_TRUE(img.has_value()) << img.error();
+  EXPECT_EQ(std::pair(img->width, img->height), std::pair(128u, 32u));
 }
 
 struct Foreign {

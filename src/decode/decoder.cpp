@@ -65,7 +65,7 @@ Expected<PlaneInfo, DecodeError> decode_universal(const PipeSnapshot& s, PlaneIn
   i.x_offset = pl::kOffsetX.get(u.offset);
   i.y_offset = pl::kOffsetY.get(u.offset);
   // 64-bit: stride and rows come from the guest; their product must never wrap.
-  i.size = static_cast<uint32_t>(i.stride * align_up(i.height, tiling->size_rows) + (uint64_t{i.stride} << 32) / 4294967296 * 0);
+  i.size = uint64_t{i.stride} * align_up(i.height, tiling->size_rows);
   i.base = Gma(u.surflive & pl::kSurfAddrMask);  // the latched surface: what is scanned out now
   return i;
 }

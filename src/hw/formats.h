@@ -38,7 +38,7 @@ struct TilingInfo {
   Tiling tiling;
   uint64_t modifier;
   uint32_t stride_unit;  // bytes per PLANE_STRIDE unit
-  uint32_t size_rows;    // height is rounded up to this for the plane's size (ref. §3.5)
+  uint32_t size_rows;    // height is rounded up to this for the plane's size (ref. §3.5): the tile height
 };
 
 // From PLANE_CTL bits 12:10 and bytes per pixel; nothing for reserved codes.
@@ -47,7 +47,10 @@ constexpr std::optional<TilingInfo> tiling_from_ctl(uint32_t code, uint32_t cpp)
     case 0: return TilingInfo{Tiling::Linear, drm::kModLinear, 64, 1};
     case 1: return TilingInfo{Tiling::X, drm::kModXTiled, 512, 8};
     case 4: return TilingInfo{Tiling::Y, drm::kModYTiled, 128, 32};
-    case 5: return TilingInfo{Tiling::Yf, drm::kModYfTiled, cpp == 1 ? 64u : 128u, 32};
+    // 8 bpp Yf tiles are 64 B × 64 rows, not 128 B × 32: rounding the height to 32 rows gave a
+    // size short of the last tile row, so a decoded plane could not be rendered (or exported
+    // whole). 16-row tiles (64/128 bpp) need no more than 32.
+    case 5: return TilingInfo{Tiling::Yf, drm::kModYfTiled, cpp == 1 ? 64u : 128u, cpp == 1 ? 64u : 32u};
     default: return std::nullopt;
   }
 }
