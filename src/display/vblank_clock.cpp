@@ -115,6 +115,7 @@ void VblankClock::fire_due(uint64_t now) {
     Timer& t = *heap_.front();
     const uint64_t late = (now - t.deadline) / t.period;  // further deadlines slept through
     t.missed += late;
+    tick_ns_ = t.deadline + late * t.period;
     t.deadline += (late + 1) * t.period;  // whole periods in integers: stays on base + k·period
     heap_fix(0);  // re-queued before the callback, which may stop or restart it
     ++t.ticks;

@@ -61,6 +61,9 @@ class VblankClock {
 
   // Time on this clock; during a tick it is (virtual clock) exactly that tick's deadline.
   virtual uint64_t now_ns() const = 0;
+  // Inside a tick's callback: the deadline it fires for (the vblank's nominal time, which a late
+  // dispatch does not move); 0 outside callbacks.
+  uint64_t tick_ns() const { return firing_ ? tick_ns_ : 0; }
 
  protected:
   // Fires every timer due at `now`, earliest first. A timer several periods overdue fires once;
@@ -103,6 +106,7 @@ class VblankClock {
   std::vector<Timer*> heap_;
   TimerId next_id_ = 1;
   Timer* firing_ = nullptr;  // whose callback runs now; set only inside fire_due
+  uint64_t tick_ns_ = 0;     // its deadline
 };
 
 // Time advances only through advance_to/advance_by; nothing sleeps.

@@ -1,5 +1,7 @@
 #include "events/vgpu_events.h"
 
+#include <ctime>
+
 namespace vgd::events {
 
 VgpuEvents::VgpuEvents(Vgpu& v) : vgpu_(&v) {
@@ -7,8 +9,19 @@ VgpuEvents::VgpuEvents(Vgpu& v) : vgpu_(&v) {
   // turning one off is reported.
   for (hw::Pipe p : hw::kPipes)
     if (v.display().active(p)) tracker_.on_pipe_state(p, true);
-  v.set_vblank_listener([this](Vgpu&, const display::VblankReport& r) { hub_.publish(tracker_.on_vblank(r)); });
-  v.set_pipe_state_listener([this](Vgpu&, hw::Pipe p, bool on) { hub_.publish(tracker_.on_pipe_state(p, on)); });
+  v.set_vblank_listener([this](Vgpu& g, const display::VblankReport& r) { publish(tracker_.on_vblank(r), g.last_vblank_ns()); });
+  v.set_pipe_state_listener([this](Vgpu&, hw::Pipe p, bool on) { publish(tracker_.on_pipe_state(p, on), 0); });
+}
+
+void VgpuEvents::publish(uint64_t value, uint64_t vblank_ns) {
+  if (value == 0) return;
+  if (vblank_ns == 0) {  // not from the clock (a pipe turned off, or a hand-made vblank): now
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    vblank_ns = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+  }
+  last_event_ns_ = vblank_ns;
+  hub_.publish(value);
 }
 
 VgpuEvents::~VgpuEvents() {

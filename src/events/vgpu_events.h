@@ -24,8 +24,13 @@ class VgpuEvents {
   EventHub& hub() { return hub_; }
   const EventHub& hub() const { return hub_; }
   const RefreshTracker& tracker() const { return tracker_; }
+  // CLOCK_MONOTONIC time of what the newest event reports: the vblank's nominal time, or when a
+  // pipe went off. Consumers subtract it from their wake-up time to see the delivery latency.
+  uint64_t last_event_ns() const { return last_event_ns_; }
 
  private:
+  void publish(uint64_t value, uint64_t vblank_ns);
+  uint64_t last_event_ns_ = 0;
   Vgpu* vgpu_;
   RefreshTracker tracker_;
   EventHub hub_;

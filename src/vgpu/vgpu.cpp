@@ -79,6 +79,7 @@ void Vgpu::set_vblank_period(uint64_t period_ns) {
 }
 
 display::VblankReport Vgpu::vblank() {
+  last_vblank_ns_ = gpu_->clock_ ? gpu_->clock_->tick_ns() : 0;
   display::VblankReport r = display_.vblank();
   if (latch_listener_) latch_listener_(*this, r);
   if (vblank_listener_) vblank_listener_(*this, r);

@@ -76,6 +76,9 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   void retry_held_flips() { display_.retry_held(); }
   // One emulated vblank (the GPU's clock calls this at the rate the guest programmed).
   display::VblankReport vblank();
+  // CLOCK_MONOTONIC-based nominal time of the last vblank the clock fired (its deadline, not
+  // when it was dispatched); 0 before the first or when vblank() is called by hand.
+  uint64_t last_vblank_ns() const { return last_vblank_ns_; }
 
  private:
   friend class Gpu;
@@ -103,6 +106,7 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   display::DisplayEngine display_;
   display::MmioFlipPort flip_port_;
   uint64_t vblank_timer_ = 0;  // id on the GPU's vblank clock, 0 = none
+  uint64_t last_vblank_ns_ = 0;
   VblankListener latch_listener_;
   VblankListener vblank_listener_;
   PipeStateListener pipe_state_listener_;
