@@ -73,6 +73,8 @@ class FakeDaemon {
   // GetBuffer replies say kBufferHasDmabuf and carry `fds` descriptors (the memfd again stands
   // in for the dma-buf).
   void set_dmabuf(size_t fds) { locked([&] { dmabuf_fds_ = fds; }); }
+  // What List says about vGPU `id`'s tearing control (none by default).
+  void set_tearing(uint32_t id, proto::Tearing t) { locked([&] { tearing_[id] = t; }); }
 
   FakeDaemon() {
     int sv[2];
@@ -141,7 +143,7 @@ class FakeDaemon {
       case MsgType::List: {
         r.append(proto::ListReply{2, 0});
         for (uint32_t id : {1u, 2u}) {
-          proto::VgpuEntry e{id, 0, 1024, 768, 60000, 0, {}, {}};
+          proto::VgpuEntry e{id, 0, 1024, 768, 60000, static_cast<uint32_t>(tearing_[id]), {}, {}};
           std::strcpy(e.type, "GVTg_V5_8");
           std::strcpy(e.workload, id == 1 ? "desktop" : "video");
           r.append(e);
@@ -200,6 +202,23 @@ class FakeDaemon {
   Hook hook_;
   size_t dmabuf_fds_ = 0;
   std::map<uint32_t, std::vector<proto::Extent>> extents_;
+  std::map<uint32_t, proto::Tearing> tearing_;
+};
+
+// A connection to a fake daemon with vGPU 1 open, whose tearing control is `tearing`.
+struct Opened {
+  FakeDaemon d;
+  std::optional<Connection> conn;
+  std::optional<VgpuSession> vgpu;
+  explicit Opened(proto::Tearing tearing = proto::Tearing::None) {
+    d.set_tearing(1, tearing);
+    auto c = d.connect();
+    EXPECT_TRUE(c);
+    conn.emplace(std::move(*c));
+    auto v = conn->open(1);
+    EXPECT_TRUE(v);
+    vgpu.emplace(std::move(*v));
+  }
 };
 
 }  // namespace vgd::client::test

@@ -16,21 +16,8 @@ using proto::MsgType;
 using proto::Status;
 using test::FakeDaemon;
 using test::kPage;
+using test::Opened;
 using test::word_at;
-
-struct Opened {
-  FakeDaemon d;
-  std::optional<Connection> conn;
-  std::optional<VgpuSession> vgpu;
-  Opened() {
-    auto c = d.connect();
-    EXPECT_TRUE(c);
-    conn.emplace(std::move(*c));
-    auto v = conn->open(1);
-    EXPECT_TRUE(v);
-    vgpu.emplace(std::move(*v));
-  }
-};
 
 TEST(MappedBuffer, MapsExtentsAtConsecutiveAddressesInTheirOrder) {
   proto::BufferReply r{9, hw::drm::kXRGB8888, 0, 64, 40, 256, 3, 4 * kPage - 100, 0, 0};
@@ -89,7 +76,9 @@ TEST(Session, BufferMapsWhatTheDaemonSentAndKeepsTheDmabuf) {
 }
 
 TEST(Session, CacheKeepsTheFiveMostRecentAndReleasesEvictedIds) {
-  Opened o;
+  Opened o;  // a vGPU without tearing control: the cache holds the references
+  EXPECT_EQ(o.vgpu->tearing(), proto::Tearing::None);
+  EXPECT_FALSE(o.vgpu->releases_on_drop());
   std::shared_ptr<const MappedBuffer> first;
   for (uint32_t id = 1; id <= 7; ++id) {
     auto b = o.vgpu->buffer(id);
@@ -108,6 +97,9 @@ TEST(Session, CacheKeepsTheFiveMostRecentAndReleasesEvictedIds) {
   EXPECT_EQ(o.d.releases(), (std::vector<uint32_t>{1, 2, 4}));
   EXPECT_EQ(o.vgpu->counters().cache_hits, 1u);
   EXPECT_EQ(o.vgpu->counters().cache_misses, 8u);
+  first.reset();
+  EXPECT_EQ(o.d.releases(), (std::vector<uint32_t>{1, 2, 4})) << "dropping a handle releases nothing";
+  EXPECT_EQ(o.vgpu->cached_ids(), (std::vector<uint32_t>{8, 3, 7, 6, 5})) << "the cache keeps them";
 }
 
 TEST(Session, QueryThenBufferHitsTheCacheAndRefetchesAStaleId) {

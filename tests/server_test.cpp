@@ -12,6 +12,7 @@
 #include <chrono>
 #include <iostream>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -26,6 +27,13 @@ namespace {
 using proto::MsgType;
 using proto::Packet;
 using proto::Status;
+
+long rss_kib() {
+  std::ifstream in("/proc/self/statm");
+  long pages = 0, resident = 0;
+  in >> pages >> resident;
+  return resident * (::sysconf(_SC_PAGESIZE) / 1024);
+}
 
 size_t open_fds() {
   return static_cast<size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {}));
@@ -219,9 +227,18 @@ TEST_F(ServerTest, EventsArriveAtVblankAndAGarbageClientDisturbsNobody) {
   EXPECT_EQ(srv->stats().malformed, 1u) << "the garbage client, counted";
 }
 
-TEST_F(ServerTest, ManyConnectionsLeaveNoDescriptorBehind) {
-  { Conn warm(path); warm.hello(); }
+TEST_F(ServerTest, ManyConnectionsLeaveNoDescriptorOrMemoryBehind) {
+  {  // both guests running, every buffer they draw into touched: their RAM is resident already
+    Conn warm(path);
+    warm.hello();
+    for (uint32_t v : {1u, 2u}) {
+      ASSERT_TRUE(Conn::ok(warm.call(MsgType::Open, v)));
+      primary(warm, v);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
   const size_t before = open_fds();
+  const long rss_before = rss_kib();
   for (int i = 0; i < 10000; ++i) {
     Conn c(path);
     c.hello();
@@ -232,7 +249,45 @@ TEST_F(ServerTest, ManyConnectionsLeaveNoDescriptorBehind) {
   Conn last(path);
   last.hello();  // the server has handled every earlier disconnect by now
   EXPECT_LE(open_fds(), before + 2) << "only the last connection's two ends";
+  EXPECT_LT(rss_kib() - rss_before, 8 * 1024) << "resident memory stays flat (guests included)";
   EXPECT_GE(srv->stats().connections, 10001u);
+}
+
+// A client that asks for a buffer and dies before reading the reply: the server notices when
+// the reply cannot be sent, returns the reference it had counted, and the others carry on.
+TEST_F(ServerTest, AClientDyingMidTransferLeavesNoReferenceAndStopsNobody) {
+  Conn watcher(path);
+  watcher.hello();
+  ASSERT_TRUE(Conn::ok(watcher.call(MsgType::Open, 1)));
+  UniqueFd efd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  Packet set = proto::make_packet(static_cast<uint16_t>(MsgType::SetEventfd), 0, 1);
+  set.fds.emplace_back(::dup(efd.get()));
+  ASSERT_TRUE(Conn::ok(watcher.call(std::move(set))));
+
+  uint32_t id = 0;
+  for (int i = 0; i < 20; ++i) {
+    Conn dying(path);
+    dying.hello();
+    ASSERT_TRUE(Conn::ok(dying.call(MsgType::Open, 1)));
+    id = primary(dying, 1).dmabuf_id;
+    Packet get = proto::make_packet(static_cast<uint16_t>(MsgType::GetBuffer), ++dying.seq, 1);
+    get.append(proto::BufferRequest{id});
+    ASSERT_TRUE(proto::send_packet(dying.fd.get(), get).has_value());
+    // gone before the reply: the connection closes with the request (maybe) unanswered
+  }
+  Conn last(path);
+  last.hello();
+  ASSERT_TRUE(Conn::ok(last.call(MsgType::List)));  // the server has dealt with every earlier client
+  {
+    const std::lock_guard lk(host->lock());
+    EXPECT_EQ(host->find(1)->exporter->exports_of(id), 0u) << "no reference outlives its client";
+  }
+  for (int i = 0; i < 5; ++i) {
+    pollfd p{efd.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&p, 1, 2000), 1) << "the watcher's events keep coming";
+    uint64_t v;
+    ASSERT_EQ(::read(efd.get(), &v, sizeof v), 8);
+  }
 }
 
 // tearing = hold with a consumer that takes both of the desktop's buffers and never gives them

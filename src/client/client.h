@@ -4,11 +4,13 @@
 //
 //   Connection   connect(path, name) says Hello; list() the vGPUs; open(id) one of them.
 //   VgpuSession  one opened vGPU:
+//                  tearing()              its tearing control (none, hold, copy), from list()
 //                  probe()                PROBE|DMABUF: can buffers be exported?
 //                  query(plane type)      the plane as Linux's vfio_device_gfx_plane_info
 //                                         (no_plane() when it is off)
-//                  buffer(id | query)     the plane's bytes mapped read-only, from a cache of
-//                                         the 5 most recently used ids (as QEMU keeps)
+//                  buffer(id | query)     the plane's bytes mapped read-only; without tearing
+//                                         control from a cache of the 5 most recently used ids
+//                                         (as QEMU keeps), with it released on drop (below)
 //                  release(id)            "done with this frame" (back-pressure)
 //                  enable_events()        an eventfd the daemon signals when planes changed;
 //                  wait_events(timeout)   ... waited for and decoded; or event_fd() in your loop
@@ -19,6 +21,16 @@
 // Error{code, message}). Not thread-safe: use a Connection and its sessions from one thread.
 // Every descriptor and mapping is owned (RAII); a buffer stays mapped until its last
 // shared_ptr goes, even after the cache evicted it or the session closed.
+//
+// Buffer references and tearing control (docs/protocol.md §4). On a vGPU with tearing = none
+// the session's cache keeps references on the 5 most recent buffers, which costs nobody
+// anything. On one with hold or copy a kept reference does: under hold the guest's next
+// flip-done waits for it (up to 2 vblanks a frame), under copy a held shadow frame is not
+// rewritten (frames are skipped; both held, the picture freezes). There the session keeps no
+// references: a buffer's reference goes back the moment the caller drops its last shared_ptr
+// to it. So map a frame, read it, and drop it — don't keep buffers across frames — and drop
+// them on the connection's thread (dropping one sends a Release). A buffer dropped after its
+// session closed sends nothing: Close returned every reference.
 //
 // Example — show the primary plane whenever it changes:
 //
@@ -34,7 +46,7 @@
 //     if (!plane || vgd::client::no_plane(*plane)) continue;
 //     auto buf = vgpu->buffer(*plane);  // cache hit while the guest flips among its buffers
 //     if (buf) show((*buf)->data(), (*buf)->fourcc(), (*buf)->modifier(), (*buf)->stride());
-//   }
+//   }  // buf goes here: under hold or copy its reference is released now
 #pragma once
 
 #include "client/connection.h"    // IWYU pragma: export

@@ -45,6 +45,15 @@ std::string default_socket_path() {
   return "/run/vgpud/vgpud.sock";
 }
 
+std::string_view tearing_name(proto::Tearing t) {
+  switch (t) {
+    case proto::Tearing::None: return "none";
+    case proto::Tearing::Hold: return "hold";
+    case proto::Tearing::Copy: return "copy";
+  }
+  return "unknown";
+}
+
 std::string_view state_name(proto::VgpuState s) {
   switch (s) {
     case proto::VgpuState::Running: return "running";
@@ -102,7 +111,8 @@ Result<std::vector<VgpuInfo>> Connection::list() {
     proto::VgpuEntry e;
     (void)r->read(e, sizeof head + size_t{i} * sizeof e);
     out.push_back({e.id, static_cast<proto::VgpuState>(e.state), e.width, e.height, e.refresh_mhz,
-                   field_text(e.type, sizeof e.type), field_text(e.workload, sizeof e.workload)});
+                   static_cast<proto::Tearing>(e.tearing), field_text(e.type, sizeof e.type),
+                   field_text(e.workload, sizeof e.workload)});
   }
   return out;
 }
@@ -110,10 +120,16 @@ Result<std::vector<VgpuInfo>> Connection::list() {
 Result<VgpuSession> Connection::open(uint32_t id, SessionOptions opts) {
   if (ch_->open_vgpus().contains(id))
     return Unexpected(Error{Status::Busy, fmt::format("vGPU {} is already open on this connection", id)});
+  // Its tearing control (fixed for the vGPU's life). An id missing from the list is left for
+  // Open to refuse with the daemon's words.
+  auto vgpus = list();
+  if (!vgpus) return Unexpected(vgpus.error());
+  const auto it = std::find_if(vgpus->begin(), vgpus->end(), [id](const VgpuInfo& v) { return v.id == id; });
+  const proto::Tearing tearing = it != vgpus->end() ? it->tearing : proto::Tearing::None;
   auto r = ch_->request(proto::make_packet(static_cast<uint16_t>(MsgType::Open), 0, id));
   if (!r) return Unexpected(r.error());
   ch_->open_vgpus().insert(id);
-  return VgpuSession(ch_, id, opts);
+  return VgpuSession(ch_, id, tearing, opts);
 }
 
 }  // namespace vgd::client

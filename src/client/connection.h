@@ -31,10 +31,13 @@ struct VgpuInfo {
   proto::VgpuState state = proto::VgpuState::Running;
   uint32_t width = 0, height = 0;  // mode of the first active pipe; 0 when the display is off
   uint32_t refresh_mhz = 0;        // 60000 = 60 Hz
+  // Its tearing control, which says how long buffer references may be kept (see VgpuSession).
+  proto::Tearing tearing = proto::Tearing::None;
   std::string type;                // vGPU type, e.g. "GVTg_V5_8"
   std::string workload;            // what its guest runs, e.g. "desktop"
 };
 std::string_view state_name(proto::VgpuState s);
+std::string_view tearing_name(proto::Tearing t);  // "none", "hold", "copy"
 
 struct ConnectOptions {
   // A reply that takes longer breaks the connection (the daemon answers at once; a hang means
@@ -58,6 +61,7 @@ class Connection {
   Result<std::vector<VgpuInfo>> list();
   // Opens vGPU `id` (NoEntry if there is none; Busy if a session of this connection has it
   // open: the daemon keeps one state per client and vGPU, so two sessions would share it).
+  // Asks for the list first: the vGPU's tearing control decides how the session keeps buffers.
   Result<VgpuSession> open(uint32_t id, SessionOptions opts = {});
 
  private:

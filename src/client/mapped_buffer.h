@@ -1,6 +1,8 @@
 // One exported plane buffer mapped into this process, read-only: the extents the daemon sent,
 // mapped at consecutive addresses so data() shows the plane's bytes contiguously, straight from
-// the VM's memory (no copy; a guest drawing into it shows through).
+// the VM's memory (no copy; a guest drawing into it shows through) — or, for the primary of a
+// vGPU with tearing = copy, from a host shadow frame (one extent, id >= 0x40000000), which the
+// daemon does not rewrite while this client holds it.
 #pragma once
 
 #include <cstddef>

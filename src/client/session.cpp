@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "client/channel.h"
+#include "client/held_buffer.h"
 
 namespace vgd::client {
 namespace {
@@ -23,11 +24,18 @@ Unexpected<Error> errno_error(std::string_view what) {
   return Unexpected(Error{static_cast<Status>(-err), fmt::format("{}: {}", what, std::strerror(err))});
 }
 
+Unexpected<Error> not_open(uint32_t id) {
+  return Unexpected(Error{Status::Access, fmt::format("vGPU {} is not open in this session", id)});
+}
+
 }  // namespace
 
-VgpuSession::VgpuSession(std::shared_ptr<detail::Channel> ch, uint32_t id, SessionOptions opts)
-    : ch_(std::move(ch)), id_(id), opts_(opts) {
+VgpuSession::VgpuSession(std::shared_ptr<detail::Channel> ch, uint32_t id, proto::Tearing tearing,
+                         SessionOptions opts)
+    : ch_(std::move(ch)), id_(id), tearing_(tearing), opts_(opts), link_(std::make_shared<detail::SessionLink>()) {
   opts_.cache_size = std::max<size_t>(opts_.cache_size, 1);
+  link_->ch = ch_;
+  link_->vgpu = id_;
 }
 
 VgpuSession::VgpuSession(VgpuSession&&) noexcept = default;
@@ -37,18 +45,24 @@ VgpuSession& VgpuSession::operator=(VgpuSession&& o) noexcept {
     (void)close();  // what this session held goes back before it takes over o's
     ch_ = std::move(o.ch_);
     id_ = o.id_;
+    tearing_ = o.tearing_;
     opts_ = o.opts_;
     cache_ = std::move(o.cache_);
     eventfd_ = std::move(o.eventfd_);
-    counters_ = o.counters_;
+    link_ = std::move(o.link_);  // the buffers o handed out now answer to this session
   }
   return *this;
 }
 
 VgpuSession::~VgpuSession() { (void)close(); }
 
+const SessionCounters& VgpuSession::counters() const {
+  static const SessionCounters kNone;
+  return link_ ? link_->counters : kNone;
+}
+
 Result<proto::Packet> VgpuSession::call(proto::Packet p) {
-  if (!ch_) return Unexpected(Error{Status::Access, fmt::format("vGPU {} is not open in this session", id_)});
+  if (!ch_) return not_open(id_);
   p.header.vgpu = id_;
   return ch_->request(std::move(p));
 }
@@ -117,52 +131,74 @@ Result<std::shared_ptr<const MappedBuffer>> VgpuSession::fetch(uint32_t id) {
   return mapped;
 }
 
+std::shared_ptr<const MappedBuffer> VgpuSession::CacheEntry::get() const {
+  if (kept) return kept;
+  if (auto h = held.lock()) return detail::HeldBuffer::share(h);
+  return nullptr;
+}
+
+std::vector<VgpuSession::CacheEntry>::iterator VgpuSession::find(uint32_t id) {
+  // Buffers the caller let go of (releases_on_drop()) have returned their reference: forget them.
+  std::erase_if(cache_, [](const CacheEntry& e) { return !e.kept && e.held.expired(); });
+  return std::find_if(cache_.begin(), cache_.end(), [id](const CacheEntry& e) { return e.id == id; });
+}
+
 Result<std::shared_ptr<const MappedBuffer>> VgpuSession::buffer(uint32_t id) {
-  auto hit = std::find_if(cache_.begin(), cache_.end(), [id](const auto& b) { return b->id() == id; });
+  if (!ch_) return not_open(id_);
+  auto hit = find(id);
   if (hit != cache_.end()) {
-    ++counters_.cache_hits;
-    std::rotate(cache_.begin(), hit, hit + 1);
-    return cache_.front();
+    if (auto b = hit->get()) {
+      ++link_->counters.cache_hits;
+      std::rotate(cache_.begin(), hit, hit + 1);
+      return b;
+    }
+    cache_.erase(hit);
   }
   auto fetched = fetch(id);
   if (!fetched) return fetched;
-  ++counters_.cache_misses;
-  cache_.insert(cache_.begin(), *fetched);
-  evict_beyond_capacity();
-  return fetched;
+  ++link_->counters.cache_misses;
+  if (!releases_on_drop()) {
+    cache_.insert(cache_.begin(), CacheEntry{id, *fetched, {}});
+    evict_beyond_capacity();
+    return fetched;
+  }
+  // The caller's handle owns the reference; the cache only watches it.
+  auto held = std::make_shared<detail::HeldBuffer>(std::move(*fetched), link_);
+  cache_.insert(cache_.begin(), CacheEntry{id, nullptr, held});
+  return detail::HeldBuffer::share(held);
 }
 
 Result<std::shared_ptr<const MappedBuffer>> VgpuSession::buffer(const proto::GfxPlaneInfo& plane) {
   if (no_plane(plane)) return Unexpected(Error{Status::NoEntry, "the plane is off: it has no buffer"});
-  auto hit = std::find_if(cache_.begin(), cache_.end(), [&](const auto& b) { return b->id() == plane.dmabuf_id; });
+  auto hit = find(plane.dmabuf_id);
   if (hit != cache_.end()) {
-    const MappedBuffer& b = **hit;
-    const bool same = b.fourcc() == plane.drm_format && b.modifier() == plane.drm_format_mod &&
-                      b.width() == plane.width && b.height() == plane.height && b.stride() == plane.stride &&
-                      b.size() == plane.size;
-    // A stale id: the daemon forgot our reference with it, so NoEntry from release is expected.
-    if (!same) (void)release(plane.dmabuf_id);
+    if (const auto b = hit->get()) {
+      const bool same = b->fourcc() == plane.drm_format && b->modifier() == plane.drm_format_mod &&
+                        b->width() == plane.width && b->height() == plane.height && b->stride() == plane.stride &&
+                        b->size() == plane.size;
+      // A stale id: the daemon forgot our reference with it, so NoEntry from release is expected.
+      if (!same) (void)release(plane.dmabuf_id);
+    }
   }
   return buffer(plane.dmabuf_id);
 }
 
 Result<Done> VgpuSession::release(uint32_t id) {
-  std::erase_if(cache_, [id](const auto& b) { return b->id() == id; });
+  for (const CacheEntry& e : cache_)
+    if (e.id == id)
+      if (auto h = e.held.lock()) h->detach();  // its reference goes back here, not when dropped
+  std::erase_if(cache_, [id](const CacheEntry& e) { return e.id == id; });
   return send_release(id);
 }
 
 Result<Done> VgpuSession::send_release(uint32_t id) {
-  proto::Packet p = proto::make_packet(static_cast<uint16_t>(MsgType::Release), 0, id_);
-  p.append(proto::ReleaseRequest{id});
-  ++counters_.releases;
-  auto r = call(std::move(p));
-  if (!r) return Unexpected(r.error());
-  return Done{};
+  if (!ch_) return not_open(id_);
+  return link_->release(id);
 }
 
 void VgpuSession::evict_beyond_capacity() {
   while (cache_.size() > opts_.cache_size) {
-    const uint32_t victim = cache_.back()->id();
+    const uint32_t victim = cache_.back().id;
     cache_.pop_back();
     // Not the caller's failure: the buffer it asked for is in hand; a broken connection
     // surfaces at the next request.
@@ -172,7 +208,8 @@ void VgpuSession::evict_beyond_capacity() {
 
 std::vector<uint32_t> VgpuSession::cached_ids() const {
   std::vector<uint32_t> ids;
-  for (const auto& b : cache_) ids.push_back(b->id());
+  for (const CacheEntry& e : cache_)
+    if (e.kept || !e.held.expired()) ids.push_back(e.id);
   return ids;
 }
 
@@ -196,7 +233,7 @@ Result<Done> VgpuSession::disable_events() {
 
 Result<EventCounts> VgpuSession::wait_events(std::chrono::milliseconds timeout) {
   if (!eventfd_) return Unexpected(Error{Status::Invalid, "events are not enabled: call enable_events() first"});
-  if (!ch_) return Unexpected(Error{Status::Access, fmt::format("vGPU {} is not open in this session", id_)});
+  if (!ch_) return not_open(id_);
   if (ch_->broken()) return ch_->lost();
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
@@ -228,12 +265,15 @@ Result<EventCounts> VgpuSession::poll_events() {
   if (!r) return Unexpected(r.error());
   proto::EventsReply reply;
   if (!r->read(reply)) return Unexpected(Error{Status::Protocol, "PollEvents reply is too short"});
+  last_event_ns_ = reply.event_ns;
   return events::decode(reply.value);
 }
 
 Result<Done> VgpuSession::close() {
   if (!ch_) return Done{};
-  // The daemon returns every reference on Close, so the cache is dropped without Releases.
+  // The daemon returns every reference on Close, so the cache is dropped without Releases, and
+  // buffers the caller still holds must send none when dropped later: cut their link first.
+  link_->ch.reset();
   cache_.clear();
   eventfd_.reset();
   auto r = call_empty(MsgType::Close);

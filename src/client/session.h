@@ -20,6 +20,8 @@ namespace vgd::client {
 
 namespace detail {
 class Channel;
+class HeldBuffer;
+struct SessionLink;
 }
 
 using events::EventCounts;
@@ -32,17 +34,30 @@ inline constexpr size_t kDefaultCacheSize = 5;
 constexpr bool no_plane(const proto::GfxPlaneInfo& p) { return p.drm_format == 0 || p.size == 0; }
 
 struct SessionOptions {
-  size_t cache_size = kDefaultCacheSize;  // at least 1
+  size_t cache_size = kDefaultCacheSize;  // at least 1; only for vGPUs without tearing control
 };
 
 struct SessionCounters {
-  uint64_t cache_hits = 0;    // buffer() answered from the cache
+  uint64_t cache_hits = 0;    // buffer() answered from the cache (or a buffer the caller still held)
   uint64_t cache_misses = 0;  // buffer() fetched with GetBuffer
-  uint64_t releases = 0;      // Release requests sent (evictions and release())
+  uint64_t releases = 0;      // Release requests sent (evictions, release(), dropped buffers)
 };
 
 // Move-only; not thread-safe (one thread per Connection and its sessions). Destroying it closes
 // it. Buffers handed out stay mapped after eviction or close, until their last shared_ptr goes.
+//
+// How long buffers keep their daemon reference depends on the vGPU's tearing control
+// (tearing(), from the List entry at open; docs/protocol.md §4):
+//  * None: the cache keeps the cache_size most recently used buffers referenced and releases
+//    what it evicts, as QEMU does; a buffer the caller holds past its eviction stays mapped.
+//  * Hold, Copy (any mode but None): nothing is kept for the caller. A buffer's reference is
+//    returned (Release) as soon as the caller drops its last shared_ptr to it, so map a frame,
+//    read it and let it go: under Hold a kept reference makes the guest's next flip-done wait
+//    (up to 2 vblanks per frame), under Copy a kept shadow is not rewritten (frames are
+//    skipped; both kept, the picture freezes). The cache only remembers buffers the caller
+//    still holds, so asking again for one of them takes no new reference. Drop buffers on the
+//    connection's thread, since dropping one sends a request; one dropped after the session
+//    closed (Close returned every reference) sends nothing.
 class VgpuSession {
  public:
   VgpuSession(VgpuSession&&) noexcept;
@@ -51,6 +66,9 @@ class VgpuSession {
 
   uint32_t id() const { return id_; }
   bool is_open() const { return ch_ != nullptr; }
+  proto::Tearing tearing() const { return tearing_; }
+  // Buffers are released when the caller drops them (tearing control), not kept in the cache.
+  bool releases_on_drop() const { return tearing_ != proto::Tearing::None; }
 
   // PROBE|DMABUF: succeeds when the daemon exports buffers (always, today).
   Result<Done> probe();
@@ -61,15 +79,18 @@ class VgpuSession {
 
   // The buffer with this id, mapped: from the cache (moved to the front) or fetched with
   // GetBuffer, which takes one daemon reference. Inserting beyond cache_size evicts the least
-  // recently used entry and releases its reference.
+  // recently used entry and releases its reference. With releases_on_drop() the reference is
+  // the returned buffer's, released when its last shared_ptr goes (see the class comment).
   Result<std::shared_ptr<const MappedBuffer>> buffer(uint32_t id);
   // The same for a query's answer, and a cached entry whose format or geometry no longer match
   // the query (the daemon reused an id after a vGPU reset) is dropped and fetched again.
   Result<std::shared_ptr<const MappedBuffer>> buffer(const proto::GfxPlaneInfo& plane);
   // Drops the id from the cache and returns its reference (back-pressure: "done with this
-  // frame"). NoEntry when this client holds none.
+  // frame"); a buffer of that id the caller still holds stays mapped but will send nothing when
+  // dropped. NoEntry when this client holds none.
   Result<Done> release(uint32_t id);
-  std::vector<uint32_t> cached_ids() const;  // most recently used first
+  // Most recently used first; with releases_on_drop(), only buffers the caller still holds.
+  std::vector<uint32_t> cached_ids() const;
 
   // Creates a non-blocking eventfd and hands it to the daemon, which adds event values to it
   // at vblank when planes changed. Replaces any earlier one.
@@ -89,30 +110,46 @@ class VgpuSession {
   Result<Done> mask();
   Result<Done> unmask();
   // The events accumulated since the last poll (for a session without an eventfd; with one,
-  // whatever the eventfd's counter refused because it was full).
+  // whatever the eventfd's counter refused because it was full). Also learns last_event_ns().
   Result<EventCounts> poll_events();
+  // CLOCK_MONOTONIC (std::chrono::steady_clock on Linux) time of the vblank the newest event
+  // reported, as of the last poll_events(); 0 before. Wake-up time minus this = delivery latency.
+  uint64_t last_event_ns() const { return last_event_ns_; }
 
   // Returns every reference this session holds and stops its events; the session is then
   // closed (is_open() false). Closing a closed session succeeds.
   Result<Done> close();
 
-  const SessionCounters& counters() const { return counters_; }
+  const SessionCounters& counters() const;
 
  private:
+  uint64_t last_event_ns_ = 0;
   friend class Connection;
-  VgpuSession(std::shared_ptr<detail::Channel> ch, uint32_t id, SessionOptions opts);
+  // An entry holds the reference (kept) or, with releases_on_drop(), watches the caller's (held).
+  struct CacheEntry {
+    uint32_t id = 0;
+    std::shared_ptr<const MappedBuffer> kept;
+    std::weak_ptr<detail::HeldBuffer> held;
+    std::shared_ptr<const MappedBuffer> get() const;  // null once the caller let a held one go
+  };
+
+  VgpuSession(std::shared_ptr<detail::Channel> ch, uint32_t id, proto::Tearing tearing, SessionOptions opts);
   Result<proto::Packet> call(proto::Packet p);
   Result<Done> call_empty(proto::MsgType type);
   Result<std::shared_ptr<const MappedBuffer>> fetch(uint32_t id);
   Result<Done> send_release(uint32_t id);
   void evict_beyond_capacity();
+  std::vector<CacheEntry>::iterator find(uint32_t id);
 
   std::shared_ptr<detail::Channel> ch_;  // null once closed or moved from
   uint32_t id_ = 0;
+  proto::Tearing tearing_ = proto::Tearing::None;
   SessionOptions opts_;
-  std::vector<std::shared_ptr<const MappedBuffer>> cache_;  // most recently used first
+  std::vector<CacheEntry> cache_;  // most recently used first
   UniqueFd eventfd_;
-  SessionCounters counters_;
+  // Shared (weakly) with the buffers handed out under releases_on_drop(); holds the counters.
+  // Null only in a moved-from session.
+  std::shared_ptr<detail::SessionLink> link_;
 };
 
 }  // namespace vgd::client

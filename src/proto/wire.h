@@ -75,12 +75,19 @@ struct HelloReply {
 
 enum class VgpuState : uint32_t { Running = 0, DisplayOff = 1, Failsafe = 2, GuestFailed = 3 };
 
+// A vGPU's tearing control (the daemon's `tearing` setting), which tells a consumer how long it
+// may keep buffer references (docs/protocol.md §4): as long as it likes under None; under Hold
+// a reference on the frame a flip replaced delays the guest's flip-done (up to 2 vblanks), and
+// under Copy held shadows are not rewritten (frames are skipped). 0 is None, so a daemon that
+// sent this field as reserved (0) reads as one without tearing control.
+enum class Tearing : uint32_t { None = 0, Hold = 1, Copy = 2 };
+
 struct VgpuEntry {
   uint32_t id = 0;
   uint32_t state = 0;  // VgpuState
   uint32_t width = 0, height = 0;  // the mode on its first active pipe, 0 when off
   uint32_t refresh_mhz = 0;
-  uint32_t reserved = 0;
+  uint32_t tearing = 0;  // Tearing
   char type[32] = {};
   char workload[16] = {};
 };
@@ -117,17 +124,19 @@ struct ReleaseRequest {
 };
 
 struct EventsReply {
-  uint64_t value = 0;  // accumulated event counts, encoded as for the eventfd
+  uint64_t value = 0;     // accumulated event counts, encoded as for the eventfd
+  uint64_t event_ns = 0;  // CLOCK_MONOTONIC: the vblank (or pipe-off) the newest event reports
 };
 
 // Layout checks: what docs/protocol.md promises.
 static_assert(sizeof(Header) == 16 && offsetof(Header, type) == 6 && offsetof(Header, vgpu) == 12);
 static_assert(sizeof(ErrorBody) == 256);
 static_assert(sizeof(HelloRequest) == 40 && sizeof(HelloReply) == 16);
-static_assert(sizeof(VgpuEntry) == 72 && offsetof(VgpuEntry, type) == 24 && offsetof(VgpuEntry, workload) == 56);
+static_assert(sizeof(VgpuEntry) == 72 && offsetof(VgpuEntry, tearing) == 20 && offsetof(VgpuEntry, type) == 24 &&
+              offsetof(VgpuEntry, workload) == 56);
 static_assert(sizeof(ListReply) == 8 && sizeof(Extent) == 16 && sizeof(BufferRequest) == 8);
 static_assert(sizeof(BufferReply) == 48 && offsetof(BufferReply, modifier) == 8 && offsetof(BufferReply, size) == 32);
-static_assert(sizeof(ReleaseRequest) == 8 && sizeof(EventsReply) == 8);
+static_assert(sizeof(ReleaseRequest) == 8 && sizeof(EventsReply) == 16);
 static_assert(std::is_trivially_copyable_v<VgpuEntry> && std::is_standard_layout_v<BufferReply>);
 
 }  // namespace vgd::proto

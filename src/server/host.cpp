@@ -17,6 +17,15 @@ void copy_name(char* dst, size_t cap, std::string_view s) {
   std::memcpy(dst, s.data(), std::min(cap - 1, s.size()));
 }
 
+proto::Tearing wire_tearing(TearingMode m) {
+  switch (m) {
+    case TearingMode::None: return proto::Tearing::None;
+    case TearingMode::Hold: return proto::Tearing::Hold;
+    case TearingMode::Copy: return proto::Tearing::Copy;
+  }
+  return proto::Tearing::None;
+}
+
 }  // namespace
 
 void InterruptIdle::idle() {
@@ -134,6 +143,7 @@ proto::VgpuEntry Host::describe(const HostedVgpu& h) const {
   e.id = h.vgpu->id();
   copy_name(e.type, sizeof e.type, h.vgpu->type().name);
   copy_name(e.workload, sizeof e.workload, name(h.spec.workload));
+  e.tearing = static_cast<uint32_t>(wire_tearing(h.spec.tearing));
   const auto pipe = decode::first_active_pipe(h.vgpu->vregs());
   if (pipe) {
     const auto s = decode::snapshot(h.vgpu->vregs(), *pipe);

@@ -339,7 +339,7 @@ Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
     case MsgType::Unmask: hub.set_masked(o->consumer, type == MsgType::Mask); return reply_to(req);
     case MsgType::PollEvents: {
       Packet r = reply_to(req);
-      r.append(proto::EventsReply{hub.poll(o->consumer).value_or(0)});
+      r.append(proto::EventsReply{hub.poll(o->consumer).value_or(0), hv.events->last_event_ns()});
       return r;
     }
     default: break;

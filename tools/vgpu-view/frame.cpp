@@ -98,6 +98,11 @@ Expected<bool, client::Error> map_buffers(client::VgpuSession& vgpu, Frame& fram
   return true;
 }
 
+void drop_buffers(Frame& frame) {
+  for (auto& slot : frame.planes)
+    if (slot) slot->buffer.reset();
+}
+
 Expected<fb::Image, std::string> compose_frame(const Frame& frame) {
   const auto& primary = frame[hw::Plane::Primary];
   if (!primary) return Unexpected(std::string("the primary plane is off"));

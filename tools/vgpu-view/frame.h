@@ -31,6 +31,9 @@ struct Frame {
 Expected<Frame, client::Error> query_planes(client::VgpuSession& vgpu);
 // Maps the buffers of the planes that are on (through the session's cache); same error rules.
 Expected<bool, client::Error> map_buffers(client::VgpuSession& vgpu, Frame& frame);
+// Lets go of the frame's buffers (the queries stay): on a vGPU with tearing control this returns
+// them to the daemon at once, so call it as soon as the frame is composed.
+void drop_buffers(Frame& frame);
 // The picture the pipe shows: primary, sprite and cursor composed; an error when the primary
 // is off or cannot be rendered.
 Expected<fb::Image, std::string> compose_frame(const Frame& frame);

@@ -1,6 +1,7 @@
 // vgpu-view: a consumer of vgpud through libvgd-client. Lists the vGPUs, or follows one: on
-// every refresh event it queries the planes, maps their buffers (cached by id) and writes the
-// composed screen as a PNG (rate-limited) and/or prints how long each stage took.
+// every refresh event it queries the planes, maps their buffers (cached by id; on a vGPU with
+// tearing control released once the frame is composed) and writes the composed screen as a PNG
+// (rate-limited) and/or prints how long each stage took.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
@@ -44,10 +45,11 @@ struct Options {
 };
 
 void print_list(const std::vector<vgd::client::VgpuInfo>& vgpus) {
-  fmt::print("{:>4}  {:<12} {:<14} {:<12} {}\n", "id", "state", "mode", "type", "workload");
+  fmt::print("{:>4}  {:<12} {:<14} {:<12} {:<10} {}\n", "id", "state", "mode", "type", "workload", "tearing");
   for (const auto& v : vgpus) {
     const std::string mode = v.width ? fmt::format("{}x{}@{:.2f}", v.width, v.height, v.refresh_mhz / 1000.0) : "off";
-    fmt::print("{:>4}  {:<12} {:<14} {:<12} {}\n", v.id, vgd::client::state_name(v.state), mode, v.type, v.workload);
+    fmt::print("{:>4}  {:<12} {:<14} {:<12} {:<10} {}\n", v.id, vgd::client::state_name(v.state), mode, v.type,
+               v.workload, vgd::client::tearing_name(v.tearing));
   }
 }
 
@@ -67,6 +69,9 @@ int follow(vgd::client::Connection& conn, const Options& opt, uint32_t id) {
   if (!vgpu) return fail(fmt::format("open vGPU {}: {}", id, describe(vgpu.error())));
   if (auto p = vgpu->probe(); !p) return fail(fmt::format("vGPU {} exports no buffers: {}", id, describe(p.error())));
   if (auto e = vgpu->enable_events(); !e) return fail(fmt::format("enable events: {}", describe(e.error())));
+  if (vgpu->releases_on_drop())
+    fmt::print(stderr, "vgpu-view: vGPU {} has tearing control '{}': frames are released once composed\n", id,
+               vgd::client::tearing_name(vgpu->tearing()));
 
   std::filesystem::path png_path;
   if (!opt.png_dir.empty()) {
@@ -103,6 +108,13 @@ int follow(vgd::client::Connection& conn, const Options& opt, uint32_t id) {
 
     vgd::view::Sample s;
     s.events = *ev;
+    if (stats) {  // one more round trip, for when the vblank this event reports happened
+      if (auto stamp = vgpu->poll_events(); stamp && vgpu->last_event_ns() != 0) {
+        const auto woke = static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(t_event.time_since_epoch()).count());
+        if (woke >= vgpu->last_event_ns()) s.delivery_us = (woke - vgpu->last_event_ns()) / 1000;
+      }
+    }
     const auto before = vgpu->counters();
     auto frame = vgd::view::query_planes(*vgpu);
     if (!frame) return fail(fmt::format("query: {}", describe(frame.error())));
@@ -117,16 +129,21 @@ int follow(vgd::client::Connection& conn, const Options& opt, uint32_t id) {
     if (ev->display_off) s.note += s.note.empty() ? "display off" : "; display off";
 
     const bool png_due = !png_path.empty() && (!last_png || t_event - *last_png >= png_interval);
+    std::optional<vgd::fb::Image> picture;
     if ((stats || png_due) && (*frame)[vgd::hw::Plane::Primary]) {
       auto img = vgd::view::compose_frame(*frame);
       s.compose_us = us_between(t_mapped, Clock::now());
-      if (!img) {
-        s.note += (s.note.empty() ? "" : "; ") + img.error();
-      } else if (png_due) {
-        if (auto w = write_snapshot(*img, png_path); !w) return fail(w.error());
-        last_png = t_event;
-        ++pngs;
-      }
+      if (!img) s.note += (s.note.empty() ? "" : "; ") + img.error();
+      else picture = std::move(*img);
+    }
+    // Done with the guest's frame: with tearing control (hold, copy) this hands its buffers
+    // back now, before the slow PNG, so the guest need not wait (hold) nor frames be skipped
+    // (copy). Without, the session's cache keeps them.
+    vgd::view::drop_buffers(*frame);
+    if (picture && png_due) {
+      if (auto w = write_snapshot(*picture, png_path); !w) return fail(w.error());
+      last_png = t_event;
+      ++pngs;
     }
     if (stats) table.row(s);
   }

@@ -10,10 +10,10 @@ namespace {
 constexpr int kHeaderEvery = 30;  // rows between repeated headers, so a scrolling table stays readable
 
 void header(std::FILE* out) {
-  fmt::print(out, "{:>6} {:>4} {:>4} {:>4} {:>4} | {:>8} {:>8} {:>8} {:>8} | {:>4} {:>4}  {}\n", "event", "pri", "spr",
-             "cur", "off", "query", "map", "compose", "total", "hit", "miss", "note");
-  fmt::print(out, "{:>6} {:>4} {:>4} {:>4} {:>4} | {:>8} {:>8} {:>8} {:>8} | {:>4} {:>4}\n", "", "", "", "", "", "µs",
-             "µs", "µs", "µs", "", "");
+  fmt::print(out, "{:>6} {:>4} {:>4} {:>4} {:>4} | {:>8} {:>8} {:>8} {:>8} {:>8} | {:>4} {:>4}  {}\n", "event", "pri",
+             "spr", "cur", "off", "vblank→", "query", "map", "compose", "total", "hit", "miss", "note");
+  fmt::print(out, "{:>6} {:>4} {:>4} {:>4} {:>4} | {:>8} {:>8} {:>8} {:>8} {:>8} | {:>4} {:>4}\n", "", "", "", "", "",
+             "woken µs", "µs", "µs", "µs", "µs", "", "");
 }
 
 struct Percentiles {
@@ -40,9 +40,11 @@ void StatsTable::row(const Sample& s) {
   query_.push_back(s.query_us);
   map_.push_back(s.map_us);
   if (s.compose_us) compose_.push_back(*s.compose_us);
+  if (s.delivery_us) delivery_.push_back(*s.delivery_us);
   total_.push_back(total);
-  fmt::print(out_, "{:>6} {:>4} {:>4} {:>4} {:>4} | {:>8} {:>8} {:>8} {:>8} | {:>4} {:>4}  {}\n", rows_,
-             s.events.primary, s.events.sprite, s.events.cursor, s.events.display_off, s.query_us, s.map_us,
+  fmt::print(out_, "{:>6} {:>4} {:>4} {:>4} {:>4} | {:>8} {:>8} {:>8} {:>8} {:>8} | {:>4} {:>4}  {}\n", rows_,
+             s.events.primary, s.events.sprite, s.events.cursor, s.events.display_off,
+             s.delivery_us ? fmt::format("{}", *s.delivery_us) : std::string("-"), s.query_us, s.map_us,
              s.compose_us ? fmt::format("{}", *s.compose_us) : std::string("-"), total, s.hits, s.misses, s.note);
   std::fflush(out_);
 }
@@ -52,12 +54,14 @@ void StatsTable::summary(const client::SessionCounters& c) const {
              totals_.primary, totals_.sprite, totals_.cursor, totals_.display_off);
   fmt::print(out_, "buffer cache: {} hits, {} misses, {} releases\n", c.cache_hits, c.cache_misses, c.releases);
   if (rows_ == 0) return;
-  fmt::print(out_, "{:>8} {:>8} {:>8} {:>8}   (µs after the event was delivered)\n", "stage", "p50", "p99", "max");
+  fmt::print(out_, "{:>8} {:>8} {:>8} {:>8}   (µs; vblank→woken, then after the event was delivered)\n", "stage",
+             "p50", "p99", "max");
   const auto line = [&](const char* name, const std::vector<uint64_t>& v) {
     if (v.empty()) return;
     const Percentiles p = percentiles(v);
     fmt::print(out_, "{:>8} {:>8} {:>8} {:>8}\n", name, p.p50, p.p99, p.max);
   };
+  line("vblank→", delivery_);
   line("query", query_);
   line("map", map_);
   line("compose", compose_);

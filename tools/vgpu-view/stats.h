@@ -14,6 +14,7 @@ namespace vgd::view {
 
 struct Sample {
   client::EventCounts events;
+  std::optional<uint64_t> delivery_us;  // the vblank the event reports → this viewer woke up
   uint64_t query_us = 0;                // event delivered → every plane queried
   uint64_t map_us = 0;                  // → their buffers mapped (cache hits are ~free)
   std::optional<uint64_t> compose_us;   // → composed (when it was)
@@ -31,7 +32,7 @@ class StatsTable {
   std::FILE* out_;
   uint64_t rows_ = 0;
   client::EventCounts totals_;
-  std::vector<uint64_t> query_, map_, compose_, total_;
+  std::vector<uint64_t> delivery_, query_, map_, compose_, total_;
 };
 
 }  // namespace vgd::view
