@@ -12,31 +12,15 @@
 #include "decode/decoder.h"
 #include "fb/compose.h"
 #include "fb/view.h"
+#include "plane_support.h"
 #include "support.h"
 
 namespace vgd::test {
 namespace {
 
-using decode::DecodeError;
-using decode::PipeSnapshot;
-using decode::PlaneInfo;
 using hw::Plane;
-using Kind = DecodeError::Kind;
-using Result = Expected<PlaneInfo, DecodeError>;
 
-constexpr uint64_t kPage = 4096;
-constexpr uint64_t kGtt = 8ull << 20;  // GTT entry 0 in BAR0 (§2.1)
-constexpr uint64_t kFrame0 = 0x100;
-constexpr uint32_t kOn = 1u << 31;
 constexpr uint32_t kXrgbXTiled = kOn | 4u << 24 | 1u << 10;
-constexpr uint64_t pte(uint64_t frame) { return frame << 12 | 1; }
-constexpr uint32_t gm32(Gma a) { return static_cast<uint32_t>(a.value()); }
-
-void expect_error(const Result& r, Kind kind, std::string_view needle) {
-  ASSERT_FALSE(r.has_value()) << "decoded, expected an error containing \"" << needle << '"';
-  EXPECT_EQ(r.error().kind, kind) << r.error().reason;
-  EXPECT_NE(r.error().reason.find(needle), std::string::npos) << r.error().reason;
-}
 
 // Attacker `a` and its neighbour `b`, created in that order so their aperture slices touch.
 class DecoderAttackTest : public GpuTest {

@@ -11,23 +11,15 @@
 #include <fmt/format.h>
 
 #include "decode/decoder.h"
+#include "plane_support.h"
 #include "support.h"
 
 namespace vgd::test {
 namespace {
 
-using decode::DecodeError;
-using decode::PipeSnapshot;
-using decode::PlaneInfo;
 using hw::Plane;
-using Kind = DecodeError::Kind;
-using Result = Expected<PlaneInfo, DecodeError>;
 
-constexpr uint64_t kPage = 4096;
-constexpr uint64_t kGtt = 8ull << 20;     // GTT entry 0 in BAR0 (§2.1)
-constexpr uint64_t kFrame0 = 0x100;       // first RAM frame the tests map
 constexpr uint32_t kPipeOn = 0xC0000000;  // PIPECONF enable (31) + state (30)
-constexpr uint32_t kOn = 1u << 31;        // PLANE_CTL enable
 constexpr uint32_t kRgbx = 1u << 20;      // PLANE_CTL RGB order
 constexpr uint32_t format(uint32_t c) { return c << 24; }
 constexpr uint32_t yuv(uint32_t order) { return order << 16; }
@@ -35,15 +27,8 @@ constexpr uint32_t tiled(uint32_t c) { return c << 10; }
 constexpr uint32_t alpha(uint32_t a) { return a << 4; }
 constexpr uint32_t xy(uint32_t x, uint32_t y) { return y << 16 | x; }  // POS, SIZE, OFFSET
 constexpr uint32_t src(uint32_t w, uint32_t h) { return (w - 1) << 16 | (h - 1); }  // PIPESRC
-constexpr uint64_t pte(uint64_t frame) { return frame << 12 | 1; }
 constexpr uint32_t kUnknown = 0xFFFFFFFF;
-constexpr uint32_t gm(Gma a) { return static_cast<uint32_t>(a.value()); }  // as a surface register holds it
-
-void expect_error(const Result& r, Kind kind, std::string_view needle) {
-  ASSERT_FALSE(r.has_value()) << "decoded, expected an error containing \"" << needle << '"';
-  EXPECT_EQ(r.error().kind, kind) << r.error().reason;
-  EXPECT_NE(r.error().reason.find(needle), std::string::npos) << r.error().reason;
-}
+constexpr uint32_t gm(Gma a) { return gm32(a); }
 
 class DecoderTest : public GpuTest {
  protected:

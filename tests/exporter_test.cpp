@@ -16,20 +16,22 @@
 #include "decode/decoder.h"
 #include "exporter/exporter.h"
 #include "hw/display.h"
+#include "plane_support.h"
 #include "support.h"
 
 namespace vgd::exporter {
 namespace {
+
+using test::kFrame0;
+using test::kGtt;
+using test::kOn;
+using test::pte;
 
 using Result = Expected<GfxPlaneInfo, ExportError>;
 
 constexpr uint32_t kW = 64, kH = 64;  // XRGB8888 linear: 256-byte rows, 4 pages per surface
 constexpr uint64_t kPages = 4;
 constexpr uint64_t kSurfaces = 16;
-constexpr uint64_t kGtt = 8ull << 20;
-constexpr uint64_t kFrame0 = 0x100;
-constexpr uint64_t pte(uint64_t frame) { return frame << 12 | 1; }
-constexpr uint32_t kOn = 1u << 31;
 constexpr uint32_t kAsync = 1u << 9;
 
 // One vGPU whose pipe A shows a 64×64 primary; surface k is GM pages [4k, 4k + 4) of its

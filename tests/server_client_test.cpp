@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "client/client.h"
+#include "daemon_support.h"
 #include "server/server.h"
 
 namespace vgd {
@@ -27,27 +28,15 @@ class ClientTearingTest : public ::testing::Test {
   static constexpr uint32_t kCopy = 1, kHold = 2;  // vGPU ids: both run the desktop
 
   void SetUp() override {
-    path = fmt::format("{}/vgd-client-tearing-{}.sock", ::testing::TempDir(), ::getpid());
     DaemonConfig cfg;
     cfg.vgpus = {VgpuSpec{}, VgpuSpec{}};
     cfg.vgpus[kCopy - 1].tearing = TearingMode::Copy;
     cfg.vgpus[kHold - 1].tearing = TearingMode::Hold;
-    auto h = server::Host::create(cfg);
-    ASSERT_TRUE(h.has_value()) << h.error();
-    host = std::move(*h);
-    auto s = server::Server::create(*host, {path, 8, false});
-    ASSERT_TRUE(s.has_value()) << s.error();
-    srv = std::move(*s);
-    host->start_guests();
-    loop = std::thread([this] { (void)srv->run(); });
+    daemon.start(cfg, "client-tearing", 8);
+    path = daemon.path;
+    host = daemon.host.get();
   }
-  void TearDown() override {
-    if (srv) srv->request_stop();
-    if (loop.joinable()) loop.join();
-    if (host) host->stop_guests();
-    srv.reset();
-    host.reset();
-  }
+  void TearDown() override { daemon.stop(); }
 
   struct Sample {
     uint64_t flips = 0, vblanks = 0;
@@ -96,10 +85,9 @@ class ClientTearingTest : public ::testing::Test {
     EXPECT_EQ(vgpu->counters().releases, vgpu->counters().cache_misses) << "every reference went back";
     return looks;
   }
+  test::RunningDaemon daemon;
   std::string path;
-  std::unique_ptr<server::Host> host;
-  std::unique_ptr<server::Server> srv;
-  std::thread loop;
+  server::Host* host = nullptr;
 };
 
 TEST_F(ClientTearingTest, ViewersThatDropEachFrameKeepCopyChangingAndHoldAtFullRate) {

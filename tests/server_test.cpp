@@ -19,6 +19,7 @@
 #include "events/event_value.h"
 #include "hw/formats.h"
 #include "proto/packet.h"
+#include "daemon_support.h"
 #include "server/server.h"
 
 namespace vgd {
@@ -39,70 +40,19 @@ size_t open_fds() {
   return static_cast<size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {}));
 }
 
-// One connection, one request at a time.
-struct Conn {
-  UniqueFd fd;
-  uint32_t seq = 0;
-
-  explicit Conn(const std::string& path) : fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) {
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::memcpy(a.sun_path, path.c_str(), path.size());
-    EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << std::strerror(errno);
-  }
-  // Sends and waits (5 s at most) for the reply.
-  Packet call(Packet req) {
-    req.header.seq = ++seq;
-    EXPECT_TRUE(proto::send_packet(fd.get(), req).has_value());
-    return receive();
-  }
-  Packet receive() {
-    pollfd p{fd.get(), POLLIN, 0};
-    EXPECT_EQ(::poll(&p, 1, 5000), 1) << "no reply within 5 s";
-    Packet r;
-    std::string why;
-    EXPECT_EQ(proto::recv_packet(fd.get(), r, why), proto::RecvResult::Ok) << why;
-    return r;
-  }
-  template <class Body>
-  Packet call(MsgType t, uint32_t vgpu, const Body& body) {
-    Packet p = proto::make_packet(static_cast<uint16_t>(t), 0, vgpu);
-    p.append(body);
-    return call(std::move(p));
-  }
-  Packet call(MsgType t, uint32_t vgpu = 0) { return call(proto::make_packet(static_cast<uint16_t>(t), 0, vgpu)); }
-  void hello() { ASSERT_TRUE(ok(call(MsgType::Hello, 0, proto::HelloRequest{}))); }
-  static bool ok(const Packet& r) { return r.header.type != proto::kError; }
-};
-
-proto::GfxPlaneInfo plane_request(uint32_t type, uint32_t flags = proto::kFlagDmabuf) {
-  proto::GfxPlaneInfo q{};
-  q.argsz = sizeof q;
-  q.flags = flags;
-  q.drm_plane_type = type;
-  return q;
-}
+using test::Conn;
+using test::next_event;
+using test::plane_request;
 
 class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    path = fmt::format("{}/vgd-server-{}.sock", ::testing::TempDir(), ::getpid());
-    auto h = server::Host::create(config());
-    ASSERT_TRUE(h.has_value()) << h.error();
-    host = std::move(*h);
-    auto s = server::Server::create(*host, {path, 64, false});
-    ASSERT_TRUE(s.has_value()) << s.error();
-    srv = std::move(*s);
-    host->start_guests();
-    loop = std::thread([this] { rc = srv->run(); });
+    daemon.start(config(), "server");
+    path = daemon.path;
+    host = daemon.host.get();
+    srv = daemon.srv.get();
   }
-  void TearDown() override {
-    if (srv) srv->request_stop();
-    if (loop.joinable()) loop.join();
-    if (host) host->stop_guests();
-    srv.reset();
-    host.reset();
-  }
+  void TearDown() override { daemon.stop(); }
   // The embedded defaults: vGPU 1 desktop, vGPU 2 video.
   virtual DaemonConfig config() const { return {}; }
   // Queries until the guest's primary plane shows (it boots in the first frames).
@@ -118,11 +68,10 @@ class ServerTest : public ::testing::Test {
     return r;
   }
 
+  test::RunningDaemon daemon;
   std::string path;
-  std::unique_ptr<server::Host> host;
-  std::unique_ptr<server::Server> srv;
-  std::thread loop;
-  int rc = -1;
+  server::Host* host = nullptr;
+  server::Server* srv = nullptr;
 };
 
 TEST_F(ServerTest, HelloMustComeFirstAndListNamesTheGuests) {
@@ -204,11 +153,7 @@ TEST_F(ServerTest, BufferComesAsReadOnlyDescriptorsOfThePlane) {
 TEST_F(ServerTest, EventsArriveAtVblankAndAGarbageClientDisturbsNobody) {
   Conn c(path);
   c.hello();
-  ASSERT_TRUE(Conn::ok(c.call(MsgType::Open, 1)));
-  UniqueFd efd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  Packet set = proto::make_packet(static_cast<uint16_t>(MsgType::SetEventfd), 0, 1);
-  set.fds.emplace_back(::dup(efd.get()));
-  ASSERT_TRUE(Conn::ok(c.call(std::move(set))));
+  const UniqueFd efd = c.subscribe(1);
 
   Conn bad(path);
   const char junk[] = "GET / HTTP/1.1\r\n\r\n";
@@ -217,10 +162,8 @@ TEST_F(ServerTest, EventsArriveAtVblankAndAGarbageClientDisturbsNobody) {
 
   uint64_t primary_events = 0;
   for (int i = 0; i < 20; ++i) {
-    pollfd p{efd.get(), POLLIN, 0};
-    ASSERT_EQ(::poll(&p, 1, 2000), 1) << "the desktop flips every frame: events keep coming";
-    uint64_t v = 0;
-    ASSERT_EQ(::read(efd.get(), &v, sizeof v), 8);
+    const uint64_t v = next_event(efd);
+    ASSERT_NE(v, 0u) << "the desktop flips every frame: events keep coming";
     primary_events += events::decode(v).primary;
   }
   EXPECT_GE(primary_events, 20u);
@@ -258,11 +201,7 @@ TEST_F(ServerTest, ManyConnectionsLeaveNoDescriptorOrMemoryBehind) {
 TEST_F(ServerTest, AClientDyingMidTransferLeavesNoReferenceAndStopsNobody) {
   Conn watcher(path);
   watcher.hello();
-  ASSERT_TRUE(Conn::ok(watcher.call(MsgType::Open, 1)));
-  UniqueFd efd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  Packet set = proto::make_packet(static_cast<uint16_t>(MsgType::SetEventfd), 0, 1);
-  set.fds.emplace_back(::dup(efd.get()));
-  ASSERT_TRUE(Conn::ok(watcher.call(std::move(set))));
+  const UniqueFd efd = watcher.subscribe(1);
 
   uint32_t id = 0;
   for (int i = 0; i < 20; ++i) {
@@ -282,12 +221,7 @@ TEST_F(ServerTest, AClientDyingMidTransferLeavesNoReferenceAndStopsNobody) {
     const std::lock_guard lk(host->lock());
     EXPECT_EQ(host->find(1)->exporter->exports_of(id), 0u) << "no reference outlives its client";
   }
-  for (int i = 0; i < 5; ++i) {
-    pollfd p{efd.get(), POLLIN, 0};
-    ASSERT_EQ(::poll(&p, 1, 2000), 1) << "the watcher's events keep coming";
-    uint64_t v;
-    ASSERT_EQ(::read(efd.get(), &v, sizeof v), 8);
-  }
+  for (int i = 0; i < 5; ++i) ASSERT_NE(next_event(efd), 0u) << "the watcher's events keep coming";
 }
 
 // tearing = hold with a consumer that takes both of the desktop's buffers and never gives them
@@ -327,19 +261,13 @@ TEST_F(HoldServerTest, AConsumerThatNeverReleasesSlowsTheGuestButStopsNobody) {
 
   Conn watcher(path);
   watcher.hello();
-  ASSERT_TRUE(Conn::ok(watcher.call(MsgType::Open, 1)));
-  UniqueFd efd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  Packet set = proto::make_packet(static_cast<uint16_t>(MsgType::SetEventfd), 0, 1);
-  set.fds.emplace_back(::dup(efd.get()));
-  ASSERT_TRUE(Conn::ok(watcher.call(std::move(set))));
+  const UniqueFd efd = watcher.subscribe(1);
 
   const Sample before = sample();
   uint64_t primary_events = 0;
   for (int i = 0; i < 30; ++i) {
-    pollfd p{efd.get(), POLLIN, 0};
-    ASSERT_EQ(::poll(&p, 1, 2000), 1) << "the other consumer keeps getting events";
-    uint64_t v = 0;
-    ASSERT_EQ(::read(efd.get(), &v, sizeof v), 8);
+    const uint64_t v = next_event(efd);
+    ASSERT_NE(v, 0u) << "the other consumer keeps getting events";
     primary_events += events::decode(v).primary;
   }
   const Sample after = sample();
