@@ -30,6 +30,9 @@ fences = 2
 [server]
 socket = "/tmp/x.sock"
 max_clients = 8
+[export]
+idle_buffers = 4
+udmabuf = false
 [[vgpu]]
 type = "small"
 workload = "console"
@@ -46,6 +49,8 @@ tearing = "hold"
   EXPECT_EQ(cfg->gpu.geometry.aperture_size, 1024ull << 20);
   EXPECT_EQ(cfg->socket, "/tmp/x.sock");
   EXPECT_EQ(cfg->max_clients, 8u);
+  EXPECT_EQ(cfg->idle_buffers, 4u);
+  EXPECT_FALSE(cfg->udmabuf);
   ASSERT_EQ(cfg->vgpus.size(), 3u);
   EXPECT_EQ(cfg->vgpus[0].type, "small");
   EXPECT_EQ(cfg->vgpus[0].workload, Workload::Console);
@@ -87,6 +92,7 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"tearing_not_string", "[[vgpu]]\n\n\ntearing = true\n", "bad.toml:4", "vgpu.tearing"},
                       BadCase{"tiny_ram", "[[vgpu]]\nram_mib = 1\n", "bad.toml:2", "vgpu.ram_mib"},
                       BadCase{"wrong_type", "[server]\nmax_clients = 'many'\n", "bad.toml:2", "server.max_clients"},
+                      BadCase{"no_idle_buffers", "[export]\nidle_buffers = 0\n", "bad.toml:2", "export.idle_buffers"},
                       BadCase{"syntax", "[[vgpu]\n", "bad.toml:1", ""}),
     [](const auto& p) { return std::string(p.param.name); });
 

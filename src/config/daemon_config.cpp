@@ -67,6 +67,7 @@ Expected<DaemonConfig, std::string> parse_daemon_config(std::string_view text, s
   top.allow("type");
   top.allow("vgpu");
   top.allow("server");
+  top.allow("export");
   if (!top.no_unknown_keys()) return Unexpected(top.error);
   DaemonConfig cfg;
   auto gpu = gpu_config_from(*root, source);
@@ -78,6 +79,15 @@ Expected<DaemonConfig, std::string> parse_daemon_config(std::string_view text, s
       return Unexpected(r.error);
   } else if (root->contains("server")) {
     return Unexpected(fmt::format("{}: server must be a table", where(source, root->get("server")->source())));
+  }
+  if (const toml::table* ex = (*root)["export"].as_table()) {
+    TableReader r(*ex, source, "export.");
+    if (!r.u32("idle_buffers", cfg.idle_buffers) || !r.boolean("udmabuf", cfg.udmabuf) || !r.no_unknown_keys())
+      return Unexpected(r.error);
+    if (cfg.idle_buffers == 0 || cfg.idle_buffers > 1024)
+      return Unexpected(fmt::format("{}: export.idle_buffers must be 1..1024", where(source, ex->get("idle_buffers")->source())));
+  } else if (root->contains("export")) {
+    return Unexpected(fmt::format("{}: export must be a table", where(source, root->get("export")->source())));
   }
   if (const toml::node* list = root->get("vgpu")) {
     const toml::array* arr = list->as_array();

@@ -35,6 +35,9 @@ struct DaemonConfig {
   std::vector<VgpuSpec> vgpus = {VgpuSpec{}, VgpuSpec{"GVTg_V5_8", Workload::Video}};
   std::string socket;  // empty: default_socket_path()
   uint32_t max_clients = 64;
+  // [export]
+  uint32_t idle_buffers = 16;  // per vGPU: buffer ids kept while no consumer holds them (LRU)
+  bool udmabuf = true;         // hand out a real dma-buf too when /dev/udmabuf works
 };
 
 // The modes a guest can be asked for, by name ("1024x768@60", "1024x768@75", "1920x1080@60",

@@ -57,7 +57,10 @@ Expected<std::unique_ptr<Host>, std::string> Host::create(const DaemonConfig& cf
     auto hv = std::make_unique<HostedVgpu>();
     hv->vgpu = *v;
     hv->spec = spec;
-    hv->exporter = std::make_unique<exporter::Exporter>(std::weak_ptr<const GuestRam>(hv->vgpu->ram_ref()));
+    exporter::ExporterOptions ex;
+    ex.idle_capacity = cfg.idle_buffers;
+    ex.udmabuf = cfg.udmabuf;
+    hv->exporter = std::make_unique<exporter::Exporter>(std::weak_ptr<const GuestRam>(hv->vgpu->ram_ref()), ex);
     hv->events = std::make_unique<events::VgpuEvents>(*hv->vgpu);
     if (spec.tearing != TearingMode::None) spdlog::info("vGPU {}: tearing control '{}'", hv->vgpu->id(), name(spec.tearing));
     if (spec.tearing == TearingMode::Hold) {
