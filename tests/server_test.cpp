@@ -192,7 +192,11 @@ TEST_F(ServerTest, ManyConnectionsLeaveNoDescriptorOrMemoryBehind) {
   Conn last(path);
   last.hello();  // the server has handled every earlier disconnect by now
   EXPECT_LE(open_fds(), before + 2) << "only the last connection's two ends";
+#if !defined(__SANITIZE_ADDRESS__)  // ASan keeps freed memory in quarantine: RSS says nothing there
   EXPECT_LT(rss_kib() - rss_before, 8 * 1024) << "resident memory stays flat (guests included)";
+#else
+  (void)rss_before;
+#endif
   EXPECT_GE(srv->stats().connections, 10001u);
 }
 

@@ -63,7 +63,9 @@ Expected<size_t, std::string> send_packet(int sock, const Packet& p) {
 
 RecvResult recv_packet(int sock, Packet& out, std::string& why) {
   out = Packet{};
-  std::vector<std::byte> buf(kMaxPacket);
+  // One receive buffer per thread: a packet is copied out of it at its real size, so a 64 KiB
+  // allocation per message (most are a few dozen bytes) is not needed.
+  thread_local std::vector<std::byte> buf(kMaxPacket);
   iovec iov{buf.data(), buf.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
