@@ -67,10 +67,12 @@ class ClientTearingTest : public ::testing::Test {
     EXPECT_EQ(vgpu->tearing(), expect);
     EXPECT_TRUE(vgpu->releases_on_drop());
     EXPECT_TRUE(vgpu->enable_events());
-    for (int i = 0; i < events; ++i) {
+    for (int i = 0; i < events;) {
       auto ev = vgpu->wait_events(2s);
-      EXPECT_TRUE(ev && ev->primary > 0) << "the desktop flips every frame: primary events keep coming";
-      if (!ev || ev->primary == 0) break;
+      EXPECT_TRUE(ev && ev->any()) << "the desktop flips every frame: events keep coming";
+      if (!ev || !ev->any()) break;
+      if (ev->primary == 0) continue;  // a slow guest's vblank with only its cursor move
+      ++i;
       auto plane = vgpu->query(proto::kPlanePrimary);
       EXPECT_TRUE(plane && !client::no_plane(*plane));
       if (!plane || client::no_plane(*plane)) continue;

@@ -166,7 +166,7 @@ TEST_F(ServerTest, EventsArriveAtVblankAndAGarbageClientDisturbsNobody) {
     ASSERT_NE(v, 0u) << "the desktop flips every frame: events keep coming";
     primary_events += events::decode(v).primary;
   }
-  EXPECT_GE(primary_events, 20u);
+  EXPECT_GE(primary_events, 10u) << "most wake-ups bring a new frame (a slow guest's may bring only a cursor move)";
   EXPECT_EQ(srv->stats().malformed, 1u) << "the garbage client, counted";
 }
 
