@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Plot a daemon_bench result file (bench-results/daemon-{latency,query,cpu}.json).
+
+usage: plot_latency.py RESULTS.json PLOT.png
+
+latency: for each row, the fraction of vblanks whose consumer woke later than x (log-log
+         exceedance curve: the p99 is where a curve crosses 1 %), baselines dashed, the goal
+         (p99 <= 100 us) as a red corner;
+query:   p50 and p99 round trip per row, baselines in grey, the goal (p50 <= 10 us) as a line;
+cpu:     CPU per configuration in % of one core, stacked: daemon (server loop thread), guests
+         (the VMs rendering), viewers (the consumers), with the daemon goal (25 %) as a line and
+         the flip rate each configuration achieved written beside it.
+"""
+import json
+import sys
+
+if len(sys.argv) != 3:
+    sys.exit(__doc__)
+src, out = sys.argv[1], sys.argv[2]
+try:
+    data = json.load(open(src))
+except (OSError, ValueError) as e:
+    print(f"{src}: no results ({e})")
+    sys.exit(0)
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    print("(matplotlib missing: no plot)")
+    sys.exit(0)
+
+ctx = data.get("context", {})
+subtitle = (f"{ctx.get('host_name', '?')}: {ctx.get('num_cpus', '?')} CPUs, load "
+            f"{', '.join(f'{x:.1f}' for x in ctx.get('load_avg', []))} at the start")
+if "other_processes_pct" in data:
+    subtitle += f"; other processes used {data['other_processes_pct']:.0f} % of a core meanwhile"
+    if data["other_processes_pct"] >= 10:
+        subtitle += " (busy machine: rerun)"
+kind = data.get("benchmark")
+rows = data.get("rows", [])
+if not rows:
+    print(f"{src}: no rows")
+    sys.exit(0)
+
+
+def exceedance(dist):
+    """(x µs, fraction slower than x) from the stored quantiles."""
+    pts = [(v, 1.0 - q) for q, v in dist["quantiles_us"] if q < 1.0]
+    pts.append((dist["max_us"], 1.0 / max(dist["n"], 1)))  # the slowest one: 1 in n
+    return [max(x, 0.1) for x, _ in pts], [y for _, y in pts]
+
+
+if kind == "latency":
+    fig, ax = plt.subplots(figsize=(10, 6))
+    daemon_colors = plt.cm.viridis
+    daemon_rows = [r for r in rows if r["kind"] == "daemon"]
+    for i, r in enumerate(daemon_rows):
+        x, y = exceedance(r["total"])
+        c = daemon_colors(i / max(len(daemon_rows) - 1, 1) * 0.9)
+        ax.step(x, y, where="post", color=c, linewidth=1.6,
+                label=f"{r['name']}: p99 {r['total']['p99_us']:.0f} us")
+    for r in rows:
+        if r["kind"] == "daemon" or r["under"] != "idle":
+            continue  # baselines beside each configuration are in the JSON and the table
+        x, y = exceedance(r["total"])
+        ax.step(x, y, where="post", color="#888" if r["kind"] == "baseline1" else "#444", linestyle="--",
+                linewidth=1.2, label=f"baseline {r['name']} (idle): p99 {r['total']['p99_us']:.0f} us")
+    goal = data.get("goal_p99_us", 100)
+    ax.axhline(0.01, color="#c33", linewidth=0.6, linestyle=":")
+    ax.axvline(goal, color="#c33", linewidth=0.8, linestyle="--", label=f"goal: p99 <= {goal:g} us")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(1e-4 * 0.8, 1.05)
+    lows = [r["total"]["quantiles_us"][0][1] for r in rows if r["total"]["n"]]
+    if lows:
+        ax.set_xlim(left=max(min(lows) / 1.5, 0.5))
+    ax.set_xlabel("vblank deadline -> consumer thread woke and read its eventfd (us)")
+    ax.set_ylabel("fraction of vblanks slower than x")
+    placed = " (server loop, consumers and baseline threads on CPU 0)" if data.get("one_cpu") else ""
+    ax.set_title(f"{data.get('title', 'latency')}{placed}\n{subtitle}", fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=7, loc="lower left")
+elif kind == "query":
+    names = [r["name"] for r in rows]
+    p50 = [r["round_trip"]["p50_us"] for r in rows]
+    p99 = [r["round_trip"]["p99_us"] for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 0.55 * len(rows) + 1.8))
+    ys = range(len(rows))
+    base = ["baseline" in r["kind"] for r in rows]
+    ax.barh([y - 0.2 for y in ys], p50, height=0.38, color=["#999" if b else "#3a7" for b in base])
+    ax.barh([y + 0.2 for y in ys], p99, height=0.38, color=["#ccc" if b else "#9d9" for b in base])
+    from matplotlib.patches import Patch
+    handles = [Patch(color="#3a7", label="p50"), Patch(color="#9d9", label="p99"),
+               Patch(color="#999", label="baseline p50"), Patch(color="#ccc", label="baseline p99")]
+    for y, a, b in zip(ys, p50, p99):
+        ax.text(a, y - 0.2, f" {a:.1f}", va="center", fontsize=8)
+        ax.text(b, y + 0.2, f" {b:.1f}", va="center", fontsize=8)
+    goal = data.get("goal_p50_us", 10)
+    handles.append(ax.axvline(goal, color="#c33", linestyle="--", linewidth=0.8, label=f"goal: p50 <= {goal:g} us"))
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels(names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("round trip (us); [1 CPU]: client and answering thread on one CPU (no idle-CPU wake-ups)")
+    ax.set_title(f"{data.get('title', 'query')}\n{subtitle}", fontsize=10)
+    ax.legend(handles=handles, fontsize=8, loc="lower right")
+elif kind == "cpu":
+    labels = [f"{r['vgpus']} {r['workload']}" for r in rows]
+    parts = [("daemon_pct", "daemon (server loop thread)", "#c63"),
+             ("guests_pct", "guests (VMs rendering + their traps)", "#69c"),
+             ("viewers_pct", "viewers (consumers)", "#9c6"),
+             ("other_pct", "other threads", "#bbb")]
+    fig, ax = plt.subplots(figsize=(10, 0.6 * len(rows) + 1.8))
+    left = [0.0] * len(rows)
+    for key, label, color in parts:
+        vals = [max(r[key], 0.0) for r in rows]
+        ax.barh(labels, vals, left=left, color=color, label=label)
+        left = [a + b for a, b in zip(left, vals)]
+    for i, r in enumerate(rows):
+        ax.text(left[i], i, f"  daemon {r['daemon_pct']:.1f} %, {r['frames_per_s']['median']:.0f} frames/s per vGPU (median)",
+                va="center", fontsize=8)
+    goal = data.get("goal_daemon_pct", 25)
+    ax.axvline(goal, color="#c33", linestyle="--", linewidth=0.8, label=f"goal: daemon <= {goal:g} % at 64 vGPUs")
+    cpus = ctx.get("num_cpus") or 0
+    if cpus:
+        ax.axvline(100 * cpus, color="#444", linewidth=0.8, label=f"{cpus} CPUs")
+    ax.invert_yaxis()
+    ax.set_xlim(0, max(max(left), 100 * cpus) * 1.45)
+    ax.set_xlabel("CPU, % of one core")
+    ax.set_title(f"{data.get('title', 'cpu')}\n{subtitle}", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+else:
+    print(f"{src}: unknown benchmark kind {kind!r}")
+    sys.exit(0)
+
+fig.tight_layout()
+fig.savefig(out, dpi=100)
+print(f"plot: {out}")
