@@ -120,14 +120,13 @@ class Exporter {
     uint64_t modifier = 0;
     uint32_t width = 0, height = 0, stride = 0;
     uint64_t size = 0;
-    uint64_t pages_hash = 0;  // cheap first test before comparing every page
     std::vector<MemfdOffset> pages;
     // References.
     bool initial_ref = true;
     uint32_t exports = 0;
     uint64_t last_query = 0;  // LRU clock value
   };
-  Object* find(const decode::PlaneInfo& p, uint64_t pages_hash);
+  Object* find(const decode::PlaneInfo& p);
   uint32_t lowest_free_id() const;
   void enforce_idle_bound();
   UniqueFd make_dmabuf(int memfd, const std::vector<Extent>& extents);
