@@ -29,8 +29,8 @@ using test::pte;
 
 using Result = Expected<GfxPlaneInfo, ExportError>;
 
-constexpr uint32_t kW = 64, kH = 64;  // XRGB8888 linear: 256-byte rows, 4 pages per surface
-constexpr uint64_t kPages = 4;
+constexpr uint32_t kW = test::SmallPrimary::kW, kH = test::SmallPrimary::kH;
+constexpr uint64_t kPages = test::SmallPrimary::kPages;
 constexpr uint64_t kSurfaces = 16;
 constexpr uint32_t kAsync = 1u << 9;
 
@@ -41,17 +41,13 @@ class ExporterTest : public test::GpuTest {
   void SetUp() override {
     GpuTest::SetUp();
     v = &create();
-    map(gm(0), kSurfaces * kPages, kFrame0);
-    wr(*v, hw::pipe::kConf, kOn);
-    wr(*v, hw::trans::kPipeSrc, (kW - 1) << 16 | (kH - 1));
-    wr(*v, reg(1, hw::plane::kCtl), kOn | 4u << 24 | kAsync);
-    wr(*v, reg(1, hw::plane::kStride), kW * 4 / 64);
+    test::SmallPrimary::light(*v, kSurfaces, kAsync);
     flip(0);
     make_exporter({});
   }
   void make_exporter(ExporterOptions o) { ex = std::make_unique<Exporter>(v->ram_ref(), std::move(o)); }
   static uint64_t reg(uint32_t universal, uint64_t r) { return hw::plane::reg(hw::Pipe::A, universal, r); }
-  Gma gm(uint64_t page) const { return v->resources().aperture.begin + page * kPageSize; }
+  Gma gm(uint64_t page) const { return test::SmallPrimary::gm(*v, page); }
   void map(Gma at, uint64_t n, uint64_t first) {
     for (uint64_t k = 0; k < n; ++k) wr(*v, kGtt + 8 * (at.page() + k), pte(first + k), 8);
   }

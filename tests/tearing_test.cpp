@@ -27,8 +27,8 @@ using test::pte;
 using hw::Pipe;
 using hw::Plane;
 
-constexpr uint32_t kW = 64, kH = 64;  // XRGB8888 linear: 256-byte rows, 4 pages per surface
-constexpr uint64_t kPages = 4;
+constexpr uint32_t kW = test::SmallPrimary::kW, kH = test::SmallPrimary::kH;
+constexpr uint64_t kPages = test::SmallPrimary::kPages;
 constexpr uint32_t kAsync = 1u << 9;
 constexpr uint32_t kXrgb = 4u << 24;
 
@@ -39,12 +39,8 @@ class TearingTest : public test::GpuTest {
   void SetUp() override {
     GpuTest::SetUp();
     v = &create();
-    for (uint64_t k = 0; k < 4 * kPages; ++k) wr(*v, kGtt + 8 * (gm(0).page() + k), (kFrame0 + k) << 12 | 1, 8);
     wr(*v, hw::irq::imr(Pipe::A), 0);
-    wr(*v, hw::pipe::kConf, kOn);
-    wr(*v, hw::trans::kPipeSrc, (kW - 1) << 16 | (kH - 1));
-    wr(*v, reg(hw::plane::kCtl), kOn | kXrgb);
-    wr(*v, reg(hw::plane::kStride), kW * 4 / 64);
+    test::SmallPrimary::light(*v, 4);
     flip(0);
     v->vblank();
     (void)flip_done();
@@ -52,9 +48,9 @@ class TearingTest : public test::GpuTest {
     o.udmabuf = false;
     ex = std::make_unique<Exporter>(v->ram_ref(), o);
   }
-  static uint64_t reg(uint64_t r) { return hw::plane::reg(Pipe::A, 1, r); }
-  Gma gm(uint64_t page) const { return v->resources().aperture.begin + page * kPageSize; }
-  uint32_t surface(uint64_t k) const { return static_cast<uint32_t>(gm(k * kPages).value()); }
+  static uint64_t reg(uint64_t r) { return test::SmallPrimary::reg(r); }
+  Gma gm(uint64_t page) const { return test::SmallPrimary::gm(*v, page); }
+  uint32_t surface(uint64_t k) const { return test::SmallPrimary::surface(*v, k); }
   void flip(uint64_t k) { wr(*v, reg(hw::plane::kSurf), surface(k)); }
   uint32_t live() { return static_cast<uint32_t>(rd(*v, reg(hw::plane::kSurfLive))); }
   // Reads and acknowledges the primary flip-done, as the guest does.

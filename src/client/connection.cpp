@@ -39,12 +39,6 @@ std::string status_name(Status code) {
 
 std::string describe(const Error& e) { return fmt::format("{}: {}", status_name(e.code), e.message); }
 
-std::string default_socket_path() {
-  const char* dir = std::getenv("XDG_RUNTIME_DIR");
-  if (dir && *dir) return std::string(dir) + "/vgpud.sock";
-  return "/run/vgpud/vgpud.sock";
-}
-
 std::string_view tearing_name(proto::Tearing t) {
   switch (t) {
     case proto::Tearing::None: return "none";

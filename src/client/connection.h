@@ -11,14 +11,14 @@
 
 #include "client/error.h"
 #include "client/session.h"
+#include "proto/socket_path.h"
 #include "proto/wire.h"
 #include "util/unique_fd.h"
 
 namespace vgd::client {
 
-// Where vgpud listens unless told otherwise: $XDG_RUNTIME_DIR/vgpud.sock when set, else
-// /run/vgpud/vgpud.sock (the daemon's rule; a test checks the two agree).
-std::string default_socket_path();
+// Where vgpud listens unless told otherwise (the daemon's own rule, from the wire layer).
+using proto::default_socket_path;
 
 struct ServerInfo {
   uint32_t version = 0;

@@ -54,11 +54,6 @@ bool parse_mode(std::string_view s, guest::Mode& out) {
   return false;
 }
 
-std::string default_socket_path() {
-  if (const char* dir = std::getenv("XDG_RUNTIME_DIR"); dir && *dir) return fmt::format("{}/vgpud.sock", dir);
-  return "/run/vgpud/vgpud.sock";
-}
-
 Expected<DaemonConfig, std::string> parse_daemon_config(std::string_view text, std::string_view source) {
   auto root = parse_toml(text, source);
   if (!root) return Unexpected(root.error());

@@ -10,6 +10,7 @@
 
 #include "guest/display.h"
 #include "guest/workload_kind.h"
+#include "proto/socket_path.h"
 #include "util/expected.h"
 #include "vgpu/gpu.h"
 
@@ -43,8 +44,7 @@ struct DaemonConfig {
 // The modes a guest can be asked for, by name ("1024x768@60", "1024x768@75", "1920x1080@60",
 // "1920x1080@59.94").
 bool parse_mode(std::string_view s, guest::Mode& out);
-// $XDG_RUNTIME_DIR/vgpud.sock when set, else /run/vgpud/vgpud.sock.
-std::string default_socket_path();
+using proto::default_socket_path;  // $XDG_RUNTIME_DIR/vgpud.sock, else /run/vgpud/vgpud.sock
 
 Expected<DaemonConfig, std::string> parse_daemon_config(std::string_view toml_text, std::string_view source_name);
 Expected<DaemonConfig, std::string> load_daemon_config(const std::string& path);
