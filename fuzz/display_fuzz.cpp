@@ -22,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include "decode/decoder.h"
+#include "decode/plane_cache.h"
 #include "display/vblank_clock.h"
 #include "fb/compose.h"
 #include "fb/convert.h"
@@ -189,6 +190,7 @@ struct World {
   // is not rendered again (pixel loops dominate the run time otherwise).
   std::string rendered[2][hw::kPipeCount * hw::kPlaneCount];
   std::string composed[2];
+  decode::PlaneCache cache[2];  // must always answer what a fresh decode does
   size_t slot(const Vgpu& v) const { return &v == a ? 0 : 1; }
 };
 
@@ -373,7 +375,11 @@ void check_vgpu(World& w, const Vgpu& v) {
     for (hw::Plane plane : hw::kPlanes) {
       auto r = decode::decode_plane(s, plane, v.ggtt());
       std::string key = key_of(r);
-      if (pipe == active) compose_key += key;
+      CHECK(key_of(decode::decode_plane(decode::plane_inputs(s, plane), plane, v.ggtt())) == key);
+      if (pipe == active) {
+        compose_key += key;
+        CHECK(key_of(w.cache[w.slot(v)].decode(v.vregs(), plane, v.ggtt())) == key);
+      }
       if (r) {
         CHECK(decode::pipe_active(v.vregs(), pipe));
         check_plane(w, v, *r, pipe, plane, std::move(key));

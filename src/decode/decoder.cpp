@@ -150,7 +150,25 @@ std::optional<hw::Pipe> first_active_pipe(const VregFile& regs) {
   return std::nullopt;
 }
 
-Expected<PlaneInfo, DecodeError> decode_plane(const PipeSnapshot& s, Plane plane, const GgttView& ggtt) {
+PipeSnapshot plane_inputs(const PipeSnapshot& s, Plane plane) {
+  PipeSnapshot in;
+  in.pipe = s.pipe;
+  in.pipeconf = s.pipeconf;
+  switch (plane) {
+    case Plane::Primary:
+      in.pipesrc = s.pipesrc;  // the primary's size
+      in.primary = s.primary;
+      break;
+    case Plane::Sprite: in.sprite = s.sprite; break;
+    case Plane::Cursor:
+      in.curcntr = s.curcntr, in.curpos = s.curpos, in.cursurflive = s.cursurflive;
+      in.x_hot = s.x_hot, in.y_hot = s.y_hot;
+      break;
+  }
+  return in;
+}
+
+Decoded decode_plane(const PipeSnapshot& s, Plane plane, const GgttView& ggtt) {
   PlaneInfo i;
   i.pipe = s.pipe;
   i.plane = plane;

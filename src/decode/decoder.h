@@ -20,6 +20,12 @@ bool pipe_active(const VregFile& regs, hw::Pipe p);
 // The pipe the decoder shows (reference §3.1): the first of A, B, C whose state bit is set.
 std::optional<hw::Pipe> first_active_pipe(const VregFile& regs);
 
-Expected<PlaneInfo, DecodeError> decode_plane(const PipeSnapshot& s, hw::Plane plane, const GgttView& ggtt);
+using Decoded = Expected<PlaneInfo, DecodeError>;
+Decoded decode_plane(const PipeSnapshot& s, hw::Plane plane, const GgttView& ggtt);
+
+// The part of a snapshot that decode_plane(s, plane, ...) reads; every other field is reset.
+// Two snapshots with equal inputs decode alike (the display fuzzer checks it), so a cursor
+// move does not invalidate a cached primary.
+PipeSnapshot plane_inputs(const PipeSnapshot& s, hw::Plane plane);
 
 }  // namespace vgd::decode

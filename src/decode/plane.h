@@ -19,10 +19,12 @@ struct PipeSnapshot {
   uint32_t pipesrc = 0;
   struct Universal {
     uint32_t ctl = 0, stride = 0, pos = 0, size = 0, surf = 0, offset = 0, surflive = 0;
+    friend bool operator==(const Universal&, const Universal&) = default;
   };
   Universal primary, sprite;
   uint32_t curcntr = 0, curbase = 0, curpos = 0, cursurflive = 0;
   uint32_t x_hot = 0xFFFFFFFFu, y_hot = 0xFFFFFFFFu;  // PVINFO cursor hotspot
+  friend bool operator==(const PipeSnapshot&, const PipeSnapshot&) = default;
 };
 
 struct PlaneInfo {

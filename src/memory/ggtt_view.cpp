@@ -38,6 +38,7 @@ PteWrite GgttView::write(uint64_t index, unsigned byte_in_entry, unsigned size, 
                          const GuestRam& ram) {
   Entry* e = find(index);
   if (!e) return PteWrite::Foreign;
+  ++generation_;
   if (size == 8) {
     e->guest = value;
     e->host &= ~(kLowPending | kHighPending);
@@ -85,6 +86,7 @@ std::optional<Gpa> GgttView::guest_gpa(Gma a) const {
 }
 
 void GgttView::clear() {
+  ++generation_;
   for (Slice* s : {&aperture_, &hidden_}) s->storage.discard();
 }
 

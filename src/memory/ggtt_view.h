@@ -56,6 +56,10 @@ class GgttView {
   // Device reset: every entry back to zero / scratch.
   void clear();
 
+  // Changes with every write to an owned entry and every clear(): a decode made at one
+  // generation is still true at the same generation (the plane cache relies on it).
+  uint64_t generation() const { return generation_; }
+
  private:
   struct Entry {
     uint64_t guest;
@@ -69,6 +73,7 @@ class GgttView {
   Entry* find(uint64_t index) const;
 
   Slice aperture_, hidden_;
+  uint64_t generation_ = 0;
 };
 
 }  // namespace vgd

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/daemon_config.h"
+#include "decode/plane_cache.h"
 #include "display/interrupts.h"
 #include "display/vblank_clock.h"
 #include "events/vgpu_events.h"
@@ -42,6 +43,7 @@ struct HostedVgpu {
   VgpuSpec spec;
   std::unique_ptr<exporter::Exporter> exporter;
   std::unique_ptr<events::VgpuEvents> events;
+  decode::PlaneCache planes;  // what QueryPlane decodes
   // Tearing control, per spec.tearing: at most one of them.
   std::unique_ptr<exporter::HoldGate> hold;       // hold: the vGPU's flip-done gate
   std::unique_ptr<exporter::ShadowFrames> shadows;  // copy: what primary queries and buffers serve

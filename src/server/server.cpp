@@ -274,11 +274,8 @@ Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
       proto::GfxPlaneInfo q{};
       if (req.body.size() < proto::kMinArgsz) return proto::make_error(req.header, Status::Invalid, "plane info shorter than 60 bytes");
       std::memcpy(&q, req.body.data(), std::min(req.body.size(), sizeof q));
-      const Vgpu& v = *hv.vgpu;
-      const auto decode_now = [&](hw::Plane plane) -> exporter::DecodeResult {
-        const auto pipe = decode::first_active_pipe(v.vregs());
-        if (!pipe) return Unexpected(decode::DecodeError{decode::DecodeError::Kind::NoPlane, "no active pipe"});
-        return decode::decode_plane(decode::snapshot(v.vregs(), *pipe), plane, v.ggtt());
+      const auto decode_now = [&](hw::Plane plane) -> const exporter::DecodeResult& {
+        return hv.planes.decode(hv.vgpu->vregs(), plane, hv.vgpu->ggtt());
       };
       // tearing = copy: the primary is served from the shadow frames, never from guest RAM.
       const auto target = exporter::classify_query(q);
