@@ -20,6 +20,10 @@ ALLOWED = {
     "client": {"util", "hw", "proto", "events"},  # consumers: events/event_value.h only (constexpr)
     "sim": {"util", "hw", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest"},
     "server": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest", "config", "sim"},
+    # Viewers are consumers like any other: they see vGPUs through libvgd-client only.
+    "viewers": {"util", "hw", "proto", "events", "decode", "fb", "client", "config"},
+    # The dashboard reports on the daemon (server/status.h) and its viewers.
+    "web": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest", "config", "sim", "server", "client", "viewers"},
 }
 # The guest may use only these heap-free util headers.
 GUEST_UTIL = {"util/address.h", "util/range_allocator.h"}

@@ -8,14 +8,20 @@
 namespace vgd {
 namespace {
 
-TEST(DaemonConfig, DefaultsAreTwoDemoVgpus) {
+TEST(DaemonConfig, DefaultsAreThreeDemoVgpusWithViewersOnLoopback) {
   const DaemonConfig cfg;
-  ASSERT_EQ(cfg.vgpus.size(), 2u);
+  ASSERT_EQ(cfg.vgpus.size(), 3u);
   EXPECT_EQ(cfg.vgpus[0].workload, Workload::Desktop);
-  EXPECT_EQ(cfg.vgpus[1].workload, Workload::Video);
+  EXPECT_EQ(cfg.vgpus[1].workload, Workload::Console);
+  EXPECT_EQ(cfg.vgpus[2].workload, Workload::Video);
+  EXPECT_TRUE(cfg.vnc.enabled);
+  EXPECT_EQ(cfg.vnc.listen, "127.0.0.1");
+  EXPECT_EQ(cfg.vnc.base_port, 5900u);
+  EXPECT_TRUE(cfg.web.enabled);
+  EXPECT_EQ(cfg.web.listen, "127.0.0.1");
   auto parsed = parse_daemon_config("", "empty.toml");
   ASSERT_TRUE(parsed.has_value()) << parsed.error();
-  EXPECT_EQ(parsed->vgpus.size(), 2u) << "an empty file keeps the defaults";
+  EXPECT_EQ(parsed->vgpus.size(), 3u) << "an empty file keeps the defaults";
 }
 
 TEST(DaemonConfig, ReadsGpuServerAndVgpus) {
@@ -93,8 +99,33 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"tiny_ram", "[[vgpu]]\nram_mib = 1\n", "bad.toml:2", "vgpu.ram_mib"},
                       BadCase{"wrong_type", "[server]\nmax_clients = 'many'\n", "bad.toml:2", "server.max_clients"},
                       BadCase{"no_idle_buffers", "[export]\nidle_buffers = 0\n", "bad.toml:2", "export.idle_buffers"},
+                      BadCase{"vnc_port_too_high", "[vnc]\n\nbase_port = 65300\n", "bad.toml:3", "vnc.base_port"},
+                      BadCase{"vnc_unknown_key", "[vnc]\nport = 5900\n", "bad.toml:2", "vnc.port"},
+                      BadCase{"web_port_too_high", "[web]\nport = 70000\n", "bad.toml:2", "web.port"},
+                      BadCase{"web_not_table", "web = 8080\n", "bad.toml:1", "web"},
                       BadCase{"syntax", "[[vgpu]\n", "bad.toml:1", ""}),
     [](const auto& p) { return std::string(p.param.name); });
+
+TEST(DaemonConfig, ReadsViewerSections) {
+  auto cfg = parse_daemon_config(R"(
+[vnc]
+enabled = true
+listen = "::1"
+base_port = 0
+password = "s3cret"
+[web]
+enabled = false
+listen = "0.0.0.0"
+port = 9090
+)", "viewers.toml");
+  ASSERT_TRUE(cfg.has_value()) << cfg.error();
+  EXPECT_EQ(cfg->vnc.listen, "::1");
+  EXPECT_EQ(cfg->vnc.base_port, 0u);
+  EXPECT_EQ(cfg->vnc.password, "s3cret");
+  EXPECT_FALSE(cfg->web.enabled);
+  EXPECT_EQ(cfg->web.listen, "0.0.0.0");
+  EXPECT_EQ(cfg->web.port, 9090u);
+}
 
 TEST(DaemonConfig, SocketDefaultsToTheRuntimeDirectory) {
   ::setenv("XDG_RUNTIME_DIR", "/run/user/4242", 1);

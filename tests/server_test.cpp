@@ -25,6 +25,8 @@
 namespace vgd {
 namespace {
 
+constexpr uint32_t kVideo = 3;  // the default vGPUs: 1 desktop, 2 console, 3 video
+
 using proto::MsgType;
 using proto::Packet;
 using proto::Status;
@@ -53,7 +55,7 @@ class ServerTest : public ::testing::Test {
     srv = daemon.srv.get();
   }
   void TearDown() override { daemon.stop(); }
-  // The embedded defaults: vGPU 1 desktop, vGPU 2 video.
+  // The embedded defaults: vGPU 1 desktop, vGPU 2 console, vGPU 3 video.
   virtual DaemonConfig config() const { return {}; }
   // Queries until the guest's primary plane shows (it boots in the first frames).
   proto::GfxPlaneInfo primary(Conn& c, uint32_t vgpu) {
@@ -87,12 +89,13 @@ TEST_F(ServerTest, HelloMustComeFirstAndListNamesTheGuests) {
   Packet list = c.call(MsgType::List);
   proto::ListReply lr;
   ASSERT_TRUE(list.read(lr));
-  ASSERT_EQ(lr.count, 2u);
-  proto::VgpuEntry e[2];
-  ASSERT_TRUE(list.read(e[0], sizeof lr) && list.read(e[1], sizeof lr + sizeof e[0]));
+  ASSERT_EQ(lr.count, 3u);
+  proto::VgpuEntry e[3];
+  for (size_t i = 0; i < 3; ++i) ASSERT_TRUE(list.read(e[i], sizeof lr + i * sizeof e[0]));
   EXPECT_STREQ(e[0].type, "GVTg_V5_8");
   EXPECT_STREQ(e[0].workload, "desktop");
-  EXPECT_STREQ(e[1].workload, "video");
+  EXPECT_STREQ(e[1].workload, "console");
+  EXPECT_STREQ(e[2].workload, "video");
   EXPECT_EQ(list.header.seq, c.seq) << "replies echo the request's seq";
 }
 
@@ -126,9 +129,9 @@ TEST_F(ServerTest, QueryFollowsTheKernelRulesAndIdsStayStableAcrossFlips) {
 TEST_F(ServerTest, BufferComesAsReadOnlyDescriptorsOfThePlane) {
   Conn c(path);
   c.hello();
-  ASSERT_TRUE(Conn::ok(c.call(MsgType::Open, 2)));
-  const proto::GfxPlaneInfo p = primary(c, 2);
-  Packet r = c.call(MsgType::GetBuffer, 2, proto::BufferRequest{p.dmabuf_id});
+  ASSERT_TRUE(Conn::ok(c.call(MsgType::Open, kVideo)));
+  const proto::GfxPlaneInfo p = primary(c, kVideo);
+  Packet r = c.call(MsgType::GetBuffer, kVideo, proto::BufferRequest{p.dmabuf_id});
   ASSERT_TRUE(Conn::ok(r)) << proto::error_text(r);
   proto::BufferReply b;
   ASSERT_TRUE(r.read(b));
@@ -146,8 +149,8 @@ TEST_F(ServerTest, BufferComesAsReadOnlyDescriptorsOfThePlane) {
   std::memcpy(&first, m, 4);
   EXPECT_NE(first & 0xFFFFFF, 0u) << "the video workload's background is not black";
   ::munmap(m, e.length);
-  EXPECT_TRUE(Conn::ok(c.call(MsgType::Release, 2, proto::ReleaseRequest{p.dmabuf_id})));
-  EXPECT_EQ(proto::error_code(c.call(MsgType::Release, 2, proto::ReleaseRequest{p.dmabuf_id})), Status::NoEntry);
+  EXPECT_TRUE(Conn::ok(c.call(MsgType::Release, kVideo, proto::ReleaseRequest{p.dmabuf_id})));
+  EXPECT_EQ(proto::error_code(c.call(MsgType::Release, kVideo, proto::ReleaseRequest{p.dmabuf_id})), Status::NoEntry);
 }
 
 TEST_F(ServerTest, EventsArriveAtVblankAndAGarbageClientDisturbsNobody) {

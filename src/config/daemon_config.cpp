@@ -63,27 +63,58 @@ Expected<DaemonConfig, std::string> parse_daemon_config(std::string_view text, s
   top.allow("vgpu");
   top.allow("server");
   top.allow("export");
+  top.allow("vnc");
+  top.allow("web");
   if (!top.no_unknown_keys()) return Unexpected(top.error);
   DaemonConfig cfg;
   auto gpu = gpu_config_from(*root, source);
   if (!gpu) return Unexpected(gpu.error());
   cfg.gpu = std::move(*gpu);
-  if (const toml::table* server = (*root)["server"].as_table()) {
-    TableReader r(*server, source, "server.");
-    if (!r.str("socket", cfg.socket) || !r.u32("max_clients", cfg.max_clients) || !r.no_unknown_keys())
-      return Unexpected(r.error);
-  } else if (root->contains("server")) {
-    return Unexpected(fmt::format("{}: server must be a table", where(source, root->get("server")->source())));
-  }
-  if (const toml::table* ex = (*root)["export"].as_table()) {
-    TableReader r(*ex, source, "export.");
-    if (!r.u32("idle_buffers", cfg.idle_buffers) || !r.boolean("udmabuf", cfg.udmabuf) || !r.no_unknown_keys())
-      return Unexpected(r.error);
-    if (cfg.idle_buffers == 0 || cfg.idle_buffers > 1024)
-      return Unexpected(fmt::format("{}: export.idle_buffers must be 1..1024", where(source, ex->get("idle_buffers")->source())));
-  } else if (root->contains("export")) {
-    return Unexpected(fmt::format("{}: export must be a table", where(source, root->get("export")->source())));
-  }
+  // Each optional section is a table read by `read` (false: r.error says why).
+  std::string err;
+  const auto section = [&](std::string_view key, auto&& read) {
+    const toml::node* n = root->get(key);
+    if (!n) return true;
+    const toml::table* t = n->as_table();
+    if (!t) {
+      err = fmt::format("{}: {} must be a table", where(source, n->source()), key);
+      return false;
+    }
+    TableReader r(*t, source, fmt::format("{}.", key));
+    if (!read(r) || !r.no_unknown_keys()) {
+      if (err.empty()) err = r.error;
+      return false;
+    }
+    return true;
+  };
+  const auto at = [&](std::string_view sect, std::string_view key) {
+    const toml::node* n = (*root)[sect][key].node();
+    return where(source, n ? n->source() : root->source());
+  };
+  const auto port_ok = [&](std::string_view sect, std::string_view key, uint32_t port, uint32_t max) {
+    if (port <= max) return true;
+    err = fmt::format("{}: {}.{} must be 0..{}", at(sect, key), sect, key, max);
+    return false;
+  };
+  const bool ok =
+      section("server", [&](TableReader& r) { return r.str("socket", cfg.socket) && r.u32("max_clients", cfg.max_clients); }) &&
+      section("export", [&](TableReader& r) {
+        if (!r.u32("idle_buffers", cfg.idle_buffers) || !r.boolean("udmabuf", cfg.udmabuf)) return false;
+        if (cfg.idle_buffers != 0 && cfg.idle_buffers <= 1024) return true;
+        err = fmt::format("{}: export.idle_buffers must be 1..1024", at("export", "idle_buffers"));
+        return false;
+      }) &&
+      section("vnc", [&](TableReader& r) {
+        VncConfig& v = cfg.vnc;
+        return r.boolean("enabled", v.enabled) && r.str("listen", v.listen) && r.u32("base_port", v.base_port) &&
+               r.str("password", v.password) && port_ok("vnc", "base_port", v.base_port, 65535 - 255);  // + a vGPU id
+      }) &&
+      section("web", [&](TableReader& r) {
+        WebConfig& w = cfg.web;
+        return r.boolean("enabled", w.enabled) && r.str("listen", w.listen) && r.u32("port", w.port) &&
+               port_ok("web", "port", w.port, 65535);
+      });
+  if (!ok) return Unexpected(err);
   if (const toml::node* list = root->get("vgpu")) {
     const toml::array* arr = list->as_array();
     if (!arr) return Unexpected(fmt::format("{}: vgpu must be an array of tables ([[vgpu]])", where(source, list->source())));

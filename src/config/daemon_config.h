@@ -1,6 +1,6 @@
 // vgpud's configuration: the GPU (as in gpu_config.h), the vGPUs it hosts with the guest each
-// runs, and where it serves consumers. Without a file the embedded defaults apply: two demo
-// vGPUs (a desktop and a video overlay).
+// runs, and where it serves consumers and viewers. Without a file the embedded defaults apply:
+// three demo vGPUs (a desktop, a boot console and a video overlay).
 #pragma once
 
 #include <cstdint>
@@ -31,14 +31,32 @@ struct VgpuSpec {
   TearingMode tearing = TearingMode::None;
 };
 
+// [vnc]: one RFB server per vGPU (its websocket endpoint on the same port serves noVNC).
+struct VncConfig {
+  bool enabled = true;
+  std::string listen = "127.0.0.1";  // loopback unless told otherwise
+  uint32_t base_port = 5900;         // vGPU N listens on base_port + N (VNC display N); 0: any free port
+  std::string password;              // empty: no password (VNC authentication otherwise)
+};
+
+// [web]: the dashboard, /api and /metrics over HTTP.
+struct WebConfig {
+  bool enabled = true;
+  std::string listen = "127.0.0.1";
+  uint32_t port = 8080;  // 0: any free port
+};
+
 struct DaemonConfig {
   GpuConfig gpu;
-  std::vector<VgpuSpec> vgpus = {VgpuSpec{}, VgpuSpec{"GVTg_V5_8", Workload::Video}};
+  std::vector<VgpuSpec> vgpus = {VgpuSpec{}, VgpuSpec{"GVTg_V5_8", Workload::Console},
+                                 VgpuSpec{"GVTg_V5_8", Workload::Video}};
   std::string socket;  // empty: default_socket_path()
   uint32_t max_clients = 64;
   // [export]
   uint32_t idle_buffers = 16;  // per vGPU: buffer ids kept while no consumer holds them (LRU)
   bool udmabuf = true;         // hand out a real dma-buf too when /dev/udmabuf works
+  VncConfig vnc;
+  WebConfig web;
 };
 
 // The modes a guest can be asked for, by name ("1024x768@60", "1024x768@75", "1920x1080@60",

@@ -13,7 +13,7 @@
 int main(int argc, char** argv) {
   CLI::App app{"vgpud: vGPUs with demo guests, their framebuffers served zero-copy with refresh events"};
   std::string config_path, socket_path, level = "info";
-  app.add_option("-c,--config", config_path, "TOML configuration (default: two demo vGPUs)")->check(CLI::ExistingFile);
+  app.add_option("-c,--config", config_path, "TOML configuration (default: three demo vGPUs with VNC and the web dashboard)")->check(CLI::ExistingFile);
   app.add_option("-s,--socket", socket_path, "socket path (default: $XDG_RUNTIME_DIR/vgpud.sock or /run/vgpud/vgpud.sock)");
   app.add_option("-l,--log-level", level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
