@@ -21,7 +21,7 @@ ALLOWED = {
     "sim": {"util", "hw", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest"},
     "server": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest", "config", "sim"},
     # Viewers are consumers like any other: they see vGPUs through libvgd-client only.
-    "viewers": {"util", "hw", "proto", "events", "decode", "fb", "client", "config"},
+    "viewers": {"util", "hw", "proto", "events", "decode", "fb", "client", "config", "guest"},  # guest: its font
     # The dashboard reports on the daemon (server/status.h) and its viewers.
     "web": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest", "config", "sim", "server", "client", "viewers"},
 }
