@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Plot a daemon_bench result file (bench-results/daemon-{latency,query,cpu}.json).
+"""Plot a daemon_bench result file (bench-results/daemon-{latency,query,cpu,vnc}.json).
 
 usage: plot_latency.py RESULTS.json PLOT.png
 
@@ -10,6 +10,9 @@ query:   p50 and p99 round trip per row, baselines in grey, the goal (p50 <= 10 
 cpu:     CPU per configuration in % of one core, stacked: daemon (server loop thread), guests
          (the VMs rendering), viewers (the consumers), with the daemon goal (25 %) as a line and
          the flip rate each configuration achieved written beside it.
+vnc:     bytes on the wire per second for each demo workload (default encodings and raw only)
+         beside raw full frames at the guest's flip rate (log scale), with the flip -> pixels
+         latency and the CPU per stream in the title.
 """
 import json
 import sys
@@ -129,6 +132,34 @@ elif kind == "cpu":
     ax.set_xlim(0, max(max(left), 100 * cpus) * 1.45)
     ax.set_xlabel("CPU, % of one core")
     ax.set_title(f"{data.get('title', 'cpu')}\n{subtitle}", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+elif kind == "vnc":
+    byte_rows = [r for r in rows if r["name"] == "bytes"]
+    lat = next((r for r in rows if r["name"] == "flip_to_pixels"), None)
+    cpu = next((r for r in rows if r["name"] == "cpu"), None)
+    fig, ax = plt.subplots(figsize=(10, 0.7 * len(byte_rows) + 2.2))
+    labels = [f"{r['workload']} ({r['encodings']})" for r in byte_rows]
+    ys = range(len(byte_rows))
+    wire = [max(r["wire_kib_per_s"], 0.01) for r in byte_rows]
+    raw = [max(r["raw_frames_kib_per_s"], 0.01) for r in byte_rows]
+    ax.barh([y - 0.2 for y in ys], wire, height=0.38, color="#3a7", label="on the wire (damage only)")
+    ax.barh([y + 0.2 for y in ys], raw, height=0.38, color="#ccc", label="raw full frames at the flip rate")
+    for y, a, b in zip(ys, wire, raw):
+        ax.text(a, y - 0.2, f" {a:,.0f} KiB/s", va="center", fontsize=8)
+        ax.text(b, y + 0.2, f" {b:,.0f} KiB/s", va="center", fontsize=8)
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("KiB per second, one client, 1080p")
+    head = "VNC stream"
+    if lat:
+        d = lat["latency"]
+        head += (f": guest flip -> pixels p50 {d['p50_us'] / 1e3:.1f} ms, p99 {d['p99_us'] / 1e3:.1f} ms"
+                 f" (goal p50 <= {lat['goal_p50_ms']:.1f} ms)")
+    if cpu:
+        head += f"; {cpu['stream_pct_per_stream']:.1f} % of a core per stream"
+    ax.set_title(f"{head}\n{subtitle}", fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
 else:
     print(f"{src}: unknown benchmark kind {kind!r}")

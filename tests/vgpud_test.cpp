@@ -65,17 +65,22 @@ TEST(Vgpud, BadConfigurationNamesLineAndKeyAndExitsNonZero) {
 }
 
 TEST(Vgpud, ServesUntilSigtermThenLeavesCleanly) {
-  const std::string sock = temp("a.sock"), log = temp("a.log"), log2 = temp("b.log");
-  const pid_t pid = spawn(fmt::format("--socket {}", sock), log);
+  const std::string sock = temp("a.sock"), log = temp("a.log"), log2 = temp("b.log"), cfg = temp("any-port.toml");
+  // The embedded defaults with the viewers on free ports (the fixed ones may be taken here).
+  std::ofstream(cfg) << "[vnc]\nbase_port = 0\n[web]\nport = 0\n";
+  const pid_t pid = spawn(fmt::format("--config {} --socket {}", cfg, sock), log);
   ASSERT_TRUE(wait_for_socket(sock)) << slurp(log);
   // A second daemon must not steal a live socket.
-  EXPECT_EQ(wait_exit(spawn(fmt::format("--socket {}", sock), log2)), 1);
+  EXPECT_EQ(wait_exit(spawn(fmt::format("--config {} --socket {}", cfg, sock), log2)), 1);
   EXPECT_NE(slurp(log2).find("another vgpud already serves"), std::string::npos) << slurp(log2);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // guests running
   ASSERT_EQ(::kill(pid, SIGTERM), 0);
   EXPECT_EQ(wait_exit(pid), 0) << slurp(log);
   const std::string out = slurp(log);
   EXPECT_NE(out.find("shutting down"), std::string::npos) << out;
+  // What a person needs to look at the guests: the dashboard's URL and a VNC port per vGPU.
+  EXPECT_NE(out.find("dashboard: http://127.0.0.1:"), std::string::npos) << out;
+  for (int v = 1; v <= 3; ++v) EXPECT_NE(out.find(fmt::format("vgpu {}: VNC on 127.0.0.1:", v)), std::string::npos) << out;
   EXPECT_EQ(out.find("guest stopped"), std::string::npos) << "guests end with their frame, not with an error";
   EXPECT_FALSE(std::filesystem::exists(sock)) << "the socket file is removed on exit";
 }

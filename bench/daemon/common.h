@@ -97,6 +97,7 @@ struct Options {
 void run_latency(const Options& o);  // latency.cpp
 void run_query(const Options& o);    // query.cpp
 void run_cpu(const Options& o);      // cpu.cpp
+void run_vnc(const Options& o);      // vnc.cpp
 
 // --- The daemon, in-process ---------------------------------------------------------------------
 

@@ -9,6 +9,8 @@
 //           ping-pongs (query.cpp)
 //  cpu      the daemon's CPU with 16, 32 and 64 vGPUs flipping 1080p, beside the guests' and
 //           viewers' CPU (cpu.cpp)
+//  vnc      the VNC viewers with a real RFB client: guest flip → pixels received, bytes on the
+//           wire per workload beside raw full frames, CPU per stream (vnc.cpp)
 // Each file's head says what it measures and how; common.h holds what they share.
 //
 // Workloads: "desktop" redraws a whole 1080p X-tiled frame and flips its primary every frame
@@ -17,11 +19,11 @@
 // do run at 60 Hz and the daemon does all its per-vblank work: latch, flip-done, event, and a
 // 1080p primary query per event). Both are run by default; the difference is the guests' cost.
 //
-// usage: daemon_bench [latency|query|cpu|all]... [--seconds S] [--query-seconds S] [--warmup S]
+// usage: daemon_bench [latency|query|cpu|vnc|all]... [--seconds S] [--query-seconds S] [--warmup S]
 //          [--latency-vgpus 1,16,64] [--cpu-vgpus 16,32,64] [--latency-workloads video,desktop]
 //          [--cpu-workloads desktop,video] [--consumer-threads N] [--no-concurrent-baseline]
 //          [--one-cpu] [--out DIR]
-// No part named: all three. Writes DIR/daemon-<part>.json (DIR defaults to bench-results).
+// No part named: all four. Writes DIR/daemon-<part>.json (DIR defaults to bench-results).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -74,10 +76,10 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) die(a + " needs a value");
       return argv[++i];
     };
-    if (a == "latency" || a == "query" || a == "cpu") {
+    if (a == "latency" || a == "query" || a == "cpu" || a == "vnc") {
       o.parts.push_back(a);
     } else if (a == "all") {
-      o.parts = {"latency", "query", "cpu"};
+      o.parts = {"latency", "query", "cpu", "vnc"};
     } else if (a == "--seconds") {
       o.seconds = std::atof(value().c_str());
     } else if (a == "--query-seconds") {
@@ -106,13 +108,13 @@ Options parse(int argc, char** argv) {
       o.out = value();
     } else if (a == "-h" || a == "--help") {
       std::printf(
-          "usage: daemon_bench [latency|query|cpu|all]... [--seconds S] [--query-seconds S] [--warmup S]\n"
+          "usage: daemon_bench [latency|query|cpu|vnc|all]... [--seconds S] [--query-seconds S] [--warmup S]\n"
           "         [--latency-vgpus 1,16,64] [--cpu-vgpus 16,32,64] [--latency-workloads video,desktop]\n"
           "         [--cpu-workloads desktop,video]"
           " [--consumer-threads N] [--no-concurrent-baseline] [--one-cpu] [--out DIR]\n"
           "Durations: --seconds is each latency row and each cpu window (default 5), --query-seconds each\n"
           "query row (2), --warmup the settling time after the guests are up (1.5). Writes\n"
-          "DIR/daemon-{latency,query,cpu}.json (DIR: bench-results). --one-cpu: in the latency part, the\n"
+          "DIR/daemon-{latency,query,cpu,vnc}.json (DIR: bench-results). --one-cpu: in the latency part, the\n"
           "threads that wake each other (server loop, consumers, baseline threads) all on CPU 0.\n");
       std::exit(0);
     } else if (a.rfind("--benchmark_", 0) == 0) {
@@ -121,7 +123,7 @@ Options parse(int argc, char** argv) {
       die("unknown argument '" + a + "' (--help)");
     }
   }
-  if (o.parts.empty()) o.parts = {"latency", "query", "cpu"};
+  if (o.parts.empty()) o.parts = {"latency", "query", "cpu", "vnc"};
   if (!(o.seconds > 0) || !(o.query_seconds > 0) || !(o.warmup >= 0)) die("durations must be positive");
   return o;
 }
@@ -138,6 +140,7 @@ int main(int argc, char** argv) {
     if (part == "latency") run_latency(o);
     if (part == "query") run_query(o);
     if (part == "cpu") run_cpu(o);
+    if (part == "vnc") run_vnc(o);
   }
   return 0;
 }

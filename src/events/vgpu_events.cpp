@@ -4,7 +4,7 @@
 
 namespace vgd::events {
 
-VgpuEvents::VgpuEvents(Vgpu& v) : vgpu_(&v) {
+VgpuEvents::VgpuEvents(Vgpu& v, const display::VblankClock* clock) : vgpu_(&v), clock_(clock) {
   // Pipes already running count as just lit: their next vblank announces what they show, and
   // turning one off is reported.
   for (hw::Pipe p : hw::kPipes)
@@ -13,15 +13,24 @@ VgpuEvents::VgpuEvents(Vgpu& v) : vgpu_(&v) {
   v.set_pipe_state_listener([this](Vgpu&, hw::Pipe p, bool on) { publish(tracker_.on_pipe_state(p, on), 0); });
 }
 
+namespace {
+uint64_t monotonic_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+}  // namespace
+
 void VgpuEvents::publish(uint64_t value, uint64_t vblank_ns) {
   if (value == 0) return;
-  if (vblank_ns == 0) {  // not from the clock (a pipe turned off, or a hand-made vblank): now
-    timespec ts{};
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    vblank_ns = static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
-  }
+  const bool from_clock = vblank_ns != 0;
+  if (!from_clock) vblank_ns = monotonic_ns();  // a pipe turned off, or a hand-made vblank: now
   last_event_ns_ = vblank_ns;
   hub_.publish(value);
+  if (from_clock) {
+    const uint64_t now = clock_ ? clock_->now_ns() : monotonic_ns();
+    latency_.record(now > vblank_ns ? now - vblank_ns : 0);
+  }
 }
 
 VgpuEvents::~VgpuEvents() {

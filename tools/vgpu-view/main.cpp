@@ -13,7 +13,7 @@
 
 #include "client/client.h"
 #include "fb/png.h"
-#include "frame.h"
+#include "viewers/frame_grab.h"
 #include "stats.h"
 
 namespace {
@@ -116,10 +116,10 @@ int follow(vgd::client::Connection& conn, const Options& opt, uint32_t id) {
       }
     }
     const auto before = vgpu->counters();
-    auto frame = vgd::view::query_planes(*vgpu);
+    auto frame = vgd::viewers::query_planes(*vgpu);
     if (!frame) return fail(fmt::format("query: {}", describe(frame.error())));
     const auto t_query = Clock::now();
-    if (auto m = vgd::view::map_buffers(*vgpu, *frame); !m) return fail(fmt::format("buffer: {}", describe(m.error())));
+    if (auto m = vgd::viewers::map_buffers(*vgpu, *frame); !m) return fail(fmt::format("buffer: {}", describe(m.error())));
     const auto t_mapped = Clock::now();
     s.query_us = us_between(t_event, t_query);
     s.map_us = us_between(t_query, t_mapped);
@@ -131,7 +131,7 @@ int follow(vgd::client::Connection& conn, const Options& opt, uint32_t id) {
     const bool png_due = !png_path.empty() && (!last_png || t_event - *last_png >= png_interval);
     std::optional<vgd::fb::Image> picture;
     if ((stats || png_due) && (*frame)[vgd::hw::Plane::Primary]) {
-      auto img = vgd::view::compose_frame(*frame);
+      auto img = vgd::viewers::compose_frame(*frame);
       s.compose_us = us_between(t_mapped, Clock::now());
       if (!img) s.note += (s.note.empty() ? "" : "; ") + img.error();
       else picture = std::move(*img);
@@ -139,7 +139,7 @@ int follow(vgd::client::Connection& conn, const Options& opt, uint32_t id) {
     // Done with the guest's frame: with tearing control (hold, copy) this hands its buffers
     // back now, before the slow PNG, so the guest need not wait (hold) nor frames be skipped
     // (copy). Without, the session's cache keeps them.
-    vgd::view::drop_buffers(*frame);
+    vgd::viewers::drop_buffers(*frame);
     if (picture && png_due) {
       if (auto w = write_snapshot(*picture, png_path); !w) return fail(w.error());
       last_png = t_event;

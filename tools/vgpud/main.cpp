@@ -9,14 +9,20 @@
 #include "config/daemon_config.h"
 #include "server/host.h"
 #include "server/server.h"
+#include "server/status.h"
+#include "viewers/vnc_stream.h"
+#include "web/dashboard.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"vgpud: vGPUs with demo guests, their framebuffers served zero-copy with refresh events"};
   std::string config_path, socket_path, level = "info";
+  std::string web_root = vgd::web::default_web_root();
   app.add_option("-c,--config", config_path, "TOML configuration (default: three demo vGPUs with VNC and the web dashboard)")->check(CLI::ExistingFile);
   app.add_option("-s,--socket", socket_path, "socket path (default: $XDG_RUNTIME_DIR/vgpud.sock or /run/vgpud/vgpud.sock)");
   app.add_option("-l,--log-level", level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  app.add_option("--web-root", web_root, "the dashboard's files (default: the build's web/ directory)")
+      ->check(CLI::ExistingDirectory);
   CLI11_PARSE(app, argc, argv);
   spdlog::set_default_logger(spdlog::stderr_color_mt("vgpud"));
   spdlog::set_level(spdlog::level::from_str(level));
@@ -49,8 +55,55 @@ int main(int argc, char** argv) {
       spdlog::info("vgpu {}: {} running the {} workload at {}x{}", hv->vgpu->id(), hv->vgpu->type().name,
                    vgd::name(hv->spec.workload), hv->spec.mode.width, hv->spec.mode.height);
   }
+  // One VNC server per vGPU: a consumer of this daemon's socket like any other (it gets answers
+  // once run() serves). vGPU N listens on base_port + N; base_port 0: any free port.
+  std::vector<std::unique_ptr<vgd::viewers::VncStream>> vnc;
+  if (cfg.vnc.enabled) {
+    std::vector<uint32_t> ids;
+    {
+      const std::lock_guard lk((*host)->lock());
+      for (const auto& hv : (*host)->vgpus()) ids.push_back(hv->vgpu->id());
+    }
+    for (uint32_t id : ids) {
+      const int port = cfg.vnc.base_port ? static_cast<int>(cfg.vnc.base_port + id) : 0;
+      auto s = vgd::viewers::VncStream::start({cfg.socket, id, cfg.vnc.listen, port, cfg.vnc.password,
+                                               fmt::format("vgpud: vGPU {}", id)});
+      if (!s) {
+        fmt::print(stderr, "vgpud: vGPU {}: VNC: {}\n", id, s.error());
+        return 1;
+      }
+      const int p = (*s)->port();
+      spdlog::info("vgpu {}: VNC on {}:{}{}", id, cfg.vnc.listen, p,
+                   p >= 5900 && p < 6000 ? fmt::format(" (display :{})", p - 5900) : "");
+      vnc.push_back(std::move(*s));
+    }
+  }
+  // The dashboard (/, /api, /metrics): snapshots are taken on its HTTP threads.
+  vgd::server::StatusCollector collector;
+  std::unique_ptr<vgd::web::Dashboard> dashboard;
+  if (cfg.web.enabled) {
+    // Captures must outlive `dashboard` (reset below, before the rest is torn down).
+    auto status = [&collector, &vnc, &h = **host, &srv = **server] {
+      vgd::server::DaemonStatus s = collector.collect(h, srv);
+      // vnc[i] serves the i-th vGPU: both follow the host's order.
+      for (size_t i = 0; i < vnc.size() && i < s.vgpus.size(); ++i) {
+        const vgd::viewers::VncStats st = vnc[i]->stats();
+        s.vgpus[i].vnc = {st.port, st.clients, st.frames, st.updates, st.bytes_sent, st.cursor_moves, st.resizes};
+      }
+      return s;
+    };
+    auto d = vgd::web::Dashboard::start({cfg.web.listen, static_cast<int>(cfg.web.port), web_root}, std::move(status));
+    if (!d) {
+      fmt::print(stderr, "vgpud: {}\n", d.error());
+      return 1;
+    }
+    dashboard = std::move(*d);
+    spdlog::info("dashboard: {}", dashboard->url());
+  }
   (*host)->start_guests();
   const int rc = (*server)->run();
+  dashboard.reset();  // no more status requests while the daemon winds down
+  vnc.clear();  // their connections close now, with the loop gone (each waits at most a reply timeout)
   (*host)->stop_guests();
   return rc;
 }

@@ -1,4 +1,4 @@
-#include "frame.h"
+#include "viewers/frame_grab.h"
 
 #include <fmt/format.h>
 
@@ -7,10 +7,8 @@
 #include "fb/view.h"
 #include "hw/formats.h"
 
-namespace vgd::view {
+namespace vgd::viewers {
 namespace {
-
-constexpr hw::Plane kPlanes[] = {hw::Plane::Primary, hw::Plane::Sprite, hw::Plane::Cursor};
 
 uint32_t abi_type(hw::Plane p) {
   switch (p) {
@@ -68,9 +66,9 @@ Expected<fb::Image, std::string> render(hw::Plane which, const PlaneGrab& g) {
 
 }  // namespace
 
-Expected<Frame, client::Error> query_planes(client::VgpuSession& vgpu) {
+Expected<Frame, client::Error> query_planes(client::VgpuSession& vgpu, std::initializer_list<hw::Plane> which) {
   Frame f;
-  for (hw::Plane p : kPlanes) {
+  for (hw::Plane p : which) {
     auto q = vgpu.query(abi_type(p));
     if (!q) {
       if (fatal(q.error())) return Unexpected(q.error());
@@ -83,7 +81,7 @@ Expected<Frame, client::Error> query_planes(client::VgpuSession& vgpu) {
 }
 
 Expected<bool, client::Error> map_buffers(client::VgpuSession& vgpu, Frame& frame) {
-  for (hw::Plane p : kPlanes) {
+  for (hw::Plane p : kAllPlanes) {
     auto& slot = frame.planes[static_cast<int>(p)];
     if (!slot) continue;
     auto b = vgpu.buffer(slot->info);
@@ -103,15 +101,17 @@ void drop_buffers(Frame& frame) {
     if (slot) slot->buffer.reset();
 }
 
-Expected<fb::Image, std::string> compose_frame(const Frame& frame) {
+namespace {
+
+Expected<fb::Image, std::string> compose(const Frame& frame, bool with_cursor) {
   const auto& primary = frame[hw::Plane::Primary];
-  if (!primary) return Unexpected(std::string("the primary plane is off"));
+  if (!primary || !primary->buffer) return Unexpected(std::string("the primary plane is off"));
   auto base = render(hw::Plane::Primary, *primary);
   if (!base) return Unexpected(base.error());
   std::optional<fb::Image> layer[3];
   for (hw::Plane p : {hw::Plane::Sprite, hw::Plane::Cursor}) {
     const auto& g = frame[p];
-    if (!g) continue;
+    if (!g || !g->buffer || (p == hw::Plane::Cursor && !with_cursor)) continue;
     auto img = render(p, *g);
     if (!img) return Unexpected(img.error());
     layer[static_cast<int>(p)] = std::move(*img);
@@ -125,4 +125,27 @@ Expected<fb::Image, std::string> compose_frame(const Frame& frame) {
                      c ? proto::signed_pos(c->info.x_pos) : 0, c ? proto::signed_pos(c->info.y_pos) : 0);
 }
 
-}  // namespace vgd::view
+}  // namespace
+
+Expected<fb::Image, std::string> compose_frame(const Frame& frame) { return compose(frame, true); }
+Expected<fb::Image, std::string> compose_screen(const Frame& frame) { return compose(frame, false); }
+
+Expected<std::optional<CursorImage>, std::string> render_cursor(const Frame& frame) {
+  const auto& c = frame[hw::Plane::Cursor];
+  if (!c || !c->buffer) return std::optional<CursorImage>{};
+  auto img = render(hw::Plane::Cursor, *c);
+  if (!img) return Unexpected(img.error());
+  CursorImage out;
+  out.image = std::move(*img);
+  out.x = proto::signed_pos(c->info.x_pos);
+  out.y = proto::signed_pos(c->info.y_pos);
+  // kHotUnknown (0xFFFFFFFF): the guest never said (VFIO's "unknown"); a hotspot outside the image is no
+  // better, so both point at the corner.
+  const bool known = c->info.x_hot != proto::kHotUnknown && c->info.y_hot != proto::kHotUnknown &&
+                     c->info.x_hot < out.image.width && c->info.y_hot < out.image.height;
+  out.hot_x = known ? c->info.x_hot : 0;
+  out.hot_y = known ? c->info.y_hot : 0;
+  return std::optional<CursorImage>(std::move(out));
+}
+
+}  // namespace vgd::viewers

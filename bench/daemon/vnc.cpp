@@ -1,0 +1,258 @@
+// daemon_bench vnc: the VNC viewers (viewers::VncStream) end to end, with a real RFB client
+// (libvncclient) on loopback.
+//
+//  flip → pixels   The bench stops the guest and becomes it: it paints a marker colour into the
+//                  first page of the surface that is not on screen, flips to it with a PLANE_SURF
+//                  write (a synchronous flip: it latches at the next vblank), and times until the
+//                  client's framebuffer shows the marker. Goal: p50 ≤ one vblank + 3 ms. A random
+//                  pause between flips spreads them over the vblank period.
+//  bytes           For each demo workload at 1080p: what the stream put on the wire per second
+//                  (its own count of bytes sent) with the client's default encodings and with raw
+//                  only, beside what raw full frames at the guest's flip rate would cost.
+//  cpu             CPU of the stream's threads (its consumer thread and libvncserver's, which
+//                  inherit its name) per stream with one client each, and what the daemon's
+//                  server loop spent answering the streams' queries.
+#include <fmt/format.h>
+#include <rfb/rfbclient.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string_view>
+#include <thread>
+
+#include "common.h"
+#include "decode/decoder.h"
+#include "viewers/vnc_stream.h"
+
+namespace vgd::daemon_bench {
+namespace {
+
+// A libvncclient on its own thread; remembers when pixel (0, 0) last changed to what.
+class RfbClient {
+ public:
+  RfbClient(int port, const char* encodings) {
+    cl_ = rfbGetClient(8, 3, 4);
+    cl_->serverHost = ::strdup("127.0.0.1");
+    cl_->serverPort = port;
+    cl_->appData.encodingsString = encodings;
+    cl_->GotFrameBufferUpdate = &RfbClient::on_update;
+    rfbClientSetClientData(cl_, &kTag, this);
+    if (!rfbInitClient(cl_, nullptr, nullptr)) {
+      cl_ = nullptr;  // freed by libvncclient on failure
+      die(fmt::format("libvncclient could not connect to port {}", port));
+    }
+    thread_ = std::thread([this] {
+      while (!stop_.load(std::memory_order_relaxed)) {
+        const int n = WaitForMessage(cl_, 20'000);
+        if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl_))) break;
+      }
+    });
+  }
+  ~RfbClient() {
+    stop_ = true;
+    thread_.join();
+    rfbClientCleanup(cl_);
+  }
+  RfbClient(const RfbClient&) = delete;
+  RfbClient& operator=(const RfbClient&) = delete;
+
+  uint32_t corner() const { return corner_.load(std::memory_order_acquire); }  // 0x00RRGGBB
+  int64_t corner_ns() const { return corner_ns_.load(std::memory_order_acquire); }
+  uint64_t updates() const { return updates_.load(std::memory_order_relaxed); }
+
+ private:
+  static inline char kTag;
+  static void on_update(rfbClient* c, int x, int y, int, int) {
+    auto* self = static_cast<RfbClient*>(rfbClientGetClientData(c, &kTag));
+    self->updates_.fetch_add(1, std::memory_order_relaxed);
+    if (x != 0 || y != 0) return;
+    const uint8_t* p = c->frameBuffer;  // 32 bpp, red at bit 0
+    const uint32_t rgb = uint32_t{p[0]} << 16 | uint32_t{p[1]} << 8 | p[2];
+    if (rgb != self->corner_.load(std::memory_order_relaxed)) {
+      self->corner_ns_.store(now_ns(), std::memory_order_relaxed);
+      self->corner_.store(rgb, std::memory_order_release);
+    }
+  }
+
+  rfbClient* cl_ = nullptr;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint32_t> corner_{0xFFFFFFFF};
+  std::atomic<int64_t> corner_ns_{0};
+  std::atomic<uint64_t> updates_{0};
+};
+
+std::unique_ptr<viewers::VncStream> stream_for(const Rig& rig, uint32_t vgpu) {
+  viewers::VncOptions o;
+  o.socket_path = rig.path;
+  o.vgpu = vgpu;
+  o.port = 0;
+  auto s = viewers::VncStream::start(o);
+  if (!s) die("VNC stream: " + s.error());
+  return std::move(*s);
+}
+
+// --- flip → pixels -----------------------------------------------------------------------------
+
+void flip_latency(const Options& o, std::vector<std::string>& json) {
+  Rig rig({1, Workload::Video, false});
+  server::HostedVgpu& hv = *rig.host->vgpus()[0];
+  const uint64_t surf_reg = hw::plane::reg(hw::Pipe::A, 1, hw::plane::kSurf);
+  const uint64_t live_reg = hw::plane::reg(hw::Pipe::A, 1, hw::plane::kSurfLive);
+  // The guest's swap chain: the primary surfaces it flips between.
+  std::vector<uint32_t> surfaces;
+  for (int i = 0; i < 200 && surfaces.size() < 2; ++i) {
+    {
+      const std::lock_guard lk(rig.host->lock());
+      const uint32_t s = hv.vgpu->vregs().read32(live_reg) & hw::plane::kSurfAddrMask;
+      if (std::find(surfaces.begin(), surfaces.end(), s) == surfaces.end()) surfaces.push_back(s);
+    }
+    sleep_s(0.005);
+  }
+  if (surfaces.size() < 2) die("the video guest did not flip between two surfaces");
+  auto stream = stream_for(rig, hv.vgpu->id());
+  RfbClient client(stream->port(), "raw");
+  rig.host->stop_guests();  // from here on the bench is the guest
+  sleep_s(o.warmup);
+
+  std::mt19937 rng(42);
+  std::vector<int64_t> lat;
+  uint64_t timeouts = 0;
+  const int64_t end = now_ns() + static_cast<int64_t>(o.seconds * 1e9);
+  for (uint32_t i = 1; now_ns() < end; ++i) {
+    const uint32_t marker = (i * 0x9E3779B1u) & 0xFFFFFF;
+    int64_t t0;
+    {
+      const std::lock_guard lk(rig.host->lock());
+      const uint32_t live = hv.vgpu->vregs().read32(live_reg) & hw::plane::kSurfAddrMask;
+      const uint32_t next = surfaces[0] == live ? surfaces[1] : surfaces[0];
+      const auto page = hv.vgpu->ggtt().translate(Gma(next));
+      if (!page || page->scratch) die("the back surface is not mapped");
+      auto bytes = hv.vgpu->ram().host_bytes(page->offset, kPageSize);
+      for (size_t b = 0; b + 4 <= bytes.size(); b += 4) std::memcpy(bytes.data() + b, &marker, 4);  // XRGB8888
+      t0 = now_ns();
+      (void)hv.vgpu->write(MmioOffset(surf_reg), 4, next);
+    }
+    const int64_t give_up = t0 + 1'000'000'000;
+    while (client.corner() != marker && now_ns() < give_up) std::this_thread::sleep_for(std::chrono::microseconds(100));
+    if (client.corner() == marker)
+      lat.push_back(client.corner_ns() - t0);
+    else
+      ++timeouts;
+    std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 16'667)(rng)));
+  }
+  const double period_ms = display::period_ns_for_mhz(hv.vgpu->display().refresh_mhz()) / 1e6;
+  const Dist d = summarize(lat);
+  std::printf("\n== vnc: guest flip -> pixels in a libvncclient (raw), 1080p (goal p50 <= %.1f ms = one vblank + 3 ms)\n",
+              period_ms + 3);
+  std::printf("%-34s %8s %9s %9s %9s %9s\n", "", "flips", "p50 ms", "p90 ms", "p99 ms", "max ms");
+  std::printf("%-34s %8zu %9.2f %9.2f %9.2f %9.2f   (%llu timed out)\n", "flip -> marker pixel received", d.n, d.p50 / 1e3,
+              d.p90 / 1e3, d.p99 / 1e3, d.max / 1e3, static_cast<unsigned long long>(timeouts));
+  json.push_back(JObj().str("name", "flip_to_pixels").num("goal_p50_ms", period_ms + 3).num("timeouts", static_cast<double>(timeouts))
+                     .add("latency", dist_json(d)).dump());
+}
+
+// --- bytes on the wire -------------------------------------------------------------------------
+
+void bytes_per_workload(const Options& o, std::vector<std::string>& json) {
+  std::printf("\n== vnc: bytes on the wire per second, 1080p, one client, %.0f s per row\n", o.seconds);
+  std::printf("%-10s %-9s %9s %10s %12s %16s %8s\n", "workload", "encodings", "flips/s", "updates/s", "wire KiB/s",
+              "raw frames KiB/s", "ratio");
+  for (Workload w : {Workload::Desktop, Workload::Console, Workload::Video}) {
+    for (const char* enc : {"tight zrle hextile zlib raw", "raw"}) {
+      Rig rig({1, w, false});
+      server::HostedVgpu& hv = *rig.host->vgpus()[0];
+      auto stream = stream_for(rig, hv.vgpu->id());
+      RfbClient client(stream->port(), enc);
+      sleep_s(o.warmup);
+      const auto flips = [&] {
+        const std::lock_guard lk(rig.host->lock());
+        const auto& f = hv.vgpu->display().stats().flips[0];
+        return f[0] + f[1] + f[2];
+      };
+      const uint64_t f0 = flips(), b0 = stream->stats().bytes_sent, u0 = client.updates();
+      const int64_t t0 = now_ns();
+      sleep_s(o.seconds);
+      const double secs = static_cast<double>(now_ns() - t0) / 1e9;
+      const viewers::VncStats st = stream->stats();
+      const double fps = static_cast<double>(flips() - f0) / secs;
+      const double wire = static_cast<double>(st.bytes_sent - b0) / secs / 1024;
+      const double raw = fps * st.width * st.height * 4 / 1024;
+      const double ups = static_cast<double>(client.updates() - u0) / secs;
+      const std::string e = std::string(enc) == "raw" ? "raw" : "default";
+      std::printf("%-10s %-9s %9.1f %10.1f %12.1f %16.0f %8.4f\n", std::string(name(w)).c_str(), e.c_str(), fps, ups, wire,
+                  raw, raw > 0 ? wire / raw : 0);
+      json.push_back(JObj().str("name", "bytes").str("workload", name(w)).str("encodings", e).num("flips_per_s", fps)
+                         .num("updates_per_s", ups).num("wire_kib_per_s", wire).num("raw_frames_kib_per_s", raw).dump());
+    }
+  }
+}
+
+// --- CPU -----------------------------------------------------------------------------------------
+
+// CPU time of this process's threads whose name starts with `prefix`.
+int64_t threads_cpu_ns(std::string_view prefix) {
+  int64_t total = 0;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+    FILE* f = std::fopen((t.path() / "stat").c_str(), "r");
+    if (!f) continue;
+    char buf[1024] = {};
+    const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    const std::string_view s(buf, n);
+    const size_t open = s.find('('), close = s.rfind(')');
+    if (open == std::string_view::npos || close == std::string_view::npos) continue;
+    if (s.substr(open + 1, close - open - 1).substr(0, prefix.size()) != prefix) continue;
+    unsigned long long ut = 0, st = 0;
+    // Fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+    if (std::sscanf(buf + close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+      total += static_cast<int64_t>((ut + st) * (1'000'000'000 / ::sysconf(_SC_CLK_TCK)));
+  }
+  return total;
+}
+
+void cpu_per_stream(const Options& o, std::vector<std::string>& json) {
+  constexpr uint32_t kStreams = 4;
+  std::printf("\n== vnc: CPU per stream, %u desktop guests at 1080p, one client each (default encodings), %.0f s\n", kStreams,
+              o.seconds);
+  Rig rig({kStreams, Workload::Desktop, false});
+  const int64_t loop0 = thread_cpu_ns(rig.loop), w0 = now_ns();
+  sleep_s(o.seconds);
+  const double loop_alone = static_cast<double>(thread_cpu_ns(rig.loop) - loop0) / static_cast<double>(now_ns() - w0) * 100;
+  std::vector<std::unique_ptr<viewers::VncStream>> streams;
+  std::vector<std::unique_ptr<RfbClient>> clients;
+  for (auto& hv : rig.host->vgpus()) {
+    streams.push_back(stream_for(rig, hv->vgpu->id()));
+    clients.push_back(std::make_unique<RfbClient>(streams.back()->port(), "tight zrle hextile zlib raw"));
+  }
+  sleep_s(o.warmup);
+  const int64_t vnc0 = threads_cpu_ns("vnc"), loop1 = thread_cpu_ns(rig.loop), t0 = now_ns();
+  sleep_s(o.seconds);
+  const double wall = static_cast<double>(now_ns() - t0);
+  const double vnc = static_cast<double>(threads_cpu_ns("vnc") - vnc0) / wall * 100 / kStreams;
+  const double loop_with = static_cast<double>(thread_cpu_ns(rig.loop) - loop1) / wall * 100;
+  std::printf("%-52s %8.2f %% of a core\n", "stream threads (consumer + libvncserver), per stream", vnc);
+  std::printf("%-52s %8.2f %% -> %.2f %% (+%.2f %% per stream)\n", "server loop, without -> with the streams", loop_alone,
+              loop_with, (loop_with - loop_alone) / kStreams);
+  json.push_back(JObj().str("name", "cpu").num("streams", kStreams).num("stream_pct_per_stream", vnc)
+                     .num("loop_pct_without", loop_alone).num("loop_pct_with", loop_with).dump());
+}
+
+}  // namespace
+
+void run_vnc(const Options& o) {
+  std::vector<std::string> rows;
+  const OtherLoad load;
+  flip_latency(o, rows);
+  bytes_per_workload(o, rows);
+  cpu_per_stream(o, rows);
+  std::printf("   %s\n", noise_note(load.pct()).c_str());
+  write_file(o.out + "/daemon-vnc.json", JObj().str("benchmark", "vnc").add("context", context_json())
+                                                .num("other_processes_pct", load.pct()).add("rows", jlist(rows)).dump());
+  std::printf("results: %s/daemon-vnc.json\n", o.out.c_str());
+}
+
+}  // namespace vgd::daemon_bench

@@ -1,0 +1,97 @@
+// A snapshot of everything vgpud can report about itself and its vGPUs, for the dashboard, /api
+// and /metrics (src/web formats it; nothing here knows about HTTP). Plain values: taken under the
+// host's lock, then formatted without it.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "events/event_hub.h"
+#include "exporter/exporter.h"
+#include "exporter/tearing.h"
+#include "hw/display.h"
+#include "mmio/bus.h"
+#include "mmio/device_context.h"
+#include "util/histogram.h"
+
+namespace vgd::server {
+
+class Host;
+class Server;
+
+// A vGPU's VNC viewer, as vgpud's caller fills it in (this layer does not know the viewers).
+struct ViewerStatus {
+  int port = 0;  // 0: no viewer
+  uint32_t clients = 0;
+  uint64_t frames = 0, updates = 0, bytes_sent = 0, cursor_moves = 0, resizes = 0;
+};
+
+struct VgpuStatus {
+  uint32_t id = 0;
+  std::string type, workload;
+  std::string state;            // running, display-off, failsafe, guest-failed (as Host::describe)
+  std::string failsafe_reason;  // empty unless failsafe
+  std::string tearing;          // none, hold, copy
+  bool pv_aware = false;
+  uint32_t width = 0, height = 0, refresh_mhz = 0;  // 0 while the display is off
+  double fps = 0;  // primary flips per second over the collector's last window
+  std::array<double, hw::kPlaneCount> plane_fps{};  // the same per plane (fps == plane_fps[0])
+  uint64_t vblanks = 0, interrupts = 0;
+  std::array<uint64_t, hw::kPlaneCount> flips{};  // per plane, every pipe added up
+  events::HubStats events;
+  uint64_t event_consumers = 0;
+  Histogram event_latency = latency_histogram();
+  MmioStats mmio;
+  VgpuCounters counters;
+  exporter::ExporterCounters exporter;
+  exporter::TearingCounters tearing_counters;
+  ViewerStatus vnc;
+};
+
+struct DaemonStatus {
+  double uptime_s = 0;
+  uint64_t clients = 0;  // connected now
+  uint64_t connections = 0, requests = 0, errors = 0, malformed = 0, refused = 0;
+  std::vector<VgpuStatus> vgpus;
+  const VgpuStatus* find(uint32_t id) const;
+};
+
+// A counter with the name it is reported under.
+struct NamedCount {
+  std::string_view name;
+  uint64_t value;
+};
+// Accesses the device model refused or neutralised (misbehaviour), one per VgpuCounters field.
+std::vector<NamedCount> refused_accesses(const VgpuCounters& c);
+// Informational VgpuCounters fields (not misbehaviour).
+std::vector<NamedCount> access_notes(const VgpuCounters& c);
+// MMIO accesses the bus refused, by reason, and the writes a muted (failsafe) block absorbed.
+std::vector<NamedCount> mmio_refusals(const MmioStats& m);
+std::string_view plane_name(size_t plane);  // "primary", "sprite", "cursor"
+
+// Takes snapshots; remembers the previous one's flip counts to give fps. Thread-safe: the HTTP
+// threads call collect() while the server loop and the guests run.
+class StatusCollector {
+ public:
+  StatusCollector();
+  // Locks the host (not the server: its stats() locks itself).
+  DaemonStatus collect(Host& host, const Server& server);
+
+ private:
+  struct Rate {
+    std::array<uint64_t, hw::kPlaneCount> flips{};
+    std::chrono::steady_clock::time_point at;
+    std::array<double, hw::kPlaneCount> fps{};
+  };
+  std::chrono::steady_clock::time_point started_;
+  std::mutex mu_;
+  std::map<uint32_t, Rate> rates_;  // per vGPU id
+};
+
+}  // namespace vgd::server

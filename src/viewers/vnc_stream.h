@@ -1,0 +1,56 @@
+// One vGPU on VNC: an RFB server (libvncserver; its websocket endpoint on the same port serves
+// noVNC) fed by a consumer of vgpud like any other — libvgd-client, events enabled, planes
+// queried and mapped zero-copy on each refresh event, primary and sprite composed. Only tiles
+// that changed since the last picture go out; the cursor goes as a cursor shape and position
+// for clients that take them (libvncserver draws it in for the others); a mode change is a
+// desktop resize; a display that goes off shows a "display off" picture.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "util/expected.h"
+
+namespace vgd::viewers {
+
+struct VncOptions {
+  std::string socket_path;           // vgpud's socket
+  uint32_t vgpu = 1;
+  std::string listen = "127.0.0.1";  // loopback by default
+  int port = 5901;                   // 0: any free port (then port() tells which)
+  std::string password;              // empty: no authentication
+  std::string desktop_name;          // shown by clients
+};
+
+struct VncStats {
+  int port = 0;
+  uint32_t clients = 0;
+  uint32_t width = 0, height = 0;
+  bool display_off = false;
+  uint64_t events = 0;         // refresh events handled
+  uint64_t frames = 0;         // frames composed
+  uint64_t damaged_tiles = 0;  // tiles found changed
+  uint64_t updates = 0;        // rectangles marked modified
+  uint64_t cursor_shapes = 0, cursor_moves = 0, resizes = 0;
+  uint64_t bytes_sent = 0;     // to all clients so far (libvncserver's counters)
+};
+
+class VncStream {  // one vGPU's RFB server and the consumer thread feeding it
+ public:
+  // Listens at once (an error when it cannot); the thread then connects to vgpud and keeps
+  // reconnecting while the daemon is not answering (viewers see why in the picture).
+  static Expected<std::unique_ptr<VncStream>, std::string> start(VncOptions opts);
+  ~VncStream();  // stops its thread(s), closes clients and its connection to vgpud
+  VncStream(const VncStream&) = delete;
+  VncStream& operator=(const VncStream&) = delete;
+  int port() const;
+  VncStats stats() const;  // thread-safe
+
+ private:
+  struct Impl;
+  explicit VncStream(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace vgd::viewers

@@ -1,0 +1,121 @@
+#include "web/api_json.h"
+
+#include <string>
+
+namespace vgd::web {
+
+using nlohmann::json;
+
+namespace {
+
+json named(const std::vector<server::NamedCount>& list) {
+  json o = json::object();
+  for (const auto& c : list) o[std::string(c.name)] = c.value;
+  return o;
+}
+
+json histogram_json(const Histogram& h) {
+  json buckets = json::array();
+  for (size_t i = 0; i < h.bounds().size(); ++i) buckets.push_back({{"le_ns", h.bounds()[i]}, {"count", h.cumulative(i)}});
+  buckets.push_back({{"le_ns", "+Inf"}, {"count", h.count()}});
+  return {{"count", h.count()}, {"sum_ns", h.sum()}, {"buckets", std::move(buckets)}};  // cumulative, as Prometheus
+}
+
+json mmio_json(const MmioStats& m) {
+  json traps = json::object();
+  for (size_t b = 0; b < hw::kRegBlockCount; ++b)
+    traps[std::string(hw::kRegBlockNames[b])] = {{"reads", m.reads[b]}, {"writes", m.writes[b]}};
+  return {{"traps", std::move(traps)}, {"refused", named(server::mmio_refusals(m))}};
+}
+
+json exporter_json(const exporter::ExporterCounters& c) {
+  return {{"queries", c.queries},   {"hits", c.hits},           {"misses", c.misses},
+          {"exported_buffers", c.exports}, {"releases", c.releases}, {"evictions", c.evictions},
+          {"refused", c.refused},   {"dmabufs", c.dmabufs},     {"dmabuf_failures", c.dmabuf_failures},
+          {"live_buffers", c.live}};
+}
+
+json tearing_json(const exporter::TearingCounters& c) {
+  return {{"held", c.held},
+          {"hold_timeouts", c.hold_timeouts},
+          {"hold_ns_total", c.hold_ns_total},
+          {"hold_ns_max", c.hold_ns_max},
+          {"copies", c.copies},
+          {"copy_skipped", c.copy_skipped},
+          {"copy_failures", c.copy_failures},
+          {"copy_bytes", c.copy_bytes},
+          {"copy_ns_total", c.copy_ns_total},
+          {"copy_ns_max", c.copy_ns_max},
+          {"copy_ns_last", c.copy_ns_last}};
+}
+
+json vnc_json(const server::ViewerStatus& v) {
+  if (v.port == 0) return nullptr;  // no viewer for this vGPU
+  return {{"port", v.port},         {"clients", v.clients},           {"frames", v.frames},
+          {"updates", v.updates},   {"bytes_sent", v.bytes_sent},     {"cursor_moves", v.cursor_moves},
+          {"resizes", v.resizes}};
+}
+
+json summary(const server::VgpuStatus& v) {
+  return {{"id", v.id}, {"type", v.type}, {"workload", v.workload}, {"state", v.state}};
+}
+
+}  // namespace
+
+json vgpu_json(const server::VgpuStatus& v) {
+  json flips = json::object(), plane_fps = json::object();
+  for (size_t p = 0; p < v.flips.size(); ++p) {
+    flips[std::string(server::plane_name(p))] = v.flips[p];
+    plane_fps[std::string(server::plane_name(p))] = v.plane_fps[p];
+  }
+  json j = summary(v);
+  j["failsafe"] = v.state == "failsafe";
+  j["failsafe_reason"] = v.failsafe_reason.empty() ? json(nullptr) : json(v.failsafe_reason);
+  j["tearing"] = v.tearing;
+  j["pv_aware"] = v.pv_aware;
+  j["mode"] = {{"width", v.width}, {"height", v.height}, {"refresh_mhz", v.refresh_mhz}};
+  j["fps"] = v.fps;
+  j["plane_fps"] = std::move(plane_fps);
+  j["vblanks"] = v.vblanks;
+  j["interrupts"] = v.interrupts;
+  j["flips"] = std::move(flips);
+  j["events"] = {{"published", v.events.published},
+                 {"signalled", v.events.signalled},
+                 {"masked", v.events.masked_dropped},
+                 {"overflowed", v.events.overflowed},
+                 {"failed", v.events.failed},
+                 {"consumers", v.event_consumers},
+                 {"latency", histogram_json(v.event_latency)}};
+  j["mmio"] = mmio_json(v.mmio);
+  j["malicious_accesses"] = named(server::refused_accesses(v.counters));
+  j["access_notes"] = named(server::access_notes(v.counters));
+  j["exporter"] = exporter_json(v.exporter);
+  j["tearing_counters"] = tearing_json(v.tearing_counters);
+  j["vnc"] = vnc_json(v.vnc);
+  return j;
+}
+
+json vgpus_json(const server::DaemonStatus& s) {
+  json a = json::array();
+  for (const auto& v : s.vgpus) a.push_back(vgpu_json(v));
+  return a;
+}
+
+json daemon_json(const server::DaemonStatus& s) {
+  json list = json::array();
+  for (const auto& v : s.vgpus) list.push_back(summary(v));
+  return {{"uptime_s", s.uptime_s},
+          {"clients", s.clients},
+          {"connections", s.connections},
+          {"requests", s.requests},
+          {"errors", s.errors},
+          {"malformed", s.malformed},
+          {"refused_connections", s.refused},
+          {"vgpus", std::move(list)}};
+}
+
+json error_json(int status, std::string_view message) {
+  return {{"error", {{"status", status}, {"message", std::string(message)}}}};
+}
+
+}  // namespace vgd::web

@@ -1,0 +1,239 @@
+#include "web/prometheus.h"
+
+#include <fmt/format.h>
+
+#include <vector>
+
+namespace vgd::web {
+
+std::string escape_label(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out += c;
+  }
+  return out;
+}
+
+namespace {
+
+using server::DaemonStatus;
+using server::VgpuStatus;
+
+// Appends families; the caller keeps each family's samples together (the format requires it).
+class Writer {
+ public:
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+  }
+  void sample(std::string_view name, std::string_view labels, uint64_t v) {
+    fmt::format_to(std::back_inserter(out_), "{}{}{}{} {}\n", name, labels.empty() ? "" : "{", labels,
+                   labels.empty() ? "" : "}", v);
+  }
+  void sample(std::string_view name, std::string_view labels, double v) {
+    fmt::format_to(std::back_inserter(out_), "{}{}{}{} {}\n", name, labels.empty() ? "" : "{", labels,
+                   labels.empty() ? "" : "}", v);
+  }
+  // One series per vGPU.
+  template <class Value>
+  void per_vgpu(const DaemonStatus& s, std::string_view name, std::string_view type, std::string_view help,
+                Value&& value) {
+    if (s.vgpus.empty()) return;
+    family(name, type, help);
+    for (const auto& v : s.vgpus) sample(name, vgpu_label(v), value(v));
+  }
+  // One series per vGPU and named counter, the name under `label`.
+  template <class List>
+  void per_vgpu_named(const DaemonStatus& s, std::string_view name, std::string_view label, std::string_view help,
+                      List&& list) {
+    if (s.vgpus.empty()) return;
+    family(name, "counter", help);
+    for (const auto& v : s.vgpus)
+      for (const server::NamedCount& c : list(v))
+        sample(name, fmt::format("{},{}=\"{}\"", vgpu_label(v), label, escape_label(c.name)), c.value);
+  }
+  static std::string vgpu_label(const VgpuStatus& v) { return fmt::format("vgpu=\"{}\"", v.id); }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+// A counter family read from one field of a per-vGPU struct.
+template <class S>
+struct Field {
+  std::string_view name, help;
+  uint64_t S::*field;
+};
+
+double seconds(uint64_t ns) { return static_cast<double>(ns) / 1e9; }
+
+void daemon_metrics(Writer& w, const DaemonStatus& s) {
+  w.family("vgpud_uptime_seconds", "gauge", "Seconds since the daemon started serving.");
+  w.sample("vgpud_uptime_seconds", "", s.uptime_s);
+  w.family("vgpud_vgpus", "gauge", "vGPUs hosted.");
+  w.sample("vgpud_vgpus", "", static_cast<uint64_t>(s.vgpus.size()));
+  w.family("vgpud_clients", "gauge", "Consumers connected to the daemon's socket now.");
+  w.sample("vgpud_clients", "", s.clients);
+  const std::pair<std::string_view, std::string_view> totals[] = {
+      {"vgpud_connections_total", "Consumer connections accepted."},
+      {"vgpud_requests_total", "Consumer requests served."},
+      {"vgpud_request_errors_total", "Error replies sent to consumers."},
+      {"vgpud_malformed_clients_total", "Consumers closed for a protocol violation."},
+      {"vgpud_refused_connections_total", "Connections refused beyond max_clients."}};
+  const uint64_t values[] = {s.connections, s.requests, s.errors, s.malformed, s.refused};
+  for (size_t i = 0; i < std::size(totals); ++i) {
+    w.family(totals[i].first, "counter", totals[i].second);
+    w.sample(totals[i].first, "", values[i]);
+  }
+}
+
+void display_metrics(Writer& w, const DaemonStatus& s) {
+  if (s.vgpus.empty()) return;
+  w.family("vgpud_vgpu_info", "gauge", "Constant 1, labelled with the vGPU's type, guest workload and tearing control.");
+  for (const auto& v : s.vgpus)
+    w.sample("vgpud_vgpu_info",
+             fmt::format("{},type=\"{}\",workload=\"{}\",tearing=\"{}\"", Writer::vgpu_label(v), escape_label(v.type),
+                         escape_label(v.workload), escape_label(v.tearing)),
+             uint64_t{1});
+  w.family("vgpud_vgpu_state", "gauge", "1 for the vGPU's current state, 0 for the others.");
+  for (const auto& v : s.vgpus)
+    for (std::string_view st : {"running", "display-off", "failsafe", "guest-failed"})
+      w.sample("vgpud_vgpu_state", fmt::format("{},state=\"{}\"", Writer::vgpu_label(v), st),
+               uint64_t{v.state == st});
+  w.per_vgpu(s, "vgpud_vgpu_failsafe", "gauge", "1 when the vGPU is in failsafe mode (its display muted).",
+             [](const VgpuStatus& v) { return uint64_t{v.state == "failsafe"}; });
+  w.per_vgpu(s, "vgpud_vgpu_width_pixels", "gauge", "Width of the mode on the first active pipe (0: display off).",
+             [](const VgpuStatus& v) { return uint64_t{v.width}; });
+  w.per_vgpu(s, "vgpud_vgpu_height_pixels", "gauge", "Height of the mode on the first active pipe (0: display off).",
+             [](const VgpuStatus& v) { return uint64_t{v.height}; });
+  w.per_vgpu(s, "vgpud_vgpu_refresh_hz", "gauge", "Refresh rate the guest programmed (0: display off).",
+             [](const VgpuStatus& v) { return v.refresh_mhz / 1000.0; });
+  w.per_vgpu(s, "vgpud_vgpu_fps", "gauge", "Primary-plane flips per second over the last sample window.",
+             [](const VgpuStatus& v) { return v.fps; });
+  w.per_vgpu(s, "vgpud_vblanks_total", "counter", "Emulated vblanks, every pipe.",
+             [](const VgpuStatus& v) { return v.vblanks; });
+  w.per_vgpu(s, "vgpud_interrupts_total", "counter", "Interrupts raised to the guest.",
+             [](const VgpuStatus& v) { return v.interrupts; });
+  w.family("vgpud_flips_total", "counter", "Plane flips the guest made, every pipe.");
+  for (const auto& v : s.vgpus)
+    for (size_t p = 0; p < v.flips.size(); ++p)
+      w.sample("vgpud_flips_total", fmt::format("{},plane=\"{}\"", Writer::vgpu_label(v), server::plane_name(p)),
+               v.flips[p]);
+}
+
+void event_metrics(Writer& w, const DaemonStatus& s) {
+  w.per_vgpu(s, "vgpud_events_published_total", "counter", "Refresh events published to consumers.",
+             [](const VgpuStatus& v) { return v.events.published; });
+  w.per_vgpu(s, "vgpud_events_signalled_total", "counter", "Successful eventfd writes.",
+             [](const VgpuStatus& v) { return v.events.signalled; });
+  w.per_vgpu(s, "vgpud_events_masked_total", "counter", "Deliveries skipped because the consumer was masked.",
+             [](const VgpuStatus& v) { return v.events.masked_dropped; });
+  w.per_vgpu(s, "vgpud_events_overflowed_total", "counter", "Eventfd writes refused by a full counter (value kept).",
+             [](const VgpuStatus& v) { return v.events.overflowed; });
+  w.per_vgpu(s, "vgpud_events_failed_total", "counter", "Eventfd writes that failed otherwise (value kept).",
+             [](const VgpuStatus& v) { return v.events.failed; });
+  w.per_vgpu(s, "vgpud_event_consumers", "gauge", "Consumers registered for refresh events.",
+             [](const VgpuStatus& v) { return v.event_consumers; });
+  if (s.vgpus.empty()) return;
+  constexpr std::string_view kName = "vgpud_event_latency_seconds";
+  w.family(kName, "histogram", "From a vblank's deadline to every consumer's eventfd written.");
+  for (const auto& v : s.vgpus) {
+    const Histogram& h = v.event_latency;
+    const std::string id = Writer::vgpu_label(v);
+    for (size_t i = 0; i < h.bounds().size(); ++i)
+      w.sample("vgpud_event_latency_seconds_bucket", fmt::format("{},le=\"{}\"", id, seconds(h.bounds()[i])),
+               h.cumulative(i));
+    w.sample("vgpud_event_latency_seconds_bucket", id + ",le=\"+Inf\"", h.count());
+    w.sample("vgpud_event_latency_seconds_sum", id, seconds(h.sum()));
+    w.sample("vgpud_event_latency_seconds_count", id, h.count());
+  }
+}
+
+void access_metrics(Writer& w, const DaemonStatus& s) {
+  if (s.vgpus.empty()) return;
+  w.family("vgpud_mmio_traps_total", "counter", "Guest MMIO accesses trapped, by register block and direction.");
+  for (const auto& v : s.vgpus)
+    for (size_t b = 0; b < hw::kRegBlockCount; ++b)
+      for (const bool write : {false, true})
+        w.sample("vgpud_mmio_traps_total",
+                 fmt::format("{},block=\"{}\",access=\"{}\"", Writer::vgpu_label(v), hw::kRegBlockNames[b],
+                             write ? "write" : "read"),
+                 write ? v.mmio.writes[b] : v.mmio.reads[b]);
+  w.per_vgpu_named(s, "vgpud_mmio_refused_total", "reason",
+                   "MMIO accesses the bus refused (bad size, misaligned, outside BAR0, unbacked) or muted.",
+                   [](const VgpuStatus& v) { return server::mmio_refusals(v.mmio); });
+  w.per_vgpu_named(s, "vgpud_malicious_accesses_total", "kind",
+                   "Guest accesses the device model refused or neutralised, by kind.",
+                   [](const VgpuStatus& v) { return server::refused_accesses(v.counters); });
+  w.per_vgpu_named(s, "vgpud_guest_access_notes_total", "kind", "Informational guest access counts (not misbehaviour).",
+                   [](const VgpuStatus& v) { return server::access_notes(v.counters); });
+}
+
+void exporter_metrics(Writer& w, const DaemonStatus& s) {
+  using C = exporter::ExporterCounters;
+  const Field<C> fields[] = {
+      {"vgpud_exporter_queries_total", "Plane queries, refusals included.", &C::queries},
+      {"vgpud_exporter_hits_total", "Queries answered with an existing buffer id.", &C::hits},
+      {"vgpud_exporter_misses_total", "Queries that created a new buffer.", &C::misses},
+      {"vgpud_exported_buffers_total", "Buffers exported to consumers (successful GetBuffer).", &C::exports},
+      {"vgpud_exporter_releases_total", "Buffer references released.", &C::releases},
+      {"vgpud_exporter_evictions_total", "Idle buffers dropped by the LRU bound.", &C::evictions},
+      {"vgpud_exporter_refused_total", "Exporter calls answered with an error.", &C::refused},
+      {"vgpud_exporter_dmabufs_total", "dma-bufs created.", &C::dmabufs},
+      {"vgpud_exporter_dmabuf_failures_total", "Exports without a dma-buf although udmabuf was asked for.",
+       &C::dmabuf_failures}};
+  for (const auto& f : fields)
+    w.per_vgpu(s, f.name, "counter", f.help, [&](const VgpuStatus& v) { return v.exporter.*f.field; });
+  w.per_vgpu(s, "vgpud_exporter_live_buffers", "gauge", "Buffers with an id now.",
+             [](const VgpuStatus& v) { return v.exporter.live; });
+
+  using T = exporter::TearingCounters;
+  const Field<T> tearing[] = {
+      {"vgpud_tearing_held_total", "Primary flips whose flip-done waited for a consumer (hold).", &T::held},
+      {"vgpud_tearing_hold_timeouts_total", "Held flip-dones raised at the bound (hold).", &T::hold_timeouts},
+      {"vgpud_tearing_copies_total", "Frames copied to a shadow (copy).", &T::copies},
+      {"vgpud_tearing_copy_skipped_total", "Frames not copied: both shadows exported (copy).", &T::copy_skipped},
+      {"vgpud_tearing_copy_failures_total", "Copies without a shadow memfd (copy).", &T::copy_failures},
+      {"vgpud_tearing_copy_bytes_total", "Bytes copied to shadows (copy).", &T::copy_bytes}};
+  for (const auto& f : tearing)
+    w.per_vgpu(s, f.name, "counter", f.help, [&](const VgpuStatus& v) { return v.tearing_counters.*f.field; });
+  w.per_vgpu(s, "vgpud_tearing_hold_seconds_total", "counter", "Time flip-dones waited (hold).",
+             [](const VgpuStatus& v) { return seconds(v.tearing_counters.hold_ns_total); });
+  w.per_vgpu(s, "vgpud_tearing_copy_seconds_total", "counter", "Time spent copying frames (copy).",
+             [](const VgpuStatus& v) { return seconds(v.tearing_counters.copy_ns_total); });
+}
+
+void viewer_metrics(Writer& w, const DaemonStatus& s) {
+  DaemonStatus with_vnc;  // only vGPUs that have a viewer
+  for (const auto& v : s.vgpus)
+    if (v.vnc.port != 0) with_vnc.vgpus.push_back(v);
+  using V = server::ViewerStatus;
+  const Field<V> fields[] = {{"vgpud_vnc_frames_total", "Frames the VNC server took from the vGPU.", &V::frames},
+                          {"vgpud_vnc_updates_total", "Framebuffer updates sent to VNC clients.", &V::updates},
+                          {"vgpud_vnc_bytes_sent_total", "Bytes sent to VNC clients.", &V::bytes_sent},
+                          {"vgpud_vnc_cursor_moves_total", "Cursor moves sent to VNC clients.", &V::cursor_moves},
+                          {"vgpud_vnc_resizes_total", "Desktop resizes sent to VNC clients.", &V::resizes}};
+  w.per_vgpu(with_vnc, "vgpud_vnc_clients", "gauge", "VNC clients (noVNC included) connected now.",
+             [](const VgpuStatus& v) { return uint64_t{v.vnc.clients}; });
+  for (const auto& f : fields)
+    w.per_vgpu(with_vnc, f.name, "counter", f.help, [&](const VgpuStatus& v) { return v.vnc.*f.field; });
+}
+
+}  // namespace
+
+std::string prometheus_text(const DaemonStatus& s) {
+  Writer w;
+  daemon_metrics(w, s);
+  display_metrics(w, s);
+  event_metrics(w, s);
+  access_metrics(w, s);
+  exporter_metrics(w, s);
+  viewer_metrics(w, s);
+  return w.take();
+}
+
+}  // namespace vgd::web

@@ -1,0 +1,125 @@
+// The dashboard in a real browser (Debian's chromium driven by playwright-core): every vGPU's
+// card fills in from /api and its noVNC view shows the guest's picture. Known pixels of each
+// demo guest (src/guest/workload_scenes.cpp) are read back from the noVNC canvases, within the
+// ~5 % noVNC's JPEG at quality 9 allows (docs: real-peers.md); nothing is fetched from anywhere
+// but vgpud itself. Saves a screenshot of the page.
+//
+// usage: node dashboard.mjs <dashboard url> <web dir (with node_modules)> <screenshot.png>
+// exit: 0 pass, 1 fail, 77 skip (no playwright-core)
+import { createRequire } from 'node:module';
+import path from 'node:path';
+
+const [url, webDir, shot] = process.argv.slice(2);
+let chromium;
+try {
+  ({ chromium } = createRequire(path.join(webDir, 'package.json'))('playwright-core'));
+} catch (e) {
+  console.log(`SKIP: playwright-core not installed in ${webDir} (run scripts/install-deps): ${e.message}`);
+  process.exit(77);
+}
+
+const TOL = 13;         // 5 % of 255: JPEG at quality 9
+const TOL_YUV = 24;     // the video's bars also went through YUV 4:2:2
+const near = (got, want, tol = TOL) => got && want.every((c, i) => Math.abs(got[i] - c) <= tol);
+const lerp = (a, b, t) => a.map((c, i) => Math.round(c + (b[i] - c) * t));
+
+// What each demo guest must show, checked on the picture the canvas holds (framebuffer pixels).
+const EXPECT = {
+  desktop: ({ w, h }) => ({
+    pixels: {
+      panel: [[w >> 1, 3], [0x15, 0x19, 0x1e]],  // the top panel, above its text
+      // the wallpaper's vertical gradient, right of every window
+      wallpaper: [[w - 4, h >> 1], lerp([0x1d, 0x35, 0x57], [0x5c, 0x8d, 0xb8], (h >> 1) / (h - 1))],
+    },
+    colours: {},
+  }),
+  console: ({ w, h }) => ({
+    pixels: { background: [[w - 4, h - 4], [0, 0, 0]] },
+    colours: { text: [[0xc8, 0xc8, 0xc8], 150] },  // log lines in grey
+  }),
+  video: () => ({
+    pixels: {},
+    // The sprite's colour bars (moving, so counted anywhere): 40×180 pixels of each.
+    colours: { yellow: [[0xc0, 0xc0, 0x00], 2000], cyan: [[0x00, 0xc0, 0xc0], 2000], magenta: [[0xc0, 0x00, 0xc0], 2000] },
+  }),
+};
+
+// In the page: the canvas noVNC draws vGPU `id` into, sampled.
+function sample({ id, points, colours, tolYuv }) {
+  const canvas = document.querySelector(`#vgpu-${id} .screen canvas`);
+  if (!canvas || !canvas.width || !canvas.height) return null;
+  const { width: w, height: h } = canvas;
+  const data = canvas.getContext('2d').getImageData(0, 0, w, h).data;
+  const px = (x, y) => Array.from(data.slice((y * w + x) * 4, (y * w + x) * 4 + 3));
+  const got = {};
+  for (const [name, [x, y]] of Object.entries(points ?? {})) got[name] = px(x, y);
+  const counts = {};
+  for (const [name, [rgb]] of Object.entries(colours ?? {})) {
+    let n = 0;
+    for (let i = 0; i < data.length; i += 4)
+      if (Math.abs(data[i] - rgb[0]) <= tolYuv && Math.abs(data[i + 1] - rgb[1]) <= tolYuv && Math.abs(data[i + 2] - rgb[2]) <= tolYuv) n++;
+    counts[name] = n;
+  }
+  return { w, h, got, counts, connected: window.vgpud?.connected?.[id] === true };
+}
+
+async function check(page, v) {
+  const expect = EXPECT[v.workload];
+  if (!expect) return { ok: true, why: `no known picture for workload ${v.workload}` };
+  let last = 'no canvas';
+  for (const until = Date.now() + 20000; Date.now() < until; await page.waitForTimeout(250)) {
+    const size = await page.evaluate(sample, { id: v.id });
+    if (!size) continue;
+    const e = expect(size);
+    const points = Object.fromEntries(Object.entries(e.pixels).map(([k, [xy]]) => [k, xy]));
+    const s = await page.evaluate(sample, { id: v.id, points, colours: e.colours, tolYuv: TOL_YUV });
+    if (!s) continue;
+    const bad = [];
+    for (const [k, [, want]] of Object.entries(e.pixels)) if (!near(s.got[k], want)) bad.push(`${k} ${s.got[k]} want ${want}`);
+    for (const [k, [, min]] of Object.entries(e.colours)) if (s.counts[k] < min) bad.push(`${k}: ${s.counts[k]} px < ${min}`);
+    if (!bad.length) return { ok: true, why: `${s.w}x${s.h} ${JSON.stringify(s.got)} ${JSON.stringify(s.counts)}` };
+    last = `${s.w}x${s.h} connected=${s.connected}: ${bad.join('; ')}`;
+  }
+  return { ok: false, why: last };
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+         '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+});
+let failed = false;
+const fail = msg => { console.log(`FAIL: ${msg}`); failed = true; };
+try {
+  const page = await browser.newPage({ viewport: { width: 1600, height: 1400 } });
+  const origin = new URL(url);
+  const foreign = [];
+  page.on('request', r => { if (new URL(r.url()).host !== origin.host) foreign.push(r.url()); });
+  page.on('websocket', ws => { if (new URL(ws.url()).hostname !== origin.hostname) foreign.push(ws.url()); });
+  page.on('pageerror', e => fail(`page error: ${e.message}`));
+  await page.goto(url);
+
+  const vgpus = await (await fetch(new URL('/api/vgpus', url))).json();
+  if (!vgpus.length) fail('no vGPUs in /api/vgpus');
+  for (const v of vgpus) {
+    if (!v.vnc) { fail(`vGPU ${v.id} has no VNC viewer: the browser test needs the VNC streams`); continue; }
+    const r = await check(page, v);
+    console.log(`vGPU ${v.id} (${v.workload}, VNC :${v.vnc.port}): ${r.ok ? 'ok' : 'FAIL'} ${r.why}`);
+    if (!r.ok) failed = true;
+  }
+  // The table is live: state and a rate filled in for every card.
+  await page.waitForTimeout(1500);  // one more refresh, so fps has a window
+  for (const v of vgpus) {
+    const text = await page.locator(`#vgpu-${v.id}`).innerText();
+    if (!text.includes(v.state)) fail(`vGPU ${v.id}'s card does not show its state '${v.state}'`);
+    if (!text.includes('event latency')) fail(`vGPU ${v.id}'s card has no counters`);
+  }
+  if (foreign.length) fail(`requests outside vgpud: ${foreign.join(', ')}`);
+  await page.screenshot({ path: shot, fullPage: true });
+  console.log(`screenshot: ${shot}`);
+} catch (e) {
+  fail(e.stack ?? String(e));
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Starts the built vgpud (three demo vGPUs, the dashboard and the VNC servers on free ports, its
+# socket in a temporary XDG_RUNTIME_DIR), then drives the dashboard in chromium (dashboard.mjs).
+# usage: run_dashboard.sh <vgpud> <web dir> <artifact dir>; exit 77 (skip) without the browser.
+set -euo pipefail
+vgpud=$1 web=$2 artifacts=$3
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+skip() { echo "SKIP: $*"; exit 77; }
+[[ -x /usr/bin/chromium ]] || skip "no /usr/bin/chromium (scripts/install-deps installs it)"
+command -v node >/dev/null || skip "no node (scripts/install-deps installs nodejs)"
+[[ -d $web/node_modules/playwright-core ]] || skip "no $web/node_modules/playwright-core (run scripts/install-deps)"
+
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+  if [[ -n $pid ]]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+cat >"$tmp/vgpud.toml" <<'TOML'
+[web]
+port = 0       # any free port: read back from the log
+[vnc]
+base_port = 0  # the same; /api/vgpus tells the page each vGPU's port
+TOML
+XDG_RUNTIME_DIR=$tmp "$vgpud" -c "$tmp/vgpud.toml" 2>"$tmp/vgpud.log" &
+pid=$!
+
+url=
+for _ in $(seq 100); do
+  url=$(grep -o 'dashboard: http://[^ ]*' "$tmp/vgpud.log" | head -1 | cut -d' ' -f2 || true)
+  [[ -n $url ]] && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [[ -z $url ]]; then
+  echo "FAIL: vgpud did not log its dashboard URL"; cat "$tmp/vgpud.log"; exit 1
+fi
+echo "dashboard at $url"
+mkdir -p "$artifacts"
+rc=0
+node "$here/dashboard.mjs" "$url" "$web" "$artifacts/dashboard.png" || rc=$?
+if ((rc == 1)); then echo "--- vgpud log"; tail -40 "$tmp/vgpud.log"; fi
+exit "$rc"

@@ -1,0 +1,288 @@
+// For the VNC tests: an in-process RFB client (libvncclient on its own thread, raw pixels so
+// they compare exactly), a guest the test drives itself on a daemon whose guests were stopped,
+// and the daemon's own picture composed through libvgd-client.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client/client.h"
+#include "fb/image.h"
+#include "guest/canvas.h"
+#include "guest/display.h"
+#include "guest/workloads.h"
+#include "server/host.h"
+#include "sim/inprocess.h"
+#include "util/unique_fd.h"
+#include "viewers/frame_grab.h"
+
+#include <rfb/rfbclient.h>
+
+namespace vgd::test {
+
+using namespace std::chrono_literals;
+
+// Polls `pred` every 10 ms for up to `limit`.
+inline bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+// What a libvncclient viewer saw, updated on its thread.
+struct ViewerLog {
+  uint64_t updates = 0;         // FramebufferUpdate messages finished
+  uint64_t rects = 0;           // pixel rectangles in them
+  uint64_t pixels = 0;          // pixels those rectangles carried
+  uint64_t full_rects = 0;      // rectangles covering the whole framebuffer
+  uint64_t cursor_shapes = 0;
+  uint64_t cursor_moves = 0;
+  int cursor_x = -1, cursor_y = -1;
+  int hot_x = -1, hot_y = -1, cursor_w = 0, cursor_h = 0;
+  uint64_t resizes = 0;
+};
+
+struct ViewerOptions {
+  std::string password;
+  bool cursor = true;  // announce cursor shape and position pseudo-encodings
+};
+
+inline void quiet(const char*, ...) {}  // libvncclient's chatter
+
+class Viewer {
+ public:
+  ~Viewer() { disconnect(); }
+
+  // Connects and starts reading; false (and why()) when the handshake failed.
+  bool connect(int port, const ViewerOptions& o = ViewerOptions{}) {
+    rfbClientLog = rfbClientErr = quiet;
+    cl_ = rfbGetClient(8, 3, 4);
+    // 0x00RRGGBB in host order: the same numbers as fb::Image without its alpha.
+    cl_->format.redShift = 16;
+    cl_->format.greenShift = 8;
+    cl_->format.blueShift = 0;
+    cl_->appData.encodingsString = "raw";
+    cl_->appData.useRemoteCursor = o.cursor ? TRUE : FALSE;
+    cl_->canHandleNewFBSize = TRUE;
+    std::free(cl_->serverHost);  // rfbGetClient set an empty one
+    cl_->serverHost = strdup("127.0.0.1");
+    cl_->serverPort = port;
+    password_ = o.password;
+    rfbClientSetClientData(cl_, &kTag, this);
+    cl_->GetPassword = [](rfbClient* c) { return strdup(self(c)->password_.c_str()); };
+    malloc_fb_ = cl_->MallocFrameBuffer;
+    cl_->MallocFrameBuffer = [](rfbClient* c) {
+      Viewer* v = self(c);
+      const std::lock_guard lk(v->mu_);
+      ++v->log_.resizes;
+      return v->malloc_fb_(c);
+    };
+    cl_->GotFrameBufferUpdate = [](rfbClient* c, int x, int y, int w, int h) {
+      Viewer* v = self(c);
+      const std::lock_guard lk(v->mu_);
+      ++v->log_.rects;
+      v->log_.pixels += uint64_t(w) * uint64_t(h);
+      if (x == 0 && y == 0 && w == c->width && h == c->height) ++v->log_.full_rects;
+    };
+    cl_->FinishedFrameBufferUpdate = [](rfbClient* c) {
+      Viewer* v = self(c);
+      const std::lock_guard lk(v->mu_);
+      ++v->log_.updates;
+    };
+    cl_->GotCursorShape = [](rfbClient* c, int xhot, int yhot, int w, int h, int) {
+      Viewer* v = self(c);
+      const std::lock_guard lk(v->mu_);
+      ++v->log_.cursor_shapes;
+      v->log_.hot_x = xhot, v->log_.hot_y = yhot, v->log_.cursor_w = w, v->log_.cursor_h = h;
+      // libvncclient mallocs a new mask for every shape without freeing the last: ours to free.
+      std::free(c->rcMask);
+      c->rcMask = nullptr;
+    };
+    cl_->HandleCursorPos = [](rfbClient* c, int x, int y) -> rfbBool {
+      Viewer* v = self(c);
+      const std::lock_guard lk(v->mu_);
+      ++v->log_.cursor_moves;
+      v->log_.cursor_x = x, v->log_.cursor_y = y;
+      return TRUE;
+    };
+    if (!rfbInitClient(cl_, nullptr, nullptr)) {
+      cl_ = nullptr;  // rfbInitClient freed it
+      return false;
+    }
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        const int n = WaitForMessage(cl_, 20000);
+        if (n < 0) break;
+        if (n == 0) continue;
+        const std::lock_guard lk(fb_mu_);
+        if (!HandleRFBServerMessage(cl_)) break;
+      }
+      closed_ = true;
+    });
+    return true;
+  }
+  void disconnect() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (cl_) {
+      std::free(cl_->frameBuffer);
+      std::free(cl_->rcSource);
+      std::free(cl_->rcMask);
+      rfbClientCleanup(cl_);
+      cl_ = nullptr;
+    }
+  }
+  bool closed() const { return closed_; }
+  ViewerLog log() const {
+    const std::lock_guard lk(mu_);
+    return log_;
+  }
+  // The framebuffer as fb::Image (opaque).
+  fb::Image picture() const {
+    const std::lock_guard lk(fb_mu_);
+    fb::Image img;
+    img.width = uint32_t(cl_->width);
+    img.height = uint32_t(cl_->height);
+    img.px.resize(size_t(img.width) * img.height);
+    const auto* p = reinterpret_cast<const uint32_t*>(cl_->frameBuffer);
+    for (size_t i = 0; i < img.px.size(); ++i) img.px[i] = 0xFF000000u | (p[i] & 0xFFFFFFu);
+    return img;
+  }
+  bool shows(const fb::Image& want) const {
+    const fb::Image got = picture();
+    if (got.width != want.width || got.height != want.height) return false;
+    for (size_t i = 0; i < got.px.size(); ++i)
+      if ((got.px[i] & 0xFFFFFFu) != (want.px[i] & 0xFFFFFFu)) return false;
+    return true;
+  }
+
+ private:
+  static inline int kTag = 0;
+  static Viewer* self(rfbClient* c) { return static_cast<Viewer*>(rfbClientGetClientData(c, &kTag)); }
+
+  rfbClient* cl_ = nullptr;
+  MallocFrameBufferProc malloc_fb_ = nullptr;
+  std::string password_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false}, closed_{false};
+  mutable std::mutex mu_, fb_mu_;
+  ViewerLog log_;
+};
+
+// Pixels that differ between two pictures of one size (alpha ignored); -1 when sizes differ.
+inline int64_t differing(const fb::Image& a, const fb::Image& b) {
+  if (a.width != b.width || a.height != b.height) return -1;
+  int64_t n = 0;
+  for (size_t i = 0; i < a.px.size(); ++i) n += (a.px[i] & 0xFFFFFFu) != (b.px[i] & 0xFFFFFFu);
+  return n;
+}
+
+// What vgpud shows for vGPU `id`, composed from its planes through a libvgd-client session of
+// our own (with or without the cursor plane).
+inline fb::Image daemon_picture(const std::string& socket, uint32_t id, bool with_cursor) {
+  auto conn = client::Connection::connect(socket, "test-snapshot");
+  EXPECT_TRUE(conn.has_value());
+  if (!conn) return {};
+  auto vgpu = conn->open(id);
+  EXPECT_TRUE(vgpu.has_value());
+  if (!vgpu) return {};
+  auto frame = viewers::query_planes(*vgpu);
+  EXPECT_TRUE(frame.has_value());
+  if (!frame || !viewers::map_buffers(*vgpu, *frame)) return {};
+  auto img = with_cursor ? viewers::compose_frame(*frame) : viewers::compose_screen(*frame);
+  EXPECT_TRUE(img.has_value()) << img.error();
+  return img ? std::move(*img) : fb::Image{};
+}
+
+// A guest the test drives by hand on vGPU `id` of a daemon whose own guests were stopped: its
+// waits sleep (the daemon's loop keeps the vblanks coming).
+class HandGuest {
+ public:
+  HandGuest(server::Host& host, uint32_t id)
+      : guest_(*host.find(id)->vgpu, host.gpu().geometry(), &idle_, &host.lock()) {}
+  // Probe, balloon, display ready; then a linear XRGB surface of the mode's size drawn with
+  // `draw` and lit with the mode.
+  void light(const guest::Mode& mode, const std::function<void(guest::Canvas&)>& draw) {
+    guest::Driver& drv = guest_.driver();
+    ASSERT_EQ(drv.probe(), guest::Error::None);
+    ASSERT_EQ(drv.balloon(), guest::Error::None);
+    ASSERT_EQ(drv.set_display_ready(true), guest::Error::None);
+    for (auto& s : surface_)
+      ASSERT_EQ(guest_.display().create_surface(mode.width, mode.height, guest::PixelFormat::Xrgb8888,
+                                                hw::Tiling::Linear, s),
+                guest::Error::None);
+    guest::Canvas c = canvas(0);
+    draw(c);
+    ASSERT_EQ(guest_.display().modeset(hw::Pipe::A, mode, surface_[0]), guest::Error::None);
+  }
+  guest::Canvas canvas(int i) { return guest::Canvas(guest_.driver().ram(), surface_[i]); }
+  // Draws the other surface and flips to it.
+  void flip(const std::function<void(guest::Canvas&)>& draw) {
+    shown_ ^= 1;
+    guest::Canvas c = canvas(shown_);
+    draw(c);
+    ASSERT_EQ(guest_.display().flip(hw::Pipe::A, hw::Plane::Primary, surface_[shown_]), guest::Error::None);
+  }
+  int shown() const { return shown_; }
+
+ private:
+  struct SleepIdle final : guest::IdlePort {
+    void idle() override { std::this_thread::sleep_for(2ms); }
+  };
+  SleepIdle idle_;
+  InProcessGuest guest_;
+  guest::Surface surface_[2]{};
+  int shown_ = 0;
+};
+
+// A raw RFB connection for misbehaving clients: version, no security, shared ClientInit.
+// Leaves the server's ServerInit unread unless read_init.
+inline UniqueFd raw_rfb(int port, int rcvbuf = 0) {
+  UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (rcvbuf) ::setsockopt(s.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return {};
+  auto read_n = [&](size_t n) {
+    std::vector<uint8_t> b(n);
+    size_t got = 0;
+    while (got < n) {
+      const ssize_t r = ::recv(s.get(), b.data() + got, n - got, 0);
+      if (r <= 0) return std::vector<uint8_t>{};
+      got += size_t(r);
+    }
+    return b;
+  };
+  if (read_n(12).empty()) return {};
+  (void)!::send(s.get(), "RFB 003.008\n", 12, MSG_NOSIGNAL);
+  auto types = read_n(1);
+  if (types.empty() || read_n(types[0]).empty()) return {};
+  const uint8_t none = 1;
+  (void)!::send(s.get(), &none, 1, MSG_NOSIGNAL);
+  if (read_n(4).empty()) return {};  // SecurityResult
+  const uint8_t shared = 1;
+  (void)!::send(s.get(), &shared, 1, MSG_NOSIGNAL);
+  auto init = read_n(24);
+  if (init.empty()) return {};
+  const uint32_t name_len = (uint32_t(init[20]) << 24) | (uint32_t(init[21]) << 16) | (uint32_t(init[22]) << 8) | init[23];
+  if (read_n(name_len).empty() && name_len) return {};
+  return s;
+}
+
+}  // namespace vgd::test

@@ -1,0 +1,90 @@
+// /api's JSON, from a hand-made snapshot: the shape a page or script relies on and the values
+// it came from; names match /metrics' labels.
+#include <gtest/gtest.h>
+
+#include "web/api_json.h"
+#include "web_support.h"
+
+namespace vgd {
+namespace {
+
+using nlohmann::json;
+
+TEST(WebApi, DaemonListsCountersAndEveryVgpu) {
+  const json j = web::daemon_json(test::sample_status());
+  EXPECT_DOUBLE_EQ(j.at("uptime_s").get<double>(), 12.5);
+  EXPECT_EQ(j.at("clients"), 2);
+  EXPECT_EQ(j.at("connections"), 7);
+  EXPECT_EQ(j.at("requests"), 1234);
+  EXPECT_EQ(j.at("errors"), 3);
+  EXPECT_EQ(j.at("malformed"), 1);
+  EXPECT_EQ(j.at("refused_connections"), 4);
+  ASSERT_EQ(j.at("vgpus").size(), 2u);
+  EXPECT_EQ(j["vgpus"][0], (json{{"id", 1}, {"type", "GVTg_V5_8"}, {"workload", "desktop"}, {"state", "running"}}));
+  EXPECT_EQ(j["vgpus"][1].at("state"), "failsafe");
+}
+
+TEST(WebApi, VgpuCarriesModeRatesEventsAndCounters) {
+  const json v = web::vgpu_json(test::sample_status().vgpus[0]);
+  EXPECT_EQ(v.at("id"), 1);
+  EXPECT_EQ(v.at("mode"), (json{{"width", 1024}, {"height", 768}, {"refresh_mhz", 60000}}));
+  EXPECT_DOUBLE_EQ(v.at("fps").get<double>(), 29.5);
+  EXPECT_EQ(v.at("failsafe"), false);
+  EXPECT_TRUE(v.at("failsafe_reason").is_null());
+  EXPECT_EQ(v.at("tearing"), "hold");
+  EXPECT_EQ(v.at("flips"), (json{{"primary", 300}, {"sprite", 0}, {"cursor", 12}}));
+  EXPECT_EQ(v.at("events").at("published"), 310);
+  EXPECT_EQ(v.at("events").at("masked"), 2);
+  EXPECT_EQ(v.at("mmio").at("traps").at("gtt").at("writes"), 1540);
+  EXPECT_EQ(v.at("mmio").at("traps").at("display").at("reads"), 40);
+  EXPECT_EQ(v.at("mmio").at("traps").size(), hw::kRegBlockCount);
+  EXPECT_EQ(v.at("mmio").at("refused").at("misaligned"), 5);
+  EXPECT_EQ(v.at("access_notes").at("pte_writes"), 1540);
+  EXPECT_EQ(v.at("exporter").at("exported_buffers"), 17);
+  EXPECT_EQ(v.at("exporter").at("live_buffers"), 3);
+  EXPECT_EQ(v.at("tearing_counters").at("hold_ns_total"), 2'500'000'000u);
+  EXPECT_EQ(v.at("vnc"), (json{{"port", 5901}, {"clients", 1}, {"frames", 300}, {"updates", 280},
+                               {"bytes_sent", 123456}, {"cursor_moves", 12}, {"resizes", 1}}));
+}
+
+TEST(WebApi, LatencyBucketsAreCumulativeAndEndAtInf) {
+  const json h = web::vgpu_json(test::sample_status().vgpus[0]).at("events").at("latency");
+  EXPECT_EQ(h.at("count"), 6);
+  EXPECT_EQ(h.at("sum_ns"), 93'200'000u);
+  const json& b = h.at("buckets");
+  ASSERT_EQ(b.size(), 11u);
+  EXPECT_EQ(b[0], (json{{"le_ns", 25'000}, {"count", 1}}));
+  EXPECT_EQ(b[1], (json{{"le_ns", 50'000}, {"count", 3}}));
+  EXPECT_EQ(b[10], (json{{"le_ns", "+Inf"}, {"count", 6}}));
+  for (size_t i = 1; i < b.size(); ++i) EXPECT_GE(b[i].at("count"), b[i - 1].at("count"));
+}
+
+TEST(WebApi, FailsafeVgpuWithoutViewer) {
+  const json v = web::vgpu_json(test::sample_status().vgpus[1]);
+  EXPECT_EQ(v.at("state"), "failsafe");
+  EXPECT_EQ(v.at("failsafe"), true);
+  EXPECT_EQ(v.at("failsafe_reason"), "guest reported insufficient resources");
+  EXPECT_EQ(v.at("type"), "Odd \"type\"\\name") << "JSON escaping is the library's: round-trips";
+  EXPECT_EQ(v.at("malicious_accesses").at("pte_foreign"), 9);
+  EXPECT_EQ(v.at("malicious_accesses").at("fence_out_of_range"), 2);
+  EXPECT_EQ(v.at("malicious_accesses").size(), 8u) << "every refused-access counter, named";
+  EXPECT_TRUE(v.at("vnc").is_null());
+  EXPECT_EQ(json::parse(v.dump()), v);
+}
+
+TEST(WebApi, VgpusIsTheFullRecordOfEach) {
+  const auto s = test::sample_status();
+  const json a = web::vgpus_json(s);
+  ASSERT_TRUE(a.is_array());
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0], web::vgpu_json(s.vgpus[0]));
+  EXPECT_EQ(a[1], web::vgpu_json(s.vgpus[1]));
+  EXPECT_EQ(web::vgpus_json(server::DaemonStatus{}), json::array());
+}
+
+TEST(WebApi, ErrorShape) {
+  EXPECT_EQ(web::error_json(404, "no vGPU 9"), (json{{"error", {{"status", 404}, {"message", "no vGPU 9"}}}}));
+}
+
+}  // namespace
+}  // namespace vgd
