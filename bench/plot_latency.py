@@ -143,7 +143,7 @@ elif kind == "vnc":
     wire = [max(r["wire_kib_per_s"], 0.01) for r in byte_rows]
     raw = [max(r["raw_frames_kib_per_s"], 0.01) for r in byte_rows]
     ax.barh([y - 0.2 for y in ys], wire, height=0.38, color="#3a7", label="on the wire (damage only)")
-    ax.barh([y + 0.2 for y in ys], raw, height=0.38, color="#ccc", label="raw full frames at the flip rate")
+    ax.barh([y + 0.2 for y in ys], raw, height=0.38, color="#ccc", label="a raw full frame per refresh event")
     for y, a, b in zip(ys, wire, raw):
         ax.text(a, y - 0.2, f" {a:,.0f} KiB/s", va="center", fontsize=8)
         ax.text(b, y + 0.2, f" {b:,.0f} KiB/s", va="center", fontsize=8)
@@ -151,6 +151,7 @@ elif kind == "vnc":
     ax.set_yticklabels(labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
+    ax.set_xlim(right=max(raw + wire) * 8)  # room for the labels
     ax.set_xlabel("KiB per second, one client, 1080p")
     head = "VNC stream"
     if lat:

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -90,7 +91,12 @@ Expected<std::unique_ptr<VncStream>, std::string> VncStream::start(VncOptions op
   raw->shown = render_display_off(kStartWidth, kStartHeight, "connecting to vgpud");
   raw->off_detail = "connecting to vgpud";
   raw->rfb->update(raw->shown, {Rect{0, 0, kStartWidth, kStartHeight}});
-  raw->thread = std::thread([raw] { raw->run(); });
+  raw->thread = std::thread([raw] {
+    // Named for top and for CPU accounting; the client threads libvncserver starts from here
+    // (rfbStartOnHoldClient) inherit the name.
+    ::pthread_setname_np(::pthread_self(), fmt::format("vnc-{}", raw->opts.vgpu).substr(0, 15).c_str());
+    raw->run();
+  });
   return std::unique_ptr<VncStream>(new VncStream(std::move(impl)));
 }
 
