@@ -30,6 +30,26 @@ std::unique_ptr<VncStream> start_stream(const RunningDaemon& d, std::string pass
   return s ? std::move(*s) : nullptr;
 }
 
+// One desktop vGPU in an in-process vgpud and its VNC stream on a free port.
+class VncStreamTest : public ::testing::Test {
+ protected:
+  void start(const std::string& name, std::string password = {}) {
+    d.start(one_desktop(), name);
+    stream = start_stream(d, std::move(password));
+    ASSERT_TRUE(stream);
+  }
+  // ... and the viewer `v` connected to it.
+  void start_viewing(const std::string& name) {
+    ASSERT_NO_FATAL_FAILURE(start(name));
+    ASSERT_TRUE(v.connect(stream->port()));
+  }
+  void fast_viewers_stay_live(bool slow_takes_cursor);
+
+  RunningDaemon d;
+  std::unique_ptr<VncStream> stream;
+  Viewer v;
+};
+
 // The desktop's clock panel, redrawn in place showing frame n's time.
 void draw_clock(guest::Canvas& c, uint32_t n) {
   char text[9];
@@ -39,13 +59,8 @@ void draw_clock(guest::Canvas& c, uint32_t n) {
   c.draw_text(int32_t(c.width()) - 12 - w, 6, text, 0xFFFFFFFF, 2);
 }
 
-TEST(VncStream, PixelsEqualTheComposedFrame) {
-  RunningDaemon d;
-  d.start(one_desktop(), "vnc-pixels");
-  auto stream = start_stream(d);
-  ASSERT_TRUE(stream);
-  Viewer v;
-  ASSERT_TRUE(v.connect(stream->port()));
+TEST_F(VncStreamTest, PixelsEqualTheComposedFrame) {
+  ASSERT_NO_FATAL_FAILURE(start_viewing("vnc-pixels"));
   ASSERT_TRUE(eventually([&] { return stream->stats().frames > 5; })) << "no frames composed";
   d.host->stop_guests();  // the display freezes where it was; vblanks go on
   const fb::Image want = daemon_picture(d.path, 1, false);
@@ -64,13 +79,8 @@ TEST(VncStream, PixelsEqualTheComposedFrame) {
   EXPECT_EQ(log.cursor_w, int(guest::DesktopWorkload::kCursorSize));
 }
 
-TEST(VncStream, AClockTickSendsAFewTilesAndAFlipOneRectangle) {
-  RunningDaemon d;
-  d.start(one_desktop(), "vnc-damage");
-  auto stream = start_stream(d);
-  ASSERT_TRUE(stream);
-  Viewer v;
-  ASSERT_TRUE(v.connect(stream->port()));
+TEST_F(VncStreamTest, AClockTickSendsAFewTilesAndAFlipOneRectangle) {
+  ASSERT_NO_FATAL_FAILURE(start_viewing("vnc-damage"));
   d.host->stop_guests();
   d.host->find(1)->session->stop();  // pipe off, the old guest's buffers gone
   HandGuest g(*d.host, 1);
@@ -112,13 +122,8 @@ TEST(VncStream, AClockTickSendsAFewTilesAndAFlipOneRectangle) {
   EXPECT_EQ(flip.rects, after.rects + 1);
 }
 
-TEST(VncStream, ACursorMoveIsAPositionUpdateWithoutPixels) {
-  RunningDaemon d;
-  d.start(one_desktop(), "vnc-cursor");
-  auto stream = start_stream(d);
-  ASSERT_TRUE(stream);
-  Viewer v;
-  ASSERT_TRUE(v.connect(stream->port()));
+TEST_F(VncStreamTest, ACursorMoveIsAPositionUpdateWithoutPixels) {
+  ASSERT_NO_FATAL_FAILURE(start_viewing("vnc-cursor"));
   d.host->stop_guests();
   const fb::Image frozen = daemon_picture(d.path, 1, false);
   ASSERT_TRUE(eventually([&] { return v.shows(frozen); }));
@@ -145,13 +150,8 @@ TEST(VncStream, ACursorMoveIsAPositionUpdateWithoutPixels) {
   EXPECT_EQ(st.damaged_tiles, st_before.damaged_tiles);
 }
 
-TEST(VncStream, AModeChangeIsADesktopResize) {
-  RunningDaemon d;
-  d.start(one_desktop(), "vnc-resize");
-  auto stream = start_stream(d);
-  ASSERT_TRUE(stream);
-  Viewer v;
-  ASSERT_TRUE(v.connect(stream->port()));
+TEST_F(VncStreamTest, AModeChangeIsADesktopResize) {
+  ASSERT_NO_FATAL_FAILURE(start_viewing("vnc-resize"));
   ASSERT_TRUE(eventually([&] { return v.picture().width == 1024; }));
   d.host->stop_guests();
   d.host->find(1)->session->stop();
@@ -167,13 +167,8 @@ TEST(VncStream, AModeChangeIsADesktopResize) {
   EXPECT_GE(st.resizes, 1u);
 }
 
-TEST(VncStream, ADisplayThatGoesOffShowsDisplayOff) {
-  RunningDaemon d;
-  d.start(one_desktop(), "vnc-off");
-  auto stream = start_stream(d);
-  ASSERT_TRUE(stream);
-  Viewer v;
-  ASSERT_TRUE(v.connect(stream->port()));
+TEST_F(VncStreamTest, ADisplayThatGoesOffShowsDisplayOff) {
+  ASSERT_NO_FATAL_FAILURE(start_viewing("vnc-off"));
   ASSERT_TRUE(eventually([&] { return stream->stats().frames > 0 && v.log().cursor_shapes > 0; }));
   d.host->stop_guests();
   const fb::Image frozen = daemon_picture(d.path, 1, false);
@@ -191,11 +186,8 @@ TEST(VncStream, ADisplayThatGoesOffShowsDisplayOff) {
 
 // The fast viewers keep getting the live desktop while one client asks for updates and never
 // reads them.
-void fast_viewers_stay_live(bool slow_takes_cursor) {
-  RunningDaemon d;
-  d.start(one_desktop(), slow_takes_cursor ? "vnc-slow-cursor" : "vnc-slow-raw");
-  auto stream = start_stream(d);
-  ASSERT_TRUE(stream);
+void VncStreamTest::fast_viewers_stay_live(bool slow_takes_cursor) {
+  ASSERT_NO_FATAL_FAILURE(start(slow_takes_cursor ? "vnc-slow-cursor" : "vnc-slow-raw"));
   Viewer a, b;
   ASSERT_TRUE(a.connect(stream->port()));
   ASSERT_TRUE(b.connect(stream->port()));
@@ -224,14 +216,11 @@ void fast_viewers_stay_live(bool slow_takes_cursor) {
   }
 }
 
-TEST(VncStream, FastViewersStayLiveBesideASlowOne) { fast_viewers_stay_live(true); }
-TEST(VncStream, ASlowClientWithoutCursorShapesIsCutOffNotWaitedFor) { fast_viewers_stay_live(false); }
+TEST_F(VncStreamTest, FastViewersStayLiveBesideASlowOne) { fast_viewers_stay_live(true); }
+TEST_F(VncStreamTest, ASlowClientWithoutCursorShapesIsCutOffNotWaitedFor) { fast_viewers_stay_live(false); }
 
-TEST(VncStream, AWrongPasswordIsRefused) {
-  RunningDaemon d;
-  d.start(one_desktop(), "vnc-password");
-  auto stream = start_stream(d, "s3cret");
-  ASSERT_TRUE(stream);
+TEST_F(VncStreamTest, AWrongPasswordIsRefused) {
+  ASSERT_NO_FATAL_FAILURE(start("vnc-password", "s3cret"));
   Viewer wrong;
   EXPECT_FALSE(wrong.connect(stream->port(), {.password = "guess"}));
   Viewer right;
@@ -239,13 +228,8 @@ TEST(VncStream, AWrongPasswordIsRefused) {
   EXPECT_TRUE(eventually([&] { return right.log().updates > 0; }));
 }
 
-TEST(VncStream, GarbageLosesOnlyItsOwnConnection) {
-  RunningDaemon d;
-  d.start(one_desktop(), "vnc-garbage");
-  auto stream = start_stream(d);
-  ASSERT_TRUE(stream);
-  Viewer v;
-  ASSERT_TRUE(v.connect(stream->port()));
+TEST_F(VncStreamTest, GarbageLosesOnlyItsOwnConnection) {
+  ASSERT_NO_FATAL_FAILURE(start_viewing("vnc-garbage"));
   for (int round = 0; round < 3; ++round) {
     UniqueFd bad = raw_rfb(stream->port());
     ASSERT_TRUE(bad);
@@ -267,13 +251,8 @@ TEST(VncStream, GarbageLosesOnlyItsOwnConnection) {
   EXPECT_FALSE(v.closed());
 }
 
-TEST(VncStream, StopsPromptlyAfterTheDaemonsLoopEnded) {
-  RunningDaemon d;
-  d.start(one_desktop(), "vnc-stop");
-  auto stream = start_stream(d);
-  ASSERT_TRUE(stream);
-  Viewer v;
-  ASSERT_TRUE(v.connect(stream->port()));
+TEST_F(VncStreamTest, StopsPromptlyAfterTheDaemonsLoopEnded) {
+  ASSERT_NO_FATAL_FAILURE(start_viewing("vnc-stop"));
   ASSERT_TRUE(eventually([&] { return stream->stats().frames > 0; }));
   // As in vgpud: the server's loop returns, the streams go, then the guests stop.
   d.srv->request_stop();
