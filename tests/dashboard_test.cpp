@@ -156,7 +156,8 @@ TEST_F(DashboardTest, UnknownPathsAndMethodsGetClearErrors) {
 }
 
 TEST_F(DashboardTest, GarbageAndHugeRequestsAreRefusedAndServingGoesOn) {
-  EXPECT_EQ(raw_request(dash->port(), std::string("\x00\x01\xff garbage\r\n\r\n", 17)).rfind("HTTP/1.1 400 ", 0), 0u);
+  static constexpr char kGarbage[] = "\x00\x01\xff garbage\r\n\r\n";  // NUL bytes included
+  EXPECT_EQ(raw_request(dash->port(), std::string(kGarbage, sizeof kGarbage - 1)).rfind("HTTP/1.1 400 ", 0), 0u);
   EXPECT_EQ(raw_request(dash->port(), "GET /" + std::string(20000, 'a') + " HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 414 ", 0), 0u);
   EXPECT_EQ(raw_request(dash->port(), "GET / HTTP/1.1\r\nX: " + std::string(20000, 'b') + "\r\n\r\n").rfind("HTTP/1.1 400 ", 0), 0u)
       << "a header line beyond 8 KiB";
