@@ -24,6 +24,15 @@ extern "C" {
 namespace vgd::viewers {
 namespace {
 
+// 24 bits of colour in 32-bit pixels. libvncserver announces depth 32 for this layout, yet sends
+// ZRLE's 3-byte CPIXELs, which RFB allows only for depth <= 24: announce the depth the pixels
+// really have, so that a client following the spec reads what is sent.
+void set_depth_24(rfbScreenInfoPtr s) {
+  s->serverFormat.depth = 24;
+  s->depth = 24;
+}
+
+
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
@@ -114,6 +123,7 @@ Expected<std::unique_ptr<RfbServer>, std::string> RfbServer::start(const RfbOpti
   rfbScreenInfoPtr s = rfbGetScreen(nullptr, nullptr, static_cast<int>(width), static_cast<int>(height), 8, 3, 4);
   if (!s) return Unexpected(std::string("rfbGetScreen failed"));
   srv->screen_ = s;  // from here on the destructor cleans up
+  set_depth_24(s);
   srv->fb_ = std::make_unique<uint32_t[]>(size_t{width} * height);
   srv->width_ = width;
   srv->height_ = height;
@@ -237,6 +247,7 @@ void RfbServer::resize(const fb::Image& picture) {
   auto fresh = std::make_unique<uint32_t[]>(capacity);
   to_server_pixels(picture.px.data(), fresh.get(), size_t{w} * h);
   rfbNewFramebuffer(screen_, reinterpret_cast<char*>(fresh.get()), static_cast<int>(w), static_cast<int>(h), 8, 3, 4);
+  set_depth_24(screen_);  // rfbNewFramebuffer set the format again
   fb_ = std::move(fresh);  // no client is sending from the old one: rfbNewFramebuffer waited
   width_ = w;
   height_ = h;
