@@ -43,10 +43,10 @@ class ClientTearingTest : public ::testing::Test {
     exporter::TearingCounters tearing;
   };
   Sample sample(uint32_t id) {
-    const std::lock_guard lk(host->lock());
-    const server::HostedVgpu* hv = host->find(id);
-    const auto& st = hv->vgpu->display().stats();
-    return {st.flips[0][static_cast<size_t>(hw::Plane::Primary)], st.vblanks[0], hv->tearing()};
+    server::HostedVgpu* hv = host->find(id);
+    const Locked lk(hv->lock());
+    const auto& st = hv->vgpu().display().stats();
+    return {st.flips[0][static_cast<size_t>(hw::Plane::Primary)], st.vblanks[0], hv->port().counters().tearing};
   }
 
   // What one look at the primary saw.

@@ -225,8 +225,8 @@ TEST_F(ServerTest, AClientDyingMidTransferLeavesNoReferenceAndStopsNobody) {
   last.hello();
   ASSERT_TRUE(Conn::ok(last.call(MsgType::List)));  // the server has dealt with every earlier client
   {
-    const std::lock_guard lk(host->lock());
-    EXPECT_EQ(host->find(1)->exporter->exports_of(id), 0u) << "no reference outlives its client";
+    const Locked lk(host->find(1)->lock());
+    EXPECT_EQ(host->find(1)->port().exporter().exports_of(id), 0u) << "no reference outlives its client";
   }
   for (int i = 0; i < 5; ++i) ASSERT_NE(next_event(efd), 0u) << "the watcher's events keep coming";
 }
@@ -245,10 +245,10 @@ class HoldServerTest : public ServerTest {
     exporter::TearingCounters tearing;
   };
   Sample sample() {
-    const std::lock_guard lk(host->lock());
-    const server::HostedVgpu* hv = host->find(1);
-    const auto& st = hv->vgpu->display().stats();
-    return {st.flips[0][static_cast<size_t>(hw::Plane::Primary)], st.vblanks[0], hv->tearing()};
+    server::HostedVgpu* hv = host->find(1);
+    const Locked lk(hv->lock());
+    const auto& st = hv->vgpu().display().stats();
+    return {st.flips[0][static_cast<size_t>(hw::Plane::Primary)], st.vblanks[0], hv->port().counters().tearing};
   }
 };
 
@@ -325,9 +325,10 @@ TEST_F(CopyServerTest, PrimaryBuffersAreShadowFrames) {
     std::this_thread::sleep_for(std::chrono::milliseconds(8));
   }
   EXPECT_EQ(ids.size(), 2u) << "two shadows, alternating";
-  const std::lock_guard lk(host->lock());
-  EXPECT_GT(host->find(1)->tearing().copies, 0u);
-  EXPECT_EQ(host->find(1)->exporter->counters().exports, 0u) << "guest RAM never handed out";
+  server::HostedVgpu* hv = host->find(1);
+  const Locked lk(hv->lock());
+  EXPECT_GT(hv->port().counters().tearing.copies, 0u);
+  EXPECT_EQ(hv->port().exporter().counters().exports, 0u) << "guest RAM never handed out";
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Tearing control, deterministically (vblanks called by hand, a fake clock for hold times):
 // hold delays a sync primary flip's flip-done while a consumer holds the buffer it replaced, up
-// to a bound; copy gives consumers shadow copies of whole frames and never delays the guest.
+// to a bound; copy gives consumers shadow copies of whole frames, made when a consumer asks,
+// and delays a guest's flip-done only while the surface it flips away from is being copied.
 #include <sys/mman.h>
 
 #include <gtest/gtest.h>
@@ -198,9 +199,15 @@ class CopyTest : public TearingTest {
     v->set_latch_listener([this](Vgpu& g, const display::VblankReport& r) { shadows->on_vblank(g, r); });
   }
   void TearDown() override { v->set_latch_listener({}); }
+  // A primary query as the daemon's ConsumerPort makes it: a copy first when one is owed.
+  Expected<GfxPlaneInfo, ExportError> query() {
+    const DecodeResult d = decoded();
+    if (shadows->owed() && d) (void)shadows->capture(*d);
+    return shadows->query(request(), d);
+  }
   // What a consumer is told after an event: the front shadow's id.
   uint32_t query_id() {
-    auto q = shadows->query(request(), decoded());
+    auto q = query();
     EXPECT_TRUE(q) << q.error().message;
     EXPECT_EQ(q->width, kW);
     EXPECT_EQ(q->size, kPages * kPageSize);
@@ -288,10 +295,10 @@ TEST_F(CopyTest, BothShadowsHeldSkipsTheCopyUntilOneIsReleased) {
   const uint32_t b = query_id();
   ASSERT_TRUE(shadows->get(b));
   present(1, 0x33);  // flip-done raised all the same
-  EXPECT_EQ(shadows->counters().copy_skipped, 1u);
   EXPECT_EQ(query_id(), b) << "consumers skip a frame rather than see a torn one";
+  EXPECT_EQ(shadows->counters().copy_skipped, 1u);
   ASSERT_TRUE(shadows->release(a));
-  v->vblank();  // no flip: the owed copy is made now
+  v->vblank();  // no flip: the copy is still owed, and made at the next query
   EXPECT_EQ(query_id(), a);
   auto got = shadows->get(a);
   ASSERT_TRUE(got);
@@ -307,7 +314,7 @@ TEST_F(CopyTest, NewGeometryGetsNewIdsAndNoPlaneStaysNoPlane) {
   std::set<uint32_t> ids;
   for (uint64_t k : {0, 1}) {
     present(k, 0x55);
-    auto q = shadows->query(request(), decoded());
+    auto q = query();
     ASSERT_TRUE(q);
     EXPECT_EQ(q->height, kH / 2);
     EXPECT_EQ(q->size, kPages * kPageSize / 2);
@@ -316,11 +323,49 @@ TEST_F(CopyTest, NewGeometryGetsNewIdsAndNoPlaneStaysNoPlane) {
   EXPECT_EQ(ids.size(), 2u);
   EXPECT_FALSE(ids.contains(before)) << "a consumer's cache keyed by id never sees the new geometry under an old id";
   EXPECT_FALSE(shadows->get(before)) << "the old id went with its memfd";
-  auto q = shadows->query(request(), decoded());
+  auto q = query();
   wr(*v, reg(hw::plane::kCtl), 0);
-  q = shadows->query(request(), decoded());
+  q = query();
   ASSERT_TRUE(q);
   EXPECT_TRUE(no_plane(*q)) << "a disabled plane is zeroed, not the last shadow";
+}
+
+TEST_F(CopyTest, VblanksCopyNothingAConsumerQueryCopiesOnce) {
+  for (int i = 0; i < 5; ++i) present(i % 2, static_cast<uint8_t>(i));
+  EXPECT_EQ(shadows->counters().copies, 0u) << "the vblank path copies no frame";
+  EXPECT_TRUE(shadows->owed());
+  (void)query_id();
+  (void)query_id();
+  EXPECT_EQ(shadows->counters().copies, 1u) << "one copy for the frame on screen, none for a repeated query";
+}
+
+// The copy runs outside the vGPU's lock: meanwhile the guest's flip away from the surface being
+// copied latches (the screen moves on), but its flip-done, the guest's leave to draw into that
+// surface, waits for the copy to end.
+TEST_F(CopyTest, AFlipAwayFromTheSurfaceBeingCopiedWaitsForTheCopy) {
+  HoldGate gate([this](Gma base) { return shadows->copying(base); }, [] { return uint64_t{0}; });
+  v->set_flip_done_gate(&gate, kHoldVblanks);
+  present(1, 0x66);
+  const DecodeResult d = decoded();
+  ASSERT_TRUE(d);
+  auto job = shadows->begin_capture(*d);
+  ASSERT_TRUE(job);
+  fill(0, 0x77);
+  flip(0);
+  v->vblank();
+  EXPECT_EQ(live(), surface(0)) << "the flip latched";
+  EXPECT_FALSE(flip_done()) << "but the guest may not draw into surface 1 yet";
+  ShadowFrames::run(*job);
+  shadows->end_capture(*job);
+  v->retry_held_flips();
+  EXPECT_TRUE(flip_done()) << "the copy is over";
+  auto b = shadows->get(shadows->front_id());
+  ASSERT_TRUE(b);
+  Mapped m;
+  map(*b, m);
+  EXPECT_TRUE(m.all(0x66)) << "the copy is the frame that was on screen when it began";
+  EXPECT_EQ(gate.counters().held, 1u);
+  v->set_flip_done_gate(nullptr, kHoldVblanks);
 }
 
 // Measures the copy at the size the docs quote: 1920×1080 XRGB8888, linear.

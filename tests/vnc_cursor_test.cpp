@@ -103,7 +103,7 @@ TEST(VncCursor, AShapeWithoutPositionsIsDrawnInAndFollowsTheGuest) {
   ASSERT_TRUE(v.ok());
   v.announce({kRaw, kRichCursor});  // what noVNC does: a shape, no positions
   d.host->stop_guests();
-  auto& display = d.host->find(1)->session->guest().display();
+  auto& display = d.host->find(1)->session().guest().display();
   fb::Image seen{1024, 768, std::vector<uint32_t>(1024 * 768)};
   v.request(1024, 768, false);
 

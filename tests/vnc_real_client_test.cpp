@@ -47,7 +47,7 @@ TEST(VncRealClient, GvnccaptureSeesTheComposedFrameWithTheCursor) {
   auto stream = viewers::VncStream::start(o);
   ASSERT_TRUE(stream.has_value()) << stream.error();
   // Past frame 10 the desktop's pointer is well inside the screen.
-  ASSERT_TRUE(eventually([&] { return d.host->find(1)->session->frames() > 30; }));
+  ASSERT_TRUE(eventually([&] { return d.host->find(1)->session().frames() > 30; }));
   d.host->stop_guests();  // a still picture to capture
   const fb::Image with_cursor = daemon_picture(d.path, 1, true);
   const fb::Image without = daemon_picture(d.path, 1, false);

@@ -82,7 +82,7 @@ TEST_F(VncStreamTest, PixelsEqualTheComposedFrame) {
 TEST_F(VncStreamTest, AClockTickSendsAFewTilesAndAFlipOneRectangle) {
   ASSERT_NO_FATAL_FAILURE(start_viewing("vnc-damage"));
   d.host->stop_guests();
-  d.host->find(1)->session->stop();  // pipe off, the old guest's buffers gone
+  d.host->find(1)->session().stop();  // pipe off, the old guest's buffers gone
   HandGuest g(*d.host, 1);
   g.light(guest::kMode1024x768at60, [](guest::Canvas& c) { guest::DesktopWorkload::render_scene(c, 0); });
   const fb::Image lit = daemon_picture(d.path, 1, false);
@@ -132,7 +132,7 @@ TEST_F(VncStreamTest, ACursorMoveIsAPositionUpdateWithoutPixels) {
   const ViewerLog before = v.log();
   const auto st_before = stream->stats();
   // CURPOS is the image's top-left: the pointer the viewer hears about is that + the hotspot.
-  auto& display = d.host->find(1)->session->guest().display();
+  auto& display = d.host->find(1)->session().guest().display();
   ASSERT_EQ(display.move_cursor(hw::Pipe::A, 300, 200), guest::Error::None);
   EXPECT_TRUE(eventually([&] {
     const ViewerLog l = v.log();
@@ -154,7 +154,7 @@ TEST_F(VncStreamTest, AModeChangeIsADesktopResize) {
   ASSERT_NO_FATAL_FAILURE(start_viewing("vnc-resize"));
   ASSERT_TRUE(eventually([&] { return v.picture().width == 1024; }));
   d.host->stop_guests();
-  d.host->find(1)->session->stop();
+  d.host->find(1)->session().stop();
   HandGuest g(*d.host, 1);
   g.light(guest::kMode1920x1080at60, [](guest::Canvas& c) { guest::DesktopWorkload::render_scene(c, 0); });
   const fb::Image big = daemon_picture(d.path, 1, false);
@@ -175,7 +175,7 @@ TEST_F(VncStreamTest, ADisplayThatGoesOffShowsDisplayOff) {
   ASSERT_TRUE(eventually([&] { return v.shows(frozen); }));  // the stream has caught up
   std::this_thread::sleep_for(200ms);
   const uint64_t shapes = stream->stats().cursor_shapes;
-  d.host->find(1)->session->stop();  // the guest disables its pipe
+  d.host->find(1)->session().stop();  // the guest disables its pipe
   const fb::Image want = viewers::render_display_off(1024, 768, "vGPU 1: the guest turned its display off");
   EXPECT_TRUE(eventually([&] { return v.shows(want); })) << differing(v.picture(), want) << " pixels differ";
   EXPECT_TRUE(stream->stats().display_off);

@@ -208,12 +208,15 @@ inline fb::Image daemon_picture(const std::string& socket, uint32_t id, bool wit
   return img ? std::move(*img) : fb::Image{};
 }
 
+// The vGPU itself, for a guest that takes its lock at every access (InProcessMmio).
+inline Vgpu& vgpu_of(server::Host& host, uint32_t id) NO_THREAD_SAFETY_ANALYSIS { return host.find(id)->vgpu(); }
+
 // A guest the test drives by hand on vGPU `id` of a daemon whose own guests were stopped: its
-// waits sleep (the daemon's loop keeps the vblanks coming).
+// waits sleep (the daemon's vblank thread keeps the vblanks coming).
 class HandGuest {
  public:
   HandGuest(server::Host& host, uint32_t id)
-      : guest_(*host.find(id)->vgpu, host.gpu().geometry(), &idle_, &host.lock()) {}
+      : guest_(vgpu_of(host, id), host.gpu().geometry(), &idle_, &host.find(id)->lock()) {}
   // Probe, balloon, display ready; then a linear XRGB surface of the mode's size drawn with
   // `draw` and lit with the mode.
   void light(const guest::Mode& mode, const std::function<void(guest::Canvas&)>& draw) {

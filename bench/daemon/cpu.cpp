@@ -93,13 +93,13 @@ CpuSnap snap(Rig& rig, Viewers& viewers) {
   CpuSnap s;
   s.wall = now_ns();
   s.process = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
-  s.server = thread_cpu_ns(rig.loop);
-  for (auto& hv : rig.host->vgpus()) s.guests += thread_cpu_ns(hv->thread);
+  s.server = thread_cpu_ns(rig.loop) + thread_cpu_ns(rig.host->vblank_thread());
+  for (auto& hv : rig.host->vgpus()) s.guests += thread_cpu_ns(hv->thread());
   for (auto& t : viewers.threads) s.consumers += thread_cpu_ns(t);
   {
-    const std::lock_guard lk(rig.host->lock());
     for (auto& hv : rig.host->vgpus()) {
-      const auto& st = hv->vgpu->display().stats();
+      const Locked lk(hv->lock());
+      const auto& st = hv->vgpu().display().stats();
       s.vblanks.push_back(st.vblanks[hw::index(hw::Pipe::A)]);
       // A frame is a flip of the plane the workload redraws: the desktop's primary (its cursor
       // flips along), the video's sprite.
@@ -157,7 +157,7 @@ void run_cpu(const Options& o) {
     Viewers viewers;
     for (auto& hv : rig.host->vgpus()) {
       auto w = std::make_unique<Viewer>();
-      w->vgpu = hv->vgpu->id();
+      w->vgpu = hv->id();
       w->conn = std::make_unique<Conn>(rig.path);
       w->conn->hello("cpu-viewer");
       w->efd = make_eventfd();

@@ -252,7 +252,7 @@ void run_latency(const Options& o) {
         conns.push_back(std::make_unique<Conn>(rig.path));
         conns.back()->hello("latency-consumer");
         efds.push_back(make_eventfd());
-        conns.back()->subscribe(rig.host->vgpus()[i]->vgpu->id(), efds.back().get());
+        conns.back()->subscribe(rig.host->vgpus()[i]->id(), efds.back().get());
         probes.push_back(rig.probes[i].get());
       }
       LatencyRow row;
@@ -267,12 +267,11 @@ void run_latency(const Options& o) {
       rig.recording = false;
       consumers.finish();
       std::vector<int64_t> total, hop, wake;
-      {
-        const std::lock_guard lk(rig.host->lock());
-        for (auto& p : rig.probes) {
-          wake.insert(wake.end(), p->server_wake.begin(), p->server_wake.end());
-          row.missed += p->missed;
-        }
+      for (size_t i = 0; i < rig.probes.size(); ++i) {  // probe i watches vGPU i, under its lock
+        const Locked lk(rig.host->vgpus()[i]->lock());
+        const Probe& p = *rig.probes[i];
+        wake.insert(wake.end(), p.server_wake.begin(), p.server_wake.end());
+        row.missed += p.missed;
       }
       for (auto& out : consumers.outs) {
         total.insert(total.end(), out.total.begin(), out.total.end());

@@ -211,8 +211,8 @@ void run_query(const Options& o) {
     }
     server::HostedVgpu& hv = *rig.host->vgpus()[0];
     auto misses = [&] {
-      const std::lock_guard lk(rig.host->lock());
-      return hv.exporter->counters().misses;
+      const Locked lk(hv.lock());
+      return hv.port().exporter().counters().misses;
     };
     auto row = [&](std::string name, const std::vector<std::byte>& req, size_t reply_body,
                    const std::function<bool(const std::byte*, size_t)>& check) {

@@ -65,9 +65,10 @@ void Rig::stop_server() {
 
 void Rig::install_probe(server::HostedVgpu& hv) {
   auto& p = *probes.emplace_back(std::make_unique<Probe>());
-  p.hub = &hv.events->hub();
-  hv.vgpu->set_pipe_state_listener([&p](Vgpu&, hw::Pipe pipe, bool on) { p.hub->publish(p.tracker.on_pipe_state(pipe, on)); });
-  hv.vgpu->set_vblank_listener([this, &p](Vgpu& v, const display::VblankReport& r) {
+  const Locked lk(hv.lock());
+  p.hub = &hv.port().events().hub();
+  hv.vgpu().set_pipe_state_listener([&p](Vgpu&, hw::Pipe pipe, bool on) { p.hub->publish(p.tracker.on_pipe_state(pipe, on)); });
+  hv.vgpu().set_vblank_listener([this, &p](Vgpu& v, const display::VblankReport& r) {
     const int64_t t = now_ns();
     // The clock's deadline for this tick (a tick that slept through deadlines stands for the
     // last of them; the ones before are counted as missed).
@@ -92,15 +93,13 @@ void Rig::wait_for_guests() {
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   for (;;) {
     bool all = true;
-    {
-      const std::lock_guard lk(host->lock());
-      for (auto& hv : host->vgpus()) {
-        if (!hv->session->ok()) die(fmt::format("guest of vGPU {} failed: {}", hv->vgpu->id(), hv->session->error()));
-        const auto& st = hv->vgpu->display().stats();
-        const auto& f = st.flips[hw::index(hw::Pipe::A)];
-        const bool flips = hv->spec.workload == Workload::Console || f[0] + f[1] + f[2] >= 2;
-        all = all && hv->vgpu->display().active(hw::Pipe::A) && st.vblanks[0] >= 12 && flips;
-      }
+    for (auto& hv : host->vgpus()) {
+      if (!hv->session().ok()) die(fmt::format("guest of vGPU {} failed: {}", hv->id(), hv->session().error()));
+      const Locked lk(hv->lock());
+      const auto& st = hv->vgpu().display().stats();
+      const auto& f = st.flips[hw::index(hw::Pipe::A)];
+      const bool flips = hv->spec().workload == Workload::Console || f[0] + f[1] + f[2] >= 2;
+      all = all && hv->vgpu().display().active(hw::Pipe::A) && st.vblanks[0] >= 12 && flips;
     }
     if (all) return;
     if (std::chrono::steady_clock::now() > give_up) die("guests did not come up within 30 s");

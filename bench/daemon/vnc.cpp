@@ -111,14 +111,14 @@ void flip_latency(const Options& o, std::vector<std::string>& json) {
   std::vector<uint32_t> surfaces;
   for (int i = 0; i < 200 && surfaces.size() < 2; ++i) {
     {
-      const std::lock_guard lk(rig.host->lock());
-      const uint32_t s = hv.vgpu->vregs().read32(live_reg) & hw::plane::kSurfAddrMask;
+      const Locked lk(hv.lock());
+      const uint32_t s = hv.vgpu().vregs().read32(live_reg) & hw::plane::kSurfAddrMask;
       if (std::find(surfaces.begin(), surfaces.end(), s) == surfaces.end()) surfaces.push_back(s);
     }
     sleep_s(0.005);
   }
   if (surfaces.size() < 2) die("the desktop guest did not flip between two surfaces");
-  auto stream = stream_for(rig, hv.vgpu->id());
+  auto stream = stream_for(rig, hv.id());
   RfbClient client(stream->port(), "raw");
   rig.host->stop_guests();  // from here on the bench is the guest
   sleep_s(o.warmup);
@@ -131,15 +131,15 @@ void flip_latency(const Options& o, std::vector<std::string>& json) {
     const uint32_t marker = (i * 0x9E3779B1u) & 0xFFFFFF;
     int64_t t0;
     {
-      const std::lock_guard lk(rig.host->lock());
-      const uint32_t live = hv.vgpu->vregs().read32(live_reg) & hw::plane::kSurfAddrMask;
+      const Locked lk(hv.lock());
+      const uint32_t live = hv.vgpu().vregs().read32(live_reg) & hw::plane::kSurfAddrMask;
       const uint32_t next = surfaces[0] == live ? surfaces[1] : surfaces[0];
-      const auto page = hv.vgpu->ggtt().translate(Gma(next));
+      const auto page = hv.vgpu().ggtt().translate(Gma(next));
       if (!page || page->scratch) die("the back surface is not mapped");
-      auto bytes = hv.vgpu->ram().host_bytes(page->offset, kPageSize);
+      auto bytes = hv.vgpu().ram().host_bytes(page->offset, kPageSize);
       for (size_t b = 0; b + 4 <= bytes.size(); b += 4) std::memcpy(bytes.data() + b, &marker, 4);  // XRGB8888
       t0 = now_ns();
-      (void)hv.vgpu->write(MmioOffset(surf_reg), 4, next);
+      (void)hv.vgpu().write(MmioOffset(surf_reg), 4, next);
     }
     const int64_t give_up = t0 + 1'000'000'000;
     while (client.corner() != marker && now_ns() < give_up) std::this_thread::sleep_for(std::chrono::microseconds(100));
@@ -149,7 +149,7 @@ void flip_latency(const Options& o, std::vector<std::string>& json) {
       ++timeouts;
     std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 16'667)(rng)));
   }
-  const double period_ms = display::period_ns_for_mhz(hv.vgpu->display().refresh_mhz()) / 1e6;
+  const double period_ms = display::period_ns_for_mhz(hv.vgpu().display().refresh_mhz()) / 1e6;
   const Dist d = summarize(lat);
   std::printf("\n== vnc: guest flip -> pixels in a libvncclient (raw), 1080p (goal p50 <= %.1f ms = one vblank + 3 ms)\n",
               period_ms + 3);
@@ -170,7 +170,7 @@ void bytes_per_workload(const Options& o, std::vector<std::string>& json) {
     for (const char* enc : {"tight zrle hextile zlib raw", "raw"}) {
       Rig rig({1, w, false});
       server::HostedVgpu& hv = *rig.host->vgpus()[0];
-      auto stream = stream_for(rig, hv.vgpu->id());
+      auto stream = stream_for(rig, hv.id());
       RfbClient client(stream->port(), enc);
       sleep_s(o.warmup);
       // A naive server would send a whole frame for every refresh event (every vblank with a
@@ -228,7 +228,7 @@ void cpu_per_stream(const Options& o, std::vector<std::string>& json) {
   std::vector<std::unique_ptr<viewers::VncStream>> streams;
   std::vector<std::unique_ptr<RfbClient>> clients;
   for (auto& hv : rig.host->vgpus()) {
-    streams.push_back(stream_for(rig, hv->vgpu->id()));
+    streams.push_back(stream_for(rig, hv->id()));
     clients.push_back(std::make_unique<RfbClient>(streams.back()->port(), "tight zrle hextile zlib raw"));
   }
   sleep_s(o.warmup);

@@ -30,6 +30,7 @@ uint64_t period_ns_for_mhz(uint32_t refresh_mhz) {
 // --- Timers ------------------------------------------------------------------------------------
 
 TimerId VblankClock::add(std::function<void()> on_tick) {
+  const Locked lk(mu_);
   const TimerId id = next_id_++;
   Timer& t = timers_[id];
   t.id = id;
@@ -38,6 +39,7 @@ TimerId VblankClock::add(std::function<void()> on_tick) {
 }
 
 void VblankClock::remove(TimerId id) {
+  const Locked lk(mu_);
   Timer* t = find(id);
   if (!t) return;
   stop(id);
@@ -49,6 +51,7 @@ void VblankClock::remove(TimerId id) {
 }
 
 void VblankClock::start(TimerId id, uint64_t period_ns) {
+  const Locked lk(mu_);
   Timer* t = find(id);
   if (!t) return;
   if (period_ns == 0) return stop(id);
@@ -64,6 +67,7 @@ void VblankClock::start(TimerId id, uint64_t period_ns) {
 }
 
 void VblankClock::stop(TimerId id) {
+  const Locked lk(mu_);
   Timer* t = find(id);
   if (!t || t->heap_pos == kNotQueued) return;
   heap_erase(t);
@@ -71,23 +75,47 @@ void VblankClock::stop(TimerId id) {
 }
 
 bool VblankClock::running(TimerId id) const {
+  const Locked lk(mu_);
   const Timer* t = find(id);
   return t && t->heap_pos != kNotQueued;
 }
 
 uint64_t VblankClock::ticks(TimerId id) const {
+  const Locked lk(mu_);
   const Timer* t = find(id);
   return t ? t->ticks : 0;
 }
 
 uint64_t VblankClock::missed(TimerId id) const {
+  const Locked lk(mu_);
   const Timer* t = find(id);
   return t ? t->missed : 0;
 }
 
 uint64_t VblankClock::next_tick_ns(TimerId id) const {
+  const Locked lk(mu_);
   const Timer* t = find(id);
   return t && t->heap_pos != kNotQueued ? t->deadline : 0;
+}
+
+size_t VblankClock::timers() const {
+  const Locked lk(mu_);
+  return timers_.size();
+}
+
+uint64_t VblankClock::tick_ns() const {
+  const Locked lk(mu_);
+  return firing_ ? tick_ns_ : 0;
+}
+
+uint64_t VblankClock::next_deadline() const {
+  const Locked lk(mu_);
+  return heap_.empty() ? 0 : heap_.front()->deadline;
+}
+
+bool VblankClock::in_callback() const {
+  const Locked lk(mu_);
+  return firing_ != nullptr;
 }
 
 VblankClock::Timer* VblankClock::find(TimerId id) {
@@ -102,11 +130,12 @@ void VblankClock::changed() {
 }
 
 void VblankClock::fire_due(uint64_t now) {
-  if (in_callback()) refuse_reentry();
+  const Locked lk(mu_);
+  if (firing_) refuse_reentry();
   // Whatever a callback throws, the clock must leave dispatch mode and re-arm.
   struct Done {
     VblankClock& c;
-    ~Done() {
+    ~Done() NO_THREAD_SAFETY_ANALYSIS {  // runs inside fire_due's lock
       c.firing_ = nullptr;
       c.schedule_changed();
     }
@@ -199,6 +228,7 @@ uint64_t RealClock::now_ns() const {
 void RealClock::dispatch() {
   // Reading consumes the expiration, so the fd stops polling readable; the one-shot is now
   // disarmed. Nothing to read (a spurious call) leaves it armed.
+  const Locked lk(mu_);
   uint64_t expirations = 0;
   if (::read(timer_fd_.get(), &expirations, sizeof expirations) == static_cast<ssize_t>(sizeof expirations))
     armed_ = 0;

@@ -9,9 +9,12 @@
 //  * RealClock — CLOCK_MONOTONIC with one timerfd armed for the earliest deadline; plug fd() into
 //    an epoll loop and call dispatch() when it is readable.
 //
-// Not thread-safe by design: one thread owns a clock and everything its callbacks touch, the way
-// the GVT service thread owns vblank emulation. Callbacks may add/start/stop/remove any timer,
-// their own included, while ticks are being dispatched; they must not advance or destroy the clock.
+// Thread-safe: any thread may add, start, stop or remove timers (a guest's trap programs its mode
+// while the vblank thread dispatches). Ticks are dispatched by one thread at a time, with the
+// clock's lock held, so a callback must only record what is due and return (the daemon posts the
+// vGPU's vblank to the vGPU's own lock, docs/design.md "Ownership"); it may add/start/stop/remove
+// any timer, its own included, but must not advance or destroy the clock, nor wait for a lock
+// whose holder may call into the clock.
 #pragma once
 
 #include <chrono>
@@ -19,14 +22,26 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
 #include "util/expected.h"
+#include "util/thread_annotations.h"
 #include "util/unique_fd.h"
 
 namespace vgd::display {
+
+// The clock's lock: re-entered by callbacks that start or stop timers while ticks fire.
+class CAPABILITY("mutex") ClockMutex {
+ public:
+  void lock() ACQUIRE() { mu_.lock(); }
+  void unlock() RELEASE() { mu_.unlock(); }
+
+ private:
+  std::recursive_mutex mu_;
+};
 
 // Vblank period for a refresh rate in milli-Hz: round(10^12 / mHz) ns; 0 means 60 Hz.
 uint64_t period_ns_for_mhz(uint32_t refresh_mhz);
@@ -57,13 +72,13 @@ class VblankClock {
   uint64_t missed(TimerId id) const;
   // When the next tick is due, 0 when stopped.
   uint64_t next_tick_ns(TimerId id) const;
-  size_t timers() const { return timers_.size(); }
+  size_t timers() const;
 
   // Time on this clock; during a tick it is (virtual clock) exactly that tick's deadline.
   virtual uint64_t now_ns() const = 0;
   // Inside a tick's callback: the deadline it fires for (the vblank's nominal time, which a late
   // dispatch does not move); 0 outside callbacks.
-  uint64_t tick_ns() const { return firing_ ? tick_ns_ : 0; }
+  uint64_t tick_ns() const;
 
  protected:
   // Fires every timer due at `now`, earliest first. A timer several periods overdue fires once;
@@ -71,11 +86,13 @@ class VblankClock {
   // stays on its grid (next deadline = the first one after `now`).
   void fire_due(uint64_t now);
   // Earliest deadline of a running timer, 0 when none runs.
-  uint64_t next_deadline() const { return heap_.empty() ? 0 : heap_.front()->deadline; }
-  bool in_callback() const { return firing_ != nullptr; }
+  uint64_t next_deadline() const;
+  bool in_callback() const;
   // The earliest deadline may have changed (not called while ticks are being dispatched:
   // fire_due calls it once at the end).
-  virtual void schedule_changed() {}
+  virtual void schedule_changed() REQUIRES(mu_) {}
+
+  mutable ClockMutex mu_;
 
  private:
   static constexpr size_t kNotQueued = SIZE_MAX;
@@ -90,23 +107,23 @@ class VblankClock {
     bool removed = false;          // removed while its own callback runs: erased after it
   };
 
-  Timer* find(TimerId id);
-  const Timer* find(TimerId id) const;
-  void changed();
+  Timer* find(TimerId id) REQUIRES(mu_);
+  const Timer* find(TimerId id) const REQUIRES(mu_);
+  void changed() REQUIRES(mu_);
   // Indexed binary min-heap on (deadline, id): O(log n) insert, re-key and removal.
   static bool earlier(const Timer* a, const Timer* b);
-  void heap_place(size_t pos, Timer* t);
-  void heap_fix(size_t pos);
-  void heap_push(Timer* t);
-  void heap_erase(Timer* t);
+  void heap_place(size_t pos, Timer* t) REQUIRES(mu_);
+  void heap_fix(size_t pos) REQUIRES(mu_);
+  void heap_push(Timer* t) REQUIRES(mu_);
+  void heap_erase(Timer* t) REQUIRES(mu_);
 
   // Nodes of an unordered_map keep their address, so the heap can point at timers and a
   // callback can add timers while its own is being fired.
-  std::unordered_map<TimerId, Timer> timers_;
-  std::vector<Timer*> heap_;
-  TimerId next_id_ = 1;
-  Timer* firing_ = nullptr;  // whose callback runs now; set only inside fire_due
-  uint64_t tick_ns_ = 0;     // its deadline
+  std::unordered_map<TimerId, Timer> timers_ GUARDED_BY(mu_);
+  std::vector<Timer*> heap_ GUARDED_BY(mu_);
+  TimerId next_id_ GUARDED_BY(mu_) = 1;
+  Timer* firing_ GUARDED_BY(mu_) = nullptr;  // whose callback runs now; set only inside fire_due
+  uint64_t tick_ns_ GUARDED_BY(mu_) = 0;     // its deadline
 };
 
 // Time advances only through advance_to/advance_by; nothing sleeps.
@@ -127,7 +144,7 @@ class VirtualClock final : public VblankClock {
   }
 
  private:
-  uint64_t now_;
+  uint64_t now_;  // written only by the thread advancing it
 };
 
 class RealClock final : public VblankClock {
@@ -145,11 +162,11 @@ class RealClock final : public VblankClock {
 
  private:
   RealClock(UniqueFd timer_fd, UniqueFd epoll_fd) : timer_fd_(std::move(timer_fd)), epoll_fd_(std::move(epoll_fd)) {}
-  void schedule_changed() override;
+  void schedule_changed() override REQUIRES(mu_);
 
   UniqueFd timer_fd_;
   UniqueFd epoll_fd_;    // run_for's own loop, created up front so run_for cannot fail
-  uint64_t armed_ = 0;   // deadline the timerfd is armed for, 0 = disarmed
+  uint64_t armed_ GUARDED_BY(mu_) = 0;   // deadline the timerfd is armed for, 0 = disarmed
 };
 
 }  // namespace vgd::display

@@ -41,7 +41,7 @@ bool make_shadow(uint64_t size, UniqueFd& fd, Mapping& map) {
 bool HoldGate::may_complete(const display::HeldFlip& f) {
   // The primary only: it is what consumers map and what a guest double-buffers.
   if (f.plane != hw::Plane::Primary) return true;
-  if (!ex_->exported_at(Gma(f.previous & hw::plane::kSurfAddrMask))) return true;
+  if (!busy_(Gma(f.previous & hw::plane::kSurfAddrMask))) return true;
   if (f.first) {
     ++c_.held;
     since_[hw::index(f.pipe)] = now_ns_();
@@ -71,9 +71,7 @@ void ShadowFrames::on_vblank(const Vgpu& v, const display::VblankReport& r) {
     want = true;
   else
     ++idle_;
-  if (!want) return;
-  const auto plane = decode::decode_plane(decode::snapshot(v.vregs(), *pipe), hw::Plane::Primary, v.ggtt());
-  owed_ = plane && !capture(*plane);  // no primary shown: nothing to copy, queries say so
+  if (want) owed_ = true;
 }
 
 ShadowFrames::Slot* ShadowFrames::pick() {
@@ -81,7 +79,7 @@ ShadowFrames::Slot* ShadowFrames::pick() {
   // that frame, unless it is the only slot free.
   const size_t first = front_ == size_t{0} ? 1 : 0;
   for (size_t i : {first, 1 - first})
-    if (slots_[i].exports == 0) return &slots_[i];
+    if (slots_[i].exports == 0 && !slots_[i].copying) return &slots_[i];
   return nullptr;
 }
 
@@ -104,43 +102,74 @@ bool ShadowFrames::fit(Slot& s, const decode::PlaneInfo& p) {
   return true;
 }
 
-bool ShadowFrames::capture(const decode::PlaneInfo& p) {
-  const auto start = std::chrono::steady_clock::now();
+std::optional<ShadowFrames::CopyJob> ShadowFrames::begin_capture(const decode::PlaneInfo& p) {
   Slot* s = pick();
   if (!s) {
     ++c_.copy_skipped;
-    return false;
+    return std::nullopt;
   }
-  const auto ram = ram_.lock();
-  if (!ram || p.pages.size() != align_up(p.size, kPageSize) / kPageSize || !fit(*s, p)) {
+  CopyJob job;
+  job.ram = ram_.lock();
+  if (!job.ram || p.pages.size() != align_up(p.size, kPageSize) / kPageSize || !fit(*s, p)) {
     ++c_.copy_failures;
-    return false;
+    return std::nullopt;
   }
-  std::byte* dst = s->map.data();
-  for (const Extent& e : coalesce(p.pages)) {
-    if (e.offset > ram->size() || e.length > ram->size() - e.offset) {  // the decoder's promise, checked
+  job.src = coalesce(p.pages);
+  for (const Extent& e : job.src)
+    if (e.offset > job.ram->size() || e.length > job.ram->size() - e.offset) {  // the decoder's promise, checked
       ++c_.copy_failures;
-      return false;
+      return std::nullopt;
     }
-    std::memcpy(dst, ram->host_bytes(MemfdOffset(e.offset), e.length).data(), e.length);
+  job.slot = static_cast<size_t>(s - slots_.data());
+  job.base = p.base;
+  job.dst = s->map.data();
+  s->copying = true;
+  copying_ = p.base;
+  owed_ = false;  // a vblank from now on owes the next copy
+  return job;
+}
+
+void ShadowFrames::run(CopyJob& job) {
+  const auto start = std::chrono::steady_clock::now();
+  std::byte* dst = job.dst;
+  for (const Extent& e : job.src) {
+    std::memcpy(dst, job.ram->host_bytes(MemfdOffset(e.offset), e.length).data(), e.length);
     dst += e.length;
   }
-  front_ = static_cast<size_t>(s - slots_.data());
-  const auto ns = static_cast<uint64_t>(
+  job.ns = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
+  job.ok = true;
+}
+
+void ShadowFrames::end_capture(const CopyJob& job) {
+  Slot& s = slots_[job.slot];
+  s.copying = false;
+  copying_.reset();
+  if (!job.ok) {
+    owed_ = true;
+    ++c_.copy_failures;
+    return;
+  }
+  front_ = job.slot;
   ++c_.copies;
-  c_.copy_bytes += s->map.size();
-  c_.copy_ns_total += ns;
-  c_.copy_ns_last = ns;
-  c_.copy_ns_max = std::max(c_.copy_ns_max, ns);
-  return true;
+  c_.copy_bytes += s.map.size();
+  c_.copy_ns_total += job.ns;
+  c_.copy_ns_last = job.ns;
+  c_.copy_ns_max = std::max(c_.copy_ns_max, job.ns);
+}
+
+bool ShadowFrames::capture(const decode::PlaneInfo& p) {
+  auto job = begin_capture(p);
+  if (!job) return false;
+  run(*job);
+  end_capture(*job);
+  return job->ok;
 }
 
 Expected<GfxPlaneInfo, ExportError> ShadowFrames::query(const GfxPlaneInfo& req, const DecodeResult& decoded) {
   auto reply = answer_query(req, decoded);
   if (!reply || reply->flags != kFlagDmabuf || no_plane(*reply)) return reply;
-  // Shown before its first vblank (or with every copy failed so far): copy it now.
-  if (!front_ && !capture(*decoded)) return refuse(Errc::Io, "no shadow frame could be made");
+  if (!front_) return refuse(Errc::Io, "no shadow frame could be made");
   const Slot& s = slots_[*front_];
   reply->drm_format = s.fourcc;
   reply->drm_format_mod = s.modifier;

@@ -3,8 +3,11 @@
 //  * hold — HoldGate: a synchronous primary flip's flip-done, the guest's leave to draw into the
 //    buffer the flip took off the screen, waits until no consumer holds that buffer, for at most
 //    kHoldVblanks vblanks (the display engine enforces the bound).
-//  * copy — ShadowFrames: at vblank the primary's front buffer is copied into one of two
-//    host-owned sealed memfds; consumers get those, never guest RAM, and the guest never waits.
+//  * copy — ShadowFrames: when a consumer asks for the primary and the screen changed since the
+//    last copy, the primary's front buffer is copied into one of two host-owned sealed memfds;
+//    consumers get those, never guest RAM. The copy runs outside the vGPU's lock (never on the
+//    vblank path); meanwhile a HoldGate holds the flip-done of a flip away from the buffer being
+//    copied, so the guest cannot draw into it mid-copy.
 // Not thread-safe: the caller serialises them with the vGPU (the daemon's device lock).
 #pragma once
 
@@ -13,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "display/display_engine.h"
 #include "exporter/exporter.h"
@@ -36,22 +40,28 @@ struct TearingCounters {
   uint64_t copy_skipped = 0;   // both shadows exported: the frame was not copied (consumers skip it)
   uint64_t copy_failures = 0;  // no shadow memfd could be made
   uint64_t copy_bytes = 0;
-  uint64_t copy_ns_total = 0;  // CPU time of the copies (wall clock, under the device lock)
+  uint64_t copy_ns_total = 0;  // wall-clock time of the copies (outside the vGPU's lock)
   uint64_t copy_ns_max = 0;
   uint64_t copy_ns_last = 0;
 };
 
 class HoldGate final : public display::FlipDoneGate {
  public:
-  // `now_ns` times the holds (the daemon's vblank clock; a virtual one in tests).
-  HoldGate(const Exporter& ex, std::function<uint64_t()> now_ns) : ex_(&ex), now_ns_(std::move(now_ns)) {}
+  // A primary flip's flip-done waits while `busy(previous surface)`: a consumer holds it (hold)
+  // or it is being copied (copy). `now_ns` times the holds (the daemon's vblank clock; a
+  // virtual one in tests).
+  HoldGate(std::function<bool(Gma)> busy, std::function<uint64_t()> now_ns)
+      : busy_(std::move(busy)), now_ns_(std::move(now_ns)) {}
+  // hold: the buffers consumers got from `ex`.
+  HoldGate(const Exporter& ex, std::function<uint64_t()> now_ns)
+      : HoldGate([e = &ex](Gma base) { return e->exported_at(base); }, std::move(now_ns)) {}
 
   bool may_complete(const display::HeldFlip& f) override;
   void hold_ended(const display::HeldFlip& f, bool timed_out) override;
   const TearingCounters& counters() const { return c_; }
 
  private:
-  const Exporter* ex_;
+  std::function<bool(Gma)> busy_;
   std::function<uint64_t()> now_ns_;
   std::array<uint64_t, hw::kPipeCount> since_{};  // when each pipe's primary hold began
   TearingCounters c_;
@@ -69,15 +79,39 @@ class ShadowFrames {
 
   explicit ShadowFrames(std::weak_ptr<const GuestRam> ram) : ram_(std::move(ram)) {}
 
-  // The vGPU's latch listener: copies the primary of the first active pipe when it may have
-  // changed (a flip, the pipe's first vblank, a skipped copy, front-buffer rendering).
+  // The vGPU's latch listener: notes that the primary of the first active pipe may have changed
+  // (a flip, the pipe's first vblank, front-buffer rendering), so the next primary query copies.
+  // Copies nothing itself: the vblank path stays free of frame-sized work.
   void on_vblank(const Vgpu& v, const display::VblankReport& r);
-  // Copies a decoded plane into a shadow no consumer holds, which becomes the front; false when
-  // both are held (counted in copy_skipped) or no memfd could be made.
+  // A copy is due before the next primary answer.
+  bool owed() const { return owed_ || !front_; }
+
+  // A copy in three steps, so that only begin and end need the vGPU's lock:
+  // begin reserves a shadow no consumer holds (a new memfd when the geometry changed) and notes
+  // the guest surface being read; run copies (no shared state: any thread, without the lock);
+  // end makes the shadow the front. nullopt from begin: both shadows held (copy_skipped) or no
+  // memfd could be made (copy_failures).
+  struct CopyJob {
+    size_t slot = 0;
+    Gma base{};
+    std::shared_ptr<const GuestRam> ram;
+    std::vector<Extent> src;
+    std::byte* dst = nullptr;
+    uint64_t ns = 0;  // set by run
+    bool ok = false;  // set by run
+  };
+  std::optional<CopyJob> begin_capture(const decode::PlaneInfo& p);
+  static void run(CopyJob& job);
+  void end_capture(const CopyJob& job);
+  // The guest surface at `base` is being copied (the copy-mode HoldGate asks).
+  bool copying(Gma base) const { return copying_ && *copying_ == base; }
+  bool copying() const { return copying_.has_value(); }
+  // All three at once, for callers that own the vGPU outright (tests, tools).
   bool capture(const decode::PlaneInfo& p);
 
   // A primary query (Exporter::query's contract): the plane's presence from `decoded`, the
-  // format, geometry and id of the front shadow.
+  // format, geometry and id of the front shadow. Copies nothing: call after a capture when
+  // owed(); with no shadow yet it is refused (Io).
   Expected<GfxPlaneInfo, ExportError> query(const GfxPlaneInfo& req, const DecodeResult& decoded);
   // A read-only descriptor of a shadow (one extent); counts an export reference.
   Expected<ExportedBuffer, ExportError> get(uint32_t id);
@@ -94,6 +128,7 @@ class ShadowFrames {
     uint32_t fourcc = 0, width = 0, height = 0, stride = 0;
     uint64_t modifier = 0, size = 0;
     uint32_t exports = 0;
+    bool copying = false;  // reserved by a CopyJob
   };
   Slot* pick();
   Slot* find(uint32_t id);
@@ -105,7 +140,8 @@ class ShadowFrames {
   uint32_t next_id_ = kIdBase;
   std::optional<hw::Pipe> pipe_;  // the first active pipe at the last vblank
   uint32_t idle_ = 0;             // vblanks since the last primary flip, saturating
-  bool owed_ = false;             // the last copy was skipped: the shadow is behind the screen
+  bool owed_ = false;             // the screen changed since the front shadow was copied
+  std::optional<Gma> copying_;    // the guest surface a CopyJob reads
   TearingCounters c_;
 };
 

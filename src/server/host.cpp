@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 
@@ -26,6 +28,13 @@ proto::Tearing wire_tearing(TearingMode m) {
   return proto::Tearing::None;
 }
 
+UniqueFd make_eventfd() { return UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)); }
+
+// How often a vGPU's counters reach the dashboard: at vblank, at most this often; from the
+// vblank thread's idle wake-ups for a vGPU without vblanks.
+constexpr uint64_t kPublishNs = 100'000'000;
+constexpr int kIdleWakeMs = 250;
+
 }  // namespace
 
 void InterruptIdle::idle() {
@@ -37,6 +46,127 @@ void InterruptIdle::idle() {
   }
 }
 
+// --- one vGPU ------------------------------------------------------------------------------------
+
+HostedVgpu::HostedVgpu(Vgpu& v, const VgpuSpec& spec, const exporter::ExporterOptions& ex,
+                       const display::VblankClock& clock, const GpuGeometry& geometry, const std::atomic<bool>& abandon,
+                       std::vector<HostedVgpu*>& due)
+    : id_(v.id()),
+      spec_(spec),
+      clock_(&clock),
+      vgpu_(&v),
+      msi_(make_eventfd()),
+      port_(lock_, v, spec.tearing, ex, clock) {
+  const Locked lk(lock_);
+  lock_.set_job([this]() NO_THREAD_SAFETY_ANALYSIS { run_posted(); });  // the job runs with lock_ held
+  idle_ = std::make_unique<InterruptIdle>(UniqueFd(::dup(msi_.fd())), abandon);
+  v.set_interrupt_sink(&msi_);
+  v.set_tick_handler([this, &due](uint64_t deadline) {  // on the vblank thread, inside its dispatch
+    on_tick(deadline);
+    due.push_back(this);
+  });
+  session_ = std::make_unique<GuestSession>(std::make_unique<InProcessGuest>(v, geometry, idle_.get(), &lock_),
+                                            spec.workload, spec.mode, 600);  // a mode switch after about ten seconds
+  publish(0, 0);
+}
+
+HostedVgpu::~HostedVgpu() {
+  const Locked lk(lock_);
+  vgpu_->set_tick_handler({});
+  vgpu_->set_interrupt_sink(nullptr);
+}
+
+void HostedVgpu::on_tick(uint64_t deadline_ns) {
+  // A deadline still pending means the previous vblank never ran: the lock was busy for a whole
+  // period. It is superseded (one vblank per dispatch, as the clock does for late dispatches).
+  if (due_ns_.exchange(deadline_ns, std::memory_order_acq_rel) != 0) late_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void HostedVgpu::run_posted() {
+  const uint64_t deadline = due_ns_.exchange(0, std::memory_order_acq_rel);
+  const uint64_t now = clock_->now_ns();
+  if (deadline != 0) {
+    dispatch_delay_.record(now > deadline ? now - deadline : 0);
+    vgpu_->vblank_at(deadline);
+  }
+  const bool wanted = publish_wanted_.exchange(false, std::memory_order_acq_rel);
+  publish(now, wanted ? 0 : kPublishNs);
+}
+
+proto::VgpuEntry HostedVgpu::describe() const {
+  const Vgpu& g = *vgpu_;
+  proto::VgpuEntry e;
+  e.id = g.id();
+  copy_name(e.type, sizeof e.type, g.type().name);
+  copy_name(e.workload, sizeof e.workload, name(spec_.workload));
+  e.tearing = static_cast<uint32_t>(wire_tearing(spec_.tearing));
+  const auto pipe = decode::first_active_pipe(g.vregs());
+  if (pipe) {
+    const auto s = decode::snapshot(g.vregs(), *pipe);
+    e.width = hw::trans::kSrcWidth.get(s.pipesrc) + 1;
+    e.height = hw::trans::kSrcHeight.get(s.pipesrc) + 1;
+    e.refresh_mhz = g.display().refresh_mhz();
+  }
+  using proto::VgpuState;
+  const VgpuState st = g.failsafe()         ? VgpuState::Failsafe
+                       : !session_->ok()    ? VgpuState::GuestFailed
+                       : !pipe              ? VgpuState::DisplayOff
+                                            : VgpuState::Running;
+  e.state = static_cast<uint32_t>(st);
+  return e;
+}
+
+VgpuStatus HostedVgpu::read_status() const {
+  const Vgpu& g = *vgpu_;
+  const proto::VgpuEntry e = describe();
+  VgpuStatus s;
+  s.id = g.id();
+  s.type = g.type().name;
+  s.workload = std::string(name(spec_.workload));
+  s.state = std::string(state_name(e.state));
+  if (const auto r = g.failsafe_reason()) s.failsafe_reason = vgd::describe(*r);
+  s.tearing = std::string(name(spec_.tearing));
+  s.pv_aware = g.pv_aware();
+  s.width = e.width, s.height = e.height, s.refresh_mhz = e.refresh_mhz;
+  const display::DisplayStats& d = g.display().stats();
+  for (size_t p = 0; p < hw::kPipeCount; ++p) {
+    s.vblanks += d.vblanks[p];
+    for (size_t pl = 0; pl < hw::kPlaneCount; ++pl) s.flips[pl] += d.flips[p][pl];
+  }
+  s.interrupts = g.interrupts_raised();
+  PortCounters pc = port_counters();
+  s.events = pc.events;
+  s.event_consumers = pc.event_consumers;
+  s.event_latency = std::move(pc.event_latency);
+  s.exporter = pc.exporter;
+  s.tearing_counters = pc.tearing;
+  s.mmio = g.mmio_stats();
+  s.counters = g.counters();
+  s.dispatch_delay = dispatch_delay_;
+  s.late_vblanks = late_.load(std::memory_order_relaxed);
+  s.missed_vblanks = g.missed_vblanks();
+  return s;
+}
+
+PortCounters HostedVgpu::port_counters() const NO_THREAD_SAFETY_ANALYSIS {
+  return port_.counters();  // the port shares lock_, which the caller holds
+}
+
+void HostedVgpu::publish(uint64_t now_ns, uint64_t min_age_ns) {
+  if (min_age_ns != 0 && now_ns - published_ns_ < min_age_ns) return;
+  published_ns_ = now_ns;
+  VgpuStatus s = read_status();
+  const Locked lk(published_mu_);
+  published_ = std::move(s);
+}
+
+VgpuStatus HostedVgpu::published() const {
+  const Locked lk(published_mu_);
+  return published_;
+}
+
+// --- the host ------------------------------------------------------------------------------------
+
 Expected<std::unique_ptr<Host>, std::string> Host::create(const DaemonConfig& cfg) {
   std::unique_ptr<Host> h(new Host());
   auto clock = display::RealClock::create();
@@ -46,61 +176,67 @@ Expected<std::unique_ptr<Host>, std::string> Host::create(const DaemonConfig& cf
   if (!gpu) return Unexpected(gpu.error());
   h->gpu_ = std::move(*gpu);
   h->gpu_->set_vblank_clock(h->clock_.get());
+  exporter::ExporterOptions ex;
+  ex.idle_capacity = cfg.idle_buffers;
+  ex.udmabuf = cfg.udmabuf;
   for (size_t i = 0; i < cfg.vgpus.size(); ++i) {
     const VgpuSpec& spec = cfg.vgpus[i];
     auto ram = GuestRam::create(spec.ram, fmt::format("vm{}-ram", i + 1));
     if (!ram) return Unexpected(ram.error());
     auto v = h->gpu_->create_vgpu(spec.type, std::move(*ram));
     if (!v) return Unexpected(fmt::format("vGPU {} ({}): {}", i + 1, spec.type, v.error().message));
-    UniqueFd msi(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-    if (!msi) return Unexpected(fmt::format("eventfd: {}", std::strerror(errno)));
-    auto hv = std::make_unique<HostedVgpu>();
-    hv->vgpu = *v;
-    hv->spec = spec;
-    exporter::ExporterOptions ex;
-    ex.idle_capacity = cfg.idle_buffers;
-    ex.udmabuf = cfg.udmabuf;
-    hv->exporter = std::make_unique<exporter::Exporter>(std::weak_ptr<const GuestRam>(hv->vgpu->ram_ref()), ex);
-    hv->events = std::make_unique<events::VgpuEvents>(*hv->vgpu);
-    if (spec.tearing != TearingMode::None) spdlog::info("vGPU {}: tearing control '{}'", hv->vgpu->id(), name(spec.tearing));
-    if (spec.tearing == TearingMode::Hold) {
-      hv->hold = std::make_unique<exporter::HoldGate>(*hv->exporter, [c = h->clock_.get()] { return c->now_ns(); });
-      hv->vgpu->set_flip_done_gate(hv->hold.get(), exporter::kHoldVblanks);
-    } else if (spec.tearing == TearingMode::Copy) {
-      hv->shadows = std::make_unique<exporter::ShadowFrames>(std::weak_ptr<const GuestRam>(hv->vgpu->ram_ref()));
-      hv->vgpu->set_latch_listener(
-          [s = hv->shadows.get()](Vgpu& g, const display::VblankReport& r) { s->on_vblank(g, r); });
-    }
-    hv->msi = std::make_unique<display::EventfdSink>(UniqueFd(::dup(msi.get())));
-    hv->vgpu->set_interrupt_sink(hv->msi.get());
-    hv->idle = std::make_unique<InterruptIdle>(std::move(msi), h->abandon_);
-    hv->session = std::make_unique<GuestSession>(
-        std::make_unique<InProcessGuest>(*hv->vgpu, h->gpu_->geometry(), hv->idle.get(), &h->mu_), spec.workload,
-        spec.mode, 600);  // a mode switch after about ten seconds
-    h->hosted_.push_back(std::move(hv));
+    if (spec.tearing != TearingMode::None) spdlog::info("vGPU {}: tearing control '{}'", (*v)->id(), name(spec.tearing));
+    h->hosted_.push_back(
+        std::make_unique<HostedVgpu>(**v, spec, ex, *h->clock_, h->gpu_->geometry(), h->abandon_, h->due_));
   }
+  h->wake_ = make_eventfd();
+  if (!h->wake_) return Unexpected(fmt::format("eventfd: {}", std::strerror(errno)));
+  h->vblank_thread_ = std::thread([p = h.get()] { p->vblank_loop(); });
   return h;
 }
 
 Host::~Host() {
   stop_guests();
-  const std::lock_guard lk(mu_);
-  for (auto& hv : hosted_) {
-    hv->vgpu->set_interrupt_sink(nullptr);
-    hv->vgpu->set_flip_done_gate(nullptr, exporter::kHoldVblanks);  // before the gate goes
-    hv->vgpu->set_latch_listener({});
+  const uint64_t one = 1;
+  (void)!::write(wake_.get(), &one, sizeof one);
+  if (vblank_thread_.joinable()) vblank_thread_.join();
+}
+
+void Host::vblank_loop() {
+  pthread_setname_np(pthread_self(), "vblank");
+  sigset_t all;  // signals are the server loop's (its signalfd), never this thread's
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  pollfd fds[2] = {{clock_->fd(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+  auto last_idle = std::chrono::steady_clock::now();
+  for (;;) {
+    const int n = ::poll(fds, 2, kIdleWakeMs);
+    if (n < 0 && errno != EINTR) {
+      spdlog::critical("vblank thread: poll: {}", std::strerror(errno));
+      return;
+    }
+    if (fds[1].revents) return;
+    if (fds[0].revents) {
+      due_.clear();
+      clock_->dispatch();  // the vGPUs' tick handlers fill due_
+      for (HostedVgpu* hv : due_) hv->post_due();
+    }
+    // vGPUs whose display is off have no vblank to publish their counters at.
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_idle >= std::chrono::milliseconds(kIdleWakeMs)) {
+      last_idle = now;
+      for (auto& hv : hosted_) hv->request_publish();
+    }
   }
-  hosted_.clear();  // events detach from their vGPUs
-  gpu_.reset();
 }
 
 void Host::start_guests() {
   stopping_ = false;
   abandon_ = false;
   for (auto& hv : hosted_) {
-    if (hv->thread.joinable()) continue;
+    if (hv->thread().joinable()) continue;
     ++running_;
-    hv->thread = std::thread([this, s = hv->session.get()] {
+    hv->thread() = std::thread([this, s = &hv->session()] {
       s->boot();
       while (!stopping_.load(std::memory_order_relaxed) && s->frame()) {
       }
@@ -110,57 +246,21 @@ void Host::start_guests() {
 }
 
 void Host::stop_guests() {
-  // Guests finish the frame they are in, which needs vblanks: keep the clock going meanwhile,
-  // for up to two seconds, then let their waits give up.
+  // Guests finish the frame they are in, which needs vblanks: the vblank thread keeps ticking,
+  // for up to two seconds, then their waits give up.
   stopping_ = true;
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (running_ > 0 && std::chrono::steady_clock::now() < give_up) {
-    pollfd p{clock_->fd(), POLLIN, 0};
-    if (::poll(&p, 1, 20) > 0) {
-      const std::lock_guard lk(mu_);
-      clock_->dispatch();
-    }
-  }
+  while (running_ > 0 && std::chrono::steady_clock::now() < give_up)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   abandon_ = true;
   for (auto& hv : hosted_)
-    if (hv->thread.joinable()) hv->thread.join();
-}
-
-exporter::TearingCounters HostedVgpu::tearing() const {
-  exporter::TearingCounters c = shadows ? shadows->counters() : exporter::TearingCounters{};
-  if (hold) {
-    const exporter::TearingCounters& h = hold->counters();
-    c.held = h.held, c.hold_timeouts = h.hold_timeouts, c.hold_ns_total = h.hold_ns_total, c.hold_ns_max = h.hold_ns_max;
-  }
-  return c;
+    if (hv->thread().joinable()) hv->thread().join();
 }
 
 HostedVgpu* Host::find(uint32_t id) {
   for (auto& hv : hosted_)
-    if (hv->vgpu->id() == id) return hv.get();
+    if (hv->id() == id) return hv.get();
   return nullptr;
-}
-
-proto::VgpuEntry Host::describe(const HostedVgpu& h) const {
-  proto::VgpuEntry e;
-  e.id = h.vgpu->id();
-  copy_name(e.type, sizeof e.type, h.vgpu->type().name);
-  copy_name(e.workload, sizeof e.workload, name(h.spec.workload));
-  e.tearing = static_cast<uint32_t>(wire_tearing(h.spec.tearing));
-  const auto pipe = decode::first_active_pipe(h.vgpu->vregs());
-  if (pipe) {
-    const auto s = decode::snapshot(h.vgpu->vregs(), *pipe);
-    e.width = hw::trans::kSrcWidth.get(s.pipesrc) + 1;
-    e.height = hw::trans::kSrcHeight.get(s.pipesrc) + 1;
-    e.refresh_mhz = h.vgpu->display().refresh_mhz();
-  }
-  using proto::VgpuState;
-  const VgpuState st = h.vgpu->failsafe()        ? VgpuState::Failsafe
-                       : !h.session->ok()         ? VgpuState::GuestFailed
-                       : !pipe                    ? VgpuState::DisplayOff
-                                                  : VgpuState::Running;
-  e.state = static_cast<uint32_t>(st);
-  return e;
 }
 
 }  // namespace vgd::server

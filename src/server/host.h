@@ -1,27 +1,27 @@
 // What vgpud hosts: the GPU, its vGPUs, and for each a guest VM running a workload on its own
-// thread, with the vGPU's exporter and refresh events. One mutex serialises everything that
-// touches device state — every trapped guest access, every vblank, every consumer request —
-// like GVT-g's gvt->lock; guests render into their own RAM without it.
+// thread. Each vGPU is serialised on its own lock (docs/design.md, "Ownership"): a trap, vblank
+// or consumer request on one vGPU never waits for another. One vblank thread runs the clock and
+// posts each due vblank to its vGPU's lock without waiting for it.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "config/daemon_config.h"
-#include "decode/plane_cache.h"
 #include "display/interrupts.h"
 #include "display/vblank_clock.h"
-#include "events/vgpu_events.h"
-#include "exporter/exporter.h"
-#include "exporter/tearing.h"
 #include "proto/wire.h"
+#include "server/consumer_port.h"
+#include "server/status.h"
 #include "sim/guest_session.h"
 #include "util/expected.h"
+#include "util/histogram.h"
+#include "util/thread_annotations.h"
+#include "util/work_lock.h"
 #include "vgpu/gpu.h"
 
 namespace vgd::server {
@@ -38,54 +38,102 @@ class InterruptIdle final : public guest::IdlePort {
   const std::atomic<bool>* abandon_;  // the daemon stops and no vblank will come
 };
 
-struct HostedVgpu {
-  Vgpu* vgpu = nullptr;
-  VgpuSpec spec;
-  std::unique_ptr<exporter::Exporter> exporter;
-  std::unique_ptr<events::VgpuEvents> events;
-  decode::PlaneCache planes;  // what QueryPlane decodes
-  // Tearing control, per spec.tearing: at most one of them.
-  std::unique_ptr<exporter::HoldGate> hold;       // hold: the vGPU's flip-done gate
-  std::unique_ptr<exporter::ShadowFrames> shadows;  // copy: what primary queries and buffers serve
-  std::unique_ptr<display::EventfdSink> msi;  // the guest's interrupt line
-  std::unique_ptr<InterruptIdle> idle;
-  std::unique_ptr<GuestSession> session;
-  std::thread thread;
+// One hosted vGPU: its lock and everything the lock guards, its consumers' port, its guest.
+// Members are declared in teardown order reversed: the guest and the port go before the lock
+// and the vGPU they use.
+class HostedVgpu {
+ public:
+  // Attaches to `v` (owned by the GPU, which outlives this): its interrupt line, its vblank
+  // ticks, its listeners.
+  HostedVgpu(Vgpu& v, const VgpuSpec& spec, const exporter::ExporterOptions& ex, const display::VblankClock& clock,
+             const GpuGeometry& geometry, const std::atomic<bool>& abandon, std::vector<HostedVgpu*>& due);
+  ~HostedVgpu();
+  HostedVgpu(const HostedVgpu&) = delete;
+  HostedVgpu& operator=(const HostedVgpu&) = delete;
 
-  // Both halves; with the host's lock held.
-  exporter::TearingCounters tearing() const;
+  uint32_t id() const { return id_; }
+  const VgpuSpec& spec() const { return spec_; }
+  WorkLock& lock() RETURN_CAPABILITY(lock_) { return lock_; }
+  Vgpu& vgpu() REQUIRES(lock_) { return *vgpu_; }
+  const Vgpu& vgpu() const REQUIRES(lock_) { return *vgpu_; }
+  ConsumerPort& port() { return port_; }  // locks for itself
+  GuestSession& session() { return *session_; }
+  std::thread& thread() { return thread_; }
+
+  // The vblank thread, after its dispatch queued this vGPU on `due`: runs the vblank now if the
+  // lock is free, else leaves it to the lock's holder. Never waits.
+  void post_due() { lock_.post(); }
+
+  // The protocol's view of the vGPU (List).
+  proto::VgpuEntry describe() const REQUIRES(lock_);
+  // The newest published status (no fps): what the dashboard and /metrics read, without the lock.
+  VgpuStatus published() const EXCLUDES(published_mu_);
+  // Publishes now when `min_age_ns` passed since the last time (0: now).
+  void publish(uint64_t now_ns, uint64_t min_age_ns) REQUIRES(lock_);
+  // Asks for a publish from whoever holds the lock next (the vblank thread for displays that are
+  // off, whose vGPU has no vblanks to publish at).
+  void request_publish() {
+    publish_wanted_.store(true, std::memory_order_release);
+    lock_.post();
+  }
+
+ private:
+  // The clock's tick, on the vblank thread inside its dispatch: remembers the deadline.
+  void on_tick(uint64_t deadline_ns);
+  void run_posted() REQUIRES(lock_);  // the lock's job: a due vblank, a wanted publish
+  VgpuStatus read_status() const REQUIRES(lock_);
+  PortCounters port_counters() const REQUIRES(lock_);
+
+  const uint32_t id_;
+  const VgpuSpec spec_;
+  const display::VblankClock* const clock_;
+  Vgpu* const vgpu_ PT_GUARDED_BY(lock_);
+  WorkLock lock_;
+  display::EventfdSink msi_;  // the guest's interrupt line
+  ConsumerPort port_;
+  std::unique_ptr<InterruptIdle> idle_;
+  std::unique_ptr<GuestSession> session_;  // runs on thread_; Host joins it before destruction
+  std::thread thread_;
+
+  std::atomic<uint64_t> due_ns_{0};          // deadline of a vblank posted and not yet run
+  std::atomic<bool> publish_wanted_{false};
+  std::atomic<uint64_t> late_{0};            // vblanks that were still pending at the next tick
+  Histogram dispatch_delay_ GUARDED_BY(lock_) = latency_histogram();  // deadline -> vblank emulated
+  uint64_t published_ns_ GUARDED_BY(lock_) = 0;
+  mutable Mutex published_mu_;  // a leaf: never held while taking another lock
+  VgpuStatus published_ GUARDED_BY(published_mu_);
 };
 
 class Host {
  public:
-  // Creates the GPU and every configured vGPU (guests not yet running).
+  // Creates the GPU and every configured vGPU (guests not yet running, vblanks running).
   static Expected<std::unique_ptr<Host>, std::string> create(const DaemonConfig& cfg);
-  ~Host();  // stops the guests
+  ~Host();  // stops the guests, then the vblank thread
   Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
 
   void start_guests();
-  // Call without lock(): it dispatches vblanks itself while the guests wind down.
+  // Guests finish their current frame (the vblank thread keeps ticking meanwhile) and stop.
   void stop_guests();
 
-  std::mutex& lock() { return mu_; }
-  // Readable when a vblank is due; then call dispatch_vblanks().
-  int clock_fd() const { return clock_->fd(); }
-
-  // Everything below: with lock() held.
-  void dispatch_vblanks() { clock_->dispatch(); }
   HostedVgpu* find(uint32_t id);
   const std::vector<std::unique_ptr<HostedVgpu>>& vgpus() const { return hosted_; }
-  proto::VgpuEntry describe(const HostedVgpu& h) const;
   const Gpu& gpu() const { return *gpu_; }
+  const display::VblankClock& clock() const { return *clock_; }
+  std::thread& vblank_thread() { return vblank_thread_; }  // for CPU accounting
 
  private:
   Host() = default;
+  void vblank_loop();
 
-  std::mutex mu_;
-  std::unique_ptr<display::RealClock> clock_;  // outlives the GPU: its vGPUs leave it on destroy
+  // Declaration order is teardown order reversed: the clock outlives the GPU (its vGPUs leave
+  // it), the GPU outlives the hosted vGPUs (they detach from their Vgpu).
+  std::unique_ptr<display::RealClock> clock_;
   std::unique_ptr<Gpu> gpu_;
   std::vector<std::unique_ptr<HostedVgpu>> hosted_;
+  std::vector<HostedVgpu*> due_;  // the vblank thread's: ticked by the last dispatch
+  UniqueFd wake_;                 // ends the vblank thread
+  std::thread vblank_thread_;
   std::atomic<bool> stopping_{false};  // guests stop after their current frame
   std::atomic<bool> abandon_{false};   // ... and stop waiting for vblanks
   std::atomic<int> running_{0};

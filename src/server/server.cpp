@@ -24,7 +24,7 @@ using proto::Packet;
 using proto::Status;
 
 // Tags for the epoll set; clients are tagged with their fd (>= 0).
-constexpr uint64_t kListenTag = ~0ull, kClockTag = ~1ull, kSignalTag = ~2ull, kStopTag = ~3ull;
+constexpr uint64_t kListenTag = ~0ull, kSignalTag = ~2ull, kStopTag = ~3ull;
 
 Status status_of(exporter::Errc e) {
   switch (e) {
@@ -47,15 +47,6 @@ bool watch(int epoll, int fd, uint64_t tag) {
 }
 
 std::string errno_text(const char* what) { return fmt::format("{}: {}", what, std::strerror(errno)); }
-
-// Buffer ids of a vGPU: shadow frames (tearing = copy) or the exporter's.
-bool is_shadow(const HostedVgpu& hv, uint32_t id) { return hv.shadows && exporter::ShadowFrames::owns(id); }
-Expected<exporter::ExportedBuffer, exporter::ExportError> get_buffer(HostedVgpu& hv, uint32_t id) {
-  return is_shadow(hv, id) ? hv.shadows->get(id) : hv.exporter->get(id);
-}
-void release_buffer(HostedVgpu& hv, uint32_t id) {
-  (void)(is_shadow(hv, id) ? hv.shadows->release(id) : hv.exporter->release(id));
-}
 
 }  // namespace
 
@@ -88,8 +79,7 @@ Expected<bool, std::string> Server::setup() {
   epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
   stop_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!epoll_ || !stop_) return Unexpected(errno_text("epoll/eventfd"));
-  bool ok = watch(epoll_.get(), listen_.get(), kListenTag) && watch(epoll_.get(), host_.clock_fd(), kClockTag) &&
-            watch(epoll_.get(), stop_.get(), kStopTag);
+  bool ok = watch(epoll_.get(), listen_.get(), kListenTag) && watch(epoll_.get(), stop_.get(), kStopTag);
   if (opt_.handle_signals) {
     sigset_t set;
     sigemptyset(&set);
@@ -117,7 +107,7 @@ void Server::request_stop() {
 }
 
 ServerStats Server::stats() const {
-  const std::lock_guard lk(stats_mu_);
+  const Locked lk(stats_mu_);
   return stats_;
 }
 
@@ -142,9 +132,6 @@ int Server::run() {
       }
       if (tag == kListenTag) {
         accept_clients();
-      } else if (tag == kClockTag) {
-        const std::lock_guard lk(host_.lock());
-        host_.dispatch_vblanks();
       } else {
         const int fd = static_cast<int>(tag);
         auto it = clients_.find(fd);
@@ -163,7 +150,7 @@ void Server::accept_clients() {
     ucred cred{};
     socklen_t len = sizeof cred;
     if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) c->pid = cred.pid, c->uid = static_cast<int>(cred.uid);
-    const std::lock_guard lk(stats_mu_);
+    const Locked lk(stats_mu_);
     if (clients_.size() >= opt_.max_clients) {
       ++stats_.refused_connections;
       spdlog::warn("client pid {} uid {} refused: {} clients already", c->pid, c->uid, clients_.size());
@@ -179,7 +166,7 @@ void Server::accept_clients() {
 }
 
 bool Server::serve(Client& c) {
-  for (;;) {
+  for (int turn = 0; turn < kRequestsPerTurn; ++turn) {
     Packet req;
     std::string why;
     switch (proto::recv_packet(c.fd.get(), req, why)) {
@@ -189,7 +176,7 @@ bool Server::serve(Client& c) {
         spdlog::warn("client pid {}: {}", c.pid, why);
         return false;
       case proto::RecvResult::Malformed: {
-        const std::lock_guard lk(stats_mu_);
+        const Locked lk(stats_mu_);
         ++stats_.malformed;
         spdlog::warn("client pid {} ({}): malformed message ({}), closing it", c.pid, c.name, why);
         (void)proto::send_packet(c.fd.get(), proto::make_error(req.header, Status::Protocol, why));
@@ -197,15 +184,11 @@ bool Server::serve(Client& c) {
       }
       case proto::RecvResult::Ok: break;
     }
-    Packet reply;
-    {
-      const std::lock_guard lk(host_.lock());
-      reply = handle(c, req);
-    }
+    Packet reply = handle(c, req);
     const bool error = reply.header.type == proto::kError;
     const bool fatal = error && proto::error_code(reply) == Status::Protocol;
     {
-      const std::lock_guard lk(stats_mu_);
+      const Locked lk(stats_mu_);
       ++stats_.requests;
       stats_.errors += error;
       stats_.malformed += fatal;
@@ -218,6 +201,7 @@ bool Server::serve(Client& c) {
     }
     if (fatal) return false;
   }
+  return true;  // more may be queued: level-triggered epoll reports the client again
 }
 
 Packet Server::handle(Client& c, Packet& req) {
@@ -236,14 +220,7 @@ Packet Server::handle(Client& c, Packet& req) {
   }
   switch (type) {
     case MsgType::Hello: return proto::make_error(req.header, Status::Protocol, "Hello was already sent");
-    case MsgType::List: {
-      Packet r = reply_to(req);
-      proto::ListReply body;
-      body.count = static_cast<uint32_t>(std::min(host_.vgpus().size(), proto::kMaxListEntries));
-      r.append(body);
-      for (uint32_t i = 0; i < body.count; ++i) r.append(host_.describe(*host_.vgpus()[i]));
-      return r;
-    }
+    case MsgType::List: return list(req);
     default: break;
   }
   HostedVgpu* hv = host_.find(req.header.vgpu);
@@ -251,37 +228,43 @@ Packet Server::handle(Client& c, Packet& req) {
   auto it = c.opened.find(req.header.vgpu);
   if (type == MsgType::Open) {
     if (it == c.opened.end()) {
-      auto consumer = hv->events->hub().add_consumer();
+      auto consumer = hv->port().open();
       if (!consumer) return proto::make_error(req.header, Status::Again, consumer.error());
-      c.opened[req.header.vgpu] = Opened{*consumer, {}, hv->exporter->generation()};
+      c.opened[req.header.vgpu] = *consumer;
     }
     return reply_to(req);
   }
   if (it == c.opened.end()) return proto::make_error(req.header, Status::Access, fmt::format("vGPU {} is not open", req.header.vgpu));
-  return handle_vgpu(c, req, *hv, &it->second);
+  if (type == MsgType::Close) {
+    hv->port().close(it->second);
+    c.opened.erase(it);
+    return reply_to(req);
+  }
+  return handle_vgpu(req, *hv, it->second);
 }
 
-Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
-  const auto type = static_cast<MsgType>(req.header.type);
-  events::EventHub& hub = hv.events->hub();
-  if (o->generation != hv.exporter->generation()) {  // the vGPU was reset: its ids are gone
-    std::erase_if(o->refs, [&](const auto& ref) { return !is_shadow(hv, ref.first); });  // shadows are the host's
-    o->generation = hv.exporter->generation();
+Packet Server::list(const Packet& req) {
+  Packet r = reply_to(req);
+  proto::ListReply body;
+  body.count = static_cast<uint32_t>(std::min(host_.vgpus().size(), proto::kMaxListEntries));
+  r.append(body);
+  for (uint32_t i = 0; i < body.count; ++i) {
+    HostedVgpu& hv = *host_.vgpus()[i];
+    const Locked lk(hv.lock());
+    r.append(hv.describe());
   }
+  return r;
+}
+
+Packet Server::handle_vgpu(Packet& req, HostedVgpu& hv, ConsumerId consumer) {
+  const auto type = static_cast<MsgType>(req.header.type);
+  ConsumerPort& port = hv.port();
   switch (type) {
-    case MsgType::Close: close_vgpu(c, req.header.vgpu, *o); return reply_to(req);
     case MsgType::QueryPlane: {
       proto::GfxPlaneInfo q{};
       if (req.body.size() < proto::kMinArgsz) return proto::make_error(req.header, Status::Invalid, "plane info shorter than 60 bytes");
       std::memcpy(&q, req.body.data(), std::min(req.body.size(), sizeof q));
-      const auto decode_now = [&](hw::Plane plane) -> const exporter::DecodeResult& {
-        return hv.planes.decode(hv.vgpu->vregs(), plane, hv.vgpu->ggtt());
-      };
-      // tearing = copy: the primary is served from the shadow frames, never from guest RAM.
-      const auto target = exporter::classify_query(q);
-      auto answer = hv.shadows && target && !target->probe && target->plane == hw::Plane::Primary
-                        ? hv.shadows->query(q, decode_now(hw::Plane::Primary))
-                        : hv.exporter->query(q, decode_now);
+      auto answer = port.query(consumer, q);
       if (!answer) return proto::make_error(req.header, status_of(answer.error().code), answer.error().message);
       Packet r = reply_to(req);
       r.append(*answer);
@@ -290,10 +273,10 @@ Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
     case MsgType::GetBuffer: {
       proto::BufferRequest b;
       if (!req.read(b)) return proto::make_error(req.header, Status::Protocol, "GetBuffer without its body");
-      auto buf = get_buffer(hv, b.id);
+      auto buf = port.get(consumer, b.id);
       if (!buf) return proto::make_error(req.header, status_of(buf.error().code), buf.error().message);
       if (buf->extents.size() > proto::kMaxExtents) {
-        release_buffer(hv, b.id);
+        (void)port.release(consumer, b.id);
         return proto::make_error(req.header, Status::Invalid, "buffer too fragmented for one reply");
       }
       Packet r = reply_to(req);
@@ -309,34 +292,26 @@ Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
       for (const auto& e : buf->extents) r.append(proto::Extent{e.offset, e.length});
       r.fds.push_back(std::move(buf->fd));
       if (buf->dmabuf) r.fds.push_back(std::move(buf->dmabuf));
-      ++o->refs[b.id];
       return r;
     }
     case MsgType::Release: {
       proto::ReleaseRequest rel;
       if (!req.read(rel)) return proto::make_error(req.header, Status::Protocol, "Release without its body");
-      auto held = o->refs.find(rel.id);
-      if (held == o->refs.end()) return proto::make_error(req.header, Status::NoEntry, fmt::format("no reference to buffer {} held", rel.id));
-      release_buffer(hv, rel.id);
-      if (--held->second == 0) o->refs.erase(held);
-      hv.vgpu->retry_held_flips();  // tearing = hold: the guest may have been waiting for this one
+      if (auto ok = port.release(consumer, rel.id); !ok) return proto::make_error(req.header, Status::NoEntry, ok.error().message);
       return reply_to(req);
     }
     case MsgType::SetEventfd: {
       if (req.fds.size() > 1) return proto::make_error(req.header, Status::Invalid, "SetEventfd takes at most one descriptor");
-      const bool masked = hub.masked(o->consumer).value_or(false);
-      auto consumer = hub.add_consumer(req.fds.empty() ? UniqueFd() : std::move(req.fds[0]));
-      if (!consumer) return proto::make_error(req.header, Status::Invalid, consumer.error());
-      hub.remove_consumer(o->consumer);
-      o->consumer = *consumer;
-      hub.set_masked(o->consumer, masked);
+      auto ok = port.set_eventfd(consumer, req.fds.empty() ? UniqueFd() : std::move(req.fds[0]));
+      if (!ok) return proto::make_error(req.header, Status::Invalid, ok.error());
       return reply_to(req);
     }
     case MsgType::Mask:
-    case MsgType::Unmask: hub.set_masked(o->consumer, type == MsgType::Mask); return reply_to(req);
+    case MsgType::Unmask: port.set_masked(consumer, type == MsgType::Mask); return reply_to(req);
     case MsgType::PollEvents: {
       Packet r = reply_to(req);
-      r.append(proto::EventsReply{hub.poll(o->consumer).value_or(0), hv.events->last_event_ns()});
+      const EventsState e = port.poll(consumer).value_or(EventsState{});
+      r.append(proto::EventsReply{e.value, e.last_event_ns});
       return r;
     }
     default: break;
@@ -344,31 +319,16 @@ Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
   return proto::make_error(req.header, Status::Protocol, fmt::format("unknown message type {}", req.header.type));
 }
 
-void Server::close_vgpu(Client& c, uint32_t id, Opened& o) {
-  HostedVgpu* hv = host_.find(id);
-  if (hv) {
-    const bool current = o.generation == hv->exporter->generation();
-    for (auto [buf, n] : o.refs)
-      if (current || is_shadow(*hv, buf))
-        while (n--) release_buffer(*hv, buf);
-    hv->vgpu->retry_held_flips();
-    hv->events->hub().remove_consumer(o.consumer);
-  }
-  c.opened.erase(id);
-}
-
 void Server::drop(int fd) {
   auto it = clients_.find(fd);
   if (it == clients_.end()) return;
   Client& c = *it->second;
-  {
-    const std::lock_guard lk(host_.lock());
-    while (!c.opened.empty()) close_vgpu(c, c.opened.begin()->first, c.opened.begin()->second);
-  }
+  for (auto [id, consumer] : c.opened)
+    if (HostedVgpu* hv = host_.find(id)) hv->port().close(consumer);
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
   spdlog::info("client pid {} ({}) disconnected", c.pid, c.name);
   clients_.erase(it);
-  const std::lock_guard lk(stats_mu_);
+  const Locked lk(stats_mu_);
   ++stats_.disconnects;
 }
 

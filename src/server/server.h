@@ -1,7 +1,9 @@
 // vgpud's event loop: one epoll set on the main thread for the listening socket, every client,
-// the vblank clock, SIGINT/SIGTERM and a stop request. Requests follow docs/protocol.md; a
-// malformed one gets an EPROTO error and closes that client only, and every refusal is logged
-// and counted.
+// SIGINT/SIGTERM and a stop request. A codec: requests (docs/protocol.md) become calls on the
+// vGPU's ConsumerPort and replies go back without blocking. A malformed request gets an EPROTO
+// error and closes that client only; every refusal is logged and counted. Vblanks do not run
+// here (Host's vblank thread), and each client gets at most kRequestsPerTurn requests served
+// before the loop looks at the others again.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +14,7 @@
 #include "proto/packet.h"
 #include "server/host.h"
 #include "util/expected.h"
+#include "util/thread_annotations.h"
 #include "util/unique_fd.h"
 
 namespace vgd::server {
@@ -31,6 +34,10 @@ struct ServerStats {
 
 class Server {
  public:
+  // Requests of one client served before the loop turns to the others (it comes back at once
+  // if more are queued): one chatty client cannot starve the rest.
+  static constexpr int kRequestsPerTurn = 16;
+
   static Expected<std::unique_ptr<Server>, std::string> create(Host& host, ServerOptions opt);
   ~Server();
   Server(const Server&) = delete;
@@ -43,11 +50,7 @@ class Server {
   const std::string& socket_path() const { return opt_.socket_path; }
 
  private:
-  struct Opened {  // one vGPU a client opened
-    events::ConsumerId consumer = 0;
-    std::map<uint32_t, uint32_t> refs;  // buffer id -> GetBuffer references held
-    uint64_t generation = 0;            // the exporter's, when the refs were taken
-  };
+  using Opened = ConsumerId;  // per vGPU a client opened: its handle on the vGPU's port
   struct Client {
     UniqueFd fd;
     bool greeted = false;
@@ -62,16 +65,16 @@ class Server {
   // False when the client must go.
   bool serve(Client& c);
   proto::Packet handle(Client& c, proto::Packet& req);
-  proto::Packet handle_vgpu(Client& c, proto::Packet& req, HostedVgpu& hv, Opened* opened);
-  void close_vgpu(Client& c, uint32_t id, Opened& o);
+  proto::Packet handle_vgpu(proto::Packet& req, HostedVgpu& hv, ConsumerId consumer);
+  proto::Packet list(const proto::Packet& req);
   void drop(int fd);
 
   Host& host_;
   ServerOptions opt_;
   UniqueFd listen_, epoll_, signal_, stop_;
   std::map<int, std::unique_ptr<Client>> clients_;
-  mutable std::mutex stats_mu_;
-  ServerStats stats_;
+  mutable Mutex stats_mu_;
+  ServerStats stats_ GUARDED_BY(stats_mu_);
 };
 
 }  // namespace vgd::server

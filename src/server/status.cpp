@@ -42,8 +42,6 @@ std::string_view plane_name(size_t plane) {
   return plane < hw::kPlaneCount ? kNames[plane] : "unknown";
 }
 
-namespace {
-
 std::string_view state_name(uint32_t s) {
   switch (static_cast<proto::VgpuState>(s)) {
     case proto::VgpuState::Running: return "running";
@@ -54,57 +52,21 @@ std::string_view state_name(uint32_t s) {
   return "unknown";
 }
 
-// Everything but fps; with the host's lock held.
-VgpuStatus read_vgpu(const Host& host, const HostedVgpu& hv) {
-  const Vgpu& g = *hv.vgpu;
-  const proto::VgpuEntry e = host.describe(hv);
-  VgpuStatus s;
-  s.id = g.id();
-  s.type = g.type().name;
-  s.workload = std::string(name(hv.spec.workload));
-  s.state = std::string(state_name(e.state));
-  if (const auto r = g.failsafe_reason()) s.failsafe_reason = describe(*r);
-  s.tearing = std::string(name(hv.spec.tearing));
-  s.pv_aware = g.pv_aware();
-  s.width = e.width, s.height = e.height, s.refresh_mhz = e.refresh_mhz;
-  const display::DisplayStats& d = g.display().stats();
-  for (size_t p = 0; p < hw::kPipeCount; ++p) {
-    s.vblanks += d.vblanks[p];
-    for (size_t pl = 0; pl < hw::kPlaneCount; ++pl) s.flips[pl] += d.flips[p][pl];
-  }
-  s.interrupts = g.interrupts_raised();
-  if (hv.events) {
-    s.events = hv.events->hub().stats();
-    s.event_consumers = hv.events->hub().consumers();
-    s.event_latency = hv.events->latency();
-  }
-  s.mmio = g.mmio_stats();
-  s.counters = g.counters();
-  if (hv.exporter) s.exporter = hv.exporter->counters();
-  s.tearing_counters = hv.tearing();
-  return s;
-}
-
-}  // namespace
-
 StatusCollector::StatusCollector() : started_(std::chrono::steady_clock::now()) {}
 
-DaemonStatus StatusCollector::collect(Host& host, const Server& server) {
+DaemonStatus StatusCollector::collect(const Host& host, const Server& server) {
   // Half a second at least between rate samples, so that the page and a Prometheus scraper
   // polling at once do not shrink the window to a few flips.
   constexpr auto kMinWindow = std::chrono::milliseconds(500);
   DaemonStatus out;
-  const ServerStats ss = server.stats();  // before the host lock: never both held here
+  const ServerStats ss = server.stats();
   out.clients = ss.connections - ss.disconnects;
   out.connections = ss.connections, out.requests = ss.requests, out.errors = ss.errors;
   out.malformed = ss.malformed, out.refused = ss.refused_connections;
-  {
-    const std::lock_guard lk(host.lock());
-    for (const auto& hv : host.vgpus()) out.vgpus.push_back(read_vgpu(host, *hv));
-  }
+  for (const auto& hv : host.vgpus()) out.vgpus.push_back(hv->published());
   const auto now = std::chrono::steady_clock::now();
   out.uptime_s = std::chrono::duration<double>(now - started_).count();
-  const std::lock_guard lk(mu_);
+  const Locked lk(mu_);
   for (auto& v : out.vgpus) {
     auto [it, fresh] = rates_.try_emplace(v.id, Rate{v.flips, now, {}});
     Rate& r = it->second;

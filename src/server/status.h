@@ -1,6 +1,7 @@
 // A snapshot of everything vgpud can report about itself and its vGPUs, for the dashboard, /api
-// and /metrics (src/web formats it; nothing here knows about HTTP). Plain values: taken under the
-// host's lock, then formatted without it.
+// and /metrics (src/web formats it; nothing here knows about HTTP). Plain values: each vGPU
+// publishes its own (server::HostedVgpu::published), and a collector reads them without taking
+// any vGPU's lock.
 #pragma once
 
 #include <array>
@@ -19,6 +20,7 @@
 #include "mmio/bus.h"
 #include "mmio/device_context.h"
 #include "util/histogram.h"
+#include "util/thread_annotations.h"
 
 namespace vgd::server {
 
@@ -51,6 +53,10 @@ struct VgpuStatus {
   VgpuCounters counters;
   exporter::ExporterCounters exporter;
   exporter::TearingCounters tearing_counters;
+  // The vblank path: deadline -> vblank emulated on the vGPU's lock; vblanks superseded because
+  // the lock stayed busy for a period (late) or dispatched past a deadline (missed).
+  Histogram dispatch_delay = latency_histogram();
+  uint64_t late_vblanks = 0, missed_vblanks = 0;
   ViewerStatus vnc;
 };
 
@@ -74,14 +80,15 @@ std::vector<NamedCount> access_notes(const VgpuCounters& c);
 // MMIO accesses the bus refused, by reason, and the writes a muted (failsafe) block absorbed.
 std::vector<NamedCount> mmio_refusals(const MmioStats& m);
 std::string_view plane_name(size_t plane);  // "primary", "sprite", "cursor"
+std::string_view state_name(uint32_t wire_state);  // proto::VgpuState: "running", "display-off", ...
 
 // Takes snapshots; remembers the previous one's flip counts to give fps. Thread-safe: the HTTP
 // threads call collect() while the server loop and the guests run.
 class StatusCollector {
  public:
   StatusCollector();
-  // Locks the host (not the server: its stats() locks itself).
-  DaemonStatus collect(Host& host, const Server& server);
+  // Reads what the vGPUs published and the server's stats; takes no vGPU lock.
+  DaemonStatus collect(const Host& host, const Server& server);
 
  private:
   struct Rate {
@@ -90,8 +97,8 @@ class StatusCollector {
     std::array<double, hw::kPlaneCount> fps{};
   };
   std::chrono::steady_clock::time_point started_;
-  std::mutex mu_;
-  std::map<uint32_t, Rate> rates_;  // per vGPU id
+  Mutex mu_;
+  std::map<uint32_t, Rate> rates_ GUARDED_BY(mu_);  // per vGPU id
 };
 
 }  // namespace vgd::server

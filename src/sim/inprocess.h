@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <mutex>
 
 #include "display/vblank_clock.h"
 #include "guest/display.h"
@@ -11,40 +10,32 @@
 #include "guest/ports.h"
 #include "memory/guest_ram.h"
 #include "memory/partition.h"
+#include "util/work_lock.h"
 #include "vgpu/vgpu.h"
 
 namespace vgd {
 
-// With a lock, each access holds it: guests on their own threads then trap one at a time, the
-// way GVT-g serialises MMIO emulation with vblank emulation.
+// With a lock (the vGPU's own), each access holds it, the way a vCPU thread emulates a trapped
+// access: serialised with the vGPU's vblanks and consumer requests, never with other vGPUs.
 class InProcessMmio final : public guest::MmioPort {
  public:
-  explicit InProcessMmio(Vgpu& v, std::mutex* lock = nullptr) : vgpu_(&v), lock_(lock) {}
-  uint64_t read(MmioOffset off, unsigned size) override {
+  explicit InProcessMmio(Vgpu& v, WorkLock* lock = nullptr) : vgpu_(&v), lock_(lock) {}
+  uint64_t read(MmioOffset off, unsigned size) override NO_THREAD_SAFETY_ANALYSIS {
     uint64_t v = 0;
-    const Guard g(lock_);
+    if (lock_) lock_->lock();
     (void)vgpu_->read(off, size, v);  // refused accesses read as 0 and are counted by the bus
+    if (lock_) lock_->unlock();
     return v;
   }
-  void write(MmioOffset off, unsigned size, uint64_t value) override {
-    const Guard g(lock_);
+  void write(MmioOffset off, unsigned size, uint64_t value) override NO_THREAD_SAFETY_ANALYSIS {
+    if (lock_) lock_->lock();
     (void)vgpu_->write(off, size, value);
+    if (lock_) lock_->unlock();
   }
 
  private:
-  struct Guard {
-    explicit Guard(std::mutex* m) : m_(m) {
-      if (m_) m_->lock();
-    }
-    ~Guard() {
-      if (m_) m_->unlock();
-    }
-    Guard(const Guard&) = delete;
-    Guard& operator=(const Guard&) = delete;
-    std::mutex* m_;
-  };
   Vgpu* vgpu_;
-  std::mutex* lock_;
+  WorkLock* lock_;
 };
 
 class InProcessRam final : public guest::RamPort {
@@ -88,7 +79,7 @@ class NoIdle final : public guest::IdlePort {
 // its display driver. Not movable: the drivers point at the ports.
 class InProcessGuest {
  public:
-  InProcessGuest(Vgpu& v, const GpuGeometry& g, guest::IdlePort* idle = nullptr, std::mutex* lock = nullptr)
+  InProcessGuest(Vgpu& v, const GpuGeometry& g, guest::IdlePort* idle = nullptr, WorkLock* lock = nullptr)
       : vgpu_(&v),
         mmio_(v, lock),
         ram_(v.ram()),

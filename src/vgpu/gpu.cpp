@@ -62,7 +62,8 @@ Expected<Vgpu*, CreateError> Gpu::create_vgpu(std::string_view type_name, std::s
   if (!ggtt) return internal(ggtt.error());
   const uint32_t id = next_id();
   auto v = std::unique_ptr<Vgpu>(
-      new Vgpu(*this, id, *type, std::move(*res), std::move(ram), std::move(*vregs), std::move(*ggtt)));
+      new Vgpu(GpuKey{}, *this, geometry().ggtt_size, id, *type, std::move(*res), std::move(ram), std::move(*vregs),
+               std::move(*ggtt)));
   Vgpu* raw = v.get();
   vgpus_.emplace(id, std::move(v));
   const auto& r = raw->resources();

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,7 +35,7 @@ struct CreateError {
   std::optional<AllocError> resources;  // set for Kind::Resources
 };
 
-class Gpu {
+class Gpu final : private GpuLink {
  public:
   static Expected<std::unique_ptr<Gpu>, std::string> create(GpuConfig cfg);
   Gpu(const Gpu&) = delete;
@@ -53,15 +54,20 @@ class Gpu {
   std::vector<Vgpu*> vgpus() const;  // by id
 
   uint64_t host_fence(uint32_t index) const { return host_fences_.at(index); }
+  // Called from the thread of the vGPU that emits (vGPUs may run on several threads at once).
   void set_event_sink(MgmtSink sink) { sink_ = std::move(sink); }
   // Drives every vGPU's vblanks; attach before creating vGPUs. Not owned: it must outlive the
   // vGPUs (they leave it when destroyed).
   void set_vblank_clock(display::VblankClock* clock) { clock_ = clock; }
 
  private:
-  friend class Vgpu;
   explicit Gpu(GpuConfig cfg);
   uint32_t next_id() const;
+  std::span<uint64_t> host_fences() override { return host_fences_; }
+  display::VblankClock* vblank_clock() override { return clock_; }
+  void emit(const MgmtEvent& e) override {
+    if (sink_) sink_(e);
+  }
 
   GpuConfig cfg_;
   Partitioner part_;

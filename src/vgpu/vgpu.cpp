@@ -9,8 +9,8 @@
 
 namespace vgd {
 
-Vgpu::Vgpu(Gpu& gpu, uint32_t id, VgpuType type, VgpuResources res, std::shared_ptr<GuestRam> ram,
-           VregFile vregs, GgttView ggtt)
+Vgpu::Vgpu(GpuKey, GpuLink& gpu, uint64_t ggtt_size, uint32_t id, VgpuType type, VgpuResources res,
+           std::shared_ptr<GuestRam> ram, VregFile vregs, GgttView ggtt)
     : gpu_(&gpu),
       id_(id),
       type_(std::move(type)),
@@ -18,9 +18,9 @@ Vgpu::Vgpu(Gpu& gpu, uint32_t id, VgpuType type, VgpuResources res, std::shared_
       ram_(std::move(ram)),
       vregs_(std::move(vregs)),
       ggtt_(std::move(ggtt)),
-      bus_(hw::bar0_size(gpu.geometry().ggtt_size), vregs_),
+      bus_(hw::bar0_size(ggtt_size), vregs_),
       pvinfo_(*this, vregs_),
-      fences_(*this, vregs_, gpu.host_fences_, res_.fences),
+      fences_(*this, vregs_, gpu.host_fences(), res_.fences),
       gtt_(*this, ggtt_, *ram_),
       irq_(vregs_),
       display_(vregs_, irq_, *this),
@@ -40,7 +40,7 @@ Vgpu::Vgpu(Gpu& gpu, uint32_t id, VgpuType type, VgpuResources res, std::shared_
 }
 
 Vgpu::~Vgpu() {
-  if (vblank_timer_) gpu_->clock_->remove(vblank_timer_);
+  if (vblank_timer_) gpu_->vblank_clock()->remove(vblank_timer_);
   fences_.clear();
 }
 
@@ -69,25 +69,36 @@ void Vgpu::enter_failsafe(FailsafeReason r) {
 }
 
 void Vgpu::set_vblank_period(uint64_t period_ns) {
-  display::VblankClock* clock = gpu_->clock_;
+  display::VblankClock* clock = gpu_->vblank_clock();
   if (!clock) return;  // no clock attached: vblanks only when someone calls vblank()
-  if (!vblank_timer_) vblank_timer_ = clock->add([this] { vblank(); });
+  if (!vblank_timer_) vblank_timer_ = clock->add([this] { on_tick(); });
   if (period_ns)
     clock->start(vblank_timer_, period_ns);
   else
     clock->stop(vblank_timer_);
 }
 
-display::VblankReport Vgpu::vblank() {
-  last_vblank_ns_ = gpu_->clock_ ? gpu_->clock_->tick_ns() : 0;
+void Vgpu::on_tick() {
+  const uint64_t deadline = gpu_->vblank_clock()->tick_ns();
+  if (tick_handler_)
+    tick_handler_(deadline);
+  else
+    vblank_at(deadline);
+}
+
+uint64_t Vgpu::missed_vblanks() const {
+  const display::VblankClock* clock = gpu_->vblank_clock();
+  return clock && vblank_timer_ ? clock->missed(vblank_timer_) : 0;
+}
+
+display::VblankReport Vgpu::vblank_at(uint64_t nominal_ns) {
+  last_vblank_ns_ = nominal_ns;
   display::VblankReport r = display_.vblank();
   if (latch_listener_) latch_listener_(*this, r);
   if (vblank_listener_) vblank_listener_(*this, r);
   return r;
 }
 
-void Vgpu::emit(const MgmtEvent& e) {
-  if (gpu_->sink_) gpu_->sink_(e);
-}
+void Vgpu::emit(const MgmtEvent& e) { gpu_->emit(e); }
 
 }  // namespace vgd

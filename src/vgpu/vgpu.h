@@ -1,12 +1,15 @@
 // One vGPU: a device model behind a single MMIO entry point. Owns its register file, its part of
 // the GGTT and its devices; holds its VM's RAM. Created and destroyed by Gpu, which owns the
-// shared resources (partition, host fence registers). Not thread-safe: callers serialise.
+// shared resources (partition, host fence registers) and outlives it; the vGPU reaches them only
+// through GpuLink. Not thread-safe: its owner serialises every call (the daemon: one lock per
+// vGPU, docs/design.md "Ownership"), and vGPUs of one GPU may run on different threads.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "display/display_engine.h"
@@ -23,8 +26,29 @@
 #include "vgpu/types.h"
 
 namespace vgd {
+namespace display {
+class VblankClock;
+}
 
 class Gpu;
+
+// What a vGPU uses of its GPU. Implemented by Gpu; called from whichever thread runs the vGPU,
+// so every part of it is safe to call from several vGPUs' threads at once.
+class GpuLink {
+ public:
+  virtual std::span<uint64_t> host_fences() = 0;  // the host fence file; each vGPU its own slots
+  virtual display::VblankClock* vblank_clock() = 0;  // nullptr: vblanks only by hand
+  virtual void emit(const MgmtEvent& e) = 0;
+
+ protected:
+  ~GpuLink() = default;
+};
+
+// Only Gpu constructs vGPUs (a capability token instead of friendship).
+class GpuKey {
+  friend class Gpu;
+  GpuKey() = default;
+};
 
 class Vgpu final : private DeviceContext, private display::VblankControl {
  public:
@@ -74,16 +98,23 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
     display_.set_flip_done_gate(gate, max_hold_vblanks);
   }
   void retry_held_flips() { display_.retry_held(); }
-  // One emulated vblank (the GPU's clock calls this at the rate the guest programmed).
-  display::VblankReport vblank();
+  // One emulated vblank. Without a tick handler the GPU's clock calls it at the rate the guest
+  // programmed; by hand it has no nominal time.
+  display::VblankReport vblank() { return vblank_at(0); }
+  // The same for the vblank due at `nominal_ns` (the clock's deadline for it).
+  display::VblankReport vblank_at(uint64_t nominal_ns);
+  // Replaces the direct call: the clock calls `h(deadline)` instead, from its dispatching thread,
+  // and whoever serialises this vGPU then calls vblank_at(deadline).
+  using TickHandler = std::function<void(uint64_t deadline_ns)>;
+  void set_tick_handler(TickHandler h) { tick_handler_ = std::move(h); }
   // CLOCK_MONOTONIC-based nominal time of the last vblank the clock fired (its deadline, not
   // when it was dispatched); 0 before the first or when vblank() is called by hand.
   uint64_t last_vblank_ns() const { return last_vblank_ns_; }
+  // The clock's count of vblanks this vGPU slept through because they were dispatched late.
+  uint64_t missed_vblanks() const;
 
- private:
-  friend class Gpu;
-  Vgpu(Gpu& gpu, uint32_t id, VgpuType type, VgpuResources res, std::shared_ptr<GuestRam> ram,
-       VregFile vregs, GgttView ggtt);
+  Vgpu(GpuKey, GpuLink& gpu, uint64_t ggtt_size, uint32_t id, VgpuType type, VgpuResources res,
+       std::shared_ptr<GuestRam> ram, VregFile vregs, GgttView ggtt);
 
   VgpuCounters& tally() override { return counters_; }
   void mark_pv_aware() override { pv_aware_ = true; }
@@ -91,7 +122,9 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   void emit(const MgmtEvent& e) override;
   void set_vblank_period(uint64_t period_ns) override;
 
-  Gpu* gpu_;
+  void on_tick();
+
+  GpuLink* gpu_;
   uint32_t id_;
   VgpuType type_;
   VgpuResources res_;
@@ -107,6 +140,7 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   display::MmioFlipPort flip_port_;
   uint64_t vblank_timer_ = 0;  // id on the GPU's vblank clock, 0 = none
   uint64_t last_vblank_ns_ = 0;
+  TickHandler tick_handler_;
   VblankListener latch_listener_;
   VblankListener vblank_listener_;
   PipeStateListener pipe_state_listener_;

@@ -77,6 +77,7 @@ json vgpu_json(const server::VgpuStatus& v) {
   j["fps"] = v.fps;
   j["plane_fps"] = std::move(plane_fps);
   j["vblanks"] = v.vblanks;
+  j["vblank_dispatch"] = {{"late", v.late_vblanks}, {"missed", v.missed_vblanks}, {"delay", histogram_json(v.dispatch_delay)}};
   j["interrupts"] = v.interrupts;
   j["flips"] = std::move(flips);
   j["events"] = {{"published", v.events.published},

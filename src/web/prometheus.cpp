@@ -125,6 +125,23 @@ void display_metrics(Writer& w, const DaemonStatus& s) {
                v.flips[p]);
 }
 
+// One histogram per vGPU, in Prometheus' cumulative-bucket form.
+template <class Get>
+void histogram_family(Writer& w, const DaemonStatus& s, std::string_view name, std::string_view help, Get get) {
+  if (s.vgpus.empty()) return;
+  w.family(name, "histogram", help);
+  const std::string n(name);
+  for (const auto& v : s.vgpus) {
+    const Histogram& h = get(v);
+    const std::string id = Writer::vgpu_label(v);
+    for (size_t i = 0; i < h.bounds().size(); ++i)
+      w.sample(n + "_bucket", fmt::format("{},le=\"{}\"", id, seconds(h.bounds()[i])), h.cumulative(i));
+    w.sample(n + "_bucket", id + ",le=\"+Inf\"", h.count());
+    w.sample(n + "_sum", id, seconds(h.sum()));
+    w.sample(n + "_count", id, h.count());
+  }
+}
+
 void event_metrics(Writer& w, const DaemonStatus& s) {
   w.per_vgpu(s, "vgpud_events_published_total", "counter", "Refresh events published to consumers.",
              [](const VgpuStatus& v) { return v.events.published; });
@@ -138,19 +155,18 @@ void event_metrics(Writer& w, const DaemonStatus& s) {
              [](const VgpuStatus& v) { return v.events.failed; });
   w.per_vgpu(s, "vgpud_event_consumers", "gauge", "Consumers registered for refresh events.",
              [](const VgpuStatus& v) { return v.event_consumers; });
-  if (s.vgpus.empty()) return;
-  constexpr std::string_view kName = "vgpud_event_latency_seconds";
-  w.family(kName, "histogram", "From a vblank's deadline to every consumer's eventfd written.");
-  for (const auto& v : s.vgpus) {
-    const Histogram& h = v.event_latency;
-    const std::string id = Writer::vgpu_label(v);
-    for (size_t i = 0; i < h.bounds().size(); ++i)
-      w.sample("vgpud_event_latency_seconds_bucket", fmt::format("{},le=\"{}\"", id, seconds(h.bounds()[i])),
-               h.cumulative(i));
-    w.sample("vgpud_event_latency_seconds_bucket", id + ",le=\"+Inf\"", h.count());
-    w.sample("vgpud_event_latency_seconds_sum", id, seconds(h.sum()));
-    w.sample("vgpud_event_latency_seconds_count", id, h.count());
-  }
+  histogram_family(w, s, "vgpud_event_latency_seconds", "From a vblank's deadline to every consumer's eventfd written.",
+                   [](const VgpuStatus& v) -> const Histogram& { return v.event_latency; });
+}
+
+void vblank_metrics(Writer& w, const DaemonStatus& s) {
+  w.per_vgpu(s, "vgpud_vblanks_late_total", "counter",
+             "Vblanks superseded because the vGPU's lock stayed busy for a whole period.",
+             [](const VgpuStatus& v) { return v.late_vblanks; });
+  w.per_vgpu(s, "vgpud_vblanks_missed_total", "counter", "Vblank deadlines the vblank thread slept through.",
+             [](const VgpuStatus& v) { return v.missed_vblanks; });
+  histogram_family(w, s, "vgpud_vblank_dispatch_seconds", "From a vblank's deadline to its emulation on the vGPU.",
+                   [](const VgpuStatus& v) -> const Histogram& { return v.dispatch_delay; });
 }
 
 void access_metrics(Writer& w, const DaemonStatus& s) {
@@ -230,6 +246,7 @@ std::string prometheus_text(const DaemonStatus& s) {
   daemon_metrics(w, s);
   display_metrics(w, s);
   event_metrics(w, s);
+  vblank_metrics(w, s);
   access_metrics(w, s);
   exporter_metrics(w, s);
   viewer_metrics(w, s);

@@ -49,22 +49,15 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "vgpud: {}\n", server.error());
     return 1;
   }
-  {
-    const std::lock_guard lk((*host)->lock());
-    for (const auto& hv : (*host)->vgpus())
-      spdlog::info("vgpu {}: {} running the {} workload at {}x{}", hv->vgpu->id(), hv->vgpu->type().name,
-                   vgd::name(hv->spec.workload), hv->spec.mode.width, hv->spec.mode.height);
-  }
+  for (const auto& hv : (*host)->vgpus())
+    spdlog::info("vgpu {}: {} running the {} workload at {}x{}", hv->id(), hv->spec().type,
+                 vgd::name(hv->spec().workload), hv->spec().mode.width, hv->spec().mode.height);
   // One VNC server per vGPU: a consumer of this daemon's socket like any other (it gets answers
   // once run() serves). vGPU N listens on base_port + N; base_port 0: any free port.
   std::vector<std::unique_ptr<vgd::viewers::VncStream>> vnc;
   if (cfg.vnc.enabled) {
-    std::vector<uint32_t> ids;
-    {
-      const std::lock_guard lk((*host)->lock());
-      for (const auto& hv : (*host)->vgpus()) ids.push_back(hv->vgpu->id());
-    }
-    for (uint32_t id : ids) {
+    for (const auto& hv : (*host)->vgpus()) {
+      const uint32_t id = hv->id();
       const int port = cfg.vnc.base_port ? static_cast<int>(cfg.vnc.base_port + id) : 0;
       auto s = vgd::viewers::VncStream::start({cfg.socket, id, cfg.vnc.listen, port, cfg.vnc.password,
                                                fmt::format("vgpud: vGPU {}", id)});

@@ -1,0 +1,170 @@
+#include "server/consumer_port.h"
+
+#include <fmt/format.h>
+
+namespace vgd::server {
+namespace {
+
+using exporter::Errc;
+using exporter::ExportError;
+
+Unexpected<ExportError> refuse(Errc c, std::string msg) { return Unexpected(ExportError{c, std::move(msg)}); }
+
+}  // namespace
+
+ConsumerPort::ConsumerPort(WorkLock& lock, Vgpu& v, TearingMode mode, const exporter::ExporterOptions& ex,
+                           const display::VblankClock& clock)
+    : lock_(lock),
+      vgpu_(&v),
+      exporter_(std::weak_ptr<const GuestRam>(v.ram_ref()), ex),
+      events_(v, &clock) {
+  const Locked lk(lock_);
+  auto now = [c = &clock] { return c->now_ns(); };
+  if (mode == TearingMode::Hold) {
+    gate_ = std::make_unique<exporter::HoldGate>(exporter_, now);
+  } else if (mode == TearingMode::Copy) {
+    shadows_ = std::make_unique<exporter::ShadowFrames>(std::weak_ptr<const GuestRam>(v.ram_ref()));
+    gate_ = std::make_unique<exporter::HoldGate>([s = shadows_.get()](Gma base) { return s->copying(base); }, now);
+    v.set_latch_listener([s = shadows_.get()](Vgpu& g, const display::VblankReport& r) { s->on_vblank(g, r); });
+  }
+  if (gate_) v.set_flip_done_gate(gate_.get(), exporter::kHoldVblanks);
+}
+
+ConsumerPort::~ConsumerPort() {
+  const Locked lk(lock_);
+  vgpu_->set_flip_done_gate(nullptr, exporter::kHoldVblanks);  // a held guest gets its flip-done
+  vgpu_->set_latch_listener({});
+}
+
+ConsumerPort::Consumer* ConsumerPort::find(ConsumerId c) {
+  auto it = consumers_.find(c);
+  if (it == consumers_.end()) return nullptr;
+  Consumer& k = it->second;
+  if (k.generation != exporter_.generation()) {  // the vGPU was reset: its ids are gone
+    std::erase_if(k.refs, [&](const auto& ref) { return !is_shadow(ref.first); });  // shadows are the host's
+    k.generation = exporter_.generation();
+  }
+  return &k;
+}
+
+Expected<ConsumerId, std::string> ConsumerPort::open() {
+  const Locked lk(lock_);
+  auto hub = events_.hub().add_consumer();
+  if (!hub) return Unexpected(hub.error());
+  const ConsumerId id = next_id_++;
+  consumers_[id] = Consumer{*hub, {}, exporter_.generation()};
+  return id;
+}
+
+void ConsumerPort::drop_ref(uint32_t id) {
+  (void)(is_shadow(id) ? shadows_->release(id) : exporter_.release(id));
+}
+
+void ConsumerPort::close(ConsumerId c) {
+  const Locked lk(lock_);
+  Consumer* k = find(c);
+  if (!k) return;
+  for (auto [buf, n] : k->refs)
+    while (n--) drop_ref(buf);
+  events_.hub().remove_consumer(k->hub);
+  consumers_.erase(c);
+  vgpu_->retry_held_flips();  // tearing = hold: the guest may have been waiting for these
+}
+
+void ConsumerPort::refresh_shadow() {
+  std::optional<exporter::ShadowFrames::CopyJob> job;
+  {
+    const Locked lk(lock_);
+    if (!shadows_->owed() || shadows_->copying()) return;
+    const auto& primary = planes_.decode(vgpu_->vregs(), hw::Plane::Primary, vgpu_->ggtt());
+    if (!primary) return;  // nothing shown: the query says so
+    job = shadows_->begin_capture(*primary);
+    if (!job) return;  // both shadows held: consumers keep the last frame
+  }
+  exporter::ShadowFrames::run(*job);  // the guest's flip-done away from this surface waits meanwhile
+  const Locked lk(lock_);
+  shadows_->end_capture(*job);
+  vgpu_->retry_held_flips();
+}
+
+Expected<exporter::GfxPlaneInfo, ExportError> ConsumerPort::query(ConsumerId c, const exporter::GfxPlaneInfo& req) {
+  const auto target = exporter::classify_query(req);
+  bool copy = false;
+  {
+    const Locked lk(lock_);
+    if (!find(c)) return refuse(Errc::NoSuchBuffer, fmt::format("consumer {} is not open", c));
+    copy = shadows_ && target && !target->probe && target->plane == hw::Plane::Primary;
+  }
+  if (copy) refresh_shadow();
+  const Locked lk(lock_);
+  const auto decode_now = [&](hw::Plane plane) -> const exporter::DecodeResult& {
+    return planes_.decode(vgpu_->vregs(), plane, vgpu_->ggtt());
+  };
+  // tearing = copy: the primary is served from the shadow frames, never from guest RAM.
+  if (copy) return shadows_->query(req, decode_now(hw::Plane::Primary));
+  return exporter_.query(req, decode_now);
+}
+
+Expected<exporter::ExportedBuffer, ExportError> ConsumerPort::get(ConsumerId c, uint32_t id) {
+  const Locked lk(lock_);
+  Consumer* k = find(c);
+  if (!k) return refuse(Errc::NoSuchBuffer, fmt::format("consumer {} is not open", c));
+  auto buf = is_shadow(id) ? shadows_->get(id) : exporter_.get(id);
+  if (buf) ++k->refs[id];
+  return buf;
+}
+
+Expected<bool, ExportError> ConsumerPort::release(ConsumerId c, uint32_t id) {
+  const Locked lk(lock_);
+  Consumer* k = find(c);
+  auto held = k ? k->refs.find(id) : decltype(k->refs)::iterator{};
+  if (!k || held == k->refs.end()) return refuse(Errc::NoSuchBuffer, fmt::format("no reference to buffer {} held", id));
+  drop_ref(id);
+  if (--held->second == 0) k->refs.erase(held);
+  vgpu_->retry_held_flips();  // tearing = hold: the guest may have been waiting for this one
+  return true;
+}
+
+Expected<bool, std::string> ConsumerPort::set_eventfd(ConsumerId c, UniqueFd fd) {
+  const Locked lk(lock_);
+  Consumer* k = find(c);
+  if (!k) return Unexpected(fmt::format("consumer {} is not open", c));
+  events::EventHub& hub = events_.hub();
+  const bool masked = hub.masked(k->hub).value_or(false);
+  auto added = hub.add_consumer(std::move(fd));
+  if (!added) return Unexpected(added.error());
+  hub.remove_consumer(k->hub);
+  k->hub = *added;
+  hub.set_masked(k->hub, masked);
+  return true;
+}
+
+bool ConsumerPort::set_masked(ConsumerId c, bool masked) {
+  const Locked lk(lock_);
+  const Consumer* k = find(c);
+  return k && events_.hub().set_masked(k->hub, masked);
+}
+
+std::optional<EventsState> ConsumerPort::poll(ConsumerId c) {
+  const Locked lk(lock_);
+  const Consumer* k = find(c);
+  if (!k) return std::nullopt;
+  return EventsState{events_.hub().poll(k->hub).value_or(0), events_.last_event_ns()};
+}
+
+PortCounters ConsumerPort::counters() const {
+  PortCounters p;
+  p.events = events_.hub().stats();
+  p.event_consumers = events_.hub().consumers();
+  p.event_latency = events_.latency();
+  p.exporter = exporter_.counters();
+  p.tearing = shadows_ ? shadows_->counters() : exporter::TearingCounters{};
+  if (gate_) {
+    const exporter::TearingCounters& h = gate_->counters();
+    p.tearing.held = h.held, p.tearing.hold_timeouts = h.hold_timeouts;
+    p.tearing.hold_ns_total = h.hold_ns_total, p.tearing.hold_ns_max = h.hold_ns_max;
+  }
+  return p;
+}
+
+}  // namespace vgd::server

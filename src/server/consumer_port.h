@@ -1,0 +1,106 @@
+// What consumers see of one vGPU (docs/protocol.md): plane queries, buffers and their references,
+// refresh events, tearing control. The server is a codec over it. Every method takes the vGPU's
+// lock itself and holds it only for bookkeeping: frame copies (tearing = copy) run outside it,
+// so a consumer never delays the vGPU's vblanks or its guest's traps by a frame's memcpy.
+//
+// A consumer is a handle from open(). Its buffer references are remembered here, per consumer:
+// close() gives back whatever it still holds (a disconnect cannot leak a reference or keep a
+// guest's flip-done waiting), and a vGPU reset forgets ids that no longer exist.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "config/daemon_config.h"
+#include "decode/plane_cache.h"
+#include "display/vblank_clock.h"
+#include "events/vgpu_events.h"
+#include "exporter/exporter.h"
+#include "exporter/tearing.h"
+#include "util/expected.h"
+#include "util/thread_annotations.h"
+#include "util/work_lock.h"
+#include "vgpu/vgpu.h"
+
+namespace vgd::server {
+
+// Assigned by the port from 1, never reused; 0 is never a consumer.
+using ConsumerId = uint32_t;
+
+struct EventsState {
+  uint64_t value = 0;          // what poll() took
+  uint64_t last_event_ns = 0;  // what the newest event reports (VgpuEvents::last_event_ns)
+};
+
+// Counters of the consumer side, copied under the lock.
+struct PortCounters {
+  events::HubStats events;
+  uint64_t event_consumers = 0;
+  Histogram event_latency = latency_histogram();
+  exporter::ExporterCounters exporter;
+  exporter::TearingCounters tearing;
+};
+
+class ConsumerPort {
+ public:
+  // Attaches to `v` (its listeners, its flip-done gate); detaches when destroyed, which must
+  // happen before `v` goes. `clock` times holds and event latency.
+  ConsumerPort(WorkLock& lock, Vgpu& v, TearingMode mode, const exporter::ExporterOptions& ex,
+               const display::VblankClock& clock);
+  ~ConsumerPort();
+  ConsumerPort(const ConsumerPort&) = delete;
+  ConsumerPort& operator=(const ConsumerPort&) = delete;
+
+  // A consumer that polls for events until it registers an eventfd.
+  Expected<ConsumerId, std::string> open() EXCLUDES(lock_);
+  // Gives back its references and stops its events; unknown ids are ignored.
+  void close(ConsumerId c) EXCLUDES(lock_);
+
+  // The kernel's plane query (exporter::Exporter::query) for this consumer.
+  Expected<exporter::GfxPlaneInfo, exporter::ExportError> query(ConsumerId c, const exporter::GfxPlaneInfo& req)
+      EXCLUDES(lock_);
+  // A descriptor of a buffer; one reference the consumer gives back with release().
+  Expected<exporter::ExportedBuffer, exporter::ExportError> get(ConsumerId c, uint32_t id) EXCLUDES(lock_);
+  Expected<bool, exporter::ExportError> release(ConsumerId c, uint32_t id) EXCLUDES(lock_);
+
+  // Replaces the consumer's eventfd (an invalid fd: poll instead); its mask stays.
+  Expected<bool, std::string> set_eventfd(ConsumerId c, UniqueFd fd) EXCLUDES(lock_);
+  bool set_masked(ConsumerId c, bool masked) EXCLUDES(lock_);
+  std::optional<EventsState> poll(ConsumerId c) EXCLUDES(lock_);
+
+  // With the vGPU's lock held (the status publisher).
+  PortCounters counters() const REQUIRES(lock_);
+  // The exporter, for tests and benchmarks that look inside (with the vGPU's lock held).
+  const exporter::Exporter& exporter() const REQUIRES(lock_) { return exporter_; }
+  events::VgpuEvents& events() REQUIRES(lock_) { return events_; }
+
+ private:
+  struct Consumer {
+    events::ConsumerId hub = 0;
+    std::map<uint32_t, uint32_t> refs;  // buffer id -> references held
+    uint64_t generation = 0;            // the exporter's, when the refs were taken
+  };
+  Consumer* find(ConsumerId c) REQUIRES(lock_);
+  bool is_shadow(uint32_t id) const REQUIRES(lock_) { return shadows_ && exporter::ShadowFrames::owns(id); }
+  void drop_ref(uint32_t id) REQUIRES(lock_);
+  // tearing = copy: a fresh shadow of the primary when the screen changed since the last one.
+  // Takes and drops the lock around the copy.
+  void refresh_shadow() EXCLUDES(lock_);
+
+  WorkLock& lock_;
+  Vgpu* const vgpu_ PT_GUARDED_BY(lock_);
+  exporter::Exporter exporter_ GUARDED_BY(lock_);
+  events::VgpuEvents events_ GUARDED_BY(lock_);
+  decode::PlaneCache planes_ GUARDED_BY(lock_);  // what queries decode
+  // Tearing control: hold gates flip-done on exports; copy serves shadows and gates flip-done on
+  // the copy in progress.
+  std::unique_ptr<exporter::ShadowFrames> shadows_ GUARDED_BY(lock_);
+  std::unique_ptr<exporter::HoldGate> gate_ GUARDED_BY(lock_);
+  std::map<ConsumerId, Consumer> consumers_ GUARDED_BY(lock_);
+  ConsumerId next_id_ GUARDED_BY(lock_) = 1;
+};
+
+}  // namespace vgd::server
