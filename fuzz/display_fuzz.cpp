@@ -237,8 +237,8 @@ void write_pte(Vgpu& v, uint64_t page, uint64_t pte) { (void)v.write(hw::gtt_ent
 
 // --- The host side: decode, check, render, compose ------------------------------------------
 
-// Tiled byte offset of byte column bx of row y, from the layouts of reference §3.5 (written out
-// independently of src/fb/tile_layout.h); nothing for layouts this check does not model.
+// Tiled byte offset of byte column bx of row y, from the layouts of docs/hardware.md, Tiling
+// (written out independently of src/fb/tile_layout.h); nothing for layouts not modelled here.
 std::optional<uint64_t> surface_offset(const decode::PlaneInfo& p, uint64_t bx, uint64_t y) {
   switch (p.tiling) {
     case hw::Tiling::Linear: return y * p.stride + bx;

@@ -1,5 +1,5 @@
-// Address-space ballooning (reference §1.6): the pure hole computation and the guest driver's
-// balloon on real vGPUs. Expected holes are worked out by hand from the §1.6 rules.
+// Address-space ballooning (docs/hardware.md, Ballooning): the pure hole computation and the guest
+// driver's balloon on real vGPUs. Expected holes are worked out by hand from the documented rules.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -45,7 +45,7 @@ struct Layout {
   const char* name;
   GgttGeometry geo;
   GmRange mappable, nonmappable;
-  std::array<GmRange, 4> holes;  // slots 0..3 as numbered in §1.6
+  std::array<GmRange, 4> holes;  // slots 0..3 as numbered in hardware.md
 };
 
 const Layout kLayouts[] = {
@@ -106,7 +106,7 @@ INSTANTIATE_TEST_SUITE_P(Layouts, BalloonLayout, ::testing::ValuesIn(kLayouts),
                          [](const auto& p) { return std::string(p.param.name); });
 
 // ---------------------------------------------------------------------------------------------
-// plan_balloon: inconsistent PVINFO is rejected (§1.6 step 2).
+// plan_balloon: inconsistent PVINFO is rejected (Ballooning step 1).
 
 struct BadLayout {
   const char* name;
@@ -255,8 +255,8 @@ TEST_F(BalloonDriver, BalloonBeforeProbeIsRefused) {
   EXPECT_EQ(drv.alloc_buffer(kPageSize, guest::Placement::Aperture, b), Error::NotBallooned);
 }
 
-// Every vGPU the host agrees to create must be one its guest can balloon: a type without hidden
-// GM is accepted, and its empty hidden slice (placed at the aperture's end) passes §1.6 step 2.
+// Every vGPU the host agrees to create must be one its guest can balloon: a type without hidden GM
+// is accepted, and its empty hidden slice (placed at the aperture's end) passes Ballooning step 1.
 TEST(BalloonDriverCustomType, TypeWithoutHiddenGmIsBallooned) {
   GpuConfig cfg;
   cfg.types.push_back(VgpuType{"NoHidden", {32 * M, 0, 2}, 2, 1024, 768});

@@ -87,7 +87,7 @@ TEST(GpuConfig, EmptyFileMeansDefaults) {
   auto cfg = parse_gpu_config("", kSource);
   ASSERT_TRUE(cfg) << cfg.error();
   EXPECT_EQ(cfg->geometry.ggtt_size, 4096 * kMiB);
-  EXPECT_EQ(cfg->geometry.host.low_gm, 128 * kMiB);  // reference §2.1 host reservation
+  EXPECT_EQ(cfg->geometry.host.low_gm, 128 * kMiB);  // host reservation (hardware.md)
   EXPECT_EQ(cfg->geometry.host.high_gm, 384 * kMiB);
   EXPECT_EQ(cfg->geometry.host.fences, 4u);
   EXPECT_EQ(cfg->types.size(), 4u);

@@ -1,6 +1,6 @@
-// A hostile guest on the display path (reference §8): whatever it programs into its plane
-// registers and GGTT, decode_plane either describes pages of its own RAM inside one of its own
-// slices, or refuses with the right kind and a reason saying what was wrong.
+// A hostile guest on the display path (docs/hardware.md, Hostile guests): whatever it programs into
+// its plane registers and GGTT, decode_plane either describes pages of its own RAM inside one of
+// its own slices, or refuses with the right kind and a reason saying what was wrong.
 #include <gtest/gtest.h>
 
 #include <cstdint>

@@ -1,6 +1,6 @@
-// The plane decoder against the reference tables (§3.3–§3.9): registers in, DRM description out.
+// The plane decoder against the tables of docs/hardware.md: registers in, DRM description out.
 // Inputs are a real vGPU's GGTT (PTEs written through MMIO) and hand-built register snapshots;
-// every expected fourcc, modifier, stride and size is a literal taken from the reference.
+// every expected fourcc, modifier, stride and size is a literal taken from those tables.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -69,7 +69,7 @@ class DecoderTest : public GpuTest {
   Vgpu* v = nullptr;
 };
 
-// ---- Golden: every format × every tiling (§3.4, §3.5) -------------------------------------------
+// ---- Golden: every format × every tiling -------------------------------------------------------
 
 struct FormatCase {
   const char* name;
@@ -133,7 +133,7 @@ INSTANTIATE_TEST_SUITE_P(All, FormatTilingTest, ::testing::Combine(::testing::Va
                            return std::string(std::get<0>(p.param).name) + "_" + std::get<1>(p.param).name;
                          });
 
-// ---- Primary and sprite geometry (§3.6, §3.8) ---------------------------------------------------
+// ---- Primary and sprite geometry -------------------------------------------------------------
 
 TEST_F(DecoderTest, FullHdXTiledPrimaryCoversItsPages) {
   map(ap(), 2025);
@@ -183,7 +183,7 @@ INSTANTIATE_TEST_SUITE_P(Offsets, WindowTest,
                                            WindowCase{xy(29, 0), false}, WindowCase{xy(0, 3), false},
                                            WindowCase{xy(0x1FFF, 0xFFF), false}));
 
-// §3.9 "base 4 KiB aligned": the low 12 bits of SURFLIVE are flags (bit 2 decrypt, bit 0 async)
+// Decoding, "page-aligned base": the low 12 bits of SURFLIVE are flags (bit 2 decrypt, bit 0 async)
 // and reserved bits, which scan-out ignores; they are masked, so the base is aligned by
 // construction and a guest cannot shift the surface by a few bytes.
 TEST_F(DecoderTest, UnalignedSurfaceAddressIsMaskedToItsPage) {
@@ -211,7 +211,7 @@ TEST_F(DecoderTest, RotatedSurfaceIsExportedUnrotated) {
   }
 }
 
-// ---- Cursor (§3.7) ------------------------------------------------------------------------------
+// ---- Cursor -----------------------------------------------------------------------------------
 
 struct CursorMode {
   uint32_t curcntr, side, stride;
@@ -267,7 +267,7 @@ INSTANTIATE_TEST_SUITE_P(Cursor, PlacementTest,
                                            Placement{0x8FFF9FFF, 5, kUnknown, -8191, -4095, kUnknown, kUnknown},
                                            Placement{0, kUnknown, kUnknown, 0, 0, kUnknown, kUnknown}));
 
-// ---- Validation failures (§3.9), one reason each -----------------------------------------------
+// ---- Validation failures, one reason each -----------------------------------------------------
 
 TEST_F(DecoderTest, AllPlanesDecodeInTheReferenceSetup) {
   PipeSnapshot s = all_planes();

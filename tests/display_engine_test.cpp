@@ -1,6 +1,6 @@
-// The display engine as a guest sees it (reference §3.2, §5.1–5.3): pipes, flips latching at
-// vblank or at once, frame/flip counters, the interrupt banks, and the refresh rate derived
-// from the timings the guest programmed. Offsets are the reference's literals.
+// The display engine as a guest sees it (docs/hardware.md, Pipes … Interrupts): pipes, flips
+// latching at vblank or at once, frame/flip counters, the interrupt banks, and the refresh rate
+// derived from the timings the guest programmed. Offsets are the documented literals.
 #include <gtest/gtest.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 namespace vgd {
 namespace {
 
-// Pipe A registers (reference §3.2, §5.3).
+// Pipe A registers (docs/hardware.md, Pipes).
 constexpr uint64_t kPipeConfA = 0x70008, kFrameCountA = 0x70040, kFlipCountA = 0x70044;
 constexpr uint64_t kPlaneCtlA = 0x70180, kSurfA = 0x7019C, kSurfLiveA = 0x701AC;
 constexpr uint64_t kSprCtlA = 0x70280, kSprSurfA = 0x7029C, kSprSurfLiveA = 0x702AC;
@@ -205,7 +205,7 @@ TEST_F(DisplayEngineTest, FailsafeStopsTheDisplay) {
   EXPECT_GE(v->mmio_stats().muted_writes, 1u);
 }
 
-// --- refresh rate from the programmed mode (§5.1) ----------------------------------------------
+// --- refresh rate from the programmed mode ---------------------------------------------------
 
 struct RateCase {
   const char* name;

@@ -1,4 +1,4 @@
-// Refresh events as a consumer sees them (reference §5.4): what arrives on its eventfd (or
+// Refresh events as a consumer sees them (docs/protocol.md §5): what arrives on its eventfd (or
 // through poll) after a vGPU's vblanks, flips and pipe on/off edges. Values are decoded the way
 // docs/protocol.md tells a consumer to: four 16-bit counts (primary, sprite, cursor, display-off).
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-// The plane query as a VFIO consumer sees it (reference §4.1, §4.2): the record is Linux's
+// The plane query as a VFIO consumer sees it (docs/protocol.md §3.4): the record is Linux's
 // struct byte for byte, PROBE answers support only, a disabled plane is a zeroed success, and
 // every malformed request is refused with a code and a reason before anything is decoded.
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// The exporter as a consumer sees it while a guest flips (reference §4.2–§4.4, issue 4): stable
+// The exporter as a consumer sees it while a guest flips (docs/protocol.md §3.4–§4): stable
 // ids for a double-buffered guest, a new id when any page of the plane is remapped, a bounded
 // cache, reference counting, read-only descriptors, and buffers that outlive their vGPU.
 #include <fcntl.h>

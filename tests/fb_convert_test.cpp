@@ -1,5 +1,5 @@
 // Pixel formats a plane can scan out, converted to 0xAARRGGBB: the colours a guest wrote must be
-// the colours a viewer shows (reference §3.4).
+// the colours a viewer shows (docs/hardware.md, Pixel formats).
 #include <gtest/gtest.h>
 
 #include <cstdint>

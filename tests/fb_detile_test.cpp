@@ -1,6 +1,6 @@
-// Detiling X, Y and Yf surfaces: every pixel of a shown window must come from where the tiling
-// puts it. The expectations come from a reference address function written here from the layout
-// descriptions (reference §3.5; Yf from Intel's gmmlib swizzle tables), not from the library.
+// Detiling X, Y and Yf surfaces: every pixel of a shown window must come from where the tiling puts
+// it. The expectations come from a reference address function written here from the layout
+// descriptions (docs/hardware.md, Tiling; Yf from gmmlib's swizzle tables), not from the library.
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -1,6 +1,6 @@
-// Guest fence registers (reference §1.7): guest fence i at 0x100000 + 8·i is backed by the host
-// fence register allocated for slot i; slots beyond the allocation are refused, and touching one
-// without having read PVINFO marks a guest that does not know it is virtualised (failsafe).
+// Guest fence registers (docs/hardware.md, Fences): guest fence i at 0x100000 + 8·i is backed by
+// the host fence register allocated for slot i; slots beyond the allocation are refused, and
+// touching one without having read PVINFO marks a guest unaware it is virtualised (failsafe).
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -13,7 +13,7 @@ namespace vgd::test {
 namespace {
 
 constexpr uint64_t fence_off(unsigned i) { return 0x100000 + 8 * i; }
-constexpr unsigned kHostFences = 32;  // gen7+ fence file (§1.7)
+constexpr unsigned kHostFences = 32;  // gen7+ fence file (hardware.md)
 constexpr uint64_t kPvinfoMagic = 0x78000;
 
 class FenceTest : public GpuTest {
@@ -80,7 +80,7 @@ TEST_F(FenceTest, VgpusUseDisjointHostFences) {
   EXPECT_EQ(host(0), 0x1001u);
   EXPECT_EQ(gpu->host_fence(second.resources().fences[0]), 0x2001u);
   EXPECT_EQ(rd(*v, fence_off(0), 8), 0x1001u);
-  // The host keeps fences 0..3 for itself (§1.7).
+  // The host keeps fences 0..3 for itself.
   for (unsigned h = 0; h < 4; ++h) EXPECT_EQ(gpu->host_fence(h), 0u) << "host fence " << h;
 }
 

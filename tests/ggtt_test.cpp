@@ -1,4 +1,4 @@
-// Guest GGTT entry writes (reference §2.1, §2.5): entries at BAR0 8 MiB + 8·index are validated
+// Guest GGTT entry writes (docs/hardware.md, GGTT): entries at BAR0 8 MiB + 8·index are validated
 // against the vGPU's slices, translated to a page of the VM's RAM (or the scratch page), and the
 // guest always reads back its own view.
 #include <gtest/gtest.h>
@@ -25,7 +25,7 @@ inline void PrintTo(const HostPage& p, std::ostream* os) {
 namespace vgd::test {
 namespace {
 
-constexpr uint64_t kGttBase = 0x800000;  // BAR0 offset of GTT entry 0 (§2.1)
+constexpr uint64_t kGttBase = 0x800000;  // BAR0 offset of GTT entry 0
 constexpr uint64_t kPage = 4096;
 constexpr uint64_t kMiBytes = 1ull << 20;
 constexpr uint64_t kRamBytes = 64 * kMiBytes;
@@ -217,7 +217,7 @@ TEST_F(GgttTest, NarrowWritesAreRefused) {
   EXPECT_EQ(host(*v, a), ram_page(7));
 }
 
-// ---- Split 2 × 4-byte writes (§2.5: the first half maps scratch) -------------------------------
+// ---- Split 2 × 4-byte writes (the first half maps scratch) -------------------------------------
 
 // RAM above 4 GiB so the frame has bits in the high dword too (memfd pages are only virtual).
 constexpr uint64_t kBigRam = 4096 * kMiBytes + kMiBytes;

@@ -1,5 +1,5 @@
 // The guest driver model against real vGPUs (and a fake device for detection failures):
-// detection (§1.5), GGTT binding (§2.5), fences (§1.7), display_ready (§1.2), isolation.
+// detection, GGTT binding, fences, display_ready, isolation (docs/hardware.md).
 #include <gtest/gtest.h>
 
 #include <array>
@@ -75,7 +75,7 @@ TEST_F(GuestDriverTest, ProbeLearnsExactlyItsOwnVgpu) {
   const guest::PvResources& r = g->driver().resources();
   EXPECT_EQ(r.vgt_id, 2u);
   EXPECT_EQ(r.vgt_id, g->vgpu().id());
-  EXPECT_EQ(r.caps, 0x1Cu);  // FULL_PPGTT | HWSP_EMULATION | HUGE_GTT (§1.2)
+  EXPECT_EQ(r.caps, 0x1Cu);  // FULL_PPGTT | HWSP_EMULATION | HUGE_GTT
   EXPECT_EQ(r.mappable, g->vgpu().resources().aperture);
   EXPECT_EQ(r.nonmappable, g->vgpu().resources().hidden);
   EXPECT_EQ(r.mappable.size, 128 * M);
@@ -183,7 +183,7 @@ INSTANTIATE_TEST_SUITE_P(Placements, BufferBinding, ::testing::Values(Placement:
 
 TEST_F(GuestDriverTest, FencesLandInTheHostRegistersAllocatedToTheVgpu) {
   auto g = ballooned();
-  // The host keeps fences 0..3 (§2.1), so the first vGPU gets 4..7.
+  // The host keeps fences 0..3, so the first vGPU gets 4..7.
   ASSERT_EQ(g->vgpu().resources().fences, (std::vector<uint32_t>{4, 5, 6, 7}));
   for (uint32_t i = 0; i < 4; ++i) {
     const uint64_t value = 0x1234'0000'0000'0001ull + (uint64_t{i} << 12);
@@ -251,7 +251,7 @@ TEST_F(GuestDriverTest, PartitionDemoWithFourVgpus) {
   auto rows = run_partition_demo(*gpu, opt);
   ASSERT_TRUE(rows) << rows.error();
   ASSERT_EQ(rows->size(), 4u);
-  // Host reservations (§2.1): low [0, 128 MiB) and high [512, 896 MiB) on the default GPU.
+  // Host reservations: low [0, 128 MiB) and high [512, 896 MiB) on the default GPU.
   std::vector<GmRange> taken = {GmRange{Gma(0), 128 * M}, GmRange{Gma(512 * M), 384 * M}};
   std::set<uint32_t> fences;
   for (const DemoRow& r : *rows) {

@@ -1,4 +1,4 @@
-// A hostile guest at the MMIO entry point (reference §8, §1.4, §1.7, §2.5). Every attack must
+// A hostile guest at the MMIO entry point (docs/hardware.md, Hostile guests). Every attack must
 // be (a) contained: nothing changes on the host, on a neighbour vGPU or in the vGPU's own
 // protected state; (b) counted by its own counter, exactly; and (c) survivable: both the attacker
 // and a well-behaved neighbour keep working.
@@ -22,11 +22,11 @@ namespace {
 using S = AccessStatus;
 constexpr uint64_t M = 1ull << 20;
 // Layout facts from the reference, as literals.
-constexpr uint64_t kMagic = 0x4776544776544776;  // §1.1
+constexpr uint64_t kMagic = 0x4776544776544776;  // PVINFO magic
 constexpr uint64_t kPv = 0x78000;                // PVINFO page
 constexpr uint64_t kDisplayReadyOff = kPv + 0x804, kRsv5Off = kPv + 0x808, kG2vOff = kPv + 0x818;
-constexpr uint64_t kFence = 0x100000;  // guest fence i at kFence + 8·i (§1.7)
-constexpr uint64_t kGtt = 8 * M;       // first GTT entry (§2.1)
+constexpr uint64_t kFence = 0x100000;  // guest fence i at kFence + 8·i
+constexpr uint64_t kGtt = 8 * M;       // first GTT entry
 constexpr uint64_t kBar0End = 16 * M;  // 8 MiB + (4 GiB / 4 KiB) entries of 8 bytes
 constexpr uint64_t kRamFrames = 64 * M / 4096;  // attacker has 64 MiB of RAM
 
@@ -89,7 +89,7 @@ std::vector<Attack> attacks() {
        [](Ctx& c) { EXPECT_EQ(c.rd(gtt(c.b_fb.gm), 8), 0u) << "the neighbour's entry leaks"; }},
       {"PteIntoHostReservedGm", dev(&C::pte_foreign), 3, 3, {},
        [](Ctx& c) {
-         for (uint64_t gm : {uint64_t{0}, 127 * M, 512 * M})  // host low GM, host high GM (§2.1)
+         for (uint64_t gm : {uint64_t{0}, 127 * M, 512 * M})  // host low GM, host high GM
            EXPECT_EQ(c.w(gtt(Gma(gm)), 8, pte(0x400)), S::Ok);
        }},
       {"HalfPteIntoNeighboursSlice", dev(&C::pte_foreign), 2, 2, {},
@@ -173,7 +173,7 @@ std::vector<Attack> attacks() {
        [](Ctx& c) {
          for (uint64_t code : {0ull, 8ull, 9ull, 0xFFFFFFFFull}) EXPECT_EQ(c.w(kG2vOff, 4, code), S::Ok);
        },
-       [](Ctx& c) {  // 1 (legacy) and 2..7 are accepted silently (§1.2)
+       [](Ctx& c) {  // 1 (legacy) and 2..7 are accepted silently
          for (uint64_t code = 1; code <= 7; ++code) EXPECT_EQ(c.w(kG2vOff, 4, code), S::Ok);
          EXPECT_EQ(c.a.counters().g2v_invalid, 4u);
        }},

@@ -1,4 +1,4 @@
-// The MMIO entry point (reference §2.1 BAR0 layout): access checking, plain register storage,
+// The MMIO entry point (docs/hardware.md, BAR0): access checking, plain register storage,
 // device routing with block-relative offsets, per-block accounting and muting.
 #include <gtest/gtest.h>
 
@@ -268,9 +268,9 @@ TEST_P(VgpuBlockTest, AccessesLandInTheirBlockCounter) {
 
 INSTANTIATE_TEST_SUITE_P(
     Blocks, VgpuBlockTest,
-    ::testing::Values(BlockCase{"MasterIrq", 0x44200, hw::RegBlock::Interrupt},     // §5.3
+    ::testing::Values(BlockCase{"MasterIrq", 0x44200, hw::RegBlock::Interrupt},
                       BlockCase{"DePipeIsr", 0x44400, hw::RegBlock::Interrupt},
-                      BlockCase{"PipeSrc", 0x6001C, hw::RegBlock::Display},          // §3.2
+                      BlockCase{"PipeSrc", 0x6001C, hw::RegBlock::Display},
                       BlockCase{"PipeConfA", 0x70008, hw::RegBlock::Display},
                       BlockCase{"JustAfterPvinfo", 0x79000, hw::RegBlock::Display},
                       BlockCase{"PvinfoFirst", 0x78000, hw::RegBlock::Pvinfo},

@@ -1,5 +1,5 @@
-// Partitioning of graphics memory and fences among vGPUs (reference §2.1, §2.2): where slices
-// land, what happens when a pool runs out, rollback, reuse and scale.
+// Partitioning of graphics memory and fences among vGPUs (docs/hardware.md, Partitioning): where
+// slices land, what happens when a pool runs out, rollback, reuse and scale.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -33,7 +33,7 @@ Expected<Vgpu*, CreateError> create(Gpu& gpu, const std::string& type) {
   return gpu.create_vgpu(type, make_ram(16 * kMiB));
 }
 
-// Every invariant of §2.2 over all live vGPUs of gpu.
+// Every partitioning invariant over all live vGPUs of gpu.
 void expect_sound_layout(const Gpu& gpu) {
   const GpuGeometry& g = gpu.geometry();
   const GmRange aperture{Gma(0), g.aperture_size}, hidden{Gma(g.aperture_size), g.hidden_size()};
@@ -135,10 +135,10 @@ TEST_P(Exhausted, NamesTheShortResourceWithNumbers) {
 INSTANTIATE_TEST_SUITE_P(
     Pools, Exhausted,
     ::testing::Values(
-        // §2.4: six V5_8 use all 384 MiB the host leaves of a 512 MiB aperture.
+        // Six V5_8 use all 384 MiB the host leaves of a 512 MiB aperture.
         Exhaustion{"aperture", 512, "GVTg_V5_8", 6, Resource::Aperture, 64, 0, 512,
                    "aperture (low GM): requested 64 MiB, available 0 MiB, total 512 MiB"},
-        // §2.4: two V5_2 on a 1024 MiB aperture; a third still fits the aperture (384 MiB left)
+        // Two V5_2 on a 1024 MiB aperture; a third still fits the aperture (384 MiB left)
         // but not hidden GM (640 MiB left of 2688).
         Exhaustion{"hidden_partial", 1024, "GVTg_V5_2", 2, Resource::Hidden, 1024, 640, 3072,
                    "requested 1024 MiB, available 640 MiB, total 3072 MiB"},

@@ -1,4 +1,4 @@
-// What the plane tests share: decode result types, register and GTT literals (reference §3) and
+// What the plane tests share: decode result types, register and GTT literals (docs/hardware.md) and
 // the check that a decode failed for the reason expected.
 #pragma once
 
@@ -20,7 +20,7 @@ using Kind = DecodeError::Kind;
 using Result = Expected<PlaneInfo, DecodeError>;
 
 inline constexpr uint64_t kPage = 4096;
-inline constexpr uint64_t kGtt = 8ull << 20;  // GTT entry 0 in BAR0 (§2.1)
+inline constexpr uint64_t kGtt = 8ull << 20;  // GTT entry 0 in BAR0
 inline constexpr uint64_t kFrame0 = 0x100;    // first RAM frame the tests map
 inline constexpr uint32_t kOn = 1u << 31;     // PLANE_CTL enable
 constexpr uint64_t pte(uint64_t frame) { return frame << 12 | 1; }

@@ -1,6 +1,6 @@
-// PVINFO page (reference §1.2-§1.4): what a guest reads at each absolute offset, which writes the
-// host keeps, which it drops, and what a reset brings back. Offsets and values are literals from
-// the reference table, so a layout slip in hw/pvinfo.h shows up here.
+// PVINFO page (docs/hardware.md, PVINFO): what a guest reads at each absolute offset, which writes
+// the host keeps, which it drops, and what a reset brings back. Offsets and values are literals
+// from the documented table, so a layout slip in hw/pvinfo.h shows up here.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -15,7 +15,7 @@
 namespace vgd::test {
 namespace {
 
-// Absolute BAR0 offsets, reference §1.2.
+// Absolute BAR0 offsets (docs/hardware.md, PVINFO).
 constexpr uint64_t kMagic = 0x78000;
 constexpr uint64_t kVersionMajor = 0x78008;
 constexpr uint64_t kVersionMinor = 0x7800A;
@@ -96,7 +96,7 @@ TEST_F(PvinfoTest, VgtIdIsTheVgpuId) {
   EXPECT_EQ(r(kVgtId), v->id());
   EXPECT_EQ(rd(second, kVgtId), second.id());
   EXPECT_NE(v->id(), second.id());
-  EXPECT_GE(v->id(), 1u);  // id 0 is the host's idle vGPU (§2.1)
+  EXPECT_GE(v->id(), 1u);  // upstream's id 0 is the idle vGPU
 }
 
 TEST_F(PvinfoTest, CapsAdvertiseFullPpgttHwspAndHugeGtt) { EXPECT_EQ(r(kCaps), 0x1Cu); }
@@ -118,7 +118,7 @@ TEST_F(PvinfoTest, EveryOtherDwordIsZero) {
     }
 }
 
-// avail_rs describes the vGPU's own slices and fences, for every standard type (§2.3 sizes).
+// avail_rs describes the vGPU's own slices and fences, for every type in docs/hardware.md.
 struct TypeCase {
   const char* type;
   uint64_t aperture_mib, hidden_mib;
@@ -126,7 +126,7 @@ struct TypeCase {
 
 class PvinfoResourcesTest : public GpuTest, public ::testing::WithParamInterface<TypeCase> {
  protected:
-  // A 1 GiB aperture offers all four types (§2.4).
+  // A 1 GiB aperture offers all four types.
   void SetUp() override {
     GpuConfig cfg;
     cfg.geometry.aperture_size = 1024 * kMiBytes;
@@ -144,7 +144,7 @@ TEST_P(PvinfoResourcesTest, AvailRsMatchesAllocation) {
   EXPECT_EQ(rd(g, kFenceNum), 4u);
   EXPECT_EQ(res.aperture.size, GetParam().aperture_mib * kMiBytes);
   EXPECT_EQ(res.fences.size(), 4u);
-  // Ballooning (§1.6) needs the aperture slice below the aperture end, the hidden one above it.
+  // Ballooning needs the aperture slice below the aperture end, the hidden one above it.
   EXPECT_GE(rd(g, kApertureBase), 128 * kMiBytes);  // host keeps the bottom 128 MiB
   EXPECT_LE(rd(g, kApertureBase) + rd(g, kApertureSize), 1024 * kMiBytes);
   EXPECT_GE(rd(g, kHiddenBase), 1024 * kMiBytes);
@@ -192,7 +192,7 @@ TEST_P(PvinfoStoredWriteTest, IsStoredAndReadBack) {
   EXPECT_TRUE(events.empty());
 }
 
-// Hotspots, pdp[0..3].lo/hi, execlist descriptor lo/hi (§1.4).
+// Hotspots, pdp[0..3].lo/hi, execlist descriptor lo/hi.
 INSTANTIATE_TEST_SUITE_P(Whitelist, PvinfoStoredWriteTest,
                          ::testing::Values(0x78830, 0x78834, 0x78838, 0x7883C, 0x78840, 0x78844, 0x78848,
                                            0x7884C, 0x78850, 0x78854, 0x78858, 0x7885C),
@@ -228,7 +228,7 @@ TEST_F(PvinfoTest, DisplayReadyOtherValueIsRefused) {
   EXPECT_TRUE(events.empty());
 }
 
-// ---- g2v_notify codes (§1.2) --------------------------------------------------------------------
+// ---- g2v_notify codes --------------------------------------------------------------------------
 
 struct G2vCase {
   uint32_t code;
@@ -240,7 +240,7 @@ class PvinfoG2vTest : public PvinfoTest, public ::testing::WithParamInterface<G2
 TEST_P(PvinfoG2vTest, CodeIsAcceptedOrCounted) {
   w(kG2vNotify, GetParam().code);
   if (!GetParam().invalid) {
-    EXPECT_EQ(r(kG2vNotify), GetParam().code);  // stored (§1.4)
+    EXPECT_EQ(r(kG2vNotify), GetParam().code);  // stored
   }
   EXPECT_EQ(v->counters().g2v_invalid, GetParam().invalid ? 1u : 0u);
   EXPECT_EQ(v->counters().refused(), GetParam().invalid ? 1u : 0u);
@@ -323,7 +323,7 @@ TEST_F(PvinfoTest, FailsafeVgpuKeepsRunning) {
   EXPECT_EQ(events_of<FailsafeEvent>().size(), 1u);
 }
 
-// ---- Reset (§1.3: repopulated on every device-model reset) ---------------------------------------
+// ---- Reset (repopulated on every device-model reset) --------------------------------------------
 
 TEST_F(PvinfoTest, ResetRepopulatesAndForgetsGuestState) {
   const uint64_t aperture_base = r(kApertureBase);

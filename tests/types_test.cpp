@@ -1,5 +1,5 @@
-// vGPU types: what the host offers and how many instances fit (reference §2.3, §2.4), and the
-// validation of types defined in configuration.
+// vGPU types: what the host offers and how many instances fit (docs/hardware.md, vGPU types), and
+// the validation of types defined in configuration.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -36,7 +36,7 @@ GpuConfig with_aperture(uint64_t aperture_mib) {
   return cfg;
 }
 
-// --- §2.3 type table ------------------------------------------------------------------------
+// --- type table -----------------------------------------------------------------------------
 
 TEST(StandardTypes, MatchReferenceTable) {
   struct Want {
@@ -65,7 +65,7 @@ TEST(StandardTypes, MatchReferenceTable) {
   }
 }
 
-// --- §2.4 instances table -------------------------------------------------------------------
+// --- instances table ------------------------------------------------------------------------
 
 struct InstancesRow {
   uint64_t aperture_mib;

@@ -1,4 +1,4 @@
-// The vgpuctl binary as a user runs it: JSON output, the §2.4 availability table, the demo,
+// The vgpuctl binary as a user runs it: JSON output, the availability table, the demo,
 // and clear errors on impossible requests.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -61,7 +61,7 @@ const json* find_type(const json& types, const std::string& name) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// types: §2.3 sizes and §2.4 instance counts.
+// types: type sizes and instance counts (hardware.md).
 
 struct TypeRow {
   const char* name;
@@ -145,7 +145,7 @@ TEST(Vgpuctl, DemoWithThreeVgpusGivesDisjointSlicesAndReadyGuests) {
     }
   }
   EXPECT_EQ(fences.size(), 12u);
-  // Three GVTg_V5_8 taken from six: three left (§2.4).
+  // Three GVTg_V5_8 taken from six: three left.
   const json* v58 = find_type(j.at("types"), "GVTg_V5_8");
   ASSERT_NE(v58, nullptr);
   EXPECT_EQ(v58->value("available", -1), 3);
@@ -154,7 +154,7 @@ TEST(Vgpuctl, DemoWithThreeVgpusGivesDisjointSlicesAndReadyGuests) {
 TEST(Vgpuctl, DemoWithMoreVgpusThanTheApertureHoldsFailsClearly) {
   const Result r = vgpuctl("demo --vgpus 8");
   EXPECT_NE(r.exit_code, 0);
-  // The 7th GVTg_V5_8 finds 0 of 384 free aperture MiB; the message says so (§2.2).
+  // The 7th GVTg_V5_8 finds 0 of 384 free aperture MiB; the message says so.
   EXPECT_NE(r.err.find("aperture"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("64 MiB"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("0 MiB"), std::string::npos) << r.err;

@@ -1,5 +1,5 @@
-// decode_plane(): registers → plane description, with every check of reference §3.9. Pure: it
-// reads only the snapshot and the GGTT view, and builds error text only on the failure paths.
+// decode_plane(): registers → plane description, with every check of docs/hardware.md, Decoding.
+// Pure: it reads only the snapshot and the GGTT view; error text is built only when failing.
 #include "decode/decoder.h"
 
 #include <fmt/format.h>
@@ -26,7 +26,7 @@ Unexpected<DecodeError> fail(Kind k, const PlaneInfo& i, std::string what) {
   return Unexpected(DecodeError{k, fmt::format("pipe {} {}: {}", hw::letter(i.pipe), plane_name(i.plane), what)});
 }
 
-// CURPOS coordinate: magnitude plus a separate sign bit (upstream drops the sign, §3.7).
+// CURPOS coordinate: magnitude plus a sign bit (upstream drops the sign; docs/hardware.md, Cursor).
 int32_t sign_magnitude(uint32_t reg, hw::Field<uint32_t> magnitude, hw::Field<uint32_t> sign) {
   const auto m = static_cast<int32_t>(magnitude.get(reg));  // at most 13 bits: no overflow
   return sign.get(reg) ? -m : m;
@@ -53,10 +53,10 @@ Expected<PlaneInfo, DecodeError> decode_universal(const PipeSnapshot& s, PlaneIn
   i.tiling = tiling->tiling;
   i.modifier = tiling->modifier;
   i.stride = pl::kStrideField.get(u.stride) * tiling->stride_unit;
-  if (i.plane == Plane::Primary) {  // full-screen: the pipe source size, not PLANE_SIZE (§3.6)
+  if (i.plane == Plane::Primary) {  // full-screen: PIPESRC, not PLANE_SIZE (hardware.md, Planes)
     i.width = hw::trans::kSrcWidth.get(s.pipesrc) + 1;
     i.height = hw::trans::kSrcHeight.get(s.pipesrc) + 1;
-  } else {  // the sprite has its own size and position (§3.8)
+  } else {  // the sprite has its own size and position
     i.width = pl::kXY_X.get(u.size) + 1;
     i.height = pl::kXY_Y.get(u.size) + 1;
     i.x_pos = static_cast<int32_t>(pl::kXY_X.get(u.pos));
@@ -96,7 +96,8 @@ Expected<PlaneInfo, DecodeError> decode_cursor(const PipeSnapshot& s, PlaneInfo 
   return i;
 }
 
-// Reference §3.9 on a decoded surface, then its page list through the host view of the GGTT.
+// The checks of docs/hardware.md, Decoding, on a decoded surface, then its page list through the
+// host view of the GGTT.
 Expected<PlaneInfo, DecodeError> validate(PlaneInfo i, const GgttView& ggtt) {
   // Holds by construction (the base is masked); kept so a change there cannot export a
   // misaligned base.

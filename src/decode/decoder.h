@@ -1,5 +1,5 @@
-// The plane decoder: a pure function from a register snapshot and the vGPU's GGTT view to a
-// plane description or a typed error. Every check a malicious guest needs (reference §3.9).
+// The plane decoder: a pure function from a register snapshot and the vGPU's GGTT view to a plane
+// description or a typed error. Every check a malicious guest needs (docs/hardware.md, Decoding).
 #pragma once
 
 #include <optional>
@@ -17,7 +17,7 @@ PipeSnapshot snapshot(const VregFile& regs, hw::Pipe p);
 // The pipe is running (state bit set by the host when the guest enabled it).
 bool pipe_active(const VregFile& regs, hw::Pipe p);
 
-// The pipe the decoder shows (reference §3.1): the first of A, B, C whose state bit is set.
+// The pipe shown (docs/hardware.md, Decoding): the first of A, B, C whose state bit is set.
 std::optional<hw::Pipe> first_active_pipe(const VregFile& regs);
 
 using Decoded = Expected<PlaneInfo, DecodeError>;

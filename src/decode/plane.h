@@ -1,5 +1,5 @@
-// What a plane shows, decoded from the registers a guest programmed (reference §3): the result
-// of decode_plane(), consumed by the framebuffer code, the exporter and the viewers.
+// What a plane shows, decoded from the registers a guest programmed (docs/hardware.md, Planes): the
+// result of decode_plane(), consumed by the framebuffer code, the exporter and the viewers.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// A vGPU's display engine (reference §3.2, §5.1, §5.2): pipes A–C with their transcoders,
+// A vGPU's display engine (docs/hardware.md, Pipes, Flips): pipes A–C with their transcoders,
 // universal planes 1 (primary) and 2 (sprite) and the cursor. Registers are plain storage except
 // PIPECONF (enable → active, starts/stops vblanks), the surface registers (a write is a flip) and
 // the flip registers at 0x50080. A synchronous flip latches its surface into SURFLIVE and raises

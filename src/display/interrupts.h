@@ -1,6 +1,6 @@
-// Display-engine interrupts (reference §5.3): per-pipe ISR/IMR/IIR/IER banks and the master
-// register. Events set IIR bits unless masked; a bank with (IIR & IER) pending sets its master
-// bit; with the master enabled the vGPU's interrupt sink fires (an MSI in a real VM).
+// Display-engine interrupts (docs/hardware.md, Interrupts): per-pipe ISR/IMR/IIR/IER banks and the
+// master register. Events set IIR bits unless masked; a bank with (IIR & IER) pending sets its
+// master bit; with the master enabled the vGPU's interrupt sink fires (an MSI in a real VM).
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
-// The refresh rate a guest programmed (reference §5.1): pixel clock from the DP link M/N and
-// the link rate of the DPLL driving the virtual port, divided by htotal × vtotal. Pure.
+// The refresh rate a guest programmed (docs/hardware.md, Refresh rate), pure: pixel clock from
+// the DP link M/N and the link rate of the virtual port's DPLL, divided by htotal × vtotal.
 #pragma once
 
 #include <cstdint>

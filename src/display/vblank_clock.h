@@ -1,6 +1,6 @@
-// Vblank timers for every vGPU of a GPU (reference §5.1) on one clock. Upstream GVT-g uses an
-// hrtimer per vGPU; here one min-heap of absolute deadlines serves any number of vGPUs, so 64 or
-// 1000 vGPUs cost no threads and one kernel timer at most. Deadlines are base + k·period in
+// Vblank timers for every vGPU of a GPU (docs/hardware.md, Vblank) on one clock. Upstream GVT-g
+// uses an hrtimer per vGPU; here one min-heap of absolute deadlines serves any number of vGPUs, so
+// 64 or 1000 vGPUs cost no threads and one kernel timer at most. Deadlines are base + k·period in
 // integer nanoseconds, so a timer never drifts however long it runs.
 //
 // Two time sources behind one interface:

@@ -2,7 +2,7 @@
 // registers an eventfd, to which each value is written (the kernel adds it to the counter), or
 // none, and then polls for the sum of what was published since its last poll. Each consumer can
 // be masked: a masked consumer is neither signalled nor accumulates anything (like the mask
-// flag of the unmerged VFIO series, reference §5.4).
+// flag of the unmerged VFIO refresh-event series).
 //
 // A consumer never slows the publisher down: eventfds must be non-blocking, and a write the
 // kernel refuses because the counter would overflow (a consumer that stopped reading, or that

@@ -16,7 +16,7 @@
 // query the planes". Values accumulated inside the host (a polling consumer's pending value)
 // saturate per field instead of carrying (accumulate()).
 //
-// Upstream's unmerged series (reference §5.4) put primary at 1<<56 and cursor at 1<<48 in one
+// The unmerged VFIO refresh-event series put primary at 1<<56 and cursor at 1<<48 in one
 // counter: 256 unread cursor events read as a primary event. Fixed-width fields avoid that.
 #pragma once
 

@@ -1,5 +1,5 @@
 // Which refresh events one vblank (or one pipe turning off) means for consumers of a vGPU's
-// display (reference §5.4). Pure policy: reports in, an event value (event_value.h) out.
+// display (docs/protocol.md §5). Pure policy: reports in, an event value (event_value.h) out.
 //
 // Per ENABLED pipe, at each vblank:
 //  * a primary / sprite / cursor event for each plane whose synchronous flip latched at this

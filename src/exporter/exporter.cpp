@@ -151,7 +151,7 @@ Expected<ExportedBuffer, ExportError> Exporter::get(uint32_t id) {
     ++(b.dmabuf ? c_.dmabufs : c_.dmabuf_failures);
   }
   ++o.exports;
-  o.initial_ref = false;  // the export keeps it now (reference §4.3 step 4)
+  o.initial_ref = false;  // the export keeps it now (as upstream GVT's GET does)
   ++c_.exports;
   return b;
 }

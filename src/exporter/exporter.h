@@ -1,4 +1,4 @@
-// One vGPU's plane exporter (reference §4.2–§4.4, with the changes issue 4 asks for): plane
+// One vGPU's plane exporter (docs/protocol.md §3.4–§4; upstream GVT's rules, changed below): plane
 // queries get stable buffer ids, get() hands out read-only descriptors of the pages behind an
 // id, release() returns them. Not thread-safe: the caller serialises (one per vGPU).
 //

@@ -1,4 +1,4 @@
-// The plane query's argument rules and reply, as pure functions (reference §4.1, §4.2): what the
+// The plane query's argument rules and reply, as pure functions (docs/protocol.md §3.4): what the
 // kernel's VFIO_DEVICE_QUERY_GFX_PLANE does before and after its dma-buf cache, so they can be
 // tested without one. Exporter::query() adds the buffer ids.
 #pragma once

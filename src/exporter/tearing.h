@@ -1,4 +1,4 @@
-// Tearing control for one vGPU (reference §7.2, issue 4; docs/design.md "Tearing control"): what
+// Tearing control for one vGPU (docs/design.md "Tearing control"): what
 // keeps a consumer from reading a frame while the guest draws into it.
 //  * hold — HoldGate: a synchronous primary flip's flip-done, the guest's leave to draw into the
 //    buffer the flip took off the screen, waits until no consumer holds that buffer, for at most

@@ -1,5 +1,5 @@
-// Pixel format conversion of every format a plane can scan out (reference §3.4) to 32-bit
-// 0xAARRGGBB values (in memory B, G, R, A: DRM's ARGB8888 / XRGB8888 on a little-endian host).
+// Conversion of every pixel format a plane can scan out (docs/hardware.md, Pixel formats) to
+// 32-bit 0xAARRGGBB values (in memory B, G, R, A: DRM's ARGB8888 / XRGB8888 on little-endian).
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,5 @@
-// Tiled -> linear copy of a window of a surface (reference §3.5). The window is what a plane
-// shows: x/y offset inside the surface (PLANE_OFFSET) and the plane's size, in pixels.
+// Tiled -> linear copy of a window of a surface (docs/hardware.md, Tiling). The window is what a
+// plane shows: x/y offset inside the surface (PLANE_OFFSET) and the plane's size, in pixels.
 #pragma once
 
 #include <cstddef>

@@ -1,8 +1,8 @@
-// In-tile layouts of the tilings a plane can scan out (reference §3.5), as data: which bits of the
-// byte column (x, in bytes) and of the row (y) form each bit of the 12-bit offset inside a 4 KiB
-// tile. Tiles themselves are laid out row-major across the surface, stride / width_bytes per
-// tile row. Every layout keeps x bits 3:0 in offset bits 3:0, so a tile row is a sequence of
-// contiguous runs (16 bytes, or the whole 512-byte row for X) that the detiler copies whole.
+// In-tile layouts of the tilings a plane can scan out (docs/hardware.md, Tiling), as data: which
+// bits of the byte column (x, in bytes) and of the row (y) form each bit of the 12-bit offset
+// inside a 4 KiB tile. Tiles themselves are laid out row-major across the surface, stride /
+// width_bytes per tile row. Every layout keeps x bits 3:0 in offset bits 3:0, so a tile row is a
+// sequence of contiguous runs (16 bytes, or all 512 bytes for X) that the detiler copies whole.
 //
 // Bit patterns, offset bit 11 first (x = byte column, y = row; bits counted from 0 upward):
 //   X          y y y x x x x x x x x x   512 B × 8 rows, rows stored one after another

@@ -1,6 +1,6 @@
-// Address-space ballooning (reference §1.6) as a pure function: from the slices PVINFO gives and
-// the GGTT geometry, the up-to-four holes the guest reserves so that it can only ever allocate
-// inside its own slices.
+// Address-space ballooning (docs/hardware.md, Ballooning) as a pure function: from the slices
+// PVINFO gives and the GGTT geometry, the up-to-four holes the guest reserves so that it can only
+// ever allocate inside its own slices.
 #pragma once
 
 #include <array>
@@ -24,9 +24,9 @@ struct GgttGeometry {
   uint64_t mappable_end = 0;  // aperture size
 };
 
-// Hole i of the reference's numbering: 0 below the mappable slice, 1 above it up to the aperture
-// end, 2 between the aperture end and the hidden slice, 3 above the hidden slice. Empty holes
-// have size 0. Reservation order is 2, 3, 0, 1.
+// Hole i as docs/hardware.md, Ballooning numbers them: 0 below the mappable slice, 1 above it up to
+// the aperture end, 2 between the aperture end and the hidden slice, 3 above the hidden slice.
+// Empty holes have size 0. Reservation order is 2, 3, 0, 1.
 struct BalloonPlan {
   std::array<GmRange, 4> holes{};
   uint64_t reserved_bytes() const {

@@ -1,5 +1,5 @@
-// BAR0 (GTTMMADR) layout of a gen8/9 GPU, as the guest sees it (reference §2.1): registers in
-// the first 2 MiB, 64-bit GTT entries from 8 MiB, one per 4 KiB page of graphics memory.
+// BAR0 (GTTMMADR) layout of a gen8/9 GPU, as the guest sees it (docs/hardware.md, BAR0): registers
+// in the first 2 MiB, 64-bit GTT entries from 8 MiB, one per 4 KiB page of graphics memory.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// gen9 display registers the vGPU emulates (reference §3.2, §3.3, §3.7, §5.1–5.3), declared once.
+// gen9 display registers the vGPU emulates (docs/hardware.md, Pipes … Interrupts), declared once.
 // Offsets are absolute BAR0 offsets; per-pipe and per-transcoder blocks repeat every 0x1000.
 #pragma once
 
@@ -51,7 +51,7 @@ inline constexpr uint64_t kCtrl2 = 0x6C05C;  // clock select of DDI port p in bi
 inline constexpr uint32_t kPortD = 3;
 constexpr Field<uint32_t> link_rate(uint32_t dpll) { return Field<uint32_t>{dpll * 6 + 1, 3}; }
 constexpr Field<uint32_t> port_clock_select(uint32_t port) { return Field<uint32_t>{port * 3 + 1, 2}; }
-// DPLL_CTRL1 link-rate codes and the DP bit rate in kHz the refresh formula uses (ref. §5.1).
+// DPLL_CTRL1 link-rate codes and the DP bit rate in kHz the refresh formula uses (hardware.md).
 enum class LinkRate : uint32_t { R2700 = 0, R1350 = 1, R810 = 2, R1620 = 3, R1080 = 4, R2160 = 5 };
 constexpr uint64_t bitrate_khz(uint32_t code) {
   switch (code) {

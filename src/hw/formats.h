@@ -1,5 +1,5 @@
-// Pixel formats and tilings a plane can scan out (reference §3.4, §3.5): PLANE_CTL codes to DRM
-// fourcc and modifier, bytes per pixel, stride units and tile geometry. Pure tables.
+// Pixel formats and tilings a plane can scan out (docs/hardware.md, Pixel formats, Tiling):
+// PLANE_CTL codes to DRM fourcc and modifier, bytes per pixel, stride units, tile geometry. Pure.
 #pragma once
 
 #include <cstdint>
@@ -38,7 +38,7 @@ struct TilingInfo {
   Tiling tiling;
   uint64_t modifier;
   uint32_t stride_unit;  // bytes per PLANE_STRIDE unit
-  uint32_t size_rows;    // height is rounded up to this for the plane's size (ref. §3.5): the tile height
+  uint32_t size_rows;    // height is rounded up to this for the plane's size: the tile height
 };
 
 // From PLANE_CTL bits 12:10 and bytes per pixel; nothing for reserved codes.

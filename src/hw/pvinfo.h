@@ -1,6 +1,6 @@
-// The PVINFO page (reference §1): a 4 KiB window at MMIO 0x78000 through which the host tells
-// the guest its graphics-memory slices and fences and the guest answers. The struct is the
-// single layout definition; offsets below are checked against the reference at compile time.
+// The PVINFO page (docs/hardware.md, PVINFO): a 4 KiB window at MMIO 0x78000 through which the host
+// tells the guest its graphics-memory slices and fences and the guest answers. The struct is the
+// single layout definition; offsets below are checked against docs/hardware.md at compile time.
 #pragma once
 
 #include <cstddef>

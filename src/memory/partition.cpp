@@ -86,7 +86,7 @@ bool Partitioner::offered(const ResourceRequest& req) const {
 
 Expected<VgpuResources, AllocError> Partitioner::allocate(const ResourceRequest& req) {
   const uint64_t low = round_page(req.low_gm), high = round_page(req.high_gm);
-  // Accounting first, like the reference, so the error names the pool that is short.
+  // Accounting first, like upstream GVT, so the error names the pool that is short.
   if (low > available(Resource::Aperture))
     return Unexpected(AllocError{Resource::Aperture, low, available(Resource::Aperture), geo_.aperture_size});
   if (high > available(Resource::Hidden))

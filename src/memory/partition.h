@@ -1,6 +1,6 @@
 // Partitioning of the one global graphics-memory space and the fence registers among vGPUs
-// (reference §2): the host keeps its reservations, every vGPU gets one contiguous aperture (low
-// GM) slice, one contiguous hidden (high GM) slice and its fences. Pure bookkeeping, no I/O.
+// (docs/hardware.md, Partitioning): the host keeps its reservations, every vGPU gets one contiguous
+// aperture (low GM) slice, one contiguous hidden (high GM) slice and its fences. Pure, no I/O.
 #pragma once
 
 #include <cstdint>
@@ -68,7 +68,7 @@ class Partitioner {
 
   // Free after host reservations and everything already allocated.
   uint64_t available(Resource r) const;
-  // How many more instances of req fit (the reference's min over the three pools).
+  // How many more instances of req fit (the minimum over the three pools).
   uint64_t instances(const ResourceRequest& req) const;
   // A type is offered at all only if its low GM fits once into the aperture minus the host's.
   bool offered(const ResourceRequest& req) const;

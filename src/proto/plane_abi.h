@@ -1,6 +1,7 @@
-// The plane query record: byte for byte Linux's `struct vfio_device_gfx_plane_info` (reference
-// §4.1), so a consumer written for VFIO (QEMU's hw/vfio/display.c) can reuse its code and a
-// client in any language can mirror it. Declared here, checked by static_assert, nowhere else.
+// The plane query record (docs/protocol.md §3.4): byte for byte Linux's
+// `struct vfio_device_gfx_plane_info`, so a consumer written for VFIO (QEMU's hw/vfio/display.c)
+// can reuse its code and a client in any language can mirror it. Declared here, checked by
+// static_assert, nowhere else.
 #pragma once
 
 #include <cstddef>

@@ -1,7 +1,7 @@
-// Guest fence registers (reference §1.7): guest fence i at 0x100000 + 8·i is backed by the host
-// fence register the partitioner gave this vGPU for slot i. Slots beyond the allocation are
-// refused; touching one without ever having read PVINFO marks a guest that does not know it runs
-// on a vGPU, and the vGPU goes failsafe.
+// Guest fence registers (docs/hardware.md, Fences): guest fence i at 0x100000 + 8·i is backed by
+// the host fence register the partitioner gave this vGPU for slot i. Slots beyond the allocation
+// are refused; touching one without ever having read PVINFO marks a guest that does not know it
+// runs on a vGPU, and the vGPU goes failsafe.
 #pragma once
 
 #include <cstdint>

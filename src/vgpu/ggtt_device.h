@@ -1,5 +1,5 @@
-// Guest writes to GTT entries in BAR0 (reference §2.5): validated against the vGPU's slices and
-// translated into the host view; reads return the guest view.
+// Guest writes to GTT entries in BAR0 (docs/hardware.md, GGTT): validated against the vGPU's slices
+// and translated into the host view; reads return the guest view.
 #pragma once
 
 #include "memory/ggtt_view.h"

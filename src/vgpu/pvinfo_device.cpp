@@ -18,7 +18,7 @@ struct Window {
   bool holds(uint64_t rel, unsigned size) const { return rel >= begin && rel + size <= end; }
 };
 
-// Fields a guest may read without a note in the log (reference §1.4).
+// Fields a guest may read without a note in the log (docs/hardware.md, PVINFO).
 constexpr Window kQuietReads[] = {
     {pv::kMagic, pv::kVgtCaps + 4},
     {pv::kMappableBase, pv::kFenceNum + 4},

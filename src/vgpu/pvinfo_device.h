@@ -1,4 +1,4 @@
-// The PVINFO page (reference §1.3, §1.4): populated by the host, read by the guest to learn its
+// The PVINFO page (docs/hardware.md, PVINFO): populated by the host, read by the guest to learn its
 // resources, written by the guest only at a few whitelisted fields.
 #pragma once
 

@@ -7,7 +7,7 @@
 namespace vgd {
 
 std::vector<VgpuType> standard_types() {
-  // name, {low GM, high GM, fences}, weight, max mode — reference §2.3.
+  // name, {low GM, high GM, fences}, weight, max mode — docs/hardware.md, vGPU types.
   return {
       {"GVTg_V5_8", {64 * kMiB, 384 * kMiB, 4}, 2, 1024, 768},
       {"GVTg_V5_4", {128 * kMiB, 512 * kMiB, 4}, 4, 1920, 1200},

@@ -1,5 +1,5 @@
-// vGPU types (reference §2.3): how much aperture, hidden GM and how many fences an instance gets.
-// The four standard gen9 types plus any defined in configuration.
+// vGPU types (docs/hardware.md, vGPU types): how much aperture, hidden GM and how many fences an
+// instance gets. The four standard gen9 types plus any defined in configuration.
 #pragma once
 
 #include <cstdint>
