@@ -41,7 +41,8 @@ ConsumerPort::Consumer* ConsumerPort::find(ConsumerId c) {
   if (it == consumers_.end()) return nullptr;
   Consumer& k = it->second;
   if (k.generation != exporter_.generation()) {  // the vGPU was reset: its ids are gone
-    std::erase_if(k.refs, [&](const auto& ref) { return !is_shadow(ref.first); });  // shadows are the host's
+    for (auto ref = k.refs.begin(); ref != k.refs.end();)  // shadow frames are the host's: they stay
+      ref = is_shadow(ref->first) ? std::next(ref) : k.refs.erase(ref);
     k.generation = exporter_.generation();
   }
   return &k;
@@ -97,7 +98,8 @@ Expected<exporter::GfxPlaneInfo, ExportError> ConsumerPort::query(ConsumerId c, 
   }
   if (copy) refresh_shadow();
   const Locked lk(lock_);
-  const auto decode_now = [&](hw::Plane plane) -> const exporter::DecodeResult& {
+  // Called by query() below, with lock_ held (the analysis cannot see into lambdas).
+  const auto decode_now = [&](hw::Plane plane) NO_THREAD_SAFETY_ANALYSIS -> const exporter::DecodeResult& {
     return planes_.decode(vgpu_->vregs(), plane, vgpu_->ggtt());
   };
   // tearing = copy: the primary is served from the shadow frames, never from guest RAM.
