@@ -68,9 +68,16 @@ Expected<std::unique_ptr<Host>, std::string> Host::create(const DaemonConfig& cf
       hv->vgpu->set_flip_done_gate(hv->hold.get(), exporter::kHoldVblanks);
     } else if (spec.tearing == TearingMode::Copy) {
       hv->shadows = std::make_unique<exporter::ShadowFrames>(std::weak_ptr<const GuestRam>(hv->vgpu->ram_ref()));
-      hv->vgpu->set_latch_listener(
-          [s = hv->shadows.get()](Vgpu& g, const display::VblankReport& r) { s->on_vblank(g, r); });
     }
+    // The first thing a vblank runs, before the copy: the delay is the host's alone. Vblanks
+    // called by hand have no deadline.
+    hv->vgpu->set_latch_listener([v = hv.get(), c = h->clock_.get()](Vgpu& g, const display::VblankReport& r) {
+      if (const uint64_t deadline = g.last_vblank_ns()) {
+        const uint64_t now = c->now_ns();
+        v->vblank_dispatch.record(now > deadline ? now - deadline : 0);
+      }
+      if (v->shadows) v->shadows->on_vblank(g, r);
+    });
     hv->msi = std::make_unique<display::EventfdSink>(UniqueFd(::dup(msi.get())));
     hv->vgpu->set_interrupt_sink(hv->msi.get());
     hv->idle = std::make_unique<InterruptIdle>(std::move(msi), h->abandon_);
@@ -124,6 +131,11 @@ void Host::stop_guests() {
   abandon_ = true;
   for (auto& hv : hosted_)
     if (hv->thread.joinable()) hv->thread.join();
+}
+
+Histogram HostedVgpu::dispatch_histogram() {
+  return Histogram{5'000,   10'000,  20'000,  30'000,    40'000,    50'000,    75'000,     100'000,    150'000,
+                   200'000, 300'000, 500'000, 1'000'000, 2'000'000, 5'000'000, 10'000'000, 16'667'000, 33'334'000};
 }
 
 exporter::TearingCounters HostedVgpu::tearing() const {

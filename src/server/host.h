@@ -22,6 +22,7 @@
 #include "proto/wire.h"
 #include "sim/guest_session.h"
 #include "util/expected.h"
+#include "util/histogram.h"
 #include "vgpu/gpu.h"
 
 namespace vgd::server {
@@ -51,7 +52,12 @@ struct HostedVgpu {
   std::unique_ptr<InterruptIdle> idle;
   std::unique_ptr<GuestSession> session;
   std::thread thread;
+  // From each clock vblank's deadline to the moment it is emulated: how late the host runs this
+  // vGPU's vblanks. Filled where its vblanks run (its latch listener), under their lock.
+  Histogram vblank_dispatch = dispatch_histogram();
 
+  // Finer than event latency's buckets at the low end: a timer wake-up takes tens of µs.
+  static Histogram dispatch_histogram();
   // Both halves; with the host's lock held.
   exporter::TearingCounters tearing() const;
 };

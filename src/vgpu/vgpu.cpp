@@ -78,6 +78,8 @@ void Vgpu::set_vblank_period(uint64_t period_ns) {
     clock->stop(vblank_timer_);
 }
 
+uint64_t Vgpu::missed_vblanks() const { return gpu_->clock_ && vblank_timer_ ? gpu_->clock_->missed(vblank_timer_) : 0; }
+
 display::VblankReport Vgpu::vblank() {
   last_vblank_ns_ = gpu_->clock_ ? gpu_->clock_->tick_ns() : 0;
   display::VblankReport r = display_.vblank();

@@ -79,6 +79,9 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   // CLOCK_MONOTONIC-based nominal time of the last vblank the clock fired (its deadline, not
   // when it was dispatched); 0 before the first or when vblank() is called by hand.
   uint64_t last_vblank_ns() const { return last_vblank_ns_; }
+  // Deadlines of this vGPU's vblank timer that passed before the clock was dispatched, each
+  // folded into the next vblank instead of firing (display::VblankClock::missed).
+  uint64_t missed_vblanks() const;
 
  private:
   friend class Gpu;
