@@ -1,6 +1,8 @@
-// Detiling and pixel conversion of a full 1920×1080 32 bpp picture, beside memcpy of the same
-// 1920·1080·4 bytes in the same run (BM_Baseline_Memcpy); the figure to report is each rate over
-// memcpy's (bench/summarize.py prints it). To keep that ratio honest:
+// Detiling and pixel conversion of a full 1920×1080 32 bpp picture, and tearing control's shadow
+// copy of such a primary (ShadowFrames::capture, what "copy" costs the device lock per frame:
+// docs/design.md, "Tearing control"), beside memcpy of the same 1920·1080·4 bytes in the same run
+// (BM_Baseline_Memcpy); the figure to report is each rate over memcpy's (bench/summarize.py
+// prints it). To keep that ratio honest:
 // - bytes/s counts the 32-bit output of every benchmark, so all rates compare with memcpy's
 //   directly; the label says how many source bytes per pixel each one reads (2 for YUV 4:2:2,
 //   1 for C8: those read less than memcpy does);
@@ -12,6 +14,7 @@
 //   busy neighbour slows the baseline as much as the rest.
 // Everything fits in this machine's caches after the first iteration, for memcpy as for the rest.
 #include <benchmark/benchmark.h>
+#include <spdlog/spdlog.h>
 
 #include <cstdint>
 #include <cstdlib>
@@ -21,9 +24,13 @@
 #include <span>
 #include <string>
 
+#include "decode/decoder.h"
+#include "exporter/tearing.h"
 #include "fb/convert.h"
 #include "fb/detile.h"
+#include "hw/bar.h"
 #include "hw/formats.h"
+#include "vgpu/gpu.h"
 
 using namespace vgd;
 using namespace vgd::fb;
@@ -112,6 +119,38 @@ BENCHMARK_CAPTURE(BM_Convert, YVYU, drm::kYVYU, kX);
 BENCHMARK_CAPTURE(BM_Convert, VYUY, drm::kVYUY, kX);
 // render_plane() (composition, screenshots) asks for ARGB: the same loops, alpha kept.
 BENCHMARK_CAPTURE(BM_Convert, YUYV_Argb, drm::kYUYV, Output::Argb);
+
+// A vGPU showing a linear 1920×1080 XRGB8888 primary (whole pages: 7680 B × 1080 rows is 2025
+// of them), copied into the shadow no consumer holds at each iteration, as at a flip's vblank.
+void BM_ShadowCopy(benchmark::State& st) {
+  spdlog::set_level(spdlog::level::off);
+  auto gpu = Gpu::create({});
+  if (!gpu) return st.SkipWithError(gpu.error().c_str());
+  auto ram = GuestRam::create(64 * kMiB, "bench");
+  if (!ram) return st.SkipWithError(ram.error().c_str());
+  auto v = (*gpu)->create_vgpu("GVTg_V5_8", *ram);
+  if (!v) return st.SkipWithError(v.error().message.c_str());
+  const Gma base = (*v)->resources().aperture.begin;
+  constexpr uint64_t kPages = kOutBytes / kPageSize, kFirstFrame = 0x100;
+  for (uint64_t k = 0; k < kPages; ++k) (*v)->write(hw::gtt_entry_offset(base.page() + k), 8, hw::pte::make(kFirstFrame + k));
+  const std::span<std::byte> pixels = (*ram)->host_bytes(MemfdOffset::from_page(kFirstFrame), kOutBytes);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = std::byte{static_cast<uint8_t>(i * 131 + (i >> 12))};
+  decode::PipeSnapshot s;
+  s.pipeconf = 0xC0000000;                         // enabled + active
+  s.pipesrc = (kWidth - 1) << 16 | (kHeight - 1);  // 1920×1080
+  s.primary.ctl = 1u << 31 | 4u << 24;             // XRGB8888, linear
+  s.primary.stride = kWidth * 4 / 64;              // × 64 B
+  s.primary.surflive = static_cast<uint32_t>(base.value());
+  const auto plane = decode::decode_plane(s, hw::Plane::Primary, (*v)->ggtt());
+  if (!plane) return st.SkipWithError(plane.error().reason.c_str());
+  exporter::ShadowFrames shadows((*v)->ram_ref());
+  // Each shadow's first copy also creates its memfd and faults its pages in: not timed.
+  if (!shadows.capture(*plane) || !shadows.capture(*plane)) return st.SkipWithError("no shadow");
+  for (auto _ : st)
+    if (!shadows.capture(*plane)) return st.SkipWithError("copy skipped");
+  finish(st, 4);
+}
+BENCHMARK(BM_ShadowCopy);
 
 }  // namespace
 

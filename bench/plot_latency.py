@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Plot a daemon_bench result file (bench-results/daemon-{latency,query,cpu,vnc}.json).
+"""Plot a daemon_bench result file (bench-results/daemon-{latency,query,cpu,vnc,dispatch}.json).
 
 usage: plot_latency.py RESULTS.json PLOT.png
 
@@ -13,6 +13,9 @@ cpu:     CPU per configuration in % of one core, stacked: daemon (server loop th
 vnc:     bytes on the wire per second for each demo workload (default encodings and raw only)
          beside raw full frames at the guest's flip rate (log scale), with the flip -> pixels
          latency and the CPU per stream in the title.
+dispatch: the fraction of vblanks emulated later than x after their deadline (the daemon's
+         histogram: exact at each bucket bound) beside the bare timerfd under the same load, with
+         skipped vblanks and the querying consumer's rate in the title.
 """
 import json
 import sys
@@ -162,6 +165,27 @@ elif kind == "vnc":
         head += f"; {cpu['stream_pct_per_stream']:.1f} % of a core per stream"
     ax.set_title(f"{head}\n{subtitle}", fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
+elif kind == "dispatch":
+    fig, ax = plt.subplots(figsize=(10, 6))
+    for r in rows:
+        x, y = exceedance(r["delay"])
+        base = r["kind"] != "daemon"
+        ax.step(x, y, where="post", color="#888" if base else "#3a7", linestyle="--" if base else "-",
+                linewidth=1.2 if base else 1.6,
+                label=(f"{'baseline ' if base else ''}{r['name']}: p50 {r['delay']['p50_us']:.0f} us, "
+                       f"p99 {r['delay']['p99_us']:.0f} us, {r['skipped_vblanks']:.0f} skipped"))
+    ax.axhline(0.01, color="#c33", linewidth=0.6, linestyle=":")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(1e-4 * 0.8, 1.05)
+    ax.set_xlabel("vblank deadline -> emulated (daemon) / thread woken (baseline) (us)")
+    ax.set_ylabel("fraction of vblanks later than x")
+    c = data.get("consumer", {})
+    head = (f"{data.get('title', 'dispatch')}\n{data.get('vgpus', '?')} {data.get('workload', '')} guests; one consumer: "
+            f"{c.get('queries_per_s', 0):,.0f} QueryPlane/s, round trip p99 {c.get('round_trip', {}).get('p99_us', 0):.0f} us")
+    ax.set_title(f"{head}\n{subtitle}", fontsize=10)
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(fontsize=8, loc="lower left")
 else:
     print(f"{src}: unknown benchmark kind {kind!r}")
     sys.exit(0)

@@ -8,7 +8,6 @@
 
 #include <chrono>
 #include <cstring>
-#include <iostream>
 #include <set>
 
 #include "decode/decoder.h"
@@ -366,42 +365,6 @@ TEST_F(CopyTest, AFlipAwayFromTheSurfaceBeingCopiedWaitsForTheCopy) {
   EXPECT_TRUE(m.all(0x66)) << "the copy is the frame that was on screen when it began";
   EXPECT_EQ(gate.counters().held, 1u);
   v->set_flip_done_gate(nullptr, kHoldVblanks);
-}
-
-// Measures the copy at the size the docs quote: 1920×1080 XRGB8888, linear.
-TEST(CopyCost, Of1080pFrame) {
-  auto gpu = test::make_gpu();
-  auto vg = gpu->create_vgpu("GVTg_V5_4", test::make_ram(64ull << 20));
-  ASSERT_TRUE(vg);
-  Vgpu& v = **vg;
-  constexpr uint32_t w = 1920, h = 1080, stride = w * 4;
-  const uint64_t pages = align_up(uint64_t{stride} * h, kPageSize) / kPageSize;
-  const Gma base = v.resources().aperture.begin;
-  const auto wr = [&](uint64_t off, uint64_t val, unsigned size = 4) { ASSERT_EQ(v.write(MmioOffset(off), size, val), AccessStatus::Ok); };
-  for (uint64_t k = 0; k < pages; ++k) wr(kGtt + 8 * (base.page() + k), (kFrame0 + k) << 12 | 1, 8);
-  wr(hw::pipe::kConf, kOn);
-  wr(hw::trans::kPipeSrc, (w - 1) << 16 | (h - 1));
-  wr(hw::plane::reg(Pipe::A, 1, hw::plane::kCtl), kOn | kXrgb);
-  wr(hw::plane::reg(Pipe::A, 1, hw::plane::kStride), stride / 64);
-  wr(hw::plane::reg(Pipe::A, 1, hw::plane::kSurf), base.value());
-  v.vblank();
-  const auto plane = decode::decode_plane(decode::snapshot(v.vregs(), Pipe::A), Plane::Primary, v.ggtt());
-  ASSERT_TRUE(plane) << plane.error().reason;
-  std::memset(v.ram().host_bytes(MemfdOffset::from_page(kFrame0), pages * kPageSize).data(), 0x5A, pages * kPageSize);
-  ShadowFrames s(v.ram_ref());
-  ASSERT_TRUE(s.capture(*plane));  // each shadow's first copy also faults its pages in
-  ASSERT_TRUE(s.capture(*plane));
-  const uint64_t cold_ns = s.counters().copy_ns_total;
-  constexpr int kRuns = 60;
-  for (int i = 0; i < kRuns; ++i) ASSERT_TRUE(s.capture(*plane));
-  const TearingCounters& c = s.counters();
-  EXPECT_EQ(c.copy_bytes, (kRuns + 2) * pages * kPageSize);
-  const double mean_us = static_cast<double>(c.copy_ns_total - cold_ns) / kRuns / 1000.0;
-  std::cout << "1080p XRGB8888 copy (" << pages * kPageSize << " bytes): first two " << cold_ns / 2000.0
-            << " us each, then mean " << mean_us << " us ("
-            << static_cast<double>(pages * kPageSize) / (mean_us * 1000.0) << " GB/s), max " << c.copy_ns_max / 1000.0
-            << " us\n";
-  ::testing::Test::RecordProperty("copy_1080p_mean_us", std::to_string(mean_us));
 }
 
 }  // namespace

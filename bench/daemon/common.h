@@ -1,7 +1,9 @@
 // daemon_bench's shared pieces: clocks and CPU time, distributions, the JSON writer and the
 // machine context, other processes' load, options, the in-process daemon (Rig, with the latency
-// part's probes), a raw protocol connection (Conn), eventfd/epoll helpers and thread placement.
-// The three parts are latency.cpp, query.cpp and cpu.cpp; main.cpp parses the command line.
+// part's probes), a raw protocol connection (Conn), eventfd/epoll helpers, the bare timer
+// baselines and thread placement.
+// The parts are latency.cpp, query.cpp, cpu.cpp, vnc.cpp and dispatch.cpp; main.cpp parses the
+// command line.
 #pragma once
 
 #include <pthread.h>
@@ -88,6 +90,7 @@ struct Options {
   std::vector<uint32_t> cpu_vgpus = {16, 32, 64};
   std::vector<Workload> latency_workloads = {Workload::Video, Workload::Desktop};
   std::vector<Workload> cpu_workloads = {Workload::Desktop, Workload::Video};
+  uint32_t dispatch_vgpus = 16;  // dispatch: desktop guests beside the querying consumer
   uint32_t consumer_threads = 2;
   bool concurrent_baseline = true;
   bool one_cpu = false;  // latency: the threads that wake each other on CPU 0
@@ -98,6 +101,7 @@ void run_latency(const Options& o);  // latency.cpp
 void run_query(const Options& o);    // query.cpp
 void run_cpu(const Options& o);      // cpu.cpp
 void run_vnc(const Options& o);      // vnc.cpp
+void run_dispatch(const Options& o); // dispatch.cpp
 
 // --- The daemon, in-process ---------------------------------------------------------------------
 
@@ -177,6 +181,33 @@ UniqueFd make_eventfd();
 void poke(int efd);
 UniqueFd epoll_of(const std::vector<std::pair<int, uint64_t>>& fds);
 constexpr uint64_t kStopTag = ~0ull;
+
+// --- The bare timer baselines --------------------------------------------------------------------
+
+// A 60 Hz timerfd waking thread A (baseline 1), which wakes thread B through an eventfd
+// (baseline 2): the two hops of the daemon's path with nothing else on them. Each records the
+// time from the timer's deadline to its wake-up while `recording` is set (timer_pair.cpp).
+struct TimerPair {
+  static constexpr int64_t kPeriod = 16'666'667;
+  std::atomic<bool>* recording;
+  int cpu;  // where both threads run, -1: wherever the scheduler puts them
+  UniqueFd stop = make_eventfd(), hop = make_eventfd();
+  std::atomic<int64_t> deadline{0};
+  std::vector<int64_t> a_lat, b_lat;
+  uint64_t missed = 0;  // timer expirations A slept through
+  std::thread a, b;
+
+  explicit TimerPair(std::atomic<bool>& rec, int cpu = -1);
+  ~TimerPair() { finish(); }
+  // Stops both threads: their samples are complete after this.
+  void finish();
+  TimerPair(const TimerPair&) = delete;
+  TimerPair& operator=(const TimerPair&) = delete;
+
+ private:
+  void run_a();
+  void run_b();
+};
 
 // --- Thread placement ----------------------------------------------------------------------------
 

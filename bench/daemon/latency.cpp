@@ -19,7 +19,6 @@
 #include <fmt/format.h>
 #include <pthread.h>
 #include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,73 +41,6 @@ int g_latency_cpu = -1;
 void place_latency_thread() {
   if (g_latency_cpu >= 0) set_affinity(::pthread_self(), g_latency_cpu);
 }
-
-// Blocks in epoll_wait() on `fd` and `stop`; for each 8-byte read of `fd`, calls
-// on_read(value, time of the read) until `stop` is poked.
-template <class OnRead>
-void read_until_stop(int fd, int stop, OnRead&& on_read) {
-  UniqueFd ep = epoll_of({{fd, 0}, {stop, kStopTag}});
-  for (;;) {
-    epoll_event ev{};
-    if (::epoll_wait(ep.get(), &ev, 1, -1) != 1) continue;
-    if (ev.data.u64 == kStopTag) return;
-    uint64_t v = 0;
-    if (::read(fd, &v, sizeof v) != static_cast<ssize_t>(sizeof v)) continue;
-    on_read(v, now_ns());
-  }
-}
-
-// A 60 Hz timerfd waking thread A (baseline 1), which wakes thread B through an eventfd
-// (baseline 2): the two hops of the daemon's path with nothing else on them.
-struct TimerPair {
-  static constexpr int64_t kPeriod = 16'666'667;
-  std::atomic<bool>* recording;
-  UniqueFd stop = make_eventfd(), hop = make_eventfd();
-  std::atomic<int64_t> deadline{0};
-  std::vector<int64_t> a_lat, b_lat;
-  uint64_t missed = 0;
-  std::thread a, b;
-
-  explicit TimerPair(std::atomic<bool>& rec) : recording(&rec) {
-    a = std::thread([this] { run_a(); });
-    b = std::thread([this] { run_b(); });
-  }
-  ~TimerPair() { finish(); }
-  // Stops both threads: their samples are complete after this.
-  void finish() {
-    if (!a.joinable()) return;
-    poke(stop.get());
-    a.join();
-    b.join();
-  }
-  TimerPair(const TimerPair&) = delete;
-  TimerPair& operator=(const TimerPair&) = delete;
-
-  void run_a() {
-    place_latency_thread();
-    UniqueFd tfd(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-    const int64_t first = now_ns() + kPeriod;
-    itimerspec spec{};
-    spec.it_value = {static_cast<time_t>(first / 1'000'000'000), static_cast<long>(first % 1'000'000'000)};
-    spec.it_interval = {0, kPeriod};
-    ::timerfd_settime(tfd.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
-    uint64_t fired = 0;
-    read_until_stop(tfd.get(), stop.get(), [&](uint64_t exp, int64_t t) {
-      const int64_t d = first + static_cast<int64_t>(fired) * kPeriod;  // the oldest expiration read
-      fired += exp;
-      missed += exp - 1;
-      deadline.store(d, std::memory_order_relaxed);
-      if (recording->load(std::memory_order_relaxed)) a_lat.push_back(t - d);
-      poke(hop.get());
-    });
-  }
-  void run_b() {
-    place_latency_thread();
-    read_until_stop(hop.get(), stop.get(), [&](uint64_t, int64_t t) {
-      if (recording->load(std::memory_order_relaxed)) b_lat.push_back(t - deadline.load(std::memory_order_relaxed));
-    });
-  }
-};
 
 struct LatencyRow {
   std::string name, kind;  // kind: baseline1 / baseline2 / daemon
@@ -234,7 +166,7 @@ void run_latency(const Options& o) {
   };
   {  // The baselines on a quiet machine.
     std::atomic<bool> rec{false};
-    TimerPair tp(rec);
+    TimerPair tp(rec, g_latency_cpu);
     sleep_s(0.3);
     rec = true;
     sleep_s(o.seconds);
@@ -260,7 +192,7 @@ void run_latency(const Options& o) {
       if (g_latency_cpu >= 0) set_affinity(rig.loop.native_handle(), g_latency_cpu);
       WakeConsumers consumers(probes, std::move(efds), std::min<uint32_t>(o.consumer_threads, n), rig.recording);
       std::unique_ptr<TimerPair> tp;
-      if (o.concurrent_baseline) tp = std::make_unique<TimerPair>(rig.recording);
+      if (o.concurrent_baseline) tp = std::make_unique<TimerPair>(rig.recording, g_latency_cpu);
       sleep_s(o.warmup);
       rig.recording = true;
       sleep_s(o.seconds);

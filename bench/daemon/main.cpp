@@ -1,6 +1,6 @@
 // vgpud end to end, in one process: a server::Host with real guests on a real-time clock, the
 // server::Server loop on its own thread, and consumers speaking raw protocol packets over the
-// UNIX socket (as tests/server_test.cpp does). Three measurements, each next to a baseline
+// UNIX socket (as tests/server_test.cpp does). Five measurements, each next to a baseline
 // measured in the same run, each printed as a table and written as JSON (bench/plot_latency.py
 // draws them). A plain main, not Google Benchmark: what matters is distributions, not means.
 //
@@ -11,6 +11,8 @@
 //           viewers' CPU (cpu.cpp)
 //  vnc      the VNC viewers with a real RFB client: guest flip → pixels received, bytes on the
 //           wire per workload beside raw full frames, CPU per stream (vnc.cpp)
+//  dispatch vblank deadline → the vGPU's vblank emulated, with 16 desktop guests and a consumer
+//           querying back to back (its queries/s), beside a bare timerfd (dispatch.cpp)
 // Each file's head says what it measures and how; common.h holds what they share.
 //
 // Workloads: "desktop" redraws a whole 1080p X-tiled frame and flips its primary every frame
@@ -19,11 +21,11 @@
 // do run at 60 Hz and the daemon does all its per-vblank work: latch, flip-done, event, and a
 // 1080p primary query per event). Both are run by default; the difference is the guests' cost.
 //
-// usage: daemon_bench [latency|query|cpu|vnc|all]... [--seconds S] [--query-seconds S] [--warmup S]
-//          [--latency-vgpus 1,16,64] [--cpu-vgpus 16,32,64] [--latency-workloads video,desktop]
-//          [--cpu-workloads desktop,video] [--consumer-threads N] [--no-concurrent-baseline]
-//          [--one-cpu] [--out DIR]
-// No part named: all four. Writes DIR/daemon-<part>.json (DIR defaults to bench-results).
+// usage: daemon_bench [latency|query|cpu|vnc|dispatch|all]... [--seconds S] [--query-seconds S]
+//          [--warmup S] [--latency-vgpus 1,16,64] [--cpu-vgpus 16,32,64] [--dispatch-vgpus 16]
+//          [--latency-workloads video,desktop] [--cpu-workloads desktop,video] [--consumer-threads N]
+//          [--no-concurrent-baseline] [--one-cpu] [--out DIR]
+// No part named: all five. Writes DIR/daemon-<part>.json (DIR defaults to bench-results).
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -38,6 +40,8 @@
 
 namespace vgd::daemon_bench {
 namespace {
+
+const std::vector<std::string> kParts = {"latency", "query", "cpu", "vnc", "dispatch"};
 
 std::vector<std::string> split(std::string_view s) {
   std::vector<std::string> out;
@@ -76,10 +80,10 @@ Options parse(int argc, char** argv) {
       if (i + 1 >= argc) die(a + " needs a value");
       return argv[++i];
     };
-    if (a == "latency" || a == "query" || a == "cpu" || a == "vnc") {
+    if (std::find(kParts.begin(), kParts.end(), a) != kParts.end()) {
       o.parts.push_back(a);
     } else if (a == "all") {
-      o.parts = {"latency", "query", "cpu", "vnc"};
+      o.parts = kParts;
     } else if (a == "--seconds") {
       o.seconds = std::atof(value().c_str());
     } else if (a == "--query-seconds") {
@@ -90,6 +94,10 @@ Options parse(int argc, char** argv) {
       o.latency_vgpus = counts(value());
     } else if (a == "--cpu-vgpus") {
       o.cpu_vgpus = counts(value());
+    } else if (a == "--dispatch-vgpus") {
+      const auto c = counts(value());
+      if (c.size() != 1) die("--dispatch-vgpus takes one count");
+      o.dispatch_vgpus = c[0];
     } else if (a == "--latency-workloads" || a == "--cpu-workloads") {
       auto& list = a == "--cpu-workloads" ? o.cpu_workloads : o.latency_workloads;
       list.clear();
@@ -108,13 +116,13 @@ Options parse(int argc, char** argv) {
       o.out = value();
     } else if (a == "-h" || a == "--help") {
       std::printf(
-          "usage: daemon_bench [latency|query|cpu|vnc|all]... [--seconds S] [--query-seconds S] [--warmup S]\n"
-          "         [--latency-vgpus 1,16,64] [--cpu-vgpus 16,32,64] [--latency-workloads video,desktop]\n"
+          "usage: daemon_bench [latency|query|cpu|vnc|dispatch|all]... [--seconds S] [--query-seconds S] [--warmup S]\n"
+          "         [--latency-vgpus 1,16,64] [--cpu-vgpus 16,32,64] [--dispatch-vgpus 16] [--latency-workloads video,desktop]\n"
           "         [--cpu-workloads desktop,video]"
           " [--consumer-threads N] [--no-concurrent-baseline] [--one-cpu] [--out DIR]\n"
-          "Durations: --seconds is each latency row and each cpu window (default 5), --query-seconds each\n"
+          "Durations: --seconds is each latency row, each cpu window and the dispatch window (default 5), --query-seconds each\n"
           "query row (2), --warmup the settling time after the guests are up (1.5). Writes\n"
-          "DIR/daemon-{latency,query,cpu,vnc}.json (DIR: bench-results). --one-cpu: in the latency part, the\n"
+          "DIR/daemon-{latency,query,cpu,vnc,dispatch}.json (DIR: bench-results). --one-cpu: in the latency part, the\n"
           "threads that wake each other (server loop, consumers, baseline threads) all on CPU 0.\n");
       std::exit(0);
     } else if (a.rfind("--benchmark_", 0) == 0) {
@@ -123,7 +131,7 @@ Options parse(int argc, char** argv) {
       die("unknown argument '" + a + "' (--help)");
     }
   }
-  if (o.parts.empty()) o.parts = {"latency", "query", "cpu", "vnc"};
+  if (o.parts.empty()) o.parts = kParts;
   if (!(o.seconds > 0) || !(o.query_seconds > 0) || !(o.warmup >= 0)) die("durations must be positive");
   return o;
 }
@@ -141,6 +149,7 @@ int main(int argc, char** argv) {
     if (part == "query") run_query(o);
     if (part == "cpu") run_cpu(o);
     if (part == "vnc") run_vnc(o);
+    if (part == "dispatch") run_dispatch(o);
   }
   return 0;
 }

@@ -98,7 +98,7 @@ class HostedVgpu {
   std::atomic<uint64_t> due_ns_{0};          // deadline of a vblank posted and not yet run
   std::atomic<bool> publish_wanted_{false};
   std::atomic<uint64_t> late_{0};            // vblanks that were still pending at the next tick
-  Histogram dispatch_delay_ GUARDED_BY(lock_) = latency_histogram();  // deadline -> vblank emulated
+  Histogram dispatch_delay_ GUARDED_BY(lock_) = dispatch_histogram();  // deadline -> vblank emulated
   uint64_t published_ns_ GUARDED_BY(lock_) = 0;
   mutable Mutex published_mu_;  // a leaf: never held while taking another lock
   VgpuStatus published_ GUARDED_BY(published_mu_);

@@ -52,30 +52,32 @@ std::string_view state_name(uint32_t s) {
   return "unknown";
 }
 
-StatusCollector::StatusCollector() : started_(std::chrono::steady_clock::now()) {}
+FlipRate advance_rate(const std::optional<FlipRate>& prev, const PlaneCounts& flips, std::chrono::steady_clock::time_point now) {
+  if (!prev) return FlipRate{flips, now, {}};
+  if (now - prev->at < kMinRateWindow) return *prev;
+  FlipRate r{flips, now, {}};
+  const double dt = std::chrono::duration<double>(now - prev->at).count();
+  for (size_t p = 0; p < hw::kPlaneCount; ++p)
+    r.fps[p] = flips[p] >= prev->flips[p] ? static_cast<double>(flips[p] - prev->flips[p]) / dt : 0;
+  return r;
+}
+
+StatusCollector::StatusCollector(Clock now) : now_(std::move(now)), started_(now_()) {}
 
 DaemonStatus StatusCollector::collect(const Host& host, const Server& server) {
-  // Half a second at least between rate samples, so that the page and a Prometheus scraper
-  // polling at once do not shrink the window to a few flips.
-  constexpr auto kMinWindow = std::chrono::milliseconds(500);
   DaemonStatus out;
   const ServerStats ss = server.stats();
   out.clients = ss.connections - ss.disconnects;
   out.connections = ss.connections, out.requests = ss.requests, out.errors = ss.errors;
   out.malformed = ss.malformed, out.refused = ss.refused_connections;
   for (const auto& hv : host.vgpus()) out.vgpus.push_back(hv->published());
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = now_();
   out.uptime_s = std::chrono::duration<double>(now - started_).count();
   const Locked lk(mu_);
   for (auto& v : out.vgpus) {
-    auto [it, fresh] = rates_.try_emplace(v.id, Rate{v.flips, now, {}});
-    Rate& r = it->second;
-    if (!fresh && now - r.at >= kMinWindow) {
-      const double dt = std::chrono::duration<double>(now - r.at).count();
-      for (size_t p = 0; p < hw::kPlaneCount; ++p)  // a count that went back (reset) restarts at 0
-        r.fps[p] = v.flips[p] >= r.flips[p] ? static_cast<double>(v.flips[p] - r.flips[p]) / dt : 0;
-      r.flips = v.flips, r.at = now;
-    }
+    const auto it = rates_.find(v.id);
+    const FlipRate r = advance_rate(it == rates_.end() ? std::nullopt : std::optional(it->second), v.flips, now);
+    rates_.insert_or_assign(v.id, r);
     v.plane_fps = r.fps;
     v.fps = r.fps[0];
   }

@@ -7,8 +7,10 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -55,7 +57,7 @@ struct VgpuStatus {
   exporter::TearingCounters tearing_counters;
   // The vblank path: deadline -> vblank emulated on the vGPU's lock; vblanks superseded because
   // the lock stayed busy for a period (late) or dispatched past a deadline (missed).
-  Histogram dispatch_delay = latency_histogram();
+  Histogram dispatch_delay = dispatch_histogram();
   uint64_t late_vblanks = 0, missed_vblanks = 0;
   ViewerStatus vnc;
 };
@@ -82,23 +84,35 @@ std::vector<NamedCount> mmio_refusals(const MmioStats& m);
 std::string_view plane_name(size_t plane);  // "primary", "sprite", "cursor"
 std::string_view state_name(uint32_t wire_state);  // proto::VgpuState: "running", "display-off", ...
 
+// Flip rates over a window, per plane. The first sample opens a window (rates 0); a sample at
+// least kMinRateWindow after the window opened closes it with flips / seconds and opens the next;
+// a sooner one keeps the previous rates, so that the page and a Prometheus scraper polling at
+// once do not shrink the window to a few flips. A count that went back (reset) gives rate 0.
+using PlaneCounts = std::array<uint64_t, hw::kPlaneCount>;
+using PlaneRates = std::array<double, hw::kPlaneCount>;
+inline constexpr std::chrono::milliseconds kMinRateWindow{500};
+struct FlipRate {
+  PlaneCounts flips{};                       // at the window's start
+  std::chrono::steady_clock::time_point at;  // the window's start
+  PlaneRates fps{};                          // over the last closed window
+};
+FlipRate advance_rate(const std::optional<FlipRate>& prev, const PlaneCounts& flips, std::chrono::steady_clock::time_point now);
+
 // Takes snapshots; remembers the previous one's flip counts to give fps. Thread-safe: the HTTP
 // threads call collect() while the server loop and the guests run.
 class StatusCollector {
  public:
-  StatusCollector();
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+  // `now`: where uptime and fps windows read the time (tests give a clock they move by hand).
+  explicit StatusCollector(Clock now = &std::chrono::steady_clock::now);
   // Reads what the vGPUs published and the server's stats; takes no vGPU lock.
   DaemonStatus collect(const Host& host, const Server& server);
 
  private:
-  struct Rate {
-    std::array<uint64_t, hw::kPlaneCount> flips{};
-    std::chrono::steady_clock::time_point at;
-    std::array<double, hw::kPlaneCount> fps{};
-  };
+  Clock now_;
   std::chrono::steady_clock::time_point started_;
   Mutex mu_;
-  std::map<uint32_t, Rate> rates_ GUARDED_BY(mu_);  // per vGPU id
+  std::map<uint32_t, FlipRate> rates_ GUARDED_BY(mu_);  // per vGPU id
 };
 
 }  // namespace vgd::server

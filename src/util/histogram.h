@@ -61,4 +61,11 @@ inline Histogram latency_histogram() {
   return Histogram{25'000, 50'000, 100'000, 250'000, 500'000, 1'000'000, 2'500'000, 5'000'000, 10'000'000, 25'000'000};
 }
 
+// Vblank dispatch delay (deadline -> emulated), in ns: finer at the low end, where a timer
+// wake-up's tens of µs are, and up to two 60 Hz periods.
+inline Histogram dispatch_histogram() {
+  return Histogram{5'000,   10'000,  20'000,  30'000,    40'000,    50'000,    75'000,     100'000,    150'000,
+                   200'000, 300'000, 500'000, 1'000'000, 2'000'000, 5'000'000, 10'000'000, 16'667'000, 33'334'000};
+}
+
 }  // namespace vgd
