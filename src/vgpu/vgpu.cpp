@@ -23,7 +23,7 @@ Vgpu::Vgpu(Gpu& gpu, uint32_t id, VgpuType type, VgpuResources res, std::shared_
       fences_(*this, vregs_, gpu.host_fences_, res_.fences),
       gtt_(*this, ggtt_, *ram_),
       irq_(vregs_),
-      display_(vregs_, irq_, *this),
+      display_(vregs_, irq_, *this, *this, display::ModeLimits{type_.max_width, type_.max_height}),
       flip_port_(vregs_, display_) {
   // The bus rejects only overlapping or out-of-BAR ranges; these are fixed and disjoint.
   bool ok = bus_.add(MmioOffset(hw::kPvinfoOffset), hw::kPvinfoSize, pvinfo_) &&
