@@ -1,9 +1,11 @@
-// What a guest cannot exceed (docs/design.md "Display"): its type's maximum resolution and the
-// 24..240 Hz refresh range. Each is refused or clamped, counted, and the guest keeps being served. Time is a
+// What a guest cannot exceed (docs/design.md "Display", "Tearing control"): its type's maximum
+// resolution, the 24..240 Hz refresh range and, under tearing = copy, the host memory its shadow
+// frames take. Each is refused or clamped, counted, and the guest keeps being served. Time is a
 // VirtualClock: periods are checked to the nanosecond, nothing sleeps.
 #include <gtest/gtest.h>
 
 #include "display/vblank_clock.h"
+#include "exporter/tearing.h"
 #include "plane_support.h"
 #include "sim/inprocess.h"
 #include "support.h"
@@ -157,6 +159,91 @@ INSTANTIATE_TEST_SUITE_P(Rates, RefreshLimits,
                                            RateCase{"Highest", 240, 240'000, 4'166'667, 0},
                                            RateCase{"HundredKilohertz", 100'000, 240'000, 4'166'667, 1}),
                          [](const auto& p) { return std::string(p.param.name); });
+
+// --- the copy budget ---
+
+using exporter::ShadowFrames;
+
+TEST(ShadowBudget, DefaultsToTwoTileAlignedFramesAtTheTypesMaximum) {
+  auto gpu = test::make_gpu();
+  EXPECT_EQ(ShadowFrames::default_budget(*gpu->find_type("GVTg_V5_8")), 2ull * 4096 * 768);  // 1024x768: 8 X tiles a row
+  EXPECT_EQ(ShadowFrames::default_budget(*gpu->find_type("GVTg_V5_4")), 2ull * 7680 * 1216);  // 1920x1200: 1216 = 19 × 64
+}
+
+class ShadowBudgetTest : public test::GpuTest {
+ protected:
+  void SetUp() override {
+    GpuTest::SetUp();
+    v = &create();
+    test::SmallPrimary::light(*v, 4);  // 64x64 XRGB8888, 16 KiB surfaces
+    wr(*v, test::SmallPrimary::reg(hw::plane::kSurf), test::SmallPrimary::surface(*v, 0));
+    v->vblank();
+  }
+  decode::Decoded primary() const {
+    return decode::decode_plane(decode::snapshot(v->vregs(), Pipe::A), Plane::Primary, v->ggtt());
+  }
+  void set_stride(uint32_t bytes) { wr(*v, test::SmallPrimary::reg(hw::plane::kStride), bytes / 64); }
+  static exporter::GfxPlaneInfo request() {
+    exporter::GfxPlaneInfo q;
+    q.argsz = sizeof q, q.flags = exporter::kFlagDmabuf, q.drm_plane_type = exporter::kPlanePrimary;
+    return q;
+  }
+
+  Vgpu* v = nullptr;
+};
+
+TEST_F(ShadowBudgetTest, AFrameOverTheBudgetIsRefusedCountedAndNeverAllocated) {
+  constexpr uint64_t kBudget = 32 * 1024;  // two 16 KiB frames
+  ShadowFrames s(v->ram_ref(), v->type(), kBudget);
+  ASSERT_TRUE(s.capture(*primary()));
+  ASSERT_TRUE(s.capture(*primary()));
+  EXPECT_EQ(s.shadow_bytes(), kBudget);
+  const uint32_t front = s.front_id();
+
+  set_stride(512);  // the same 64x64 window in 512-byte rows: a 32 KiB frame
+  const auto big = primary();
+  ASSERT_TRUE(big) << big.error().reason;
+  EXPECT_FALSE(s.capture(*big));
+  EXPECT_EQ(s.counters().copy_over_budget, 1u);
+  EXPECT_EQ(s.counters().copies, 2u);
+  EXPECT_EQ(s.counters().copy_failures, 0u);
+  EXPECT_EQ(s.shadow_bytes(), kBudget) << "nothing allocated past the budget";
+  EXPECT_EQ(s.front_id(), front) << "the consumer sees no new frame";
+  const auto q = s.query(request(), big);
+  ASSERT_TRUE(q) << q.error().message;
+  EXPECT_EQ(q->dmabuf_id, front);
+  EXPECT_EQ(q->stride, 256u) << "the last frame that fitted";
+
+  set_stride(256);  // back within the budget: copies resume
+  EXPECT_TRUE(s.capture(*primary()));
+  EXPECT_EQ(s.counters().copies, 3u);
+}
+
+// A guest at a mode its type allows can still make a huge plane with a wide stride: 1024x768
+// in 65,472-byte rows is 48 MiB, eight times GVTg_V5_8's default budget.
+TEST_F(ShadowBudgetTest, AHugeStrideAtALegalModeCannotGrowTheDaemon) {
+  constexpr uint32_t kStride = 1023 * 64;  // the widest PLANE_STRIDE
+  constexpr uint64_t kPages = uint64_t{kStride} * 768 / kPageSize;
+  const Gma base = v->resources().aperture.begin;
+  for (uint64_t k = 0; k < kPages; ++k) wr(*v, test::kGtt + 8 * (base.page() + k), test::pte(test::kFrame0 + k), 8);
+  wr(*v, hw::trans::kPipeSrc, 1023u << 16 | 767);
+  set_stride(kStride);
+  const auto plane = primary();
+  ASSERT_TRUE(plane) << plane.error().reason;
+  ASSERT_EQ(plane->size, uint64_t{kStride} * 768);
+
+  ShadowFrames s(v->ram_ref(), v->type());
+  v->set_latch_listener([&s](Vgpu& g, const display::VblankReport& r) { s.on_vblank(g, r); });
+  for (int i = 0; i < 3; ++i) v->vblank();  // the copy stays owed: tried again at each vblank
+  v->set_latch_listener({});
+  EXPECT_EQ(s.counters().copy_over_budget, 3u);
+  EXPECT_EQ(s.counters().copies, 0u);
+  EXPECT_EQ(s.shadow_bytes(), 0u);
+  const auto q = s.query(request(), plane);
+  EXPECT_FALSE(q) << "no frame to offer";
+  EXPECT_EQ(s.shadow_bytes(), 0u);
+  EXPECT_EQ(misbehaviour(*v), 0u) << "a wide stride is legal; only the copy is refused";
+}
 
 }  // namespace
 }  // namespace vgd

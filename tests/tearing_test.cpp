@@ -194,7 +194,7 @@ class CopyTest : public TearingTest {
  protected:
   void SetUp() override {
     TearingTest::SetUp();
-    shadows = std::make_unique<ShadowFrames>(v->ram_ref());
+    shadows = std::make_unique<ShadowFrames>(v->ram_ref(), v->type());
     v->set_latch_listener([this](Vgpu& g, const display::VblankReport& r) { shadows->on_vblank(g, r); });
   }
   void TearDown() override { v->set_latch_listener({}); }
@@ -343,7 +343,7 @@ TEST(CopyCost, Of1080pFrame) {
   const auto plane = decode::decode_plane(decode::snapshot(v.vregs(), Pipe::A), Plane::Primary, v.ggtt());
   ASSERT_TRUE(plane) << plane.error().reason;
   std::memset(v.ram().host_bytes(MemfdOffset::from_page(kFrame0), pages * kPageSize).data(), 0x5A, pages * kPageSize);
-  ShadowFrames s(v.ram_ref());
+  ShadowFrames s(v.ram_ref(), v.type());
   ASSERT_TRUE(s.capture(*plane));  // each shadow's first copy also faults its pages in
   ASSERT_TRUE(s.capture(*plane));
   const uint64_t cold_ns = s.counters().copy_ns_total;

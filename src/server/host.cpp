@@ -67,7 +67,7 @@ Expected<std::unique_ptr<Host>, std::string> Host::create(const DaemonConfig& cf
       hv->hold = std::make_unique<exporter::HoldGate>(*hv->exporter, [c = h->clock_.get()] { return c->now_ns(); });
       hv->vgpu->set_flip_done_gate(hv->hold.get(), exporter::kHoldVblanks);
     } else if (spec.tearing == TearingMode::Copy) {
-      hv->shadows = std::make_unique<exporter::ShadowFrames>(std::weak_ptr<const GuestRam>(hv->vgpu->ram_ref()));
+      hv->shadows = std::make_unique<exporter::ShadowFrames>(std::weak_ptr<const GuestRam>(hv->vgpu->ram_ref()), hv->vgpu->type(), spec.copy_budget);
       hv->vgpu->set_latch_listener(
           [s = hv->shadows.get()](Vgpu& g, const display::VblankReport& r) { s->on_vblank(g, r); });
     }
