@@ -92,8 +92,8 @@ ShadowFrames::Slot* ShadowFrames::find(uint32_t id) {
 }
 
 uint64_t ShadowFrames::default_budget(const VgpuType& t) {
-  // X tiles are 512 bytes wide, Yf tiles of 8-bit pixels 64 rows high: no layout of a 4-byte
-  // plane at that size needs more.
+  // Rows rounded up to 512 bytes (an X tile's width), the height to 64 rows (the tallest tile):
+  // no tiling of a 4-byte plane at that size needs more.
   const uint64_t frame = align_up(uint64_t{t.max_width} * 4, 512) * align_up(uint64_t{t.max_height}, 64);
   return 2 * align_up(frame, kPageSize);
 }
