@@ -4,11 +4,9 @@
 // VirtualClock: periods are checked to the nanosecond, nothing sleeps.
 #include <gtest/gtest.h>
 
-#include "display/vblank_clock.h"
 #include "exporter/tearing.h"
+#include "guest_support.h"
 #include "plane_support.h"
-#include "sim/inprocess.h"
-#include "support.h"
 
 namespace vgd {
 namespace {
@@ -25,20 +23,9 @@ constexpr uint64_t kPipeConfA = 0x70008, kPipeSrcA = 0x6001C, kHtotalA = 0x60000
 
 uint64_t misbehaviour(const Vgpu& v) { return v.counters().refused() + v.mmio_stats().refused(); }
 
-class LimitsTest : public test::GpuTest {
+// Guests boot on GVTg_V5_8: at most 1024x768.
+class LimitsTest : public test::ClockedGpuTest {
  protected:
-  void SetUp() override {
-    GpuTest::SetUp();
-    gpu->set_vblank_clock(&clock);
-  }
-  void TearDown() override { gpu.reset(); }  // its vGPUs leave the clock before the clock goes
-  // A guest on a GVTg_V5_8 (at most 1024x768) that has detected and ballooned.
-  std::unique_ptr<InProcessGuest> boot() {
-    auto g = std::make_unique<InProcessGuest>(create("GVTg_V5_8"), gpu->geometry(), &idle);
-    EXPECT_EQ(g->driver().probe(), Error::None);
-    EXPECT_EQ(g->driver().balloon(), Error::None);
-    return g;
-  }
   Error modeset(InProcessGuest& g, const guest::Mode& m) {
     guest::Surface s;
     const Error e = g.display().create_surface(m.width, m.height, guest::PixelFormat::Xrgb8888, hw::Tiling::X, s);
@@ -53,9 +40,6 @@ class LimitsTest : public test::GpuTest {
     clock.advance_by(1'000'000'000);
     return v.display().stats().vblanks[0] - before;
   }
-
-  display::VirtualClock clock;
-  VirtualIdle idle{clock};
 };
 
 TEST_F(LimitsTest, AModeAboveTheTypesMaximumLeavesThePipeOffAndTheGuestServed) {
