@@ -305,6 +305,8 @@ void check_plane(World& w, const Vgpu& v, const decode::PlaneInfo& p, hw::Pipe p
   CHECK(p.pipe == pipe && p.plane == plane);
   CHECK(p.width > 0 && p.height > 0);
   CHECK(p.width <= 8192 && p.height <= (plane == hw::Plane::Primary ? 4096u : 8192u));
+  // No plane larger than the vGPU type's maximum mode (docs/design.md "Display").
+  CHECK(p.width <= v.type().max_width && p.height <= v.type().max_height);
   CHECK(p.cpp == 1 || p.cpp == 2 || p.cpp == 4);
   CHECK(fb::format_cpp(p.fourcc) == p.cpp);
   CHECK(p.stride > 0 && uint64_t{p.width} * p.cpp <= p.stride);

@@ -33,6 +33,7 @@ name = "small"
 low_gm_mib = 32
 high_gm_mib = 64
 fences = 2
+max_resolution = "1920x1080"
 [server]
 socket = "/tmp/x.sock"
 max_clients = 8
@@ -45,7 +46,9 @@ workload = "console"
 mode = "1920x1080@59.94"
 ram_mib = 64
 tearing = "copy"
+copy_budget_mib = 24
 [[vgpu]]
+type = "GVTg_V5_4"
 workload = "modeswitch"
 [[vgpu]]
 tearing = "hold"
@@ -62,8 +65,11 @@ tearing = "hold"
   EXPECT_EQ(cfg->vgpus[0].workload, Workload::Console);
   EXPECT_EQ(cfg->vgpus[0].mode.pixel_khz, 148352u);
   EXPECT_EQ(cfg->vgpus[0].ram, 64ull << 20);
-  EXPECT_EQ(cfg->vgpus[1].type, "GVTg_V5_8");
+  EXPECT_EQ(cfg->vgpus[0].copy_budget, 24ull << 20);
+  EXPECT_EQ(cfg->vgpus[1].type, "GVTg_V5_4");
   EXPECT_EQ(cfg->vgpus[1].workload, Workload::ModeSwitch);
+  EXPECT_EQ(cfg->vgpus[2].type, "GVTg_V5_8") << "the default";
+  EXPECT_EQ(cfg->vgpus[2].copy_budget, 0u) << "0: from the type";
   EXPECT_EQ(cfg->vgpus[0].tearing, TearingMode::Copy);
   EXPECT_EQ(cfg->vgpus[1].tearing, TearingMode::None) << "the default";
   EXPECT_EQ(cfg->vgpus[2].tearing, TearingMode::Hold);
@@ -97,6 +103,11 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"bad_tearing", "[[vgpu]]\nworkload = 'desktop'\ntearing = 'triple'\n", "bad.toml:3", "vgpu.tearing"},
                       BadCase{"tearing_not_string", "[[vgpu]]\n\n\ntearing = true\n", "bad.toml:4", "vgpu.tearing"},
                       BadCase{"tiny_ram", "[[vgpu]]\nram_mib = 1\n", "bad.toml:2", "vgpu.ram_mib"},
+                      // GVTg_V5_8 goes up to 1024x768: the guest's pipe would never light.
+                      BadCase{"mode_beyond_type", "[[vgpu]]\n\nmode = '1920x1080@60'\n", "bad.toml:3", "vgpu.mode"},
+                      BadCase{"modeswitch_beyond_type", "[[vgpu]]\nworkload = 'modeswitch'\n", "bad.toml:2", "vgpu.workload"},
+                      BadCase{"budget_without_copy", "[[vgpu]]\ncopy_budget_mib = 16\n", "bad.toml:2", "vgpu.copy_budget_mib"},
+                      BadCase{"zero_budget", "[[vgpu]]\ntearing = 'copy'\ncopy_budget_mib = 0\n", "bad.toml:3", "vgpu.copy_budget_mib"},
                       BadCase{"wrong_type", "[server]\nmax_clients = 'many'\n", "bad.toml:2", "server.max_clients"},
                       BadCase{"no_idle_buffers", "[export]\nidle_buffers = 0\n", "bad.toml:2", "export.idle_buffers"},
                       BadCase{"vnc_port_too_high", "[vnc]\n\nbase_port = 65300\n", "bad.toml:3", "vnc.base_port"},

@@ -45,7 +45,7 @@ class DecoderAttackTest : public GpuTest {
     s.pipeconf = 0xC0000000;
     s.pipesrc = 63u << 16 | 39u;
     s.primary = {kXrgbXTiled, 4, 0, 0, 0, 0, gm32(own())};
-    s.sprite = {kXrgbXTiled, 4, 0, 63u << 16 | 39u, 0, 0, gm32(own())};
+    s.sprite = {kXrgbXTiled, 4, 0, 39u << 16 | 63u, 0, 0, gm32(own())};  // PLANE_SIZE: height-1 << 16
     s.curcntr = 0x27;
     s.cursurflive = gm32(own());
     return s;
@@ -95,14 +95,17 @@ TEST_F(DecoderAttackTest, EveryCursorModeIsDecodedOrRefused) {
 }
 
 // All-ones registers: the largest stride and size the fields allow. The size stays exact
-// (523776 B × 4096 rows; × 8192 for the sprite) and is refused, never wrapped into the slice.
+// (523776 B × 4096 rows) and is refused, never wrapped into the slice; a sprite of 8192 × 8192,
+// larger than any pipe source, is refused before its size matters.
 TEST_F(DecoderAttackTest, AllOnesStrideAndSizeAreRefused) {
   PipeSnapshot s = live();
   s.pipesrc = 0xFFFFFFFF;
   s.primary.stride = s.sprite.stride = 0xFFFFFFFF;
   s.sprite.size = 0xFFFFFFFF;
   expect_error(decode(s, Plane::Primary), Kind::Fault, "+2145386496 bytes) runs past the end of the aperture slice");
-  expect_error(decode(s, Plane::Sprite), Kind::Fault, "+4290772992 bytes) runs past the end of the aperture slice");
+  expect_error(decode(s, Plane::Sprite), Kind::Invalid, "8192x8192 pixels do not fit the 8192x4096 pipe source");
+  s.sprite.size = 0x0FFF1FFF;  // as large as the pipe source
+  expect_error(decode(s, Plane::Sprite), Kind::Fault, "+2145386496 bytes) runs past the end of the aperture slice");
 }
 
 // 8 bpp Yf tiles are 64 B × 64 rows. A plane shorter than a tile row used to get a size rounded

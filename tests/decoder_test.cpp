@@ -333,13 +333,6 @@ const Failure kFailures[] = {
      "surface base 0x0 is outside the vGPU's graphics memory"},
     {"BaseJustPastAperture", Plane::Cursor, [](PipeSnapshot& s, R r) { s.cursurflive = gm(r.aperture.end()); },
      Kind::Fault, "cursor: surface base 0xc000000 is outside the vGPU's graphics memory"},
-    // 523776 B × 7424 rows from the last aperture page end inside the hidden slice: both
-    // endpoints are this vGPU's (the old endpoint-only check passed), the GM between is not.
-    {"RangeSpansApertureAndHidden", Plane::Sprite,
-     [](PipeSnapshot& s, R r) {
-       s.sprite = {kOn | format(4) | tiled(1), 1023, 0, xy(4095, 7423), 0, 0, gm(r.aperture.end() - kPage)};
-     },
-     Kind::Fault, "+3888513024 bytes) runs past the end of the aperture slice"},
     {"RangePastHiddenEnd", Plane::Primary, [](PipeSnapshot& s, R r) { s.primary.surflive = gm(r.hidden.end() - kPage); },
      Kind::Fault, "runs past the end of the hidden slice at 0x100000000"},  // 3 pages from the last one
     // 523776 B × 320 rows from the last GM page: in 32-bit arithmetic the end wraps into the
@@ -361,12 +354,27 @@ TEST_P(FailureTest, IsRefusedWithItsReason) {
 INSTANTIATE_TEST_SUITE_P(Validation, FailureTest, ::testing::ValuesIn(kFailures),
                          [](const auto& p) { return std::string(p.param.name); });
 
-// The spanning and wrap-around rows rely on where the default layout puts the slices.
+// The wrap-around row relies on where the default layout puts the slices.
 TEST_F(DecoderTest, AttackRangesEndWhereTheFailureTableAssumes) {
   const VgpuResources& r = v->resources();
   EXPECT_EQ(r.aperture.end(), Gma(0xC000000));
-  EXPECT_TRUE(r.hidden.contains(r.aperture.end() - kPage + 3888513024 - 1));
   EXPECT_TRUE(r.aperture.contains(Gma((r.hidden.end().value() - kPage + 167608320 - 1) & 0xFFFFFFFF)));
+}
+
+// A surface from the last aperture page that ends inside the hidden slice: both endpoints are
+// this vGPU's (an endpoint-only check passes), the GM between is not. No plane is larger than
+// the mode, so the largest spans 523,776-byte rows × 4096 (2 GiB): this needs a type whose
+// hidden slice starts within that of its aperture's end, here 3 GiB of hidden GM.
+TEST_F(DecoderTest, ASurfaceSpanningApertureAndHiddenIsRefused) {
+  GpuConfig cfg;
+  cfg.types.push_back(VgpuType{"deep", {64 * kMiB, 3072 * kMiB, 4}, 1, 8192, 4096});
+  init(cfg);
+  v = &create("deep");
+  const VgpuResources& r = v->resources();
+  PipeSnapshot s = primary(format(4) | tiled(1), 1023, 4096, 4096);
+  s.primary.surflive = gm(r.aperture.end() - kPage);
+  ASSERT_TRUE(r.hidden.contains(r.aperture.end() - kPage + 523776ull * 4096 - 1));
+  expect_error(decode(s), Kind::Fault, "+2145386496 bytes) runs past the end of the aperture slice");
 }
 
 // ---- From real registers -------------------------------------------------------------------------

@@ -43,7 +43,7 @@ class EventsTest : public test::GpuTest {
   void SetUp() override {
     GpuTest::SetUp();
     gpu->set_vblank_clock(&clock);
-    v = &create();
+    v = &create("GVTg_V5_4");  // up to 1920x1200: the mode-switch test goes to 1080p
     ev = std::make_unique<events::VgpuEvents>(*v);
     UniqueFd efd = make_eventfd();
     reader = UniqueFd(::dup(efd.get()));

@@ -3,8 +3,7 @@
 // later, async flips at once, and many vGPUs share one clock.
 #include <gtest/gtest.h>
 
-#include "sim/inprocess.h"
-#include "support.h"
+#include "guest_support.h"
 
 namespace vgd {
 namespace {
@@ -15,27 +14,13 @@ using hw::Pipe;
 using hw::Plane;
 using hw::Tiling;
 
-class GuestDisplayTest : public test::GpuTest {
+class GuestDisplayTest : public test::ClockedGpuTest {
  protected:
-  void SetUp() override {
-    GpuTest::SetUp();
-    gpu->set_vblank_clock(&clock);
-  }
-  void TearDown() override { gpu.reset(); }  // its vGPUs leave the clock before the clock goes
-  std::unique_ptr<InProcessGuest> boot(const std::string& type = "GVTg_V5_8") {
-    auto g = std::make_unique<InProcessGuest>(create(type), gpu->geometry(), &idle);
-    EXPECT_EQ(g->driver().probe(), Error::None);
-    EXPECT_EQ(g->driver().balloon(), Error::None);
-    return g;
-  }
   guest::Surface surface(InProcessGuest& g, const guest::Mode& m, Tiling t = Tiling::X) {
     guest::Surface s;
     EXPECT_EQ(g.display().create_surface(m.width, m.height, PixelFormat::Xrgb8888, t, s), Error::None);
     return s;
   }
-
-  display::VirtualClock clock;
-  VirtualIdle idle{clock};
 };
 
 struct ModeCase {

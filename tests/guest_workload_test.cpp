@@ -106,7 +106,8 @@ class Workloads : public test::GpuTest {
   void SetUp() override {
     GpuTest::SetUp();
     gpu->set_vblank_clock(&clock);
-    guest = std::make_unique<InProcessGuest>(create(), gpu->geometry(), &idle);
+    // GVTg_V5_4 shows up to 1920x1200: the mode switch goes to 1080p.
+    guest = std::make_unique<InProcessGuest>(create("GVTg_V5_4"), gpu->geometry(), &idle);
     ASSERT_EQ(guest->driver().probe(), Error::None);
     ASSERT_EQ(guest->driver().balloon(), Error::None);
   }

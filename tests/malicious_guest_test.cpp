@@ -29,6 +29,8 @@ constexpr uint64_t kFence = 0x100000;  // guest fence i at kFence + 8·i
 constexpr uint64_t kGtt = 8 * M;       // first GTT entry
 constexpr uint64_t kBar0End = 16 * M;  // 8 MiB + (4 GiB / 4 KiB) entries of 8 bytes
 constexpr uint64_t kRamFrames = 64 * M / 4096;  // attacker has 64 MiB of RAM
+constexpr uint64_t kPipeConfA = 0x70008;        // §3.2
+constexpr uint32_t kPipeEnable = 1u << 31;
 
 uint64_t gtt(Gma a) { return kGtt + a.page() * 8; }
 constexpr uint64_t pte(uint64_t frame) { return frame << 12 | 1; }
@@ -220,6 +222,26 @@ std::vector<Attack> attacks() {
          EXPECT_EQ(c.w(kGtt - 8, 8, pte(0x400)), S::Unbacked);
          EXPECT_EQ(c.r(kGtt - 1, 1, v), S::Unbacked);
        }},
+      // Display limits (docs/design.md "Display"): GVTg_V5_8 shows at most 1024x768, and the
+      // vblank timer runs at 24..240 Hz whatever the timings say.
+      {"ModeBeyondTheTypesMaximum", dev(&C::mode_too_large), 1, 1, {},
+       [](Ctx& c) {
+         test::program_mode(c.a, hw::Pipe::A, 1920, 1080, 60);
+         EXPECT_EQ(c.w(kPipeConfA, 4, kPipeEnable), S::Ok);
+       },
+       [](Ctx& c) { EXPECT_EQ(c.rd(kPipeConfA, 4), kPipeEnable) << "enable bit stored, pipe not lit"; }},
+      {"RefreshOfOneHertz", dev(&C::refresh_clamped), 1, 1, {},
+       [](Ctx& c) {
+         test::program_mode(c.a, hw::Pipe::A, 800, 600, 1);
+         EXPECT_EQ(c.w(kPipeConfA, 4, kPipeEnable), S::Ok);
+       },
+       [](Ctx& c) { EXPECT_EQ(c.a.display().refresh_mhz(), 24'000u); }},
+      {"RefreshOfAHundredKilohertz", dev(&C::refresh_clamped), 1, 1, {},
+       [](Ctx& c) {
+         test::program_mode(c.a, hw::Pipe::A, 800, 600, 100'000);
+         EXPECT_EQ(c.w(kPipeConfA, 4, kPipeEnable), S::Ok);
+       },
+       [](Ctx& c) { EXPECT_EQ(c.a.display().refresh_mhz(), 240'000u); }},
       {"FloodOfForeignPtes", dev(&C::pte_foreign), 100000, 100000, {},
        [](Ctx& c) {
          const uint64_t pages = c.b_fb.size / 4096;

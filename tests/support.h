@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "hw/bar.h"
+#include "hw/display.h"
 #include "hw/pvinfo.h"
 #include "memory/guest_ram.h"
 #include "vgpu/gpu.h"
@@ -24,6 +25,23 @@ inline std::shared_ptr<GuestRam> make_ram(uint64_t size = 64ull << 20) {
   auto r = GuestRam::create(size, "test-ram");
   if (!r) ADD_FAILURE() << r.error();
   return r ? *r : nullptr;
+}
+
+// Programs pipe p's mode as a guest's modeset does (reference §5.1), leaving PIPECONF alone:
+// width × height active in a 2000 × 1250 total, DPLL 1 at 270,000 kHz for port D and link
+// M / N = 25·hz / 2700, so the pixel clock is hz × 2.5 MHz and the mode refreshes at exactly hz.
+inline void program_mode(Vgpu& v, hw::Pipe p, uint32_t width, uint32_t height, uint32_t hz) {
+  using namespace hw;
+  const auto wr = [&v](uint64_t off, uint32_t val) {
+    EXPECT_EQ(v.write(MmioOffset(off), 4, val), AccessStatus::Ok) << "write at " << std::hex << off;
+  };
+  wr(dpll::kCtrl1, 1u << 7);   // DPLL 1: link-rate code 1 (270,000 kHz)
+  wr(dpll::kCtrl2, 1u << 10);  // port D from DPLL 1
+  wr(pipe_reg(p, trans::kLinkM1), 25 * hz);
+  wr(pipe_reg(p, trans::kLinkN1), 2700);
+  wr(pipe_reg(p, trans::kHtotal), (2000 - 1) << 16 | (width - 1));
+  wr(pipe_reg(p, trans::kVtotal), (1250 - 1) << 16 | (height - 1));
+  wr(pipe_reg(p, trans::kPipeSrc), (width - 1) << 16 | (height - 1));
 }
 
 // A GPU (default geometry unless given) with recorded management events.

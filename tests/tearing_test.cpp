@@ -194,7 +194,7 @@ class CopyTest : public TearingTest {
  protected:
   void SetUp() override {
     TearingTest::SetUp();
-    shadows = std::make_unique<ShadowFrames>(v->ram_ref());
+    shadows = std::make_unique<ShadowFrames>(v->ram_ref(), v->type());
     v->set_latch_listener([this](Vgpu& g, const display::VblankReport& r) { shadows->on_vblank(g, r); });
   }
   void TearDown() override { v->set_latch_listener({}); }

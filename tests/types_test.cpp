@@ -203,7 +203,10 @@ INSTANTIATE_TEST_SUITE_P(
                       bad("33 fences", [](VgpuType& ty) { ty.resources.fences = 33; }),
                       bad("weight 0", [](VgpuType& ty) { ty.weight = 0; }),
                       bad("weight 17", [](VgpuType& ty) { ty.weight = 17; }),
-                      bad("zero resolution", [](VgpuType& ty) { ty.max_width = 0; })),
+                      bad("zero resolution", [](VgpuType& ty) { ty.max_width = 0; }),
+                      // PIPESRC holds at most 8192x4096: a larger mode could never be lit.
+                      bad("wider than a pipe", [](VgpuType& ty) { ty.max_width = 8193; }),
+                      bad("taller than a pipe", [](VgpuType& ty) { ty.max_height = 4097; })),
     [](const auto& param_info) { return "case" + std::to_string(param_info.index); });
 
 TEST(CustomType, BoundaryValuesAreAccepted) {
@@ -214,6 +217,7 @@ TEST(CustomType, BoundaryValuesAreAccepted) {
   hi.name = "weight16_32fences";
   hi.weight = 16;
   hi.resources.fences = 32;
+  hi.max_width = 8192, hi.max_height = 4096;
   cfg.types.push_back(lo);
   cfg.types.push_back(hi);
   auto gpu = Gpu::create(cfg);

@@ -16,6 +16,7 @@ using viewers::VncStream;
 DaemonConfig one_desktop() {
   DaemonConfig cfg;
   cfg.vgpus = {VgpuSpec{}};
+  cfg.vgpus[0].type = "GVTg_V5_4";  // up to 1920x1200: the resize test goes to 1080p
   return cfg;
 }
 

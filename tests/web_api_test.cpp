@@ -67,7 +67,9 @@ TEST(WebApi, FailsafeVgpuWithoutViewer) {
   EXPECT_EQ(v.at("type"), "Odd \"type\"\\name") << "JSON escaping is the library's: round-trips";
   EXPECT_EQ(v.at("malicious_accesses").at("pte_foreign"), 9);
   EXPECT_EQ(v.at("malicious_accesses").at("fence_out_of_range"), 2);
-  EXPECT_EQ(v.at("malicious_accesses").size(), 8u) << "every refused-access counter, named";
+  EXPECT_EQ(v.at("malicious_accesses").at("mode_too_large"), 0);
+  EXPECT_EQ(v.at("malicious_accesses").at("refresh_clamped"), 0);
+  EXPECT_EQ(v.at("malicious_accesses").size(), 10u) << "every refused-access counter, named";
   EXPECT_TRUE(v.at("vnc").is_null());
   EXPECT_EQ(json::parse(v.dump()), v);
 }

@@ -20,26 +20,39 @@ constexpr NamedMode kModes[] = {{"1024x768@60", guest::kMode1024x768at60},
 Expected<VgpuSpec, std::string> vgpu_from(const toml::table& t, std::string_view source, const GpuConfig& gpu) {
   VgpuSpec v;
   std::string workload(name(v.workload)), mode = "1024x768@60", tearing(name(v.tearing));
-  uint64_t ram_mib = v.ram >> 20;
+  uint64_t ram_mib = v.ram >> 20, copy_budget_mib = 0;
   TableReader r(t, source, "vgpu.");
   if (!r.str("type", v.type) || !r.str("workload", workload) || !r.str("mode", mode) || !r.u64("ram_mib", ram_mib) ||
-      !r.str("tearing", tearing) || !r.no_unknown_keys())
+      !r.str("tearing", tearing) || !r.u64("copy_budget_mib", copy_budget_mib) || !r.no_unknown_keys())
     return Unexpected(r.error);
   const auto at = [&](std::string_view key) { return where(source, t.get(key) ? t.get(key)->source() : t.source()); };
-  const bool known = std::any_of(gpu.types.begin(), gpu.types.end(), [&](const VgpuType& vt) { return vt.name == v.type; });
-  if (!known) return Unexpected(fmt::format("{}: vgpu.type {} is not a known vGPU type", at("type"), v.type));
+  const auto type = std::find_if(gpu.types.begin(), gpu.types.end(), [&](const VgpuType& vt) { return vt.name == v.type; });
+  if (type == gpu.types.end()) return Unexpected(fmt::format("{}: vgpu.type {} is not a known vGPU type", at("type"), v.type));
   const auto w = parse_workload(workload);
   if (!w) return Unexpected(fmt::format("{}: vgpu.workload must be desktop, console, video or modeswitch", at("workload")));
   v.workload = *w;
   if (!parse_mode(mode, v.mode))
     return Unexpected(fmt::format("{}: vgpu.mode must be 1024x768@60, 1024x768@75, 1920x1080@60 or 1920x1080@59.94",
                                   at("mode")));
+  // The display engine would keep a larger mode's pipe off (docs/design.md "Display"): say so now.
+  // A mode switch goes to 1920x1080.
+  const bool switches = v.workload == Workload::ModeSwitch;
+  const guest::Mode& widest = switches ? guest::kMode1920x1080at60 : v.mode;
+  const std::string_view key = switches ? "workload" : "mode";
+  if (widest.width > type->max_width || widest.height > type->max_height)
+    return Unexpected(fmt::format("{}: vgpu.{} needs {}x{}, beyond type {}'s maximum resolution {}x{}", at(key), key,
+                                  widest.width, widest.height, type->name, type->max_width, type->max_height));
   if (ram_mib < 32 || ram_mib > 65536) return Unexpected(fmt::format("{}: vgpu.ram_mib must be 32..65536", at("ram_mib")));
   v.ram = ram_mib << 20;
   constexpr TearingMode kTearing[] = {TearingMode::None, TearingMode::Hold, TearingMode::Copy};
   const auto* tm = std::find_if(std::begin(kTearing), std::end(kTearing), [&](TearingMode m) { return name(m) == tearing; });
   if (tm == std::end(kTearing)) return Unexpected(fmt::format("{}: vgpu.tearing must be none, hold or copy", at("tearing")));
   v.tearing = *tm;
+  if (t.get("copy_budget_mib") && v.tearing != TearingMode::Copy)
+    return Unexpected(fmt::format("{}: vgpu.copy_budget_mib applies only to tearing = \"copy\"", at("copy_budget_mib")));
+  if (t.get("copy_budget_mib") && (copy_budget_mib < 1 || copy_budget_mib > 65536))
+    return Unexpected(fmt::format("{}: vgpu.copy_budget_mib must be 1..65536", at("copy_budget_mib")));
+  v.copy_budget = copy_budget_mib << 20;
   return v;
 }
 

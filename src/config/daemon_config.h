@@ -29,6 +29,9 @@ struct VgpuSpec {
   guest::Mode mode = guest::kMode1024x768at60;
   uint64_t ram = 128ull << 20;  // guest RAM
   TearingMode tearing = TearingMode::None;
+  // tearing = copy: host memory for the two shadow frames; 0: two frames at the type's maximum
+  // resolution (exporter::ShadowFrames::default_budget).
+  uint64_t copy_budget = 0;
 };
 
 // [vnc]: one RFB server per vGPU (its websocket endpoint on the same port serves noVNC).

@@ -61,6 +61,11 @@ Expected<PlaneInfo, DecodeError> decode_universal(const PipeSnapshot& s, PlaneIn
     i.height = pl::kXY_Y.get(u.size) + 1;
     i.x_pos = static_cast<int32_t>(pl::kXY_X.get(u.pos));
     i.y_pos = static_cast<int32_t>(pl::kXY_Y.get(u.pos));
+    // No plane is larger than the mode: the engine keeps a lit pipe's source within the vGPU
+    // type's maximum, so this bounds every plane a consumer maps or composes.
+    const uint32_t mode_w = hw::trans::kSrcWidth.get(s.pipesrc) + 1, mode_h = hw::trans::kSrcHeight.get(s.pipesrc) + 1;
+    if (i.width > mode_w || i.height > mode_h)
+      return fail(Kind::Invalid, i, fmt::format("{}x{} pixels do not fit the {}x{} pipe source", i.width, i.height, mode_w, mode_h));
   }
   i.x_offset = pl::kOffsetX.get(u.offset);
   i.y_offset = pl::kOffsetY.get(u.offset);
@@ -160,7 +165,10 @@ PipeSnapshot plane_inputs(const PipeSnapshot& s, Plane plane) {
       in.pipesrc = s.pipesrc;  // the primary's size
       in.primary = s.primary;
       break;
-    case Plane::Sprite: in.sprite = s.sprite; break;
+    case Plane::Sprite:
+      in.pipesrc = s.pipesrc;  // the sprite's bound
+      in.sprite = s.sprite;
+      break;
     case Plane::Cursor:
       in.curcntr = s.curcntr, in.curpos = s.curpos, in.cursurflive = s.cursurflive;
       in.x_hot = s.x_hot, in.y_hot = s.y_hot;

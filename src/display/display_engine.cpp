@@ -4,6 +4,7 @@
 
 #include "display/refresh.h"
 #include "display/vblank_clock.h"
+#include "util/guest_error_log.h"
 
 namespace vgd::display {
 
@@ -25,6 +26,14 @@ bool host_owned(uint64_t off) {
   return std::ranges::any_of(kPlanes, [off](Plane pl) { return off == live_reg(Pipe::A, pl); });
 }
 
+// The 32-bit register at abs & ~3 after a write of `size` bytes of `value` at abs.
+uint32_t merged(const VregFile& regs, uint64_t abs, unsigned size, uint64_t value) {
+  const uint64_t reg = abs & ~uint64_t{3};
+  const unsigned shift = static_cast<unsigned>(abs - reg) * 8;
+  const uint32_t mask = size == 4 ? 0xFFFFFFFFu : ((1u << (size * 8)) - 1) << shift;
+  return (regs.read32(reg) & ~mask) | (static_cast<uint32_t>(value << shift) & mask);
+}
+
 }  // namespace
 
 bool DisplayEngine::active(Pipe p) const { return pipe::kActive.get(regs_->read32(pipe_reg(p, pipe::kConf))) != 0; }
@@ -32,11 +41,8 @@ bool DisplayEngine::active(Pipe p) const { return pipe::kActive.get(regs_->read3
 std::optional<DisplayEngine::PipeWrite> DisplayEngine::pipe_write(uint64_t abs, unsigned size, uint64_t value) const {
   if (abs < pipe::kBlockBegin || abs >= pipe::kBlockEnd) return std::nullopt;
   const uint64_t reg = abs & ~uint64_t{3};
-  const unsigned shift = static_cast<unsigned>(abs - reg) * 8;
-  const uint32_t mask = size == 4 ? 0xFFFFFFFFu : ((1u << (size * 8)) - 1) << shift;
-  const uint32_t v = (regs_->read32(reg) & ~mask) | (static_cast<uint32_t>(value << shift) & mask);
   return PipeWrite{reg, (reg - pipe::kBlockBegin) % kPipeStride + pipe::kBlockBegin,
-                   static_cast<Pipe>((reg - pipe::kBlockBegin) / kPipeStride), v};
+                   static_cast<Pipe>((reg - pipe::kBlockBegin) / kPipeStride), merged(*regs_, abs, size, value)};
 }
 
 void DisplayEngine::write(uint64_t rel, unsigned size, uint64_t value) {
@@ -45,6 +51,7 @@ void DisplayEngine::write(uint64_t rel, unsigned size, uint64_t value) {
     write(rel, 4, value & 0xFFFFFFFFu);
     return write(rel + 4, 4, value >> 32);
   }
+  if (refuses_mode_write(abs, size, value)) return;
   const auto w = pipe_write(abs, size, value);
   if (!w) return regs_->write(abs, size, value);
   if (w->off == pipe::kConf) return on_pipeconf(w->pipe, w->value);
@@ -87,7 +94,7 @@ void MmioFlipPort::write(uint64_t rel, unsigned size, uint64_t value) {
 }
 
 void DisplayEngine::on_pipeconf(Pipe p, uint32_t v) {
-  const bool was = active(p), on = pipe::kEnable.get(v) != 0;
+  const bool was = active(p), on = pipe::kEnable.get(v) != 0 && (was || may_light(p));
   regs_->write32(pipe_reg(p, pipe::kConf), pipe::kActive.set(v, on ? 1 : 0));
   if (was && !on) {
     // Flips still pending on a stopped pipe take effect without an event, like a disabled plane.
@@ -99,6 +106,39 @@ void DisplayEngine::on_pipeconf(Pipe p, uint32_t v) {
   }
   retime();
   report_pipe_states();
+}
+
+// --- mode limits (docs/design.md "Display") ---
+
+bool DisplayEngine::may_light(Pipe p) {
+  const ModeRegs m = mode_regs(*regs_, p);
+  if (!mode_fits(p, m)) return false;  // the pipe stays off: the guest sees no state bit
+  const uint64_t asked = programmed_refresh_mhz(m);
+  if (const uint32_t runs = clamp_refresh_mhz(asked); runs != asked)
+    log_guest_error(ctx_->tally().refresh_clamped, ctx_->id(),
+                    "pipe {}: timings ask for {}.{:03} Hz, outside {}..{} Hz: vblanks at {} Hz", letter(p),
+                    asked / 1000, asked % 1000, kMinRefreshMhz / 1000, kMaxRefreshMhz / 1000, runs / 1000);
+  return true;
+}
+
+bool DisplayEngine::mode_fits(Pipe p, const ModeRegs& m) {
+  const ModeSize s = mode_size(m);
+  if (fits(s, limits_)) return true;
+  log_guest_error(ctx_->tally().mode_too_large, ctx_->id(), "pipe {}: mode {}x{} beyond the vGPU type's {}x{}: refused",
+                  letter(p), s.width, s.height, limits_.max_width, limits_.max_height);
+  return false;
+}
+
+bool DisplayEngine::refuses_mode_write(uint64_t abs, unsigned size, uint64_t value) {
+  // Transcoder blocks repeat every kPipeStride from pipe A's.
+  const uint64_t reg = abs & ~uint64_t{3};
+  if (reg < trans::kHtotal || reg >= trans::kHtotal + kPipeCount * kPipeStride) return false;
+  const auto p = static_cast<Pipe>((reg - trans::kHtotal) / kPipeStride);
+  const uint64_t off = reg - kPipeStride * index(p);
+  if ((off != trans::kHtotal && off != trans::kVtotal && off != trans::kPipeSrc) || !active(p)) return false;
+  ModeRegs m = mode_regs(*regs_, p);
+  (off == trans::kHtotal ? m.htotal : off == trans::kVtotal ? m.vtotal : m.pipesrc) = merged(*regs_, abs, size, value);
+  return !mode_fits(p, m);
 }
 
 void DisplayEngine::flip(Pipe p, Plane pl, uint32_t surface, bool async) {

@@ -12,8 +12,10 @@
 #include <optional>
 
 #include "display/interrupts.h"
+#include "display/refresh.h"
 #include "hw/display.h"
 #include "mmio/bus.h"
+#include "mmio/device_context.h"
 #include "mmio/vreg_file.h"
 
 namespace vgd::display {
@@ -78,7 +80,11 @@ class DisplayEngine final : public MmioDevice {
   static constexpr uint64_t kBase = 0x60000;
   static constexpr uint64_t kSize = 0x18000;  // up to PVINFO at 0x78000
 
-  DisplayEngine(VregFile& regs, DeInterrupts& irq, VblankControl& timer) : regs_(&regs), irq_(&irq), timer_(&timer) {}
+  // A pipe lights only with a mode within `limits`, and a lit pipe's mode never leaves them
+  // (refused writes are counted in ctx's counters); timings outside kMin..kMaxRefreshMhz run
+  // the vblank timer at the nearer bound.
+  DisplayEngine(VregFile& regs, DeInterrupts& irq, VblankControl& timer, DeviceContext& ctx, ModeLimits limits)
+      : regs_(&regs), irq_(&irq), timer_(&timer), ctx_(&ctx), limits_(limits) {}
 
   uint64_t read(uint64_t rel, unsigned size) override { return regs_->read(kBase + rel, size); }
   void write(uint64_t rel, unsigned size, uint64_t value) override;
@@ -117,6 +123,11 @@ class DisplayEngine final : public MmioDevice {
   };
   std::optional<PipeWrite> pipe_write(uint64_t abs, unsigned size, uint64_t value) const;
   void on_pipeconf(hw::Pipe p, uint32_t value);
+  // The guest's mode for pipe p, checked as it lights: false (counted) when it is too large.
+  bool may_light(hw::Pipe p);
+  bool mode_fits(hw::Pipe p, const ModeRegs& m);
+  // A write to a lit pipe's PIPESRC or timings that would take its mode past the limits.
+  bool refuses_mode_write(uint64_t abs, unsigned size, uint64_t value);
   void flip(hw::Pipe p, hw::Plane plane, uint32_t surface, bool async);
   void latch(hw::Pipe p, hw::Plane plane);
   // At the latching vblank: true when the gate holds this flip's flip-done back.
@@ -134,6 +145,8 @@ class DisplayEngine final : public MmioDevice {
   VregFile* regs_;
   DeInterrupts* irq_;
   VblankControl* timer_;
+  DeviceContext* ctx_;
+  ModeLimits limits_;
   std::array<uint8_t, hw::kPipeCount> pending_{};  // sync flips waiting for a vblank
   std::array<uint8_t, hw::kPipeCount> async_{};    // async flips since the last vblank
   uint32_t refresh_mhz_ = 0;

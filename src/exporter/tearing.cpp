@@ -89,13 +89,33 @@ ShadowFrames::Slot* ShadowFrames::find(uint32_t id) {
   return nullptr;
 }
 
+uint64_t ShadowFrames::default_budget(const VgpuType& t) {
+  // Rows rounded up to 512 bytes (an X tile's width), the height to 64 rows (the tallest tile):
+  // no tiling of a 4-byte plane at that size needs more.
+  const uint64_t frame = align_up(uint64_t{t.max_width} * 4, 512) * align_up(uint64_t{t.max_height}, 64);
+  return 2 * align_up(frame, kPageSize);
+}
+
 bool ShadowFrames::fit(Slot& s, const decode::PlaneInfo& p) {
   if (s.id != 0 && s.fourcc == p.fourcc && s.modifier == p.modifier && s.width == p.width && s.height == p.height &&
       s.stride == p.stride && s.size == p.size)
     return true;
+  // The other slot keeps its memfd, this one's is replaced: refuse before allocating anything,
+  // so the consumer keeps the last frame that fitted and the daemon does not grow.
+  const uint64_t bytes = align_up(p.size, kPageSize), other = slots_[&s == slots_.data() ? 1 : 0].map.size();
+  if (bytes > budget_ - std::min(other, budget_)) {
+    ++c_.copy_over_budget;
+    return false;
+  }
   // Another format or geometry: a new memfd under a new id, so no consumer's cache keyed by id
   // describes the wrong bytes. Nobody holds this slot; descriptors handed out before keep theirs.
-  if (!make_shadow(align_up(p.size, kPageSize), s.fd, s.map)) return false;
+  // The old memfd goes first, so the two never exceed the budget even for a moment.
+  if (front_ && &slots_[*front_] == &s) front_.reset();
+  s = Slot{};
+  if (!make_shadow(bytes, s.fd, s.map)) {
+    ++c_.copy_failures;
+    return false;
+  }
   s.id = next_id_++;
   s.fourcc = p.fourcc, s.modifier = p.modifier, s.width = p.width, s.height = p.height, s.stride = p.stride;
   s.size = p.size;
@@ -110,10 +130,11 @@ std::optional<ShadowFrames::CopyJob> ShadowFrames::begin_capture(const decode::P
   }
   CopyJob job;
   job.ram = ram_.lock();
-  if (!job.ram || p.pages.size() != align_up(p.size, kPageSize) / kPageSize || !fit(*s, p)) {
+  if (!job.ram || p.pages.size() != align_up(p.size, kPageSize) / kPageSize) {
     ++c_.copy_failures;
     return std::nullopt;
   }
+  if (!fit(*s, p)) return std::nullopt;
   job.src = coalesce(p.pages);
   for (const Extent& e : job.src)
     if (e.offset > job.ram->size() || e.length > job.ram->size() - e.offset) {  // the decoder's promise, checked

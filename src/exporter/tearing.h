@@ -39,6 +39,7 @@ struct TearingCounters {
   uint64_t copies = 0;
   uint64_t copy_skipped = 0;   // both shadows exported: the frame was not copied (consumers skip it)
   uint64_t copy_failures = 0;  // no shadow memfd could be made
+  uint64_t copy_over_budget = 0;  // the frame would take the shadows past the vGPU's budget: not copied
   uint64_t copy_bytes = 0;
   uint64_t copy_ns_total = 0;  // wall-clock time of the copies (outside the vGPU's lock)
   uint64_t copy_ns_max = 0;
@@ -77,7 +78,14 @@ class ShadowFrames {
   // the guest is taken to draw into its front buffer, which is then copied at every vblank.
   static constexpr uint32_t kFrontBufferThreshold = 10;
 
-  explicit ShadowFrames(std::weak_ptr<const GuestRam> ram) : ram_(std::move(ram)) {}
+  // What two frames at the type's maximum resolution take at 4 bytes per pixel, rows and height
+  // aligned to the largest tile: the default budget.
+  static uint64_t default_budget(const VgpuType& t);
+
+  // The two shadows together never take more than `budget_bytes` of host memory (0: the
+  // type's default_budget), however large a plane the guest programs.
+  ShadowFrames(std::weak_ptr<const GuestRam> ram, const VgpuType& type, uint64_t budget_bytes = 0)
+      : ram_(std::move(ram)), budget_(budget_bytes ? budget_bytes : default_budget(type)) {}
 
   // The vGPU's latch listener: notes that the primary of the first active pipe may have changed
   // (a flip, the pipe's first vblank, front-buffer rendering), so the next primary query copies.
@@ -118,6 +126,8 @@ class ShadowFrames {
   Expected<uint32_t, ExportError> release(uint32_t id);
 
   uint32_t front_id() const { return front_ ? slots_[*front_].id : 0; }
+  uint64_t budget() const { return budget_; }
+  uint64_t shadow_bytes() const { return slots_[0].map.size() + slots_[1].map.size(); }  // host memory held now
   const TearingCounters& counters() const { return c_; }
 
  private:
@@ -132,9 +142,11 @@ class ShadowFrames {
   };
   Slot* pick();
   Slot* find(uint32_t id);
+  // Gives s a memfd for p's format and geometry, within the budget; false (counted) if it cannot.
   bool fit(Slot& s, const decode::PlaneInfo& p);
 
   std::weak_ptr<const GuestRam> ram_;
+  uint64_t budget_;
   std::array<Slot, 2> slots_;
   std::optional<size_t> front_;  // the slot with the newest frame
   uint32_t next_id_ = kIdBase;

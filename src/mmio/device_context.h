@@ -28,6 +28,8 @@ struct VgpuCounters {
   uint64_t display_ready_invalid = 0;  // value other than 0/1
   uint64_t g2v_invalid = 0;            // unknown g2v_notify code
   uint64_t fence_out_of_range = 0;     // fence index beyond the allocation
+  uint64_t mode_too_large = 0;         // a mode beyond the type's max resolution: the pipe stays off
+  uint64_t refresh_clamped = 0;        // timings outside 24..240 Hz: the vblank timer is clamped
   // Informational, not misbehaviour.
   uint64_t pvinfo_unlisted_read = 0;
   uint64_t pte_writes = 0;
@@ -36,7 +38,7 @@ struct VgpuCounters {
 
   uint64_t refused() const {
     return pte_foreign + pte_bad_frame + pte_bad_size + pvinfo_write_dropped + pvinfo_rsv5_write +
-           display_ready_invalid + g2v_invalid + fence_out_of_range;
+           display_ready_invalid + g2v_invalid + fence_out_of_range + mode_too_large + refresh_clamped;
   }
 };
 

@@ -12,7 +12,7 @@ Unexpected<ExportError> refuse(Errc c, std::string msg) { return Unexpected(Expo
 
 }  // namespace
 
-ConsumerPort::ConsumerPort(WorkLock& lock, Vgpu& v, TearingMode mode, const exporter::ExporterOptions& ex,
+ConsumerPort::ConsumerPort(WorkLock& lock, Vgpu& v, const VgpuSpec& spec, const exporter::ExporterOptions& ex,
                            const display::VblankClock& clock)
     : lock_(lock),
       vgpu_(&v),
@@ -20,10 +20,11 @@ ConsumerPort::ConsumerPort(WorkLock& lock, Vgpu& v, TearingMode mode, const expo
       events_(v, &clock) {
   const Locked lk(lock_);
   auto now = [c = &clock] { return c->now_ns(); };
-  if (mode == TearingMode::Hold) {
+  if (spec.tearing == TearingMode::Hold) {
     gate_ = std::make_unique<exporter::HoldGate>(exporter_, now);
-  } else if (mode == TearingMode::Copy) {
-    shadows_ = std::make_unique<exporter::ShadowFrames>(std::weak_ptr<const GuestRam>(v.ram_ref()));
+  } else if (spec.tearing == TearingMode::Copy) {
+    shadows_ = std::make_unique<exporter::ShadowFrames>(std::weak_ptr<const GuestRam>(v.ram_ref()), v.type(),
+                                                        spec.copy_budget);
     gate_ = std::make_unique<exporter::HoldGate>([s = shadows_.get()](Gma base) { return s->copying(base); }, now);
     v.set_latch_listener([s = shadows_.get()](Vgpu& g, const display::VblankReport& r) { s->on_vblank(g, r); });
   }

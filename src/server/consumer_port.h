@@ -48,7 +48,8 @@ class ConsumerPort {
  public:
   // Attaches to `v` (its listeners, its flip-done gate); detaches when destroyed, which must
   // happen before `v` goes. `clock` times holds and event latency.
-  ConsumerPort(WorkLock& lock, Vgpu& v, TearingMode mode, const exporter::ExporterOptions& ex,
+  // `spec`: its tearing mode and copy budget.
+  ConsumerPort(WorkLock& lock, Vgpu& v, const VgpuSpec& spec, const exporter::ExporterOptions& ex,
                const display::VblankClock& clock);
   ~ConsumerPort();
   ConsumerPort(const ConsumerPort&) = delete;

@@ -56,7 +56,7 @@ HostedVgpu::HostedVgpu(Vgpu& v, const VgpuSpec& spec, const exporter::ExporterOp
       clock_(&clock),
       vgpu_(&v),
       msi_(make_eventfd()),
-      port_(lock_, v, spec.tearing, ex, clock) {
+      port_(lock_, v, spec, ex, clock) {
   const Locked lk(lock_);
   lock_.set_job([this]() NO_THREAD_SAFETY_ANALYSIS { run_posted(); });  // the job runs with lock_ held
   idle_ = std::make_unique<InterruptIdle>(UniqueFd(::dup(msi_.fd())), abandon);

@@ -19,7 +19,9 @@ std::vector<NamedCount> refused_accesses(const VgpuCounters& c) {
           {"pvinfo_rsv5_write", c.pvinfo_rsv5_write},
           {"display_ready_invalid", c.display_ready_invalid},
           {"g2v_invalid", c.g2v_invalid},
-          {"fence_out_of_range", c.fence_out_of_range}};
+          {"fence_out_of_range", c.fence_out_of_range},
+          {"mode_too_large", c.mode_too_large},
+          {"refresh_clamped", c.refresh_clamped}};
 }
 
 std::vector<NamedCount> access_notes(const VgpuCounters& c) {

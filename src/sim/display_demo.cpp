@@ -70,8 +70,9 @@ Expected<DisplayDemoResult, std::string> run_display_demo(Gpu& gpu, display::Vir
     const auto& spec = opt.guests[i];
     auto ram = GuestRam::create(spec.ram ? spec.ram : opt.guest_ram, fmt::format("vm{}-ram", i + 1));
     if (!ram) return Unexpected(ram.error());
-    auto v = gpu.create_vgpu(spec.type, std::move(*ram));
-    if (!v) return Unexpected(fmt::format("vGPU {} ({}): {}", i + 1, spec.type, v.error().message));
+    const std::string type = spec.type.empty() ? std::string(default_type(spec.workload)) : spec.type;
+    auto v = gpu.create_vgpu(type, std::move(*ram));
+    if (!v) return Unexpected(fmt::format("vGPU {} ({}): {}", i + 1, type, v.error().message));
     Runner r{DisplayRow{}, std::make_unique<GuestSession>(
                                std::make_unique<InProcessGuest>(**v, gpu.geometry(), &lockstep.port(i)),
                                spec.workload, guest::kMode1024x768at60,

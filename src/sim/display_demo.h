@@ -17,10 +17,14 @@
 
 namespace vgd {
 
+// The smallest standard vGPU type whose maximum resolution holds every mode the workload sets
+// (a mode switch goes to 1920x1080).
+constexpr std::string_view default_type(Workload w) { return w == Workload::ModeSwitch ? "GVTg_V5_4" : "GVTg_V5_8"; }
+
 struct DisplayDemoOptions {
   struct Guest {
     Workload workload = Workload::Desktop;
-    std::string type = "GVTg_V5_8";
+    std::string type = {};  // empty: default_type(workload)
     uint64_t ram = 0;  // 0: guest_ram below
   };
   std::vector<Guest> guests = {{Workload::Desktop}, {Workload::Console}, {Workload::Video}, {Workload::ModeSwitch}};

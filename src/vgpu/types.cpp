@@ -27,6 +27,9 @@ std::string VgpuType::validate() const {
                        hw::kMaxFences);
   if (weight < 1 || weight > 16) return fmt::format("type {}: weight {} outside 1..16", name, weight);
   if (max_width == 0 || max_height == 0) return fmt::format("type {}: empty maximum resolution", name);
+  // PIPESRC holds 13 bits of width and 12 of height: a larger mode cannot be programmed.
+  if (max_width > 8192 || max_height > 4096)
+    return fmt::format("type {}: maximum resolution {}x{} beyond the pipe's 8192x4096", name, max_width, max_height);
   return {};
 }
 

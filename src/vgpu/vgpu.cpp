@@ -23,7 +23,7 @@ Vgpu::Vgpu(GpuKey, GpuLink& gpu, uint64_t ggtt_size, uint32_t id, VgpuType type,
       fences_(*this, vregs_, gpu.host_fences(), res_.fences),
       gtt_(*this, ggtt_, *ram_),
       irq_(vregs_),
-      display_(vregs_, irq_, *this),
+      display_(vregs_, irq_, *this, *this, display::ModeLimits{type_.max_width, type_.max_height}),
       flip_port_(vregs_, display_) {
   // The bus rejects only overlapping or out-of-BAR ranges; these are fixed and disjoint.
   bool ok = bus_.add(MmioOffset(hw::kPvinfoOffset), hw::kPvinfoSize, pvinfo_) &&

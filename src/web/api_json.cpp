@@ -42,6 +42,7 @@ json tearing_json(const exporter::TearingCounters& c) {
           {"hold_ns_max", c.hold_ns_max},
           {"copies", c.copies},
           {"copy_skipped", c.copy_skipped},
+          {"copy_over_budget", c.copy_over_budget},
           {"copy_failures", c.copy_failures},
           {"copy_bytes", c.copy_bytes},
           {"copy_ns_total", c.copy_ns_total},

@@ -213,6 +213,7 @@ void exporter_metrics(Writer& w, const DaemonStatus& s) {
       {"vgpud_tearing_hold_timeouts_total", "Held flip-dones raised at the bound (hold).", &T::hold_timeouts},
       {"vgpud_tearing_copies_total", "Frames copied to a shadow (copy).", &T::copies},
       {"vgpud_tearing_copy_skipped_total", "Frames not copied: both shadows exported (copy).", &T::copy_skipped},
+      {"vgpud_tearing_copy_over_budget_total", "Frames not copied: past the vGPU's copy budget (copy).", &T::copy_over_budget},
       {"vgpud_tearing_copy_failures_total", "Copies without a shadow memfd (copy).", &T::copy_failures},
       {"vgpud_tearing_copy_bytes_total", "Bytes copied to shadows (copy).", &T::copy_bytes}};
   for (const auto& f : tearing)

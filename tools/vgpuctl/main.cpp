@@ -52,7 +52,8 @@ int run_display(const GpuOptions& gpu_opt, vgd::DisplayDemoOptions opt, const st
     if (!kind) return fail(fmt::format("unknown workload '{}' (desktop, console, video, modeswitch)", w));
     opt.guests.push_back({*kind, type});
   }
-  for (auto& g : opt.guests) g.type = type;
+  if (!type.empty())
+    for (auto& g : opt.guests) g.type = type;
   auto gpu = gpu_opt.make_gpu();
   if (!gpu) return fail(gpu.error());
   vgd::display::VirtualClock clock;
@@ -92,7 +93,7 @@ int main(int argc, char** argv) {
 
   GpuOptions run_gpu;
   bool run_as_json = false;
-  std::string run_type = "GVTg_V5_8";
+  std::string run_type;  // empty: each workload's default_type
   vgd::DisplayDemoOptions run_opt;
   std::vector<std::string> run_workloads;
   auto* run = app.add_subcommand(
@@ -101,7 +102,7 @@ int main(int argc, char** argv) {
   run->add_option("--workloads", run_workloads,
                   "one vGPU per workload: desktop, console, video, modeswitch (default: all four)")
       ->delimiter(',');
-  run->add_option("--type", run_type, "vGPU type (default GVTg_V5_8)");
+  run->add_option("--type", run_type, "vGPU type (default GVTg_V5_8, GVTg_V5_4 for modeswitch)");
   run->add_option("--seconds", run_opt.seconds, "virtual time to run (default 3)")->check(CLI::Range(0.05, 3600.0));
   run->add_option("--out", run_opt.out_dir, "directory for the PNGs (default ./snapshots)");
   run->add_flag("--json", run_as_json, "print JSON");
