@@ -143,7 +143,7 @@ void BM_ShadowCopy(benchmark::State& st) {
   s.primary.surflive = static_cast<uint32_t>(base.value());
   const auto plane = decode::decode_plane(s, hw::Plane::Primary, (*v)->ggtt());
   if (!plane) return st.SkipWithError(plane.error().reason.c_str());
-  exporter::ShadowFrames shadows((*v)->ram_ref());
+  exporter::ShadowFrames shadows((*v)->ram_ref(), (*v)->type());
   // Each shadow's first copy also creates its memfd and faults its pages in: not timed.
   if (!shadows.capture(*plane) || !shadows.capture(*plane)) return st.SkipWithError("no shadow");
   for (auto _ : st)
