@@ -50,11 +50,11 @@ std::string errno_text(const char* what) { return fmt::format("{}: {}", what, st
 
 // Buffer ids of a vGPU: shadow frames (tearing = copy) or the exporter's.
 bool is_shadow(const HostedVgpu& hv, uint32_t id) { return hv.shadows && exporter::ShadowFrames::owns(id); }
-Expected<exporter::ExportedBuffer, exporter::ExportError> get_buffer(HostedVgpu& hv, uint32_t id) {
-  return is_shadow(hv, id) ? hv.shadows->get(id) : hv.exporter->get(id);
+Expected<exporter::ExportedBuffer, exporter::ExportError> get_buffer(HostedVgpu& hv, exporter::ConsumerKey who, uint32_t id) {
+  return is_shadow(hv, id) ? hv.shadows->get(who, id) : hv.exporter->get(who, id);
 }
-void release_buffer(HostedVgpu& hv, uint32_t id) {
-  (void)(is_shadow(hv, id) ? hv.shadows->release(id) : hv.exporter->release(id));
+Expected<uint32_t, exporter::ExportError> release_buffer(HostedVgpu& hv, exporter::ConsumerKey who, uint32_t id) {
+  return is_shadow(hv, id) ? hv.shadows->release(who, id) : hv.exporter->release(who, id);
 }
 
 }  // namespace
@@ -253,7 +253,7 @@ Packet Server::handle(Client& c, Packet& req) {
     if (it == c.opened.end()) {
       auto consumer = hv->events->hub().add_consumer();
       if (!consumer) return proto::make_error(req.header, Status::Again, consumer.error());
-      c.opened[req.header.vgpu] = Opened{*consumer, {}, hv->exporter->generation()};
+      c.opened[req.header.vgpu] = Opened{*consumer, exporter::ConsumerKey{next_key_++}};
     }
     return reply_to(req);
   }
@@ -264,10 +264,6 @@ Packet Server::handle(Client& c, Packet& req) {
 Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
   const auto type = static_cast<MsgType>(req.header.type);
   events::EventHub& hub = hv.events->hub();
-  if (o->generation != hv.exporter->generation()) {  // the vGPU was reset: its ids are gone
-    std::erase_if(o->refs, [&](const auto& ref) { return !is_shadow(hv, ref.first); });  // shadows are the host's
-    o->generation = hv.exporter->generation();
-  }
   switch (type) {
     case MsgType::Close: close_vgpu(c, req.header.vgpu, *o); return reply_to(req);
     case MsgType::QueryPlane: {
@@ -280,8 +276,8 @@ Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
       // tearing = copy: the primary is served from the shadow frames, never from guest RAM.
       const auto target = exporter::classify_query(q);
       auto answer = hv.shadows && target && !target->probe && target->plane == hw::Plane::Primary
-                        ? hv.shadows->query(q, decode_now(hw::Plane::Primary))
-                        : hv.exporter->query(q, decode_now);
+                        ? hv.shadows->query(o->key, q, decode_now(hw::Plane::Primary))
+                        : hv.exporter->query(o->key, q, decode_now);
       if (!answer) return proto::make_error(req.header, status_of(answer.error().code), answer.error().message);
       Packet r = reply_to(req);
       r.append(*answer);
@@ -290,10 +286,10 @@ Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
     case MsgType::GetBuffer: {
       proto::BufferRequest b;
       if (!req.read(b)) return proto::make_error(req.header, Status::Protocol, "GetBuffer without its body");
-      auto buf = get_buffer(hv, b.id);
+      auto buf = get_buffer(hv, o->key, b.id);
       if (!buf) return proto::make_error(req.header, status_of(buf.error().code), buf.error().message);
       if (buf->extents.size() > proto::kMaxExtents) {
-        release_buffer(hv, b.id);
+        (void)release_buffer(hv, o->key, b.id);
         return proto::make_error(req.header, Status::Invalid, "buffer too fragmented for one reply");
       }
       Packet r = reply_to(req);
@@ -309,16 +305,13 @@ Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
       for (const auto& e : buf->extents) r.append(proto::Extent{e.offset, e.length});
       r.fds.push_back(std::move(buf->fd));
       if (buf->dmabuf) r.fds.push_back(std::move(buf->dmabuf));
-      ++o->refs[b.id];
       return r;
     }
     case MsgType::Release: {
       proto::ReleaseRequest rel;
       if (!req.read(rel)) return proto::make_error(req.header, Status::Protocol, "Release without its body");
-      auto held = o->refs.find(rel.id);
-      if (held == o->refs.end()) return proto::make_error(req.header, Status::NoEntry, fmt::format("no reference to buffer {} held", rel.id));
-      release_buffer(hv, rel.id);
-      if (--held->second == 0) o->refs.erase(held);
+      if (auto left = release_buffer(hv, o->key, rel.id); !left)
+        return proto::make_error(req.header, status_of(left.error().code), left.error().message);
       hv.vgpu->retry_held_flips();  // tearing = hold: the guest may have been waiting for this one
       return reply_to(req);
     }
@@ -347,10 +340,8 @@ Packet Server::handle_vgpu(Client& c, Packet& req, HostedVgpu& hv, Opened* o) {
 void Server::close_vgpu(Client& c, uint32_t id, Opened& o) {
   HostedVgpu* hv = host_.find(id);
   if (hv) {
-    const bool current = o.generation == hv->exporter->generation();
-    for (auto [buf, n] : o.refs)
-      if (current || is_shadow(*hv, buf))
-        while (n--) release_buffer(*hv, buf);
+    hv->exporter->forget(o.key);
+    if (hv->shadows) hv->shadows->forget(o.key);
     hv->vgpu->retry_held_flips();
     hv->events->hub().remove_consumer(o.consumer);
   }

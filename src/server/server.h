@@ -45,8 +45,7 @@ class Server {
  private:
   struct Opened {  // one vGPU a client opened
     events::ConsumerId consumer = 0;
-    std::map<uint32_t, uint32_t> refs;  // buffer id -> GetBuffer references held
-    uint64_t generation = 0;            // the exporter's, when the refs were taken
+    exporter::ConsumerKey key;  // its buffer references and pins (the exporter keeps them)
   };
   struct Client {
     UniqueFd fd;
@@ -70,6 +69,7 @@ class Server {
   ServerOptions opt_;
   UniqueFd listen_, epoll_, signal_, stop_;
   std::map<int, std::unique_ptr<Client>> clients_;
+  uint64_t next_key_ = 1;  // Opened::key, never reused
   mutable std::mutex stats_mu_;
   ServerStats stats_;
 };
