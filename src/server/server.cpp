@@ -234,6 +234,9 @@ Packet Server::handle(Client& c, Packet& req) {
     r.append(body);
     return r;
   }
+  // Before the vGPU is looked at: an unknown type is a protocol error whatever the vGPU's state.
+  if (!proto::known_request(req.header.type))
+    return proto::make_error(req.header, Status::Protocol, fmt::format("unknown message type {}", req.header.type));
   switch (type) {
     case MsgType::Hello: return proto::make_error(req.header, Status::Protocol, "Hello was already sent");
     case MsgType::List: {
