@@ -1,13 +1,40 @@
 #include "exporter/holds.h"
 
-#include <algorithm>
-
 namespace vgd::exporter {
+
+Holds::Tally Holds::tally(uint32_t id) const {
+  const auto t = tally_.find(id);
+  return t == tally_.end() ? Tally{} : t->second;
+}
+
+void Holds::unpin(uint32_t id) {
+  const auto t = tally_.find(id);
+  if (--t->second.pins == 0 && t->second.refs == 0) tally_.erase(t);
+}
+
+void Holds::unref(uint32_t id, uint32_t n) {
+  const auto t = tally_.find(id);
+  t->second.refs -= n;
+  if (t->second.refs == 0 && t->second.pins == 0) tally_.erase(t);
+}
+
+void Holds::pin(ConsumerKey who, hw::Plane plane, uint32_t id) {
+  uint32_t& slot = consumers_[who].pins[static_cast<size_t>(plane)];
+  if (slot == id) return;
+  if (slot != 0) unpin(slot);
+  slot = id;
+  if (id != 0) ++tally_[id].pins;
+}
 
 void Holds::add(ConsumerKey who, uint32_t id) {
   Consumer& c = consumers_[who];
   ++c.refs[id];
-  std::ranges::replace(c.pins, id, 0u);
+  ++tally_[id].refs;
+  for (uint32_t& pin : c.pins) {
+    if (pin != id) continue;
+    pin = 0;
+    unpin(id);
+  }
 }
 
 int64_t Holds::drop(ConsumerKey who, uint32_t id) {
@@ -17,26 +44,17 @@ int64_t Holds::drop(ConsumerKey who, uint32_t id) {
   if (r == c->second.refs.end()) return -1;
   const uint32_t left = --r->second;
   if (left == 0) c->second.refs.erase(r);
+  unref(id, 1);
   return left;
 }
 
-void Holds::forget_id(uint32_t id) {
-  for (auto& [who, c] : consumers_) {
-    c.refs.erase(id);
-    std::ranges::replace(c.pins, id, 0u);
-  }
-}
-
-bool Holds::pinned(uint32_t id) const {
-  if (id == 0) return false;  // 0 is "no pin"
-  return std::ranges::any_of(consumers_, [id](const auto& kv) { return std::ranges::find(kv.second.pins, id) != kv.second.pins.end(); });
-}
-
-uint32_t Holds::references(uint32_t id) const {
-  uint32_t n = 0;
-  for (const auto& [who, c] : consumers_)
-    if (const auto r = c.refs.find(id); r != c.refs.end()) n += r->second;
-  return n;
+void Holds::forget(ConsumerKey who) {
+  const auto c = consumers_.find(who);
+  if (c == consumers_.end()) return;
+  for (uint32_t pin : c->second.pins)
+    if (pin != 0) unpin(pin);
+  for (const auto& [id, n] : c->second.refs) unref(id, n);
+  consumers_.erase(c);
 }
 
 }  // namespace vgd::exporter

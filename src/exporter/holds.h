@@ -59,30 +59,35 @@ class IdSequence {
 class Holds {
  public:
   // `who`'s query of `plane` answered `id` (0: no buffer): that pin replaces its previous one.
-  void pin(ConsumerKey who, hw::Plane plane, uint32_t id) { consumers_[who].pins[plane_index(plane)] = id; }
+  void pin(ConsumerKey who, hw::Plane plane, uint32_t id);
   // A get(): one more reference of `who` on `id`; its pins of `id` are spent.
   void add(ConsumerKey who, uint32_t id);
   // A release(): the references `who` still holds on `id`, or -1 when it held none.
   int64_t drop(ConsumerKey who, uint32_t id);
   // Close or disconnect: everything `who` held or pinned.
-  void forget(ConsumerKey who) { consumers_.erase(who); }
-  // The buffer is gone (vGPU reset): nobody holds or pins it any more.
-  void forget_id(uint32_t id);
-  void clear() { consumers_.clear(); }
+  void forget(ConsumerKey who);
+  // Every reference and pin (vGPU reset).
+  void clear() { consumers_.clear(), tally_.clear(); }
 
-  bool pinned(uint32_t id) const;
-  uint32_t references(uint32_t id) const;  // all consumers'
+  bool pinned(uint32_t id) const { return tally(id).pins != 0; }
+  uint32_t references(uint32_t id) const { return tally(id).refs; }  // all consumers'
   // Neither referenced nor pinned: the LRU may drop it.
-  bool idle(uint32_t id) const { return references(id) == 0 && !pinned(id); }
+  bool idle(uint32_t id) const { return !tally_.contains(id); }
 
  private:
   struct Consumer {
     std::array<uint32_t, hw::kPlaneCount> pins{};  // by plane; 0: none
     std::map<uint32_t, uint32_t> refs;              // id -> references
   };
-  static std::size_t plane_index(hw::Plane p) { return static_cast<std::size_t>(p); }
+  struct Tally {  // every consumer's, per id: asked on each query, kept rather than summed
+    uint32_t refs = 0, pins = 0;
+  };
+  Tally tally(uint32_t id) const;
+  void unpin(uint32_t id);
+  void unref(uint32_t id, uint32_t n);
 
   std::map<ConsumerKey, Consumer> consumers_;
+  std::map<uint32_t, Tally> tally_;  // ids someone references or pins, only
 };
 
 }  // namespace vgd::exporter
