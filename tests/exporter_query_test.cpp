@@ -16,6 +16,7 @@ namespace {
 using decode::DecodeError;
 using decode::PlaneInfo;
 using Kind = DecodeError::Kind;
+constexpr ConsumerKey kConsumer{1};
 
 #define EXPECT_SAME_OFFSET(field) EXPECT_EQ(offsetof(GfxPlaneInfo, field), offsetof(vfio_device_gfx_plane_info, field))
 
@@ -82,7 +83,7 @@ TEST(PlaneQuery, ProbeForDmabufSucceedsWithoutDecodingAnyPlane) {
   const auto decode = [&](hw::Plane) -> DecodeResult { ++decodes; return decoded_plane(); };
   for (uint32_t type : {kPlanePrimary, kPlaneCursor, 77u}) {  // the kernel checks no plane type here
     const GfxPlaneInfo req = request(kFlagProbe | kFlagDmabuf, type);
-    const auto r = ex.query(req, decode);
+    const auto r = ex.query(kConsumer, req, decode);
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(std::memcmp(&*r, &req, sizeof req), 0) << "a probe answers support only";
   }
@@ -102,7 +103,7 @@ class QueryRefusalTest : public ::testing::TestWithParam<Refusal> {};
 TEST_P(QueryRefusalTest, IsRefusedBeforeDecoding) {
   Exporter ex({});
   int decodes = 0;
-  const auto r = ex.query(GetParam().req, [&](hw::Plane) -> DecodeResult { ++decodes; return decoded_plane(); });
+  const auto r = ex.query(kConsumer, GetParam().req, [&](hw::Plane) -> DecodeResult { ++decodes; return decoded_plane(); });
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, GetParam().code) << r.error().message;
   EXPECT_NE(r.error().message.find(GetParam().needle), std::string::npos) << r.error().message;
@@ -132,7 +133,7 @@ TEST(PlaneQuery, DisabledPlaneIsSuccessWithEveryOutputZeroed) {
     std::memset(static_cast<void*>(&req), 0xAB, sizeof req);  // garbage in every output
     req.argsz = sizeof req, req.flags = kFlagDmabuf, req.drm_plane_type = type;
     Exporter ex({});
-    const auto r = ex.query(req, failed(Kind::NoPlane, "plane disabled"));
+    const auto r = ex.query(kConsumer, req, failed(Kind::NoPlane, "plane disabled"));
     ASSERT_TRUE(r) << r.error().message;
     GfxPlaneInfo want{};
     want.argsz = req.argsz, want.flags = req.flags, want.drm_plane_type = type;
@@ -189,7 +190,7 @@ TEST(PlaneQuery, PageListNotCoveringTheSizeIsRefused) {
   Exporter ex({});
   PlaneInfo p = decoded_plane();
   p.pages.pop_back();
-  const auto r = ex.query(request(), p);
+  const auto r = ex.query(kConsumer, request(), p);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::InvalidArgument);
   EXPECT_EQ(ex.counters().live, 0u);

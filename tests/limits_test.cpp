@@ -193,7 +193,7 @@ TEST_F(ShadowBudgetTest, AFrameOverTheBudgetIsRefusedCountedAndNeverAllocated) {
   EXPECT_EQ(s.counters().copy_failures, 0u);
   EXPECT_EQ(s.shadow_bytes(), kBudget) << "nothing allocated past the budget";
   EXPECT_EQ(s.front_id(), front) << "the consumer sees no new frame";
-  const auto q = s.query(request(), big);
+  const auto q = s.query(exporter::ConsumerKey{1}, request(), big);
   ASSERT_TRUE(q) << q.error().message;
   EXPECT_EQ(q->dmabuf_id, front);
   EXPECT_EQ(q->stride, 256u) << "the last frame that fitted";
@@ -217,13 +217,11 @@ TEST_F(ShadowBudgetTest, AHugeStrideAtALegalModeCannotGrowTheDaemon) {
   ASSERT_EQ(plane->size, uint64_t{kStride} * 768);
 
   ShadowFrames s(v->ram_ref(), v->type());
-  v->set_latch_listener([&s](Vgpu& g, const display::VblankReport& r) { s.on_vblank(g, r); });
-  for (int i = 0; i < 3; ++i) v->vblank();  // the copy stays owed: tried again at each vblank
-  v->set_latch_listener({});
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(s.capture(*plane)) << "each consumer query tries again, and is refused";
   EXPECT_EQ(s.counters().copy_over_budget, 3u);
   EXPECT_EQ(s.counters().copies, 0u);
   EXPECT_EQ(s.shadow_bytes(), 0u);
-  const auto q = s.query(request(), plane);
+  const auto q = s.query(exporter::ConsumerKey{1}, request(), plane);
   EXPECT_FALSE(q) << "no frame to offer";
   EXPECT_EQ(s.shadow_bytes(), 0u);
   EXPECT_EQ(misbehaviour(*v), 0u) << "a wide stride is legal; only the copy is refused";

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <iostream>
 #include <set>
 
 #include "decode/decoder.h"
@@ -31,6 +32,7 @@ constexpr uint32_t kW = test::SmallPrimary::kW, kH = test::SmallPrimary::kH;
 constexpr uint64_t kPages = test::SmallPrimary::kPages;
 constexpr uint32_t kAsync = 1u << 9;
 constexpr uint32_t kXrgb = 4u << 24;
+constexpr ConsumerKey kA{1}, kB{2};  // two consumers of the vGPU
 
 // One vGPU whose pipe A shows a 64×64 primary flipped synchronously among surfaces 0..3
 // (surface k: GM pages [4k, 4k + 4) → RAM frames kFrame0 + 4k...). No clock: vblank() by hand.
@@ -86,9 +88,9 @@ class HoldTest : public TearingTest {
   void TearDown() override { v->set_flip_done_gate(nullptr, 1); }
   // A consumer takes the buffer on screen and keeps it.
   uint32_t export_front() {
-    auto q = ex->query(request(), decoded());
+    auto q = ex->query(kA, request(), decoded());
     EXPECT_TRUE(q) << q.error().message;
-    EXPECT_TRUE(ex->get(q->dmabuf_id)) << "get";
+    EXPECT_TRUE(ex->get(kA, q->dmabuf_id)) << "get";
     return q->dmabuf_id;
   }
 
@@ -118,7 +120,7 @@ TEST_F(HoldTest, ConsumerHoldingTheOldFrameDelaysFlipDoneUntilItReleases) {
   v->retry_held_flips();
   EXPECT_FALSE(flip_done()) << "still held";
   now_ns += 5'000'000;
-  ASSERT_TRUE(ex->release(old));
+  ASSERT_TRUE(ex->release(kA, old));
   v->retry_held_flips();
   EXPECT_TRUE(flip_done()) << "raised as soon as the consumer let go";
   EXPECT_FALSE(v->display().held(Pipe::A, Plane::Primary));
@@ -134,7 +136,7 @@ TEST_F(HoldTest, ReleaseWithoutRetryCompletesAtTheNextVblank) {
   const uint32_t old = export_front();
   flip(1);
   v->vblank();
-  ASSERT_TRUE(ex->release(old));
+  ASSERT_TRUE(ex->release(kA, old));
   EXPECT_FALSE(flip_done());
   v->vblank();
   EXPECT_TRUE(flip_done()) << "the gate is asked again at every vblank";
@@ -199,17 +201,19 @@ class CopyTest : public TearingTest {
   }
   void TearDown() override { v->set_latch_listener({}); }
   // A primary query as the daemon's ConsumerPort makes it: a copy first when one is owed.
-  Expected<GfxPlaneInfo, ExportError> query() {
+  Expected<GfxPlaneInfo, ExportError> query(ConsumerKey who = kA) {
     const DecodeResult d = decoded();
     if (shadows->owed() && d) (void)shadows->capture(*d);
-    return shadows->query(request(), d);
+    return shadows->query(who, request(), d);
   }
-  // What a consumer is told after an event: the front shadow's id.
-  uint32_t query_id() {
-    auto q = query();
+  // What a consumer is told after an event: the front shadow's id (of a 64-pixel-wide frame
+  // `rows` high).
+  uint32_t query_id(ConsumerKey who = kA, uint32_t rows = kH) {
+    auto q = query(who);
     EXPECT_TRUE(q) << q.error().message;
     EXPECT_EQ(q->width, kW);
-    EXPECT_EQ(q->size, kPages * kPageSize);
+    EXPECT_EQ(q->height, rows);
+    EXPECT_EQ(q->size, kW * 4 * rows);
     return q ? q->dmabuf_id : 0;
   }
   // The first and last byte of a buffer's mapping, through the consumer's descriptor.
@@ -245,7 +249,7 @@ TEST_F(CopyTest, ConsumerSeesTheNewFrameAndNotWhatTheGuestDrawsNext) {
   present(1, 0xB1);
   const uint32_t id = query_id();
   EXPECT_TRUE(ShadowFrames::owns(id));
-  auto b = shadows->get(id);
+  auto b = shadows->get(kA, id);
   ASSERT_TRUE(b) << b.error().message;
   Mapped m;
   map(*b, m);
@@ -258,14 +262,14 @@ TEST_F(CopyTest, ConsumerSeesTheNewFrameAndNotWhatTheGuestDrawsNext) {
   EXPECT_TRUE(m.all(0xB1)) << "a held shadow is never written";
   const uint32_t next = query_id();
   EXPECT_NE(next, id);
-  auto b2 = shadows->get(next);
+  auto b2 = shadows->get(kA, next);
   ASSERT_TRUE(b2);
   Mapped m2;
   map(*b2, m2);
   EXPECT_TRUE(m2.all(0xCC));
-  EXPECT_TRUE(shadows->release(id));
-  EXPECT_TRUE(shadows->release(next));
-  EXPECT_FALSE(shadows->release(next)) << "nothing outstanding";
+  EXPECT_TRUE(shadows->release(kA, id));
+  EXPECT_TRUE(shadows->release(kA, next));
+  EXPECT_FALSE(shadows->release(kA, next)) << "nothing outstanding";
 }
 
 TEST_F(CopyTest, TwoShadowIdsAlternateAsTheGuestFlips) {
@@ -274,12 +278,12 @@ TEST_F(CopyTest, TwoShadowIdsAlternateAsTheGuestFlips) {
     present(i % 2, static_cast<uint8_t>(i));
     const uint32_t id = query_id();
     ids.insert(id);
-    auto b = shadows->get(id);
+    auto b = shadows->get(kA, id);
     ASSERT_TRUE(b);
     Mapped m;
     map(*b, m);
     EXPECT_TRUE(m.all(static_cast<uint8_t>(i))) << "frame " << i;
-    ASSERT_TRUE(shadows->release(id));
+    ASSERT_TRUE(shadows->release(kA, id));
   }
   EXPECT_EQ(ids.size(), 2u);
   EXPECT_EQ(shadows->counters().copies, 20u) << "every latched flip (the first frame is one)";
@@ -289,17 +293,18 @@ TEST_F(CopyTest, TwoShadowIdsAlternateAsTheGuestFlips) {
 TEST_F(CopyTest, BothShadowsHeldSkipsTheCopyUntilOneIsReleased) {
   present(1, 0x11);
   const uint32_t a = query_id();
-  ASSERT_TRUE(shadows->get(a));
+  ASSERT_TRUE(shadows->get(kA, a));
   present(0, 0x22);
   const uint32_t b = query_id();
-  ASSERT_TRUE(shadows->get(b));
+  ASSERT_TRUE(shadows->get(kA, b));
   present(1, 0x33);  // flip-done raised all the same
+  EXPECT_EQ(shadows->counters().copy_skipped, 1u);
   EXPECT_EQ(query_id(), b) << "consumers skip a frame rather than see a torn one";
   EXPECT_EQ(shadows->counters().copy_skipped, 1u);
-  ASSERT_TRUE(shadows->release(a));
+  ASSERT_TRUE(shadows->release(kA, a));
   v->vblank();  // no flip: the copy is still owed, and made at the next query
   EXPECT_EQ(query_id(), a);
-  auto got = shadows->get(a);
+  auto got = shadows->get(kA, a);
   ASSERT_TRUE(got);
   Mapped m;
   map(*got, m);
@@ -321,12 +326,51 @@ TEST_F(CopyTest, NewGeometryGetsNewIdsAndNoPlaneStaysNoPlane) {
   }
   EXPECT_EQ(ids.size(), 2u);
   EXPECT_FALSE(ids.contains(before)) << "a consumer's cache keyed by id never sees the new geometry under an old id";
-  EXPECT_FALSE(shadows->get(before)) << "the old id went with its memfd";
+  EXPECT_FALSE(shadows->get(kA, before)) << "the old id went with its memfd";
   auto q = query();
   wr(*v, reg(hw::plane::kCtl), 0);
   q = query();
   ASSERT_TRUE(q);
   EXPECT_TRUE(no_plane(*q)) << "a disabled plane is zeroed, not the last shadow";
+}
+
+// A consumer told about a shadow can get it whatever happens before: a new geometry goes to the
+// other shadow, and the pinned one keeps its id (and memfd) until its consumer moves on.
+TEST_F(CopyTest, APinnedShadowKeepsItsIdThroughAGeometryChange) {
+  present(1, 0x44);
+  const uint32_t s = query_id(kA);
+  wr(*v, hw::trans::kPipeSrc, (kW - 1) << 16 | (kH / 2 - 1));
+  present(0, 0x55);
+  present(1, 0x66);  // the other shadow takes both frames: the pinned one cannot change geometry
+  const uint32_t now = query_id(kB, kH / 2);
+  EXPECT_NE(now, s);
+  EXPECT_GT(now, s) << "shadow ids grow too";
+  auto b = shadows->get(kA, s);
+  ASSERT_TRUE(b) << b.error().message;
+  EXPECT_EQ(b->height, kH) << "the shadow A was told about, as it was described";
+  ASSERT_TRUE(shadows->release(kA, s));
+  EXPECT_EQ(query_id(kA, kH / 2), now);
+  present(0, 0x77);  // nobody pins or holds s: it may take the new geometry, under a new id
+  const uint32_t next = query_id(kA, kH / 2);
+  EXPECT_GT(next, now);
+  EXPECT_FALSE(shadows->contains(s));
+}
+
+TEST_F(CopyTest, ShadowReferencesAreEachConsumersOwn) {
+  present(1, 0x11);
+  const uint32_t a = query_id(kA);
+  ASSERT_TRUE(shadows->get(kA, a));
+  EXPECT_FALSE(shadows->release(kB, a)) << "B holds no reference on it";
+  present(0, 0x22);
+  const uint32_t b = query_id(kA);
+  ASSERT_TRUE(shadows->get(kA, b));
+  present(1, 0x33);
+  EXPECT_EQ(query_id(kB), b);
+  EXPECT_EQ(shadows->counters().copy_skipped, 1u) << "A holds both";
+  shadows->forget(kA);  // A disconnects
+  (void)query_id(kB);
+  EXPECT_EQ(shadows->counters().copies, 3u) << "the owed copy, made as soon as A is gone";
+  EXPECT_FALSE(shadows->release(kA, a));
 }
 
 TEST_F(CopyTest, VblanksCopyNothingAConsumerQueryCopiesOnce) {
@@ -358,7 +402,7 @@ TEST_F(CopyTest, AFlipAwayFromTheSurfaceBeingCopiedWaitsForTheCopy) {
   shadows->end_capture(*job);
   v->retry_held_flips();
   EXPECT_TRUE(flip_done()) << "the copy is over";
-  auto b = shadows->get(shadows->front_id());
+  auto b = shadows->get(kA, shadows->front_id());
   ASSERT_TRUE(b);
   Mapped m;
   map(*b, m);

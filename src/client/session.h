@@ -83,7 +83,8 @@ class VgpuSession {
   // the returned buffer's, released when its last shared_ptr goes (see the class comment).
   Result<std::shared_ptr<const MappedBuffer>> buffer(uint32_t id);
   // The same for a query's answer, and a cached entry whose format or geometry no longer match
-  // the query (the daemon reused an id after a vGPU reset) is dropped and fetched again.
+  // the query (an id the daemon gave again after its numbering wrapped) is dropped and fetched
+  // again.
   Result<std::shared_ptr<const MappedBuffer>> buffer(const proto::GfxPlaneInfo& plane);
   // Drops the id from the cache and returns its reference (back-pressure: "done with this
   // frame"); a buffer of that id the caller still holds stays mapped but will send nothing when

@@ -29,8 +29,9 @@ std::vector<Extent> coalesce(const std::vector<MemfdOffset>& pages) {
   return out;
 }
 
-Exporter::Exporter(std::weak_ptr<const GuestRam> ram, ExporterOptions opts) : ram_(std::move(ram)), opts_(std::move(opts)) {
-  opts_.idle_capacity = std::max<size_t>(opts_.idle_capacity, 1);  // the buffer just queried stays
+Exporter::Exporter(std::weak_ptr<const GuestRam> ram, ExporterOptions opts)
+    : ram_(std::move(ram)), opts_(std::move(opts)), ids_(kBufferIds, opts_.first_id) {
+  opts_.idle_capacity = std::max<size_t>(opts_.idle_capacity, 1);  // the buffer released last stays
   if (opts_.udmabuf) udmabuf_dev_.reset(::open(opts_.udmabuf_path.c_str(), O_RDWR | O_CLOEXEC));
 }
 
@@ -46,23 +47,20 @@ Exporter::Object* Exporter::find(const decode::PlaneInfo& p) {
   return nullptr;
 }
 
-uint32_t Exporter::lowest_free_id() const {
-  uint32_t want = 1;
-  for (const auto& [id, o] : objects_) {
-    if (id != want) break;
-    ++want;
-  }
-  return want;
-}
-
-Expected<GfxPlaneInfo, ExportError> Exporter::query(const GfxPlaneInfo& req, const DecodeResult& decoded) {
+Expected<GfxPlaneInfo, ExportError> Exporter::query(ConsumerKey who, const GfxPlaneInfo& req, const DecodeResult& decoded) {
   ++c_.queries;
   auto reply = answer_query(req, decoded);
   if (!reply) {
     ++c_.refused;
     return reply;
   }
-  if (reply->flags != kFlagDmabuf || no_plane(*reply)) return reply;  // a probe, or nothing shown
+  if (reply->flags != kFlagDmabuf) return reply;  // a probe
+  const hw::Plane plane = classify_query(req)->plane;  // a valid query: answer_query() classified it
+  if (no_plane(*reply)) {
+    holds_.pin(who, plane, 0);
+    enforce_idle_bound();  // the buffer it pinned before may be idle now
+    return reply;
+  }
 
   const decode::PlaneInfo& p = *decoded;
   if (p.pages.size() != align_up(p.size, kPageSize) / kPageSize) {  // the decoder's promise, checked
@@ -71,21 +69,21 @@ Expected<GfxPlaneInfo, ExportError> Exporter::query(const GfxPlaneInfo& req, con
                   fmt::format("plane of {} bytes comes with {} pages", p.size, p.pages.size()));
   }
   ++clock_;
-  if (Object* o = find(p)) {
+  Object* o = find(p);
+  if (o) {
     ++c_.hits;
-    o->last_query = clock_;
-    o->initial_ref = true;  // re-armed: the id stays until get() (or LRU eviction)
-    reply->dmabuf_id = o->id;
-    return reply;
+    o->last_use = clock_;
+  } else {
+    ++c_.misses;
+    const uint32_t id = ids_.take([this](uint32_t n) { return objects_.contains(n); });
+    o = &objects_.emplace(id, Object{.id = id, .base = p.base, .fourcc = p.fourcc, .modifier = p.modifier,
+                                     .width = p.width, .height = p.height, .stride = p.stride, .size = p.size,
+                                     .pages = p.pages, .last_use = clock_})
+             .first->second;
   }
-  ++c_.misses;
-  const uint32_t id = lowest_free_id();
-  objects_.emplace(id, Object{.id = id, .base = p.base, .fourcc = p.fourcc, .modifier = p.modifier,
-                              .width = p.width, .height = p.height, .stride = p.stride, .size = p.size,
-                              .pages = p.pages, .initial_ref = true, .exports = 0,
-                              .last_query = clock_});
+  holds_.pin(who, plane, o->id);  // the id stays until `who` gets it (or queries this plane again)
+  reply->dmabuf_id = o->id;
   enforce_idle_bound();
-  reply->dmabuf_id = id;
   return reply;
 }
 
@@ -94,12 +92,12 @@ void Exporter::enforce_idle_bound() {
     size_t idle = 0;
     auto oldest = objects_.end();
     for (auto it = objects_.begin(); it != objects_.end(); ++it) {
-      if (it->second.exports != 0) continue;  // a consumer holds it: never evicted
+      if (!holds_.idle(it->first)) continue;  // referenced or pinned: never evicted
       ++idle;
-      if (oldest == objects_.end() || it->second.last_query < oldest->second.last_query) oldest = it;
+      if (oldest == objects_.end() || it->second.last_use < oldest->second.last_use) oldest = it;
     }
     if (idle <= opts_.idle_capacity) return;
-    objects_.erase(oldest);
+    objects_.erase(oldest);  // its id is not handed out again before the numbering wraps
     ++c_.evictions;
   }
 }
@@ -118,7 +116,7 @@ UniqueFd Exporter::make_dmabuf(int memfd, const std::vector<Extent>& extents) {
   return UniqueFd(::ioctl(udmabuf_dev_.get(), UDMABUF_CREATE_LIST, list));
 }
 
-Expected<ExportedBuffer, ExportError> Exporter::get(uint32_t id) {
+Expected<ExportedBuffer, ExportError> Exporter::get(ConsumerKey who, uint32_t id) {
   const auto it = objects_.find(id);
   if (it == objects_.end()) {
     ++c_.refused;
@@ -150,43 +148,43 @@ Expected<ExportedBuffer, ExportError> Exporter::get(uint32_t id) {
     if (udmabuf_dev_) b.dmabuf = make_dmabuf(ram->fd(), b.extents);
     ++(b.dmabuf ? c_.dmabufs : c_.dmabuf_failures);
   }
-  ++o.exports;
-  o.initial_ref = false;  // the export keeps it now (as upstream GVT's GET does)
+  holds_.add(who, id);  // the reference keeps it now; `who`'s pin is spent
+  o.last_use = ++clock_;
   ++c_.exports;
   return b;
 }
 
-Expected<uint32_t, ExportError> Exporter::release(uint32_t id) {
+Expected<uint32_t, ExportError> Exporter::release(ConsumerKey who, uint32_t id) {
   const auto it = objects_.find(id);
-  if (it == objects_.end() || it->second.exports == 0) {
+  const int64_t left = it == objects_.end() ? -1 : holds_.drop(who, id);
+  if (left < 0) {
     ++c_.refused;
     return refuse(Errc::NoSuchBuffer, it == objects_.end() ? fmt::format("no buffer with id {}", id)
-                                                          : fmt::format("buffer {} has no export outstanding", id));
+                                                          : fmt::format("no reference held on buffer {}", id));
   }
-  Object& o = it->second;
-  const uint32_t left = --o.exports;
   ++c_.releases;
-  if (left == 0) {
-    if (!o.initial_ref)
-      objects_.erase(it);  // no references at all: freed, its id reusable
-    else
-      enforce_idle_bound();  // re-queried meanwhile: idle now, and counts against the bound
-  }
-  return left;
+  it->second.last_use = ++clock_;
+  if (left == 0) enforce_idle_bound();  // idle now, perhaps, and counting against the bound
+  return static_cast<uint32_t>(left);
+}
+
+void Exporter::forget(ConsumerKey who) {
+  holds_.forget(who);
+  enforce_idle_bound();
 }
 
 void Exporter::invalidate_all() {
   objects_.clear();
+  holds_.clear();
   ++generation_;
 }
 
 uint32_t Exporter::exports_of(uint32_t id) const {
-  const auto it = objects_.find(id);
-  return it == objects_.end() ? 0 : it->second.exports;
+  return objects_.contains(id) ? holds_.references(id) : 0;
 }
 
 bool Exporter::exported_at(Gma base) const {
-  return std::ranges::any_of(objects_, [base](const auto& kv) { return kv.second.exports != 0 && kv.second.base == base; });
+  return std::ranges::any_of(objects_, [&](const auto& kv) { return kv.second.base == base && holds_.references(kv.first) != 0; });
 }
 
 ExporterCounters Exporter::counters() const {

@@ -1,17 +1,18 @@
-// One vGPU's plane exporter (docs/protocol.md §3.4–§4; upstream GVT's rules, changed below): plane
-// queries get stable buffer ids, get() hands out read-only descriptors of the pages behind an
-// id, release() returns them. Not thread-safe: the caller serialises (one per vGPU).
+// One vGPU's plane exporter (docs/protocol.md §3.4, §4): plane queries get stable buffer ids,
+// get() hands out read-only descriptors of the pages behind an id, release() returns them. Not
+// thread-safe: the caller serialises (one per vGPU).
 //
-// Ids and references, as upstream GVT: a query that finds no buffer with the same identity
-// creates one with the lowest free id >= 1 and an "initial reference"; get() adds an export
-// reference and drops the initial one; release() drops an export reference; a query hit takes
-// the initial reference again, so an id cannot vanish between query and get. A buffer with no
-// references is freed and its id reused. Differences: the identity covers every page (a remap
-// of any page is a new buffer, never stale content), and buffers held only by their initial
-// reference are an LRU bounded by Options::idle_capacity (upstream kept them all).
+// Ids: a query that finds no buffer with the same identity creates one under the next id of
+// kBufferIds (increasing; never reused while the buffer is known, and not before the range has
+// wrapped). The identity covers every page: a remap of any page is a new buffer, never stale
+// content.
 //
-// References are per vGPU, not per consumer: a server with several clients must remember which
-// ids each client got and release only those (and forget them when generation() changes).
+// References are per consumer (ConsumerKey): get() adds one for its consumer, release() returns
+// one of that consumer's, forget() all of them. A query pins the id it answers for its consumer
+// until that consumer gets it, queries the same plane again or is forgotten, so no other
+// consumer's release can make the get() that follows fail (upstream GVT's "initial reference",
+// per consumer). A buffer neither referenced nor pinned is idle: it stays known under its id,
+// and the idle ones beyond Options::idle_capacity are dropped least recently used first.
 #pragma once
 
 #include <concepts>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "decode/plane.h"
+#include "exporter/holds.h"
 #include "exporter/plane_abi.h"
 #include "exporter/query.h"
 #include "memory/guest_ram.h"
@@ -51,9 +53,10 @@ struct ExportedBuffer {
 };
 
 struct ExporterOptions {
-  size_t idle_capacity = 16;  // buffers held only by their initial reference (at least 1)
+  size_t idle_capacity = 16;  // known buffers nobody references or pins (at least 1)
   bool udmabuf = true;        // try /dev/udmabuf for a real dma-buf
   std::string udmabuf_path = "/dev/udmabuf";
+  uint32_t first_id = kBufferIds.first;  // where numbering starts (tests of the wrap)
 };
 
 struct ExporterCounters {
@@ -62,7 +65,7 @@ struct ExporterCounters {
   uint64_t misses = 0;   // a new buffer created
   uint64_t exports = 0;  // successful get()s
   uint64_t releases = 0;
-  uint64_t evictions = 0;  // idle buffers dropped by the LRU bound
+  uint64_t evictions = 0;  // idle buffers dropped by the LRU bound, least recently used first
   uint64_t refused = 0;    // query/get/release calls answered with an error
   uint64_t dmabufs = 0;         // dma-bufs created
   uint64_t dmabuf_failures = 0; // get()s without a dma-buf although udmabuf was asked for
@@ -74,13 +77,14 @@ class Exporter {
   // Does not keep the RAM alive (descriptors already handed out do, on their own).
   explicit Exporter(std::weak_ptr<const GuestRam> ram, ExporterOptions opts = {});
 
-  // A plane query: the reply per answer_query(), plus the buffer id of a plane that is shown.
+  // A plane query by `who`: the reply per answer_query(), plus the buffer id of a plane that is
+  // shown, pinned for `who` (an answer without a buffer unpins its previous one for that plane).
   // `decoded` is decode_plane() for the plane the request names (classify_query() says which).
-  Expected<GfxPlaneInfo, ExportError> query(const GfxPlaneInfo& req, const DecodeResult& decoded);
+  Expected<GfxPlaneInfo, ExportError> query(ConsumerKey who, const GfxPlaneInfo& req, const DecodeResult& decoded);
   // The same, decoding only when the request is a valid query: decode(hw::Plane) -> DecodeResult.
   template <class Decode>
     requires std::invocable<Decode&, hw::Plane>
-  Expected<GfxPlaneInfo, ExportError> query(const GfxPlaneInfo& req, Decode&& decode) {
+  Expected<GfxPlaneInfo, ExportError> query(ConsumerKey who, const GfxPlaneInfo& req, Decode&& decode) {
     auto target = classify_query(req);
     if (!target) {
       ++c_.queries;
@@ -88,23 +92,27 @@ class Exporter {
       return Unexpected(target.error());
     }
     static const DecodeResult kUnused = Unexpected(decode::DecodeError{decode::DecodeError::Kind::NoPlane, {}});
-    return target->probe ? query(req, kUnused) : query(req, decode(target->plane));
+    return target->probe ? query(who, req, kUnused) : query(who, req, decode(target->plane));
   }
 
-  // A new read-only descriptor of the buffer's pages (and a dma-buf when udmabuf works); counts
-  // one export reference, to be returned with release().
-  Expected<ExportedBuffer, ExportError> get(uint32_t id);
-  // Drops one export reference; answers the references left. NoSuchBuffer when none is out.
-  Expected<uint32_t, ExportError> release(uint32_t id);
+  // A new read-only descriptor of a known buffer's pages (and a dma-buf when udmabuf works),
+  // whoever asks; counts one reference for `who`, to be returned with release().
+  Expected<ExportedBuffer, ExportError> get(ConsumerKey who, uint32_t id);
+  // Returns one of `who`'s references; answers the references `who` still holds on the buffer.
+  // NoSuchBuffer when `who` holds none. The buffer stays known (idle when nobody holds it).
+  Expected<uint32_t, ExportError> release(ConsumerKey who, uint32_t id);
+  // `who` closed or went away: its references and pins are dropped.
+  void forget(ConsumerKey who);
 
-  // vGPU reset or destroy: every id is forgotten (get/release answer NoSuchBuffer). Descriptors
-  // already handed out stay valid: they reference the memfd, not this object.
+  // vGPU reset or destroy: every buffer, reference and pin is forgotten (get/release answer
+  // NoSuchBuffer); numbering goes on where it was, so no old id comes back for another surface.
+  // Descriptors already handed out stay valid: they reference the memfd, not this object.
   void invalidate_all();
-  // Changes at every invalidate_all(), so a server can tell old ids from reused ones.
+  // Changes at every invalidate_all().
   uint64_t generation() const { return generation_; }
 
   bool contains(uint32_t id) const { return objects_.contains(id); }
-  uint32_t exports_of(uint32_t id) const;  // outstanding export references; 0 if unknown
+  uint32_t exports_of(uint32_t id) const;  // every consumer's references; 0 if unknown
   // A consumer still holds a buffer starting at `base` (tearing control asks before letting the
   // guest draw into it again).
   bool exported_at(Gma base) const;
@@ -121,20 +129,18 @@ class Exporter {
     uint32_t width = 0, height = 0, stride = 0;
     uint64_t size = 0;
     std::vector<MemfdOffset> pages;
-    // References.
-    bool initial_ref = true;
-    uint32_t exports = 0;
-    uint64_t last_query = 0;  // LRU clock value
+    uint64_t last_use = 0;  // LRU clock value: the last query, get or release
   };
   Object* find(const decode::PlaneInfo& p);
-  uint32_t lowest_free_id() const;
   void enforce_idle_bound();
   UniqueFd make_dmabuf(int memfd, const std::vector<Extent>& extents);
 
   std::weak_ptr<const GuestRam> ram_;
   ExporterOptions opts_;
   UniqueFd udmabuf_dev_;
-  std::map<uint32_t, Object> objects_;  // by id: the lowest free id is the first gap
+  std::map<uint32_t, Object> objects_;  // by id
+  Holds holds_;
+  IdSequence ids_;
   uint64_t clock_ = 0;
   uint64_t generation_ = 0;
   ExporterCounters c_;

@@ -74,17 +74,25 @@ void ShadowFrames::on_vblank(const Vgpu& v, const display::VblankReport& r) {
   if (want) owed_ = true;
 }
 
-ShadowFrames::Slot* ShadowFrames::pick() {
+bool ShadowFrames::Slot::shows(const decode::PlaneInfo& p) const {
+  return id != 0 && fourcc == p.fourcc && modifier == p.modifier && width == p.width && height == p.height &&
+         stride == p.stride && size == p.size;
+}
+
+ShadowFrames::Slot* ShadowFrames::pick(const decode::PlaneInfo& p) {
   // The slot not in front first: a consumer that has just been told the front id still finds
-  // that frame, unless it is the only slot free.
+  // that frame, unless it is the only slot free. A held slot (or one being copied into) is never
+  // rewritten; a pinned one only with a frame of its own geometry (its id must stay).
   const size_t first = front_ == size_t{0} ? 1 : 0;
-  for (size_t i : {first, 1 - first})
-    if (slots_[i].exports == 0 && !slots_[i].copying) return &slots_[i];
+  for (size_t i : {first, 1 - first}) {
+    Slot& s = slots_[i];
+    if (!s.copying && holds_.references(s.id) == 0 && (s.shows(p) || !holds_.pinned(s.id))) return &s;
+  }
   return nullptr;
 }
 
-ShadowFrames::Slot* ShadowFrames::find(uint32_t id) {
-  for (Slot& s : slots_)
+const ShadowFrames::Slot* ShadowFrames::find(uint32_t id) const {
+  for (const Slot& s : slots_)
     if (s.id != 0 && s.id == id) return &s;
   return nullptr;
 }
@@ -97,9 +105,7 @@ uint64_t ShadowFrames::default_budget(const VgpuType& t) {
 }
 
 bool ShadowFrames::fit(Slot& s, const decode::PlaneInfo& p) {
-  if (s.id != 0 && s.fourcc == p.fourcc && s.modifier == p.modifier && s.width == p.width && s.height == p.height &&
-      s.stride == p.stride && s.size == p.size)
-    return true;
+  if (s.shows(p)) return true;
   // The other slot keeps its memfd, this one's is replaced: refuse before allocating anything,
   // so the consumer keeps the last frame that fitted and the daemon does not grow.
   const uint64_t bytes = align_up(p.size, kPageSize), other = slots_[&s == slots_.data() ? 1 : 0].map.size();
@@ -108,7 +114,8 @@ bool ShadowFrames::fit(Slot& s, const decode::PlaneInfo& p) {
     return false;
   }
   // Another format or geometry: a new memfd under a new id, so no consumer's cache keyed by id
-  // describes the wrong bytes. Nobody holds this slot; descriptors handed out before keep theirs.
+  // describes the wrong bytes. Nobody holds or pins this slot; descriptors handed out before
+  // keep theirs.
   // The old memfd goes first, so the two never exceed the budget even for a moment.
   if (front_ && &slots_[*front_] == &s) front_.reset();
   s = Slot{};
@@ -116,14 +123,14 @@ bool ShadowFrames::fit(Slot& s, const decode::PlaneInfo& p) {
     ++c_.copy_failures;
     return false;
   }
-  s.id = next_id_++;
+  s.id = ids_.take([this](uint32_t n) { return contains(n); });
   s.fourcc = p.fourcc, s.modifier = p.modifier, s.width = p.width, s.height = p.height, s.stride = p.stride;
   s.size = p.size;
   return true;
 }
 
 std::optional<ShadowFrames::CopyJob> ShadowFrames::begin_capture(const decode::PlaneInfo& p) {
-  Slot* s = pick();
+  Slot* s = pick(p);
   if (!s) {
     ++c_.copy_skipped;
     return std::nullopt;
@@ -187,9 +194,14 @@ bool ShadowFrames::capture(const decode::PlaneInfo& p) {
   return job->ok;
 }
 
-Expected<GfxPlaneInfo, ExportError> ShadowFrames::query(const GfxPlaneInfo& req, const DecodeResult& decoded) {
+Expected<GfxPlaneInfo, ExportError> ShadowFrames::query(ConsumerKey who, const GfxPlaneInfo& req,
+                                                        const DecodeResult& decoded) {
   auto reply = answer_query(req, decoded);
-  if (!reply || reply->flags != kFlagDmabuf || no_plane(*reply)) return reply;
+  if (!reply || reply->flags != kFlagDmabuf) return reply;
+  if (no_plane(*reply)) {
+    holds_.pin(who, hw::Plane::Primary, 0);
+    return reply;
+  }
   if (!front_) return refuse(Errc::Io, "no shadow frame could be made");
   const Slot& s = slots_[*front_];
   reply->drm_format = s.fourcc;
@@ -197,11 +209,12 @@ Expected<GfxPlaneInfo, ExportError> ShadowFrames::query(const GfxPlaneInfo& req,
   reply->width = s.width, reply->height = s.height, reply->stride = s.stride;
   reply->size = static_cast<uint32_t>(s.size);
   reply->dmabuf_id = s.id;
+  holds_.pin(who, hw::Plane::Primary, s.id);  // the id stays until `who` gets it
   return reply;
 }
 
-Expected<ExportedBuffer, ExportError> ShadowFrames::get(uint32_t id) {
-  Slot* s = find(id);
+Expected<ExportedBuffer, ExportError> ShadowFrames::get(ConsumerKey who, uint32_t id) {
+  const Slot* s = find(id);
   if (!s) return refuse(Errc::NoSuchBuffer, fmt::format("no shadow frame with id {} (query the plane again)", id));
   ExportedBuffer b;
   b.fd.reset(::open(fmt::format("/proc/self/fd/{}", s->fd.get()).c_str(), O_RDONLY | O_CLOEXEC));
@@ -212,14 +225,14 @@ Expected<ExportedBuffer, ExportError> ShadowFrames::get(uint32_t id) {
   b.fourcc = s->fourcc;
   b.modifier = s->modifier;
   b.width = s->width, b.height = s->height, b.stride = s->stride;
-  ++s->exports;
+  holds_.add(who, id);
   return b;
 }
 
-Expected<uint32_t, ExportError> ShadowFrames::release(uint32_t id) {
-  Slot* s = find(id);
-  if (!s || s->exports == 0) return refuse(Errc::NoSuchBuffer, fmt::format("shadow frame {} has no export outstanding", id));
-  return --s->exports;
+Expected<uint32_t, ExportError> ShadowFrames::release(ConsumerKey who, uint32_t id) {
+  const int64_t left = contains(id) ? holds_.drop(who, id) : -1;
+  if (left < 0) return refuse(Errc::NoSuchBuffer, fmt::format("no reference held on shadow frame {}", id));
+  return static_cast<uint32_t>(left);
 }
 
 }  // namespace vgd::exporter

@@ -70,10 +70,8 @@ class HoldGate final : public display::FlipDoneGate {
 
 class ShadowFrames {
  public:
-  // Shadow ids share the vGPU's id space with the Exporter's, which hands out the lowest free id
-  // from 1 and never gets near this.
-  static constexpr uint32_t kIdBase = 0x40000000;
-  static constexpr bool owns(uint32_t id) { return id >= kIdBase; }
+  // Shadow ids come from kShadowIds, a range the Exporter's ids never enter.
+  static constexpr bool owns(uint32_t id) { return kShadowIds.contains(id); }
   // As refresh events (events::RefreshTracker): after this many vblanks without a primary flip
   // the guest is taken to draw into its front buffer, which is then copied at every vblank.
   static constexpr uint32_t kFrontBufferThreshold = 10;
@@ -117,13 +115,16 @@ class ShadowFrames {
   // All three at once, for callers that own the vGPU outright (tests, tools).
   bool capture(const decode::PlaneInfo& p);
 
-  // A primary query (Exporter::query's contract): the plane's presence from `decoded`, the
-  // format, geometry and id of the front shadow. Copies nothing: call after a capture when
-  // owed(); with no shadow yet it is refused (Io).
-  Expected<GfxPlaneInfo, ExportError> query(const GfxPlaneInfo& req, const DecodeResult& decoded);
-  // A read-only descriptor of a shadow (one extent); counts an export reference.
-  Expected<ExportedBuffer, ExportError> get(uint32_t id);
-  Expected<uint32_t, ExportError> release(uint32_t id);
+  // A primary query (Exporter::query's contract, pins included): the plane's presence from
+  // `decoded`, the format, geometry and id of the front shadow. Copies nothing: call after a
+  // capture when owed(); with no shadow yet it is refused (Io).
+  Expected<GfxPlaneInfo, ExportError> query(ConsumerKey who, const GfxPlaneInfo& req, const DecodeResult& decoded);
+  // A read-only descriptor of a shadow (one extent); counts a reference for `who`.
+  Expected<ExportedBuffer, ExportError> get(ConsumerKey who, uint32_t id);
+  // As Exporter::release(): NoSuchBuffer unless `who` holds a reference on it.
+  Expected<uint32_t, ExportError> release(ConsumerKey who, uint32_t id);
+  void forget(ConsumerKey who) { holds_.forget(who); }
+  bool contains(uint32_t id) const { return find(id) != nullptr; }
 
   uint32_t front_id() const { return front_ ? slots_[*front_].id : 0; }
   uint64_t budget() const { return budget_; }
@@ -137,11 +138,11 @@ class ShadowFrames {
     Mapping map;
     uint32_t fourcc = 0, width = 0, height = 0, stride = 0;
     uint64_t modifier = 0, size = 0;
-    uint32_t exports = 0;
     bool copying = false;  // reserved by a CopyJob
+    bool shows(const decode::PlaneInfo& p) const;  // has a memfd of p's format and geometry
   };
-  Slot* pick();
-  Slot* find(uint32_t id);
+  Slot* pick(const decode::PlaneInfo& p);
+  const Slot* find(uint32_t id) const;
   // Gives s a memfd for p's format and geometry, within the budget; false (counted) if it cannot.
   bool fit(Slot& s, const decode::PlaneInfo& p);
 
@@ -149,7 +150,8 @@ class ShadowFrames {
   uint64_t budget_;
   std::array<Slot, 2> slots_;
   std::optional<size_t> front_;  // the slot with the newest frame
-  uint32_t next_id_ = kIdBase;
+  Holds holds_;
+  IdSequence ids_{kShadowIds};
   std::optional<hw::Pipe> pipe_;  // the first active pipe at the last vblank
   uint32_t idle_ = 0;             // vblanks since the last primary flip, saturating
   bool owed_ = false;             // the screen changed since the front shadow was copied

@@ -1,6 +1,7 @@
 #include "proto/packet.h"
 
 #include <fmt/format.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -86,7 +87,16 @@ RecvResult recv_packet(int sock, Packet& out, std::string& why) {
     const int* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
     for (size_t i = 0; i < count; ++i) out.fds.emplace_back(fds[i]);
   }
-  if (n == 0) return RecvResult::Closed;
+  if (n == 0) {
+    // SEQPACKET reads an empty packet and the peer's close alike; only a close shuts us down.
+    pollfd p{sock, POLLRDHUP, 0};
+    if (::poll(&p, 1, 0) != 0 && (p.revents & (POLLRDHUP | POLLHUP))) return RecvResult::Closed;
+    why = "empty packet";
+    return RecvResult::Malformed;
+  }
+  // Whatever else is wrong, a header that arrived is kept, so an error reply can echo its seq
+  // and vGPU (docs/protocol.md §6).
+  if (static_cast<size_t>(n) >= sizeof(Header)) std::memcpy(&out.header, buf.data(), sizeof(Header));
   if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
     why = msg.msg_flags & MSG_TRUNC ? "packet larger than 64 KiB" : "too many descriptors";
     return RecvResult::Malformed;
@@ -95,7 +105,6 @@ RecvResult recv_packet(int sock, Packet& out, std::string& why) {
     why = fmt::format("packet of {} bytes is shorter than the header", n);
     return RecvResult::Malformed;
   }
-  std::memcpy(&out.header, buf.data(), sizeof(Header));
   if (out.header.magic != kMagic) {
     why = fmt::format("bad magic {:#010x}", out.header.magic);
     return RecvResult::Malformed;

@@ -50,7 +50,9 @@ enum class RecvResult : uint8_t { Ok, Closed, WouldBlock, Malformed, Failed };
 // Sends one packet; fails with errno's description. MSG_NOSIGNAL: a dead peer is an error,
 // not a SIGPIPE.
 Expected<size_t, std::string> send_packet(int sock, const Packet& p);  // bytes sent
-// Receives one packet; on Malformed / Failed `why` says what was wrong.
+// Receives one packet; on Malformed / Failed `why` says what was wrong. A Malformed packet's
+// header is filled in when the packet had one (16 bytes or more), so the error reply can echo
+// its seq and vGPU; an empty packet from a peer still connected is Malformed, not Closed.
 RecvResult recv_packet(int sock, Packet& out, std::string& why);
 
 }  // namespace vgd::proto

@@ -29,6 +29,10 @@ enum class MsgType : uint16_t {
   Unmask = 10,
   PollEvents = 11,
 };
+// A request type of this version; anything else is EPROTO (docs/protocol.md §3).
+constexpr bool known_request(uint16_t type) {
+  return type >= static_cast<uint16_t>(MsgType::Hello) && type <= static_cast<uint16_t>(MsgType::PollEvents);
+}
 // A reply carries the request's type with this bit set, or kError.
 inline constexpr uint16_t kReplyBit = 0x8000;
 inline constexpr uint16_t kError = 0xFFFF;

@@ -39,14 +39,7 @@ ConsumerPort::~ConsumerPort() {
 
 ConsumerPort::Consumer* ConsumerPort::find(ConsumerId c) {
   auto it = consumers_.find(c);
-  if (it == consumers_.end()) return nullptr;
-  Consumer& k = it->second;
-  if (k.generation != exporter_.generation()) {  // the vGPU was reset: its ids are gone
-    for (auto ref = k.refs.begin(); ref != k.refs.end();)  // shadow frames are the host's: they stay
-      ref = is_shadow(ref->first) ? std::next(ref) : k.refs.erase(ref);
-    k.generation = exporter_.generation();
-  }
-  return &k;
+  return it == consumers_.end() ? nullptr : &it->second;
 }
 
 Expected<ConsumerId, std::string> ConsumerPort::open() {
@@ -54,20 +47,16 @@ Expected<ConsumerId, std::string> ConsumerPort::open() {
   auto hub = events_.hub().add_consumer();
   if (!hub) return Unexpected(hub.error());
   const ConsumerId id = next_id_++;
-  consumers_[id] = Consumer{*hub, {}, exporter_.generation()};
+  consumers_[id] = Consumer{*hub};
   return id;
-}
-
-void ConsumerPort::drop_ref(uint32_t id) {
-  (void)(is_shadow(id) ? shadows_->release(id) : exporter_.release(id));
 }
 
 void ConsumerPort::close(ConsumerId c) {
   const Locked lk(lock_);
   Consumer* k = find(c);
   if (!k) return;
-  for (auto [buf, n] : k->refs)
-    while (n--) drop_ref(buf);
+  exporter_.forget(key(c));
+  if (shadows_) shadows_->forget(key(c));
   events_.hub().remove_consumer(k->hub);
   consumers_.erase(c);
   vgpu_->retry_held_flips();  // tearing = hold: the guest may have been waiting for these
@@ -104,26 +93,21 @@ Expected<exporter::GfxPlaneInfo, ExportError> ConsumerPort::query(ConsumerId c, 
     return planes_.decode(vgpu_->vregs(), plane, vgpu_->ggtt());
   };
   // tearing = copy: the primary is served from the shadow frames, never from guest RAM.
-  if (copy) return shadows_->query(req, decode_now(hw::Plane::Primary));
-  return exporter_.query(req, decode_now);
+  if (copy) return shadows_->query(key(c), req, decode_now(hw::Plane::Primary));
+  return exporter_.query(key(c), req, decode_now);
 }
 
 Expected<exporter::ExportedBuffer, ExportError> ConsumerPort::get(ConsumerId c, uint32_t id) {
   const Locked lk(lock_);
-  Consumer* k = find(c);
-  if (!k) return refuse(Errc::NoSuchBuffer, fmt::format("consumer {} is not open", c));
-  auto buf = is_shadow(id) ? shadows_->get(id) : exporter_.get(id);
-  if (buf) ++k->refs[id];
-  return buf;
+  if (!find(c)) return refuse(Errc::NoSuchBuffer, fmt::format("consumer {} is not open", c));
+  return is_shadow(id) ? shadows_->get(key(c), id) : exporter_.get(key(c), id);
 }
 
 Expected<bool, ExportError> ConsumerPort::release(ConsumerId c, uint32_t id) {
   const Locked lk(lock_);
-  Consumer* k = find(c);
-  auto held = k ? k->refs.find(id) : decltype(k->refs)::iterator{};
-  if (!k || held == k->refs.end()) return refuse(Errc::NoSuchBuffer, fmt::format("no reference to buffer {} held", id));
-  drop_ref(id);
-  if (--held->second == 0) k->refs.erase(held);
+  if (!find(c)) return refuse(Errc::NoSuchBuffer, fmt::format("consumer {} is not open", c));
+  auto left = is_shadow(id) ? shadows_->release(key(c), id) : exporter_.release(key(c), id);
+  if (!left) return Unexpected(left.error());
   vgpu_->retry_held_flips();  // tearing = hold: the guest may have been waiting for this one
   return true;
 }

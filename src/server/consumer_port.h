@@ -3,9 +3,9 @@
 // lock itself and holds it only for bookkeeping: frame copies (tearing = copy) run outside it,
 // so a consumer never delays the vGPU's vblanks or its guest's traps by a frame's memcpy.
 //
-// A consumer is a handle from open(). Its buffer references are remembered here, per consumer:
-// close() gives back whatever it still holds (a disconnect cannot leak a reference or keep a
-// guest's flip-done waiting), and a vGPU reset forgets ids that no longer exist.
+// A consumer is a handle from open(). Its buffer references and query pins are kept per consumer
+// (exporter::ConsumerKey): close() gives back whatever it still holds, so a disconnect cannot
+// leak a reference or keep a guest's flip-done waiting.
 #pragma once
 
 #include <cstdint>
@@ -80,13 +80,11 @@ class ConsumerPort {
 
  private:
   struct Consumer {
-    events::ConsumerId hub = 0;
-    std::map<uint32_t, uint32_t> refs;  // buffer id -> references held
-    uint64_t generation = 0;            // the exporter's, when the refs were taken
+    events::ConsumerId hub = 0;  // changes with every SetEventfd
   };
+  static exporter::ConsumerKey key(ConsumerId c) { return exporter::ConsumerKey{c}; }
   Consumer* find(ConsumerId c) REQUIRES(lock_);
   bool is_shadow(uint32_t id) const REQUIRES(lock_) { return shadows_ && exporter::ShadowFrames::owns(id); }
-  void drop_ref(uint32_t id) REQUIRES(lock_);
   // tearing = copy: a fresh shadow of the primary when the screen changed since the last one.
   // Takes and drops the lock around the copy.
   void refresh_shadow() EXCLUDES(lock_);

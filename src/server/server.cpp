@@ -218,6 +218,9 @@ Packet Server::handle(Client& c, Packet& req) {
     r.append(body);
     return r;
   }
+  // Before the vGPU is looked at: an unknown type is a protocol error whatever the vGPU's state.
+  if (!proto::known_request(req.header.type))
+    return proto::make_error(req.header, Status::Protocol, fmt::format("unknown message type {}", req.header.type));
   switch (type) {
     case MsgType::Hello: return proto::make_error(req.header, Status::Protocol, "Hello was already sent");
     case MsgType::List: return list(req);
@@ -297,7 +300,8 @@ Packet Server::handle_vgpu(Packet& req, HostedVgpu& hv, ConsumerId consumer) {
     case MsgType::Release: {
       proto::ReleaseRequest rel;
       if (!req.read(rel)) return proto::make_error(req.header, Status::Protocol, "Release without its body");
-      if (auto ok = port.release(consumer, rel.id); !ok) return proto::make_error(req.header, Status::NoEntry, ok.error().message);
+      if (auto ok = port.release(consumer, rel.id); !ok)
+        return proto::make_error(req.header, status_of(ok.error().code), ok.error().message);
       return reply_to(req);
     }
     case MsgType::SetEventfd: {

@@ -1,0 +1,213 @@
+// What docs/protocol.md promises about ids, references and errors, checked over the socket with
+// raw packets against a daemon hosting one desktop guest (double-buffered primary, a cursor):
+// ids stay stable and are never given twice, a query guarantees that consumer's GetBuffer
+// whatever other consumers do, and every malformed or unknown request is EPROTO, echoes the
+// request's seq and vGPU, and closes the connection.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <map>
+#include <thread>
+#include <vector>
+
+#include "daemon_support.h"
+#include "proto/packet.h"
+
+namespace vgd {
+namespace {
+
+using proto::MsgType;
+using proto::Packet;
+using proto::Status;
+using test::Conn;
+using test::plane_request;
+
+constexpr uint32_t kVgpu = 1;
+
+class ProtocolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    DaemonConfig cfg;
+    cfg.vgpus = {VgpuSpec{}};  // one desktop
+    daemon.start(cfg, "protocol");
+  }
+  void TearDown() override { daemon.stop(); }
+
+  // A greeted connection with the vGPU open.
+  std::unique_ptr<Conn> consumer() {
+    auto c = std::make_unique<Conn>(daemon.path);
+    c->hello();
+    EXPECT_TRUE(Conn::ok(c->call(MsgType::Open, kVgpu)));
+    return c;
+  }
+  // The plane's query answer once the guest shows it (it boots in the first frames).
+  static proto::GfxPlaneInfo shown(Conn& c, uint32_t plane) {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    proto::GfxPlaneInfo r{};
+    while (std::chrono::steady_clock::now() < until) {
+      Packet p = c.call(MsgType::QueryPlane, kVgpu, plane_request(plane));
+      if (Conn::ok(p) && p.read(r) && !exporter::no_plane(r)) return r;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ADD_FAILURE() << "plane " << plane << " never shown";
+    return r;
+  }
+  static Packet get(Conn& c, uint32_t id) { return c.call(MsgType::GetBuffer, kVgpu, proto::BufferRequest{id}); }
+  static Packet release(Conn& c, uint32_t id) { return c.call(MsgType::Release, kVgpu, proto::ReleaseRequest{id}); }
+
+  test::RunningDaemon daemon;
+};
+
+// The reply to a broken packet: EPROTO with the given seq and vGPU, then the connection closes.
+void expect_fatal(Conn& c, uint32_t seq, uint32_t vgpu, const char* what) {
+  const Packet r = c.receive();
+  EXPECT_EQ(r.header.type, proto::kError) << what;
+  EXPECT_EQ(proto::error_code(r), Status::Protocol) << what << ": " << proto::error_text(r);
+  EXPECT_EQ(r.header.seq, seq) << what;
+  EXPECT_EQ(r.header.vgpu, vgpu) << what;
+  pollfd p{c.fd.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1) << what << ": the daemon neither closed nor answered again";
+  char byte;
+  EXPECT_EQ(::recv(c.fd.get(), &byte, 1, MSG_DONTWAIT), 0) << what << ": closed after the error";
+}
+
+// Sends raw bytes with `nfds` descriptors (copies of stdin) attached.
+void send_raw(Conn& c, const std::vector<char>& bytes, size_t nfds = 0) {
+  iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<int> fds(nfds);
+  for (int& fd : fds) fd = ::dup(0);
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 16)] = {};
+  if (nfds > 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+    std::memcpy(CMSG_DATA(cm), fds.data(), sizeof(int) * nfds);
+  }
+  ASSERT_EQ(::sendmsg(c.fd.get(), &msg, MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size())) << std::strerror(errno);
+  for (int fd : fds) ::close(fd);
+}
+
+std::vector<char> packet_bytes(uint16_t type, uint32_t seq, uint32_t vgpu, size_t body = 0) {
+  proto::Header h;
+  h.type = type, h.seq = seq, h.vgpu = vgpu;
+  std::vector<char> b(sizeof h + body, 0);
+  std::memcpy(b.data(), &h, sizeof h);
+  return b;
+}
+
+// --- ids and references ---
+
+// A consumer that fetches and releases every frame: the primary's buffers and the cursor's
+// never share a number, and each id keeps naming the plane it was first given for.
+TEST_F(ProtocolTest, FetchingAndReleasingEachFrameKeepsPrimaryAndCursorIdsApart) {
+  auto c = consumer();
+  std::map<uint32_t, uint32_t> plane_of;  // id -> plane type it was answered for
+  for (int frame = 0; frame < 40; ++frame) {
+    uint32_t ids[2] = {};
+    for (uint32_t plane : {proto::kPlanePrimary, proto::kPlaneCursor}) {
+      const uint32_t id = shown(*c, plane).dmabuf_id;
+      ASSERT_TRUE(Conn::ok(get(*c, id))) << "frame " << frame;
+      ASSERT_TRUE(Conn::ok(release(*c, id)));
+      const auto [it, fresh] = plane_of.emplace(id, plane);
+      EXPECT_EQ(it->second, plane) << "id " << id << " named another plane before (frame " << frame << ")";
+      ids[plane == proto::kPlaneCursor] = id;
+    }
+    EXPECT_NE(ids[0], ids[1]) << "frame " << frame;
+    std::this_thread::sleep_for(std::chrono::milliseconds(4));
+  }
+  EXPECT_EQ(plane_of.size(), 3u) << "the desktop's two primary buffers and its cursor, each under one id";
+}
+
+// A queries, B fetches and releases that id, A fetches it: A's query guaranteed it.
+TEST_F(ProtocolTest, AQueryGuaranteesThatConsumersGetBufferWhateverOthersDo) {
+  auto a = consumer(), b = consumer();
+  for (int round = 0; round < 30; ++round) {
+    const uint32_t x = shown(*a, proto::kPlanePrimary).dmabuf_id;
+    ASSERT_TRUE(Conn::ok(get(*b, x)));
+    ASSERT_TRUE(Conn::ok(release(*b, x)));
+    const Packet r = get(*a, x);
+    ASSERT_TRUE(Conn::ok(r)) << "round " << round << ": " << proto::error_text(r);
+    EXPECT_EQ(proto::error_code(release(*b, x)), Status::NoEntry) << "B cannot return A's reference";
+    ASSERT_TRUE(Conn::ok(release(*a, x)));
+  }
+}
+
+TEST_F(ProtocolTest, CloseReturnsOnlyThatConsumersReferences) {
+  auto a = consumer(), b = consumer();
+  const uint32_t x = shown(*a, proto::kPlanePrimary).dmabuf_id;
+  ASSERT_TRUE(Conn::ok(get(*a, x)));
+  ASSERT_TRUE(Conn::ok(get(*b, x)));
+  ASSERT_TRUE(Conn::ok(a->call(MsgType::Close, kVgpu)));
+  {
+    const std::lock_guard lk(daemon.host->lock());
+    EXPECT_EQ(daemon.host->find(kVgpu)->exporter->exports_of(x), 1u) << "B's reference only";
+  }
+  EXPECT_TRUE(Conn::ok(release(*b, x)));
+}
+
+// --- errors (docs/protocol.md §2, §3, §6) ---
+
+TEST_F(ProtocolTest, AnUnknownTypeIsEprotoWhateverTheVgpusState) {
+  struct Case {
+    uint32_t vgpu;
+    bool open;
+    const char* what;
+  };
+  for (const Case& k : {Case{0, false, "no vGPU named"}, Case{9, false, "no such vGPU"},
+                        Case{kVgpu, false, "a vGPU not open"}, Case{kVgpu, true, "an open vGPU"}}) {
+    Conn c(daemon.path);
+    c.hello();
+    if (k.open) {
+      ASSERT_TRUE(Conn::ok(c.call(MsgType::Open, kVgpu)));
+    }
+    send_raw(c, packet_bytes(42, 77, k.vgpu));
+    expect_fatal(c, 77, k.vgpu, k.what);
+  }
+  Conn reply_type(daemon.path);  // a reply's type sent as a request is unknown too
+  reply_type.hello();
+  send_raw(reply_type, packet_bytes(static_cast<uint16_t>(MsgType::List) | proto::kReplyBit, 5, 0));
+  expect_fatal(reply_type, 5, 0, "a reply type");
+}
+
+TEST_F(ProtocolTest, OversizedPacketsAndTooManyDescriptorsEchoTheRequestsSeqAndVgpu) {
+  Conn big(daemon.path);
+  big.hello();
+  send_raw(big, packet_bytes(static_cast<uint16_t>(MsgType::List), 31, 3, proto::kMaxPacket));
+  expect_fatal(big, 31, 3, "a packet over 64 KiB");
+
+  Conn fds(daemon.path);
+  fds.hello();
+  ASSERT_TRUE(Conn::ok(fds.call(MsgType::Open, kVgpu)));
+  send_raw(fds, packet_bytes(static_cast<uint16_t>(MsgType::SetEventfd), 32, kVgpu), proto::kMaxFds + 1);
+  expect_fatal(fds, 32, kVgpu, "five descriptors");
+
+  Conn magic(daemon.path);
+  std::vector<char> bad = packet_bytes(static_cast<uint16_t>(MsgType::Hello), 33, 4, sizeof(proto::HelloRequest));
+  bad[0] ^= 0x20;
+  send_raw(magic, bad);
+  expect_fatal(magic, 33, 4, "a bad magic");
+}
+
+TEST_F(ProtocolTest, EmptyAndShortPacketsAreAnsweredBeforeTheClose) {
+  Conn empty(daemon.path);
+  empty.hello();
+  send_raw(empty, {});
+  expect_fatal(empty, 0, 0, "an empty packet");
+
+  Conn short_header(daemon.path);
+  send_raw(short_header, std::vector<char>(5, 'x'));
+  expect_fatal(short_header, 0, 0, "5 bytes");
+  EXPECT_EQ(daemon.srv->stats().malformed, 2u);
+}
+
+}  // namespace
+}  // namespace vgd
