@@ -148,8 +148,9 @@ TEST_F(ProtocolTest, CloseReturnsOnlyThatConsumersReferences) {
   ASSERT_TRUE(Conn::ok(get(*b, x)));
   ASSERT_TRUE(Conn::ok(a->call(MsgType::Close, kVgpu)));
   {
-    const std::lock_guard lk(daemon.host->lock());
-    EXPECT_EQ(daemon.host->find(kVgpu)->exporter->exports_of(x), 1u) << "B's reference only";
+    server::HostedVgpu& hv = *daemon.host->find(kVgpu);
+    const Locked lk(hv.lock());
+    EXPECT_EQ(hv.port().exporter().exports_of(x), 1u) << "B's reference only";
   }
   EXPECT_TRUE(Conn::ok(release(*b, x)));
 }
