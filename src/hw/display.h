@@ -68,8 +68,6 @@ constexpr uint64_t bitrate_khz(uint32_t code) {
 
 // --- Pipe block (0x70000 + 0x1000·pipe) --------------------------------------------------------
 namespace pipe {
-inline constexpr uint64_t kBlockBegin = 0x70000;  // pipe A's block; B and C follow
-inline constexpr uint64_t kBlockEnd = kBlockBegin + kPipeCount * kPipeStride;
 inline constexpr uint64_t kConf = 0x70008;       // TRANSCONF/PIPECONF
 inline constexpr uint64_t kFrameCount = 0x70040;
 inline constexpr uint64_t kFlipCount = 0x70044;
