@@ -19,7 +19,8 @@ namespace {
 // write-1-to-clear, byte 3 read-only (A) or host-owned (B, one instance per 0x10).
 constexpr uint64_t kA = 0x1000, kB = 0x1004;
 constexpr std::array kTable = {
-    hw::RegInfo{.name = "A", .offset = kA, .reset = 0x00AA0011, .ro = 0xFF000000, .w1c = 0x00FF0000, .reserved = 0x0000FF00},
+    hw::RegInfo{.name = "A", .offset = kA, .reset = 0x00AA0011, .ro = 0xFF000000, .w1c = 0x00FF0000,
+                .reserved = 0x0000FF00},
     hw::RegInfo{.name = "B", .offset = kB, .reset = 0x00AA0011, .w1c = 0x00FF0000, .host = 0xFF000000,
                 .reserved = 0x0000FF00, .count = 2, .stride = 0x10},
 };

@@ -18,22 +18,28 @@ constexpr RegInfo per_pipe(RegInfo r) {
   r.stride = kPipeStride;
   return r;
 }
+// A register of the per-pipe interrupt banks (one bank per 0x10).
+constexpr RegInfo per_bank(RegInfo r) {
+  r.count = kPipeCount;
+  r.stride = irq::isr(Pipe::B) - irq::isr(Pipe::A);
+  return r;
+}
 // The same register of universal plane n (1 primary, 2 sprite).
 constexpr uint64_t pl(uint32_t n, uint64_t r) { return plane::reg(Pipe::A, n, r); }
 inline constexpr uint32_t kAll = 0xFFFFFFFFu;
+inline constexpr uint32_t kMasterPipes =
+    irq::master_pipe_bit(Pipe::A) | irq::master_pipe_bit(Pipe::B) | irq::master_pipe_bit(Pipe::C);
 }  // namespace regs_detail
 
-// Interrupt banks: status is read-only, IIR is write-1-to-clear,
-// and of the master only the enable bit is the guest's; its pipe bits roll up from the banks.
+// Interrupt banks: status is read-only, IIR is write-1-to-clear, and of the master only the
+// enable bit is the guest's; its pipe bits roll up from the banks, the rest is not modelled.
 inline constexpr std::array kDeInterruptRegs = {
-    RegInfo{.name = "MASTER_IRQ", .offset = irq::kMaster,
-            .host = irq::master_pipe_bit(Pipe::A) | irq::master_pipe_bit(Pipe::B) | irq::master_pipe_bit(Pipe::C),
-            .reserved = ~(irq::kMasterEnable | irq::master_pipe_bit(Pipe::A) | irq::master_pipe_bit(Pipe::B) |
-                          irq::master_pipe_bit(Pipe::C))},
-    RegInfo{.name = "DE_PIPE_ISR", .offset = irq::isr(Pipe::A), .ro = regs_detail::kAll, .count = kPipeCount, .stride = 0x10},
-    RegInfo{.name = "DE_PIPE_IMR", .offset = irq::imr(Pipe::A), .count = kPipeCount, .stride = 0x10},
-    RegInfo{.name = "DE_PIPE_IIR", .offset = irq::iir(Pipe::A), .w1c = regs_detail::kAll, .count = kPipeCount, .stride = 0x10},
-    RegInfo{.name = "DE_PIPE_IER", .offset = irq::ier(Pipe::A), .count = kPipeCount, .stride = 0x10},
+    RegInfo{.name = "MASTER_IRQ", .offset = irq::kMaster, .host = regs_detail::kMasterPipes,
+            .reserved = ~(irq::kMasterEnable | regs_detail::kMasterPipes)},
+    regs_detail::per_bank({.name = "DE_PIPE_ISR", .offset = irq::isr(Pipe::A), .ro = regs_detail::kAll}),
+    regs_detail::per_bank({.name = "DE_PIPE_IMR", .offset = irq::imr(Pipe::A)}),
+    regs_detail::per_bank({.name = "DE_PIPE_IIR", .offset = irq::iir(Pipe::A), .w1c = regs_detail::kAll}),
+    regs_detail::per_bank({.name = "DE_PIPE_IER", .offset = irq::ier(Pipe::A)}),
 };
 
 // Transcoders, pipes, planes and cursors. The pipe's state bit, the counters and the SURFLIVE
@@ -59,14 +65,16 @@ inline constexpr std::array kDisplayRegs = {
     regs_detail::per_pipe({.name = "PLANE_SIZE_1", .offset = regs_detail::pl(1, plane::kSize)}),
     regs_detail::per_pipe({.name = "PLANE_SURF_1", .offset = regs_detail::pl(1, plane::kSurf)}),  // write = flip
     regs_detail::per_pipe({.name = "PLANE_OFFSET_1", .offset = regs_detail::pl(1, plane::kOffset)}),
-    regs_detail::per_pipe({.name = "PLANE_SURFLIVE_1", .offset = regs_detail::pl(1, plane::kSurfLive), .host = regs_detail::kAll}),
+    regs_detail::per_pipe(
+        {.name = "PLANE_SURFLIVE_1", .offset = regs_detail::pl(1, plane::kSurfLive), .host = regs_detail::kAll}),
     regs_detail::per_pipe({.name = "PLANE_CTL_2", .offset = regs_detail::pl(2, plane::kCtl)}),
     regs_detail::per_pipe({.name = "PLANE_STRIDE_2", .offset = regs_detail::pl(2, plane::kStride)}),
     regs_detail::per_pipe({.name = "PLANE_POS_2", .offset = regs_detail::pl(2, plane::kPos)}),
     regs_detail::per_pipe({.name = "PLANE_SIZE_2", .offset = regs_detail::pl(2, plane::kSize)}),
     regs_detail::per_pipe({.name = "PLANE_SURF_2", .offset = regs_detail::pl(2, plane::kSurf)}),  // write = flip
     regs_detail::per_pipe({.name = "PLANE_OFFSET_2", .offset = regs_detail::pl(2, plane::kOffset)}),
-    regs_detail::per_pipe({.name = "PLANE_SURFLIVE_2", .offset = regs_detail::pl(2, plane::kSurfLive), .host = regs_detail::kAll}),
+    regs_detail::per_pipe(
+        {.name = "PLANE_SURFLIVE_2", .offset = regs_detail::pl(2, plane::kSurfLive), .host = regs_detail::kAll}),
 };
 
 // The 0x50080 flip registers: a write of any of them is a flip of its pipe's plane.
