@@ -28,6 +28,7 @@
 #include "fb/convert.h"
 #include "fb/view.h"
 #include "hw/bar.h"
+#include "hw/blocks.h"
 #include "hw/display.h"
 #include "hw/pvinfo.h"
 #include "sim/picture.h"
@@ -468,10 +469,10 @@ void run_op(World& w, Reader& in) {
       uint64_t off = 0;
       switch (mode >> 4 & 7) {
         case 0:
-        case 1: off = display::DisplayEngine::kBase + o % display::DisplayEngine::kSize; break;
+        case 1: off = hw::kDisplayEngineBlock.base + o % hw::kDisplayEngineBlock.size; break;
         case 2: off = hw::kPvinfoOffset + o % hw::kPvinfoSize; break;
-        case 3: off = display::MmioFlipPort::kBase + o % display::MmioFlipPort::kSize; break;
-        case 4: off = 0x44000 + o % 0x1000; break;  // DE interrupts
+        case 3: off = hw::kMmioFlipBlock.base + o % hw::kMmioFlipBlock.size; break;
+        case 4: off = hw::kDeInterruptBlock.base + o % hw::kDeInterruptBlock.size; break;
         case 5: off = hw::kGttOffset + o % (w.bar - hw::kGttOffset); break;
         default: off = o % (w.bar + 64); break;
       }

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "hw/bar.h"
+#include "hw/blocks.h"
 #include "hw/pvinfo.h"
 #include "vgpu/gpu.h"
 
@@ -40,7 +41,7 @@ uint64_t aim(const Op& op, const Vgpu& a, const Vgpu& b, uint64_t bar) {
     case 1: return hw::kFenceBase + o % 0x200;
     case 2: return hw::gtt_entry_offset(a.resources().aperture.begin.page()).value() + o % 0x2000;
     case 3: return hw::gtt_entry_offset(b.resources().hidden.begin.page()).value() + o % 0x2000;
-    case 4: return 0x60000 + o % 0x20000;
+    case 4: return hw::kDisplayWindow.base + o % hw::kDisplayWindow.size;
     default: return o % (bar + 64);
   }
 }

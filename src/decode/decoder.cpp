@@ -78,7 +78,7 @@ Expected<PlaneInfo, DecodeError> decode_universal(const PipeSnapshot& s, PlaneIn
 Expected<PlaneInfo, DecodeError> decode_cursor(const PipeSnapshot& s, PlaneInfo i) {
   namespace cur = hw::cursor;
   const uint32_t mode = s.curcntr & cur::kModeMask;
-  if (mode == 0) return fail(Kind::NoPlane, i, "cursor disabled (CURCNTR mode 0)");
+  if (static_cast<cur::Mode>(mode) == cur::Mode::Disabled) return fail(Kind::NoPlane, i, "cursor disabled (CURCNTR mode 0)");
   const auto side = hw::cursor_size(mode);
   if (!side) return fail(Kind::Invalid, i, fmt::format("unsupported cursor mode 0x{:02x} (CURCNTR & 0x27)", mode));
 

@@ -20,77 +20,33 @@ uint64_t live_reg(Pipe p, Plane pl) {
   return pl == Plane::Cursor ? cursor::reg(p, cursor::kSurfLive) : plane::reg(p, universal_index(pl), plane::kSurfLive);
 }
 
-// Registers only the host writes: the guest's writes to them are dropped.
-bool host_owned(uint64_t off) {
-  if (off == pipe::kFrameCount || off == pipe::kFlipCount) return true;
-  return std::ranges::any_of(kPlanes, [off](Plane pl) { return off == live_reg(Pipe::A, pl); });
-}
-
-// The 32-bit register at abs & ~3 after a write of `size` bytes of `value` at abs.
-uint32_t merged(const VregFile& regs, uint64_t abs, unsigned size, uint64_t value) {
-  const uint64_t reg = abs & ~uint64_t{3};
-  const unsigned shift = static_cast<unsigned>(abs - reg) * 8;
-  const uint32_t mask = size == 4 ? 0xFFFFFFFFu : ((1u << (size * 8)) - 1) << shift;
-  return (regs.read32(reg) & ~mask) | (static_cast<uint32_t>(value << shift) & mask);
-}
-
 }  // namespace
 
 bool DisplayEngine::active(Pipe p) const { return pipe::kActive.get(regs_->read32(pipe_reg(p, pipe::kConf))) != 0; }
 
-std::optional<DisplayEngine::PipeWrite> DisplayEngine::pipe_write(uint64_t abs, unsigned size, uint64_t value) const {
-  if (abs < pipe::kBlockBegin || abs >= pipe::kBlockEnd) return std::nullopt;
-  const uint64_t reg = abs & ~uint64_t{3};
-  return PipeWrite{reg, (reg - pipe::kBlockBegin) % kPipeStride + pipe::kBlockBegin,
-                   static_cast<Pipe>((reg - pipe::kBlockBegin) / kPipeStride), merged(*regs_, abs, size, value)};
-}
-
-void DisplayEngine::write(uint64_t rel, unsigned size, uint64_t value) {
-  const uint64_t abs = kBase + rel;
-  if (size == 8) {  // two registers: each gets its own semantics
-    write(rel, 4, value & 0xFFFFFFFFu);
-    return write(rel + 4, 4, value >> 32);
-  }
-  if (refuses_mode_write(abs, size, value)) return;
-  const auto w = pipe_write(abs, size, value);
-  if (!w) return regs_->write(abs, size, value);
-  if (w->off == pipe::kConf) return on_pipeconf(w->pipe, w->value);
-  if (host_owned(w->off)) return;
+// The table kept the host's bits; what is left is what a write does.
+void DisplayEngine::on_write(const RegWrite& w) {
+  const auto p = static_cast<Pipe>(w.instance);
+  if (w.row->offset == pipe::kConf) return on_pipeconf(p, w.value);
+  if (refuses_mode_write(p, w)) return regs_->write32(w.reg, w.old);  // the lit pipe keeps its mode
   for (Plane pl : kPlanes) {
-    if (w->off != surf_reg(Pipe::A, pl)) continue;
-    const uint32_t ctl = regs_->read32(pl == Plane::Cursor ? cursor::reg(w->pipe, cursor::kCntr)
-                                                            : plane::reg(w->pipe, universal_index(pl), plane::kCtl));
+    if (w.row->offset != surf_reg(Pipe::A, pl)) continue;
+    const uint32_t ctl = regs_->read32(pl == Plane::Cursor ? cursor::reg(p, cursor::kCntr)
+                                                            : plane::reg(p, universal_index(pl), plane::kCtl));
     const bool async = pl == Plane::Cursor ? cursor::kAsyncFlip.get(ctl) : plane::kAsyncFlip.get(ctl);
-    return flip(w->pipe, pl, w->value, async);
+    return flip(p, pl, w.value, async);
   }
-  regs_->write32(w->reg, w->value);
 }
 
-void DisplayEngine::write_muted(VregFile& regs, uint64_t abs, unsigned size, uint64_t value) {
-  if (size == 8) {
-    write_muted(regs, abs, 4, value & 0xFFFFFFFFu);
-    return write_muted(regs, abs + 4, 4, value >> 32);
+void DisplayEngine::mmio_flip(Pipe p, Plane pl, uint32_t value) {
+  flip(p, pl, value & plane::kSurfAddrMask, mmio_flip::kType.get(value) == mmio_flip::kAsync);
+}
+
+void MmioFlipPort::on_write(const RegWrite& w) {
+  for (Pipe p : kPipes) {
+    if (w.reg == mmio_flip::kPrimary[index(p)]) return engine_->mmio_flip(p, Plane::Primary, w.value);
+    if (w.reg == mmio_flip::kSprite[index(p)]) return engine_->mmio_flip(p, Plane::Sprite, w.value);
   }
-  const auto w = pipe_write(abs, size, value);
-  if (!w) return regs.write(abs, size, value);
-  if (host_owned(w->off)) return;
-  const uint32_t v = w->off == pipe::kConf ? pipe::kActive.set(w->value, active(w->pipe) ? 1 : 0) : w->value;
-  regs.write32(w->reg, v);
-}
-
-void DisplayEngine::mmio_flip(uint64_t abs, uint32_t value) {
-  for (Pipe p : kPipes)
-    for (auto [pl, regs] : {std::pair{Plane::Primary, &mmio_flip::kPrimary}, std::pair{Plane::Sprite, &mmio_flip::kSprite}})
-      if ((*regs)[index(p)] == abs) {
-        regs_->write32(abs, value);
-        flip(p, pl, value & plane::kSurfAddrMask, mmio_flip::kType.get(value) == mmio_flip::kAsync);
-        return;
-      }
-}
-
-void MmioFlipPort::write(uint64_t rel, unsigned size, uint64_t value) {
-  if (size == 4) return engine_->mmio_flip(kBase + rel, static_cast<uint32_t>(value));
-  regs_->write(kBase + rel, size, value);
 }
 
 void DisplayEngine::on_pipeconf(Pipe p, uint32_t v) {
@@ -129,16 +85,10 @@ bool DisplayEngine::mode_fits(Pipe p, const ModeRegs& m) {
   return false;
 }
 
-bool DisplayEngine::refuses_mode_write(uint64_t abs, unsigned size, uint64_t value) {
-  // Transcoder blocks repeat every kPipeStride from pipe A's.
-  const uint64_t reg = abs & ~uint64_t{3};
-  if (reg < trans::kHtotal || reg >= trans::kHtotal + kPipeCount * kPipeStride) return false;
-  const auto p = static_cast<Pipe>((reg - trans::kHtotal) / kPipeStride);
-  const uint64_t off = reg - kPipeStride * index(p);
+bool DisplayEngine::refuses_mode_write(Pipe p, const RegWrite& w) {
+  const uint64_t off = w.row->offset;
   if ((off != trans::kHtotal && off != trans::kVtotal && off != trans::kPipeSrc) || !active(p)) return false;
-  ModeRegs m = mode_regs(*regs_, p);
-  (off == trans::kHtotal ? m.htotal : off == trans::kVtotal ? m.vtotal : m.pipesrc) = merged(*regs_, abs, size, value);
-  return !mode_fits(p, m);
+  return !mode_fits(p, mode_regs(*regs_, p));
 }
 
 void DisplayEngine::flip(Pipe p, Plane pl, uint32_t surface, bool async) {

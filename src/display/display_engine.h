@@ -14,9 +14,9 @@
 #include "display/interrupts.h"
 #include "display/refresh.h"
 #include "hw/display.h"
-#include "mmio/bus.h"
+#include "hw/display_regs.h"
 #include "mmio/device_context.h"
-#include "mmio/vreg_file.h"
+#include "mmio/register_device.h"
 
 namespace vgd::display {
 
@@ -75,29 +75,27 @@ class FlipDoneGate {
   ~FlipDoneGate() = default;
 };
 
-class DisplayEngine final : public MmioDevice {
+// Which bits a guest may write (the pipe's state bit, the counters and SURFLIVE are the host's,
+// even for a failsafe guest) is hw::kDisplayRegs; this class holds the side effects.
+class DisplayEngine final : public RegisterDevice {
  public:
-  static constexpr uint64_t kBase = 0x60000;
-  static constexpr uint64_t kSize = 0x18000;  // up to PVINFO at 0x78000
-
   // A pipe lights only with a mode within `limits`, and a lit pipe's mode never leaves them
   // (refused writes are counted in ctx's counters); timings outside kMin..kMaxRefreshMhz run
   // the vblank timer at the nearer bound.
   DisplayEngine(VregFile& regs, DeInterrupts& irq, VblankControl& timer, DeviceContext& ctx, ModeLimits limits)
-      : regs_(&regs), irq_(&irq), timer_(&timer), ctx_(&ctx), limits_(limits) {}
-
-  uint64_t read(uint64_t rel, unsigned size) override { return regs_->read(kBase + rel, size); }
-  void write(uint64_t rel, unsigned size, uint64_t value) override;
-  // Failsafe: stored, but never a flip, and the state bit, counters and SURFLIVE stay the host's.
-  void write_muted(VregFile& regs, uint64_t abs, unsigned size, uint64_t value) override;
+      : RegisterDevice(regs, hw::kDisplayEngineBlock, hw::kDisplayRegs),
+        irq_(&irq),
+        timer_(&timer),
+        ctx_(&ctx),
+        limits_(limits) {}
 
   // One emulated vblank for every active pipe.
   VblankReport vblank();
   // Stops every pipe (failsafe, reset): no more vblanks or flip-done events.
   void stop_all();
 
-  // A write to one of the 0x50080 flip registers.
-  void mmio_flip(uint64_t abs, uint32_t value);
+  // A write to one of the 0x50080 flip registers: `value` flips plane pl of pipe p.
+  void mmio_flip(hw::Pipe p, hw::Plane pl, uint32_t value);
 
   // Tearing control: a sync flip's flip-done waits for `gate`, at most max_hold_vblanks (>= 1)
   // vblanks after it latched; SURFLIVE still latches at its vblank. nullptr: flip-done at the
@@ -114,20 +112,14 @@ class DisplayEngine final : public MmioDevice {
   const DisplayStats& stats() const { return stats_; }
 
  private:
-  // A write inside the pipe block as a write of the whole 32-bit register (a narrow write merged
-  // with what is there); nothing outside the pipe block.
-  struct PipeWrite {
-    uint64_t reg, off;  // absolute, and pipe A's equivalent
-    hw::Pipe pipe;
-    uint32_t value;
-  };
-  std::optional<PipeWrite> pipe_write(uint64_t abs, unsigned size, uint64_t value) const;
+  void on_write(const RegWrite& w) override;
   void on_pipeconf(hw::Pipe p, uint32_t value);
   // The guest's mode for pipe p, checked as it lights: false (counted) when it is too large.
   bool may_light(hw::Pipe p);
   bool mode_fits(hw::Pipe p, const ModeRegs& m);
-  // A write to a lit pipe's PIPESRC or timings that would take its mode past the limits.
-  bool refuses_mode_write(uint64_t abs, unsigned size, uint64_t value);
+  // A write (already stored) to a lit pipe's PIPESRC or timings that takes its mode past the
+  // limits (counted).
+  bool refuses_mode_write(hw::Pipe p, const RegWrite& w);
   void flip(hw::Pipe p, hw::Plane plane, uint32_t surface, bool async);
   void latch(hw::Pipe p, hw::Plane plane);
   // At the latching vblank: true when the gate holds this flip's flip-done back.
@@ -142,7 +134,6 @@ class DisplayEngine final : public MmioDevice {
   // stop_all() is still reported.
   void report_pipe_states();
 
-  VregFile* regs_;
   DeInterrupts* irq_;
   VblankControl* timer_;
   DeviceContext* ctx_;
@@ -165,16 +156,13 @@ class DisplayEngine final : public MmioDevice {
 };
 
 // The flip registers at 0x50080..0x5009F, forwarded to the engine.
-class MmioFlipPort final : public MmioDevice {
+class MmioFlipPort final : public RegisterDevice {
  public:
-  static constexpr uint64_t kBase = 0x50080;
-  static constexpr uint64_t kSize = 0x20;
-  MmioFlipPort(VregFile& regs, DisplayEngine& engine) : regs_(&regs), engine_(&engine) {}
-  uint64_t read(uint64_t rel, unsigned size) override { return regs_->read(kBase + rel, size); }
-  void write(uint64_t rel, unsigned size, uint64_t value) override;
+  MmioFlipPort(VregFile& regs, DisplayEngine& engine)
+      : RegisterDevice(regs, hw::kMmioFlipBlock, hw::kMmioFlipRegs), engine_(&engine) {}
 
  private:
-  VregFile* regs_;
+  void on_write(const RegWrite& w) override;
   DisplayEngine* engine_;
 };
 

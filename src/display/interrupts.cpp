@@ -31,32 +31,9 @@ void DeInterrupts::update() {
   }
 }
 
-uint64_t DeInterrupts::read(uint64_t rel, unsigned size) { return regs_->read(kBase + rel, size); }
-
-void DeInterrupts::write(uint64_t rel, unsigned size, uint64_t value) {
-  const uint64_t abs = kBase + rel;
-  if (size == 4) {
-    const auto v = static_cast<uint32_t>(value);
-    for (Pipe p : kPipes) {
-      if (abs == irq::iir(p)) {  // write 1 to clear
-        regs_->write32(abs, reg(abs) & ~v);
-        update();
-        return;
-      }
-      if (abs == irq::isr(p)) return;  // status is read-only
-      if (abs == irq::imr(p) || abs == irq::ier(p)) {
-        regs_->write32(abs, v);
-        update();
-        return;
-      }
-    }
-    if (abs == irq::kMaster) {  // only the enable bit is the guest's
-      regs_->write32(abs, (reg(abs) & ~irq::kMasterEnable) | (v & irq::kMasterEnable));
-      update();
-      return;
-    }
-  }
-  regs_->write(abs, size, value);
+void DeInterrupts::on_write(const RegWrite& w) {
+  if (w.row->offset == irq::isr(Pipe::A)) return;  // read-only: nothing changed
+  update();
 }
 
 }  // namespace vgd::display

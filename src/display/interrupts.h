@@ -7,8 +7,8 @@
 #include <functional>
 
 #include "hw/display.h"
-#include "mmio/bus.h"
-#include "mmio/vreg_file.h"
+#include "hw/display_regs.h"
+#include "mmio/register_device.h"
 #include "util/unique_fd.h"
 
 namespace vgd::display {
@@ -41,28 +41,24 @@ class EventfdSink final : public InterruptSink {
   UniqueFd fd_;
 };
 
-class DeInterrupts final : public MmioDevice {
+// Register semantics (status read-only, IIR write-1-to-clear, the master's enable bit) are the
+// rows of hw::kDeInterruptRegs; a write to a bank or the master re-evaluates delivery.
+class DeInterrupts final : public RegisterDevice {
  public:
-  static constexpr uint64_t kBase = 0x44000;
-  static constexpr uint64_t kSize = 0x1000;
-
-  explicit DeInterrupts(VregFile& regs) : regs_(&regs) {}
+  explicit DeInterrupts(VregFile& regs) : RegisterDevice(regs, hw::kDeInterruptBlock, hw::kDeInterruptRegs) {}
   void set_sink(InterruptSink* sink) { sink_ = sink; }
 
   // An event happened on pipe p (hw::irq bits).
   void inject(hw::Pipe p, uint32_t bits);
 
-  uint64_t read(uint64_t rel, unsigned size) override;
-  void write(uint64_t rel, unsigned size, uint64_t value) override;
-
   uint64_t raised() const { return raised_; }
 
  private:
+  void on_write(const RegWrite& w) override;
   // Recomputes the master's pending bits; raises the sink if it is enabled and anything pends.
   void update();
   uint32_t reg(uint64_t abs) const { return regs_->read32(abs); }
 
-  VregFile* regs_;
   InterruptSink* sink_ = nullptr;
   uint64_t raised_ = 0;
 };

@@ -25,16 +25,7 @@ uint32_t format_bits(PixelFormat f) {
   return 0;
 }
 
-uint32_t tiling_code(Tiling t) {
-  using plane::TilingCode;
-  switch (t) {
-    case Tiling::Linear: return static_cast<uint32_t>(TilingCode::Linear);
-    case Tiling::X: return static_cast<uint32_t>(TilingCode::X);
-    case Tiling::Y: return static_cast<uint32_t>(TilingCode::Y);
-    case Tiling::Yf: return static_cast<uint32_t>(TilingCode::Yf);
-  }
-  return 0;
-}
+uint32_t tiling_bits(Tiling t) { return static_cast<uint32_t>(tiling_code(t)); }
 
 uint32_t xy(uint32_t x, uint32_t y) { return plane::kXY_Y.set(plane::kXY_X.set(0, x), y); }
 
@@ -54,7 +45,7 @@ constexpr uint32_t kLinkN = 0x80000;
 
 bool layout_surface(uint32_t width, uint32_t height, PixelFormat f, Tiling t, uint32_t& stride, uint64_t& size) {
   const uint32_t cpp = bytes_per_pixel(f);
-  const auto info = tiling_from_ctl(tiling_code(t), cpp);
+  const auto info = tiling_from_ctl(tiling_bits(t), cpp);
   if (!info || width == 0 || height == 0 || width > 8192 || height > 4096) return false;
   stride = static_cast<uint32_t>(align_up(uint64_t{width} * cpp, info->stride_unit));
   if (t == Tiling::X) stride = static_cast<uint32_t>(align_up(stride, 512));
@@ -111,9 +102,9 @@ Error Display::disable(Pipe p) {
 
 void Display::program_plane(Pipe p, Plane pl, const Surface& s, bool async) {
   const uint32_t n = universal_index(pl);
-  const auto info = tiling_from_ctl(tiling_code(s.tiling), bytes_per_pixel(s.format));
+  const auto info = tiling_from_ctl(tiling_bits(s.tiling), bytes_per_pixel(s.format));
   uint32_t ctl = plane::kEnable.set(format_bits(s.format), 1);
-  ctl = plane::kTiling.set(ctl, tiling_code(s.tiling));
+  ctl = plane::kTiling.set(ctl, tiling_bits(s.tiling));
   ctl = plane::kAsyncFlip.set(ctl, async ? 1 : 0);
   write(plane::reg(p, n, plane::kCtl), ctl);
   write(plane::reg(p, n, plane::kStride), s.stride / (info ? info->stride_unit : 64));

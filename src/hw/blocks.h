@@ -1,4 +1,5 @@
-// Register blocks of BAR0, for trap accounting: which part of the device a guest is touching.
+// Register blocks of BAR0, declared once: where each emulated device sits (the bus registration
+// uses these) and which part of the device a guest is touching (trap accounting).
 #pragma once
 
 #include <array>
@@ -10,6 +11,26 @@
 
 namespace vgd::hw {
 
+// A range of BAR0 offsets.
+struct BlockRange {
+  uint64_t base;
+  uint64_t size;
+
+  constexpr uint64_t end() const { return base + size; }
+  constexpr bool contains(uint64_t off) const { return off >= base && off - base < size; }
+};
+
+// gen8+ display-engine interrupt banks (master at 0x44200, per-pipe banks at 0x44400).
+inline constexpr BlockRange kDeInterruptBlock{0x44000, 0x1000};
+// Transcoders, pipes, planes and cursors (0x60000..0x7FFFF on gen8/9), PVINFO inside.
+inline constexpr BlockRange kDisplayWindow{0x60000, 0x20000};
+// The display engine's part of that window: everything below PVINFO.
+inline constexpr BlockRange kDisplayEngineBlock{kDisplayWindow.base, kPvinfoOffset - kDisplayWindow.base};
+// The MMIO flip registers (0x50080 family).
+inline constexpr BlockRange kMmioFlipBlock{0x50080, 0x20};
+inline constexpr BlockRange kPvinfoBlock{kPvinfoOffset, kPvinfoSize};
+inline constexpr BlockRange kFenceBlock{kFenceBase, kMaxFences * kFenceStride};
+
 enum class RegBlock : uint8_t { Interrupt, Display, Pvinfo, Fence, Gtt, Other };
 inline constexpr size_t kRegBlockCount = 6;
 
@@ -18,16 +39,13 @@ inline constexpr std::array<std::string_view, kRegBlockCount> kRegBlockNames = {
 
 constexpr std::string_view name(RegBlock b) { return kRegBlockNames[static_cast<size_t>(b)]; }
 
-// Display engine registers live in 0x60000..0x7FFFF on gen8/9 (transcoders, pipes, planes,
-// cursors) plus the MMIO flip registers at 0x50080; the DE interrupt banks are at 0x44000..0x44FFF; PVINFO sits inside the display
-// window and is classified first.
+// PVINFO sits inside the display window and is classified first.
 constexpr RegBlock classify(uint64_t off) {
   if (off >= kGttOffset) return RegBlock::Gtt;
-  if (off >= kPvinfoOffset && off < kPvinfoOffset + kPvinfoSize) return RegBlock::Pvinfo;
-  if (off >= kFenceBase && off < kFenceBase + kMaxFences * kFenceStride) return RegBlock::Fence;
-  if (off >= 0x44000 && off < 0x45000) return RegBlock::Interrupt;
-  if (off >= 0x60000 && off < 0x80000) return RegBlock::Display;
-  if (off >= 0x50080 && off < 0x500A0) return RegBlock::Display;  // MMIO flip registers
+  if (kPvinfoBlock.contains(off)) return RegBlock::Pvinfo;
+  if (kFenceBlock.contains(off)) return RegBlock::Fence;
+  if (kDeInterruptBlock.contains(off)) return RegBlock::Interrupt;
+  if (kDisplayWindow.contains(off) || kMmioFlipBlock.contains(off)) return RegBlock::Display;
   return RegBlock::Other;
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "hw/field.h"
+#include "hw/formats.h"
 
 namespace vgd::hw {
 
@@ -54,13 +55,13 @@ constexpr Field<uint32_t> port_clock_select(uint32_t port) { return Field<uint32
 // DPLL_CTRL1 link-rate codes and the DP bit rate in kHz the refresh formula uses (hardware.md).
 enum class LinkRate : uint32_t { R2700 = 0, R1350 = 1, R810 = 2, R1620 = 3, R1080 = 4, R2160 = 5 };
 constexpr uint64_t bitrate_khz(uint32_t code) {
-  switch (code) {
-    case 0: return 270000 * 2;
-    case 1: return 135000 * 2;
-    case 2: return 81000 * 2;
-    case 3: return 162000 * 2;
-    case 4: return 108000 * 2;
-    case 5: return 216000 * 2;
+  switch (static_cast<LinkRate>(code)) {
+    case LinkRate::R2700: return 270000 * 2;
+    case LinkRate::R1350: return 135000 * 2;
+    case LinkRate::R810: return 81000 * 2;
+    case LinkRate::R1620: return 162000 * 2;
+    case LinkRate::R1080: return 108000 * 2;
+    case LinkRate::R2160: return 216000 * 2;
     default: return 0;
   }
 }
@@ -68,8 +69,6 @@ constexpr uint64_t bitrate_khz(uint32_t code) {
 
 // --- Pipe block (0x70000 + 0x1000·pipe) --------------------------------------------------------
 namespace pipe {
-inline constexpr uint64_t kBlockBegin = 0x70000;  // pipe A's block; B and C follow
-inline constexpr uint64_t kBlockEnd = kBlockBegin + kPipeCount * kPipeStride;
 inline constexpr uint64_t kConf = 0x70008;       // TRANSCONF/PIPECONF
 inline constexpr uint64_t kFrameCount = 0x70040;
 inline constexpr uint64_t kFlipCount = 0x70044;
@@ -105,11 +104,6 @@ inline constexpr Field<uint32_t> kOffsetX{0, 13};
 inline constexpr Field<uint32_t> kOffsetY{16, 12};
 inline constexpr uint32_t kSurfAddrMask = 0xFFFFF000u;
 
-// PLANE_CTL source pixel format codes (bits 27:24).
-enum class Format : uint32_t { Yuv422 = 0, Nv12 = 1, Xrgb2101010 = 2, Xrgb8888 = 4, Indexed8 = 12, Rgb565 = 14 };
-// PLANE_CTL tiling codes (bits 12:10).
-enum class TilingCode : uint32_t { Linear = 0, X = 1, Y = 4, Yf = 5 };
-
 constexpr uint64_t reg(Pipe p, uint32_t universal_plane, uint64_t r) {
   return kBase + kPlaneStride * universal_plane + kPipeStride * index(p) + r;
 }
@@ -121,14 +115,12 @@ inline constexpr uint64_t kCntr = 0x70080;
 inline constexpr uint64_t kBase = 0x70084;     // write = cursor flip
 inline constexpr uint64_t kPos = 0x70088;
 inline constexpr uint64_t kSurfLive = 0x700AC;
-inline constexpr Field<uint32_t> kMode{0, 6};  // bits 5 and 2:0 matter (mask 0x27)
-inline constexpr uint32_t kModeMask = 0x27;
+inline constexpr Field<uint32_t> kMode{0, 6};  // bits 5 and 2:0 matter (kModeMask, Mode: hw/formats.h)
 inline constexpr Field<uint32_t> kAsyncFlip = bit<uint32_t>(9);  // the refresh-event series' choice
 inline constexpr Field<uint32_t> kPosX{0, 13};
 inline constexpr Field<uint32_t> kPosXSign = bit<uint32_t>(15);
 inline constexpr Field<uint32_t> kPosY{16, 12};
 inline constexpr Field<uint32_t> kPosYSign = bit<uint32_t>(31);
-enum class Mode : uint32_t { Disabled = 0x00, Argb128 = 0x22, Argb256 = 0x23, Argb64 = 0x27, AndXor64 = 0x07 };
 constexpr uint64_t reg(Pipe p, uint64_t r) { return r + kPipeStride * index(p); }
 }  // namespace cursor
 

@@ -34,6 +34,31 @@ inline constexpr uint64_t kModYfTiled = 0x0100000000000003ull;
 
 enum class Tiling : uint8_t { Linear, X, Y, Yf };
 
+// The codes a guest writes and the host decodes, by name on both sides.
+namespace plane {
+// PLANE_CTL source pixel format (bits 27:24).
+enum class Format : uint32_t { Yuv422 = 0, Nv12 = 1, Xrgb2101010 = 2, Xrgb8888 = 4, Indexed8 = 12, Rgb565 = 14 };
+// PLANE_CTL tiling (bits 12:10).
+enum class TilingCode : uint32_t { Linear = 0, X = 1, Y = 4, Yf = 5 };
+}  // namespace plane
+
+namespace cursor {
+// CURCNTR mode: bits 5 and 2:0 select it.
+inline constexpr uint32_t kModeMask = 0x27;
+enum class Mode : uint32_t { Disabled = 0x00, Argb128 = 0x22, Argb256 = 0x23, Argb64 = 0x27, AndXor64 = 0x07 };
+}  // namespace cursor
+
+constexpr plane::TilingCode tiling_code(Tiling t) {
+  using plane::TilingCode;
+  switch (t) {
+    case Tiling::Linear: return TilingCode::Linear;
+    case Tiling::X: return TilingCode::X;
+    case Tiling::Y: return TilingCode::Y;
+    case Tiling::Yf: return TilingCode::Yf;
+  }
+  return TilingCode::Linear;
+}
+
 struct TilingInfo {
   Tiling tiling;
   uint64_t modifier;
@@ -43,17 +68,25 @@ struct TilingInfo {
 
 // From PLANE_CTL bits 12:10 and bytes per pixel; nothing for reserved codes.
 constexpr std::optional<TilingInfo> tiling_from_ctl(uint32_t code, uint32_t cpp) {
-  switch (code) {
-    case 0: return TilingInfo{Tiling::Linear, drm::kModLinear, 64, 1};
-    case 1: return TilingInfo{Tiling::X, drm::kModXTiled, 512, 8};
-    case 4: return TilingInfo{Tiling::Y, drm::kModYTiled, 128, 32};
+  using plane::TilingCode;
+  switch (static_cast<TilingCode>(code)) {
+    case TilingCode::Linear: return TilingInfo{Tiling::Linear, drm::kModLinear, 64, 1};
+    case TilingCode::X: return TilingInfo{Tiling::X, drm::kModXTiled, 512, 8};
+    case TilingCode::Y: return TilingInfo{Tiling::Y, drm::kModYTiled, 128, 32};
     // 8 bpp Yf tiles are 64 B × 64 rows, not 128 B × 32: rounding the height to 32 rows gave a
     // size short of the last tile row, so a decoded plane could not be rendered (or exported
     // whole). 16-row tiles (64/128 bpp) need no more than 32.
-    case 5: return TilingInfo{Tiling::Yf, drm::kModYfTiled, cpp == 1 ? 64u : 128u, cpp == 1 ? 64u : 32u};
+    case TilingCode::Yf: return TilingInfo{Tiling::Yf, drm::kModYfTiled, cpp == 1 ? 64u : 128u, cpp == 1 ? 64u : 32u};
     default: return std::nullopt;
   }
 }
+
+// The guest's code for a tiling decodes back to that tiling.
+static_assert([] {
+  for (Tiling t : {Tiling::Linear, Tiling::X, Tiling::Y, Tiling::Yf})
+    if (tiling_from_ctl(static_cast<uint32_t>(tiling_code(t)), 4)->tiling != t) return false;
+  return true;
+}());
 
 struct FormatInfo {
   uint32_t fourcc;
@@ -62,30 +95,32 @@ struct FormatInfo {
 
 // PLANE_CTL format (27:24), RGB order (bit 20), YUV order (17:16), alpha mode (5:4) -> format.
 constexpr std::optional<FormatInfo> format_from_ctl(uint32_t format, bool rgbx, uint32_t yuv_order, uint32_t alpha) {
-  switch (format) {
-    case 0: {
+  using plane::Format;
+  switch (static_cast<Format>(format)) {
+    case Format::Yuv422: {
       constexpr uint32_t kYuv[4] = {drm::kYUYV, drm::kUYVY, drm::kYVYU, drm::kVYUY};
       if (yuv_order > 3) return std::nullopt;
       return FormatInfo{kYuv[yuv_order], 2};
     }
-    case 12: return FormatInfo{drm::kC8, 1};
-    case 14: return FormatInfo{drm::kRGB565, 2};
-    case 4:
+    case Format::Indexed8: return FormatInfo{drm::kC8, 1};
+    case Format::Rgb565: return FormatInfo{drm::kRGB565, 2};
+    case Format::Xrgb8888:
       if (rgbx) return FormatInfo{alpha ? drm::kABGR8888 : drm::kXBGR8888, 4};
       return FormatInfo{alpha ? drm::kARGB8888 : drm::kXRGB8888, 4};
-    case 2: return FormatInfo{rgbx ? drm::kXBGR2101010 : drm::kXRGB2101010, 4};
+    case Format::Xrgb2101010: return FormatInfo{rgbx ? drm::kXBGR2101010 : drm::kXRGB2101010, 4};
     default: return std::nullopt;  // NV12, P01x, FP16, XYUV, reserved
   }
 }
 
 // Cursor modes (CURCNTR & 0x27) -> square size in pixels; ARGB8888, linear, stride = size·4.
 constexpr std::optional<uint32_t> cursor_size(uint32_t mode) {
-  switch (mode & 0x27) {
-    case 0x22: return 128;
-    case 0x23: return 256;
-    case 0x27: return 64;
-    case 0x07: return 64;  // AND/XOR, exported as ARGB like upstream
-    default: return std::nullopt;
+  using cursor::Mode;
+  switch (static_cast<Mode>(mode & cursor::kModeMask)) {
+    case Mode::Argb128: return 128;
+    case Mode::Argb256: return 256;
+    case Mode::Argb64: return 64;
+    case Mode::AndXor64: return 64;  // AND/XOR, exported as ARGB like upstream
+    default: return std::nullopt;  // disabled or reserved
   }
 }
 

@@ -49,6 +49,7 @@ class MmioBus {
 
   // False (and nothing added) for an empty, unaligned, overlapping or out-of-BAR range.
   bool add(MmioOffset base, uint64_t size, MmioDevice& dev);
+  bool add(hw::BlockRange block, MmioDevice& dev) { return add(MmioOffset(block.base), block.size, dev); }
 
   AccessStatus read(MmioOffset off, unsigned size, uint64_t& value);
   AccessStatus write(MmioOffset off, unsigned size, uint64_t value);

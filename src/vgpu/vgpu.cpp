@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "hw/bar.h"
+#include "hw/blocks.h"
 #include "hw/pvinfo.h"
 #include "display/vblank_clock.h"
 #include "vgpu/gpu.h"
@@ -26,12 +27,10 @@ Vgpu::Vgpu(GpuKey, GpuLink& gpu, uint64_t ggtt_size, uint32_t id, VgpuType type,
       display_(vregs_, irq_, *this, *this, display::ModeLimits{type_.max_width, type_.max_height}),
       flip_port_(vregs_, display_) {
   // The bus rejects only overlapping or out-of-BAR ranges; these are fixed and disjoint.
-  bool ok = bus_.add(MmioOffset(hw::kPvinfoOffset), hw::kPvinfoSize, pvinfo_) &&
-            bus_.add(MmioOffset(hw::kFenceBase), hw::kMaxFences * hw::kFenceStride, fences_) &&
+  bool ok = bus_.add(hw::kPvinfoBlock, pvinfo_) && bus_.add(hw::kFenceBlock, fences_) &&
             bus_.add(MmioOffset(hw::kGttOffset), bus_.bar_size() - hw::kGttOffset, gtt_) &&
-            bus_.add(MmioOffset(display::DeInterrupts::kBase), display::DeInterrupts::kSize, irq_) &&
-            bus_.add(MmioOffset(display::DisplayEngine::kBase), display::DisplayEngine::kSize, display_) &&
-            bus_.add(MmioOffset(display::MmioFlipPort::kBase), display::MmioFlipPort::kSize, flip_port_);
+            bus_.add(hw::kDeInterruptBlock, irq_) && bus_.add(hw::kDisplayEngineBlock, display_) &&
+            bus_.add(hw::kMmioFlipBlock, flip_port_);
   if (!ok) spdlog::critical("vgpu {}: fixed MMIO layout rejected by the bus", id_);
   pvinfo_.populate(res_);
   display_.set_pipe_state_listener([this](hw::Pipe p, bool on) {
