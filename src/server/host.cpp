@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
@@ -207,6 +208,12 @@ void Host::vblank_loop() {
   sigset_t all;  // signals are the server loop's (its signalfd), never this thread's
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, nullptr);
+  // The device's timer: it only records deadlines and posts (or runs) vblanks of a few µs, so a
+  // real-time priority costs the guests nothing and keeps a busy machine from delaying every
+  // vGPU's vblank behind them. Without the privilege it runs as any thread.
+  const sched_param rt{1};
+  if (const int e = pthread_setschedparam(pthread_self(), SCHED_FIFO, &rt); e != 0)
+    spdlog::info("vblank thread: no real-time priority ({}); vblanks wait for a CPU like any thread", std::strerror(e));
   pollfd fds[2] = {{clock_->fd(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
   auto last_idle = std::chrono::steady_clock::now();
   for (;;) {
