@@ -102,7 +102,7 @@ void Exporter::enforce_idle_bound() {
   }
 }
 
-UniqueFd Exporter::make_dmabuf(int memfd, const std::vector<Extent>& extents) {
+UniqueFd Exporter::make_dmabuf(int memfd, const std::vector<Extent>& extents) const {
   // udmabuf_create_list ends in a flexible array of items; build it in 8-byte words.
   const size_t bytes = sizeof(udmabuf_create_list) + extents.size() * sizeof(udmabuf_create_item);
   std::vector<uint64_t> storage((bytes + 7) / 8, 0);
@@ -117,25 +117,28 @@ UniqueFd Exporter::make_dmabuf(int memfd, const std::vector<Extent>& extents) {
 }
 
 Expected<ExportedBuffer, ExportError> Exporter::get(ConsumerKey who, uint32_t id) {
+  auto t = take(who, id);
+  if (!t) return Unexpected(t.error());
+  auto opened = open(*t);
+  settle(who, *t, opened.has_value());
+  if (!opened) return Unexpected(opened.error());
+  return std::move(t->buf);
+}
+
+Expected<Exporter::Taken, ExportError> Exporter::take(ConsumerKey who, uint32_t id) {
   const auto it = objects_.find(id);
   if (it == objects_.end()) {
     ++c_.refused;
     return refuse(Errc::NoSuchBuffer, fmt::format("no buffer with id {} (query the plane again)", id));
   }
   Object& o = it->second;
-  const auto ram = ram_.lock();
-  if (!ram) {
+  Taken t;
+  t.ram = ram_.lock();
+  if (!t.ram) {
     ++c_.refused;
     return refuse(Errc::NoSuchBuffer, fmt::format("buffer {}: the VM's memory is gone", id));
   }
-  ExportedBuffer b;
-  // A new open file of the same memfd, read-only: the consumer's descriptor cannot be mapped
-  // writable or written, while our read-write descriptor stays ours.
-  b.fd.reset(::open(fmt::format("/proc/self/fd/{}", ram->fd()).c_str(), O_RDONLY | O_CLOEXEC));
-  if (!b.fd) {
-    ++c_.refused;
-    return refuse(Errc::Io, fmt::format("reopening the RAM memfd read-only: {}", std::strerror(errno)));
-  }
+  ExportedBuffer& b = t.buf;
   b.id = id;
   b.size = o.size;
   b.extents = coalesce(o.pages);
@@ -144,14 +147,29 @@ Expected<ExportedBuffer, ExportError> Exporter::get(ConsumerKey who, uint32_t id
   b.width = o.width;
   b.height = o.height;
   b.stride = o.stride;
-  if (opts_.udmabuf) {
-    if (udmabuf_dev_) b.dmabuf = make_dmabuf(ram->fd(), b.extents);
-    ++(b.dmabuf ? c_.dmabufs : c_.dmabuf_failures);
-  }
   holds_.add(who, id);  // the reference keeps it now; `who`'s pin is spent
   o.last_use = ++clock_;
+  return t;
+}
+
+Expected<bool, ExportError> Exporter::open(Taken& t) const {
+  ExportedBuffer& b = t.buf;
+  // A new open file of the same memfd, read-only: the consumer's descriptor cannot be mapped
+  // writable or written, while our read-write descriptor stays ours.
+  b.fd.reset(::open(fmt::format("/proc/self/fd/{}", t.ram->fd()).c_str(), O_RDONLY | O_CLOEXEC));
+  if (!b.fd) return refuse(Errc::Io, fmt::format("reopening the RAM memfd read-only: {}", std::strerror(errno)));
+  if (opts_.udmabuf && udmabuf_dev_) b.dmabuf = make_dmabuf(t.ram->fd(), b.extents);
+  return true;
+}
+
+void Exporter::settle(ConsumerKey who, const Taken& t, bool opened) {
+  if (!opened) {
+    ++c_.refused;
+    if (objects_.contains(t.buf.id)) (void)holds_.drop(who, t.buf.id);
+    return;
+  }
+  if (opts_.udmabuf) ++(t.buf.dmabuf ? c_.dmabufs : c_.dmabuf_failures);
   ++c_.exports;
-  return b;
 }
 
 Expected<uint32_t, ExportError> Exporter::release(ConsumerKey who, uint32_t id) {

@@ -98,6 +98,18 @@ class Exporter {
   // A new read-only descriptor of a known buffer's pages (and a dma-buf when udmabuf works),
   // whoever asks; counts one reference for `who`, to be returned with release().
   Expected<ExportedBuffer, ExportError> get(ConsumerKey who, uint32_t id);
+  // get() in three steps, so that a caller serialising the exporter with its vGPU makes the
+  // descriptors (an open() and, with udmabuf, an ioctl over every extent) without that lock:
+  // take() counts the reference and describes the buffer (no descriptors yet); open() makes them,
+  // on any thread and beside any other call (it reads only what the constructor set); settle()
+  // counts the outcome and, when open() failed, returns the reference.
+  struct Taken {
+    ExportedBuffer buf;
+    std::shared_ptr<const GuestRam> ram;  // alive until the descriptors exist
+  };
+  Expected<Taken, ExportError> take(ConsumerKey who, uint32_t id);
+  Expected<bool, ExportError> open(Taken& t) const;
+  void settle(ConsumerKey who, const Taken& t, bool opened);
   // Returns one of `who`'s references; answers the references `who` still holds on the buffer.
   // NoSuchBuffer when `who` holds none. The buffer stays known (idle when nobody holds it).
   Expected<uint32_t, ExportError> release(ConsumerKey who, uint32_t id);
@@ -133,7 +145,7 @@ class Exporter {
   };
   Object* find(const decode::PlaneInfo& p);
   void enforce_idle_bound();
-  UniqueFd make_dmabuf(int memfd, const std::vector<Extent>& extents);
+  UniqueFd make_dmabuf(int memfd, const std::vector<Extent>& extents) const;
 
   std::weak_ptr<const GuestRam> ram_;
   ExporterOptions opts_;

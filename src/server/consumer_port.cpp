@@ -98,9 +98,26 @@ Expected<exporter::GfxPlaneInfo, ExportError> ConsumerPort::query(ConsumerId c, 
 }
 
 Expected<exporter::ExportedBuffer, ExportError> ConsumerPort::get(ConsumerId c, uint32_t id) {
+  exporter::Exporter::Taken t;
+  {
+    const Locked lk(lock_);
+    if (!find(c)) return refuse(Errc::NoSuchBuffer, fmt::format("consumer {} is not open", c));
+    if (is_shadow(id)) return shadows_->get(key(c), id);  // one open() of a host memfd
+    auto taken = exporter_.take(key(c), id);
+    if (!taken) return Unexpected(taken.error());
+    t = std::move(*taken);
+  }
+  // The descriptors (an open() and maybe a udmabuf ioctl over every extent) without the lock:
+  // the vGPU's vblank and traps never wait for them.
+  auto opened = open_unlocked(t);
   const Locked lk(lock_);
-  if (!find(c)) return refuse(Errc::NoSuchBuffer, fmt::format("consumer {} is not open", c));
-  return is_shadow(id) ? shadows_->get(key(c), id) : exporter_.get(key(c), id);
+  exporter_.settle(key(c), t, opened.has_value());
+  if (!opened) return Unexpected(opened.error());
+  return std::move(t.buf);
+}
+
+Expected<bool, ExportError> ConsumerPort::open_unlocked(exporter::Exporter::Taken& t) const NO_THREAD_SAFETY_ANALYSIS {
+  return exporter_.open(t);  // reads only what the exporter's constructor set
 }
 
 Expected<bool, ExportError> ConsumerPort::release(ConsumerId c, uint32_t id) {

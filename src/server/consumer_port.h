@@ -1,7 +1,8 @@
 // What consumers see of one vGPU (docs/protocol.md): plane queries, buffers and their references,
 // refresh events, tearing control. The server is a codec over it. Every method takes the vGPU's
-// lock itself and holds it only for bookkeeping: frame copies (tearing = copy) run outside it,
-// so a consumer never delays the vGPU's vblanks or its guest's traps by a frame's memcpy.
+// lock itself and holds it only for bookkeeping: frame copies (tearing = copy) and a buffer's
+// descriptors (an open() and a udmabuf ioctl) are made outside it, so a consumer never delays
+// the vGPU's vblanks or its guest's traps by a frame's memcpy or a dma-buf's creation.
 //
 // A consumer is a handle from open(). Its buffer references and query pins are kept per consumer
 // (exporter::ConsumerKey): close() gives back whatever it still holds, so a disconnect cannot
@@ -85,6 +86,8 @@ class ConsumerPort {
   static exporter::ConsumerKey key(ConsumerId c) { return exporter::ConsumerKey{c}; }
   Consumer* find(ConsumerId c) REQUIRES(lock_);
   bool is_shadow(uint32_t id) const REQUIRES(lock_) { return shadows_ && exporter::ShadowFrames::owns(id); }
+  // Exporter::open(), which touches nothing the lock guards.
+  Expected<bool, exporter::ExportError> open_unlocked(exporter::Exporter::Taken& t) const;
   // tearing = copy: a fresh shadow of the primary when the screen changed since the last one.
   // Takes and drops the lock around the copy.
   void refresh_shadow() EXCLUDES(lock_);
