@@ -22,14 +22,8 @@ constexpr uint64_t kIsrA = 0x44400, kImrA = 0x44404, kIirA = 0x44408, kIerA = 0x
 constexpr uint32_t kVblankBit = 1u << 0, kPrimaryDone = 1u << 3, kSpriteDone = 1u << 4, kCursorDone = 1u << 6;
 constexpr uint32_t kAsyncFlip = 1u << 9;
 
-class DisplayEngineTest : public test::GpuTest {
+class DisplayEngineTest : public test::MsiCountingTest {
  protected:
-  void SetUp() override {
-    GpuTest::SetUp();
-    v = &create();
-    sink = std::make_unique<display::CallbackSink>([this] { ++msis; });
-    v->set_interrupt_sink(sink.get());
-  }
   void enable_irqs(uint32_t bits) {
     wr(*v, kImrA, ~bits);
     wr(*v, kIerA, bits);
@@ -37,10 +31,6 @@ class DisplayEngineTest : public test::GpuTest {
   }
   void enable_pipe() { wr(*v, kPipeConfA, 1u << 31); }
   uint32_t iir() { return static_cast<uint32_t>(rd(*v, kIirA)); }
-
-  Vgpu* v = nullptr;
-  std::unique_ptr<display::CallbackSink> sink;
-  int msis = 0;
 };
 
 TEST_F(DisplayEngineTest, EnablingAPipeSetsItsStateBitAndVblanksCountFrames) {

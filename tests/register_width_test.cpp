@@ -19,14 +19,8 @@ constexpr uint64_t kIsrA = 0x44400, kImrA = 0x44404, kIirA = 0x44408, kIerA = 0x
 constexpr uint32_t kVblankBit = 1u << 0, kPrimaryDone = 1u << 3, kCursorDone = 1u << 6;
 constexpr uint32_t kEnable = 1u << 31, kState = 1u << 30, kMasterPipeA = 1u << 16;
 
-class RegisterWidthTest : public test::GpuTest {
+class RegisterWidthTest : public test::MsiCountingTest {
  protected:
-  void SetUp() override {
-    GpuTest::SetUp();
-    v = &create();
-    sink = std::make_unique<display::CallbackSink>([this] { ++msis; });
-    v->set_interrupt_sink(sink.get());
-  }
   // Vblank and primary flip-done pending in IIR (unmasked, not yet enabled for delivery).
   void pend_vblank_and_flip() {
     wr(*v, kImrA, 0);
@@ -37,10 +31,6 @@ class RegisterWidthTest : public test::GpuTest {
     ASSERT_EQ(u32(kIirA), kVblankBit | kPrimaryDone);
   }
   uint32_t u32(uint64_t off) { return static_cast<uint32_t>(rd(*v, off)); }
-
-  Vgpu* v = nullptr;
-  std::unique_ptr<display::CallbackSink> sink;
-  int msis = 0;
 };
 
 // --- interrupt registers ------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "display/interrupts.h"
 #include "hw/bar.h"
 #include "hw/display.h"
 #include "hw/pvinfo.h"
@@ -71,6 +72,21 @@ class GpuTest : public ::testing::Test {
 
   std::unique_ptr<Gpu> gpu;
   std::vector<MgmtEvent> events;
+};
+
+// One vGPU whose interrupts are counted (msis) rather than delivered.
+class MsiCountingTest : public GpuTest {
+ protected:
+  void SetUp() override {
+    GpuTest::SetUp();
+    v = &create();
+    sink = std::make_unique<display::CallbackSink>([this] { ++msis; });
+    v->set_interrupt_sink(sink.get());
+  }
+
+  Vgpu* v = nullptr;
+  std::unique_ptr<display::CallbackSink> sink;
+  int msis = 0;
 };
 
 }  // namespace vgd::test
