@@ -10,6 +10,22 @@ using exporter::ExportError;
 
 Unexpected<ExportError> refuse(Errc c, std::string msg) { return Unexpected(ExportError{c, std::move(msg)}); }
 
+std::unique_ptr<exporter::ShadowFrames> make_shadows(const Vgpu& v, const VgpuSpec& spec) {
+  if (spec.tearing != TearingMode::Copy) return nullptr;
+  return std::make_unique<exporter::ShadowFrames>(std::weak_ptr<const GuestRam>(v.ram_ref()), v.type(),
+                                                  spec.copy_budget);
+}
+
+// hold: flip-done waits while a consumer holds the replaced buffer; copy: while it is copied.
+std::unique_ptr<exporter::HoldGate> make_gate(TearingMode mode, const exporter::Exporter& ex,
+                                              const exporter::ShadowFrames* shadows, const display::VblankClock& clock) {
+  auto now = [c = &clock] { return c->now_ns(); };
+  if (mode == TearingMode::Hold) return std::make_unique<exporter::HoldGate>(ex, now);
+  if (mode == TearingMode::Copy)
+    return std::make_unique<exporter::HoldGate>([shadows](Gma base) { return shadows->copying(base); }, now);
+  return nullptr;
+}
+
 }  // namespace
 
 ConsumerPort::ConsumerPort(WorkLock& lock, Vgpu& v, const VgpuSpec& spec, const exporter::ExporterOptions& ex,
@@ -17,17 +33,12 @@ ConsumerPort::ConsumerPort(WorkLock& lock, Vgpu& v, const VgpuSpec& spec, const 
     : lock_(lock),
       vgpu_(&v),
       exporter_(std::weak_ptr<const GuestRam>(v.ram_ref()), ex),
-      events_(v, &clock) {
+      events_(v, &clock),
+      shadows_(make_shadows(v, spec)),
+      gate_(make_gate(spec.tearing, exporter_, shadows_.get(), clock)) {
   const Locked lk(lock_);
-  auto now = [c = &clock] { return c->now_ns(); };
-  if (spec.tearing == TearingMode::Hold) {
-    gate_ = std::make_unique<exporter::HoldGate>(exporter_, now);
-  } else if (spec.tearing == TearingMode::Copy) {
-    shadows_ = std::make_unique<exporter::ShadowFrames>(std::weak_ptr<const GuestRam>(v.ram_ref()), v.type(),
-                                                        spec.copy_budget);
-    gate_ = std::make_unique<exporter::HoldGate>([s = shadows_.get()](Gma base) { return s->copying(base); }, now);
+  if (shadows_)
     v.set_latch_listener([s = shadows_.get()](Vgpu& g, const display::VblankReport& r) { s->on_vblank(g, r); });
-  }
   if (gate_) v.set_flip_done_gate(gate_.get(), exporter::kHoldVblanks);
 }
 
@@ -80,14 +91,10 @@ void ConsumerPort::refresh_shadow() {
 
 Expected<exporter::GfxPlaneInfo, ExportError> ConsumerPort::query(ConsumerId c, const exporter::GfxPlaneInfo& req) {
   const auto target = exporter::classify_query(req);
-  bool copy = false;
-  {
-    const Locked lk(lock_);
-    if (!find(c)) return refuse(Errc::NoSuchBuffer, fmt::format("consumer {} is not open", c));
-    copy = shadows_ && target && !target->probe && target->plane == hw::Plane::Primary;
-  }
+  const bool copy = shadows_ && target && !target->probe && target->plane == hw::Plane::Primary;
   if (copy) refresh_shadow();
   const Locked lk(lock_);
+  if (!find(c)) return refuse(Errc::NoSuchBuffer, fmt::format("consumer {} is not open", c));
   // Called by query() below, with lock_ held (the analysis cannot see into lambdas).
   const auto decode_now = [&](hw::Plane plane) NO_THREAD_SAFETY_ANALYSIS -> const exporter::DecodeResult& {
     return planes_.decode(vgpu_->vregs(), plane, vgpu_->ggtt());

@@ -85,7 +85,7 @@ class ConsumerPort {
   };
   static exporter::ConsumerKey key(ConsumerId c) { return exporter::ConsumerKey{c}; }
   Consumer* find(ConsumerId c) REQUIRES(lock_);
-  bool is_shadow(uint32_t id) const REQUIRES(lock_) { return shadows_ && exporter::ShadowFrames::owns(id); }
+  bool is_shadow(uint32_t id) const { return shadows_ && exporter::ShadowFrames::owns(id); }
   // Exporter::open(), which touches nothing the lock guards.
   Expected<bool, exporter::ExportError> open_unlocked(exporter::Exporter::Taken& t) const;
   // tearing = copy: a fresh shadow of the primary when the screen changed since the last one.
@@ -97,10 +97,11 @@ class ConsumerPort {
   exporter::Exporter exporter_ GUARDED_BY(lock_);
   events::VgpuEvents events_ GUARDED_BY(lock_);
   decode::PlaneCache planes_ GUARDED_BY(lock_);  // what queries decode
-  // Tearing control: hold gates flip-done on exports; copy serves shadows and gates flip-done on
-  // the copy in progress.
-  std::unique_ptr<exporter::ShadowFrames> shadows_ GUARDED_BY(lock_);
-  std::unique_ptr<exporter::HoldGate> gate_ GUARDED_BY(lock_);
+  // Tearing control, fixed at construction (which ones exist needs no lock; using them does):
+  // hold gates flip-done on exports; copy serves shadows and gates flip-done on the copy in
+  // progress.
+  const std::unique_ptr<exporter::ShadowFrames> shadows_ PT_GUARDED_BY(lock_);
+  const std::unique_ptr<exporter::HoldGate> gate_ PT_GUARDED_BY(lock_);
   std::map<ConsumerId, Consumer> consumers_ GUARDED_BY(lock_);
   ConsumerId next_id_ GUARDED_BY(lock_) = 1;
 };
