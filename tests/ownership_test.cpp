@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "daemon_support.h"
+#include "plane_support.h"
 
 namespace vgd {
 namespace {
@@ -131,6 +132,35 @@ TEST_F(OwnershipTest, AChattyClientStarvesNoOtherClient) {
   stop = true;
   writer.join();
   reader.join();
+}
+
+// Several vblank clocks (the daemon runs one per CPU): the GPU spreads new vGPUs over them, each
+// vGPU ticks only from its own, and a freed place is filled first.
+class VblankLanesTest : public test::GpuTest {
+ protected:
+  void TearDown() override { gpu.reset(); }  // the vGPUs leave their clocks before the clocks go
+  display::VirtualClock a, b;
+};
+
+TEST_F(VblankLanesTest, VgpusAreSpreadOverTheClocksAndTickOnlyFromTheirOwn) {
+  gpu->set_vblank_clocks({&a, &b});
+  std::vector<Vgpu*> v;
+  for (int i = 0; i < 4; ++i) v.push_back(&create());
+  EXPECT_EQ(v[0]->vblank_clock(), &a);
+  EXPECT_EQ(v[1]->vblank_clock(), &b);
+  EXPECT_EQ(v[2]->vblank_clock(), &a);
+  EXPECT_EQ(v[3]->vblank_clock(), &b);
+  for (Vgpu* g : v) test::SmallPrimary::light(*g, 1);
+
+  a.advance_by(100'000'000);  // 100 ms of clock a only: about six 60 Hz vblanks
+  EXPECT_GE(v[0]->display().stats().vblanks[0], 5u);
+  EXPECT_GE(v[2]->display().stats().vblanks[0], 5u);
+  EXPECT_EQ(v[1]->display().stats().vblanks[0], 0u) << "a vGPU of clock b ticked from clock a";
+  EXPECT_EQ(v[3]->display().stats().vblanks[0], 0u);
+
+  const uint32_t gone = v[1]->id();
+  ASSERT_TRUE(gpu->destroy_vgpu(gone));
+  EXPECT_EQ(create().vblank_clock(), &b) << "the new vGPU takes the place the destroyed one left";
 }
 
 }  // namespace

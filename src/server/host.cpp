@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -35,6 +36,13 @@ UniqueFd make_eventfd() { return UniqueFd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXE
 // vblank thread's idle wake-ups for a vGPU without vblanks.
 constexpr uint64_t kPublishNs = 100'000'000;
 constexpr int kIdleWakeMs = 250;
+
+// A vblank thread per CPU (at most 4), never more than there are vGPUs: one thread emulating 64
+// vblanks that fall due together makes the last wait for the other 63 (docs/design.md).
+unsigned vblank_lanes(size_t vgpus) {
+  const unsigned cpus = std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+  return static_cast<unsigned>(std::clamp<size_t>(vgpus, 1, cpus));
+}
 
 }  // namespace
 
@@ -170,13 +178,17 @@ VgpuStatus HostedVgpu::published() const {
 
 Expected<std::unique_ptr<Host>, std::string> Host::create(const DaemonConfig& cfg) {
   std::unique_ptr<Host> h(new Host());
-  auto clock = display::RealClock::create();
-  if (!clock) return Unexpected(clock.error());
-  h->clock_ = std::move(*clock);
+  std::vector<display::VblankClock*> clocks;
+  for (unsigned i = 0; i < vblank_lanes(cfg.vgpus.size()); ++i) {
+    auto clock = display::RealClock::create();
+    if (!clock) return Unexpected(clock.error());
+    clocks.push_back(clock->get());
+    h->lanes_.push_back(std::make_unique<VblankLane>(VblankLane{std::move(*clock), {}, {}}));
+  }
   auto gpu = Gpu::create(cfg.gpu);
   if (!gpu) return Unexpected(gpu.error());
   h->gpu_ = std::move(*gpu);
-  h->gpu_->set_vblank_clock(h->clock_.get());
+  h->gpu_->set_vblank_clocks(std::move(clocks));
   exporter::ExporterOptions ex;
   ex.idle_capacity = cfg.idle_buffers;
   ex.udmabuf = cfg.udmabuf;
@@ -187,23 +199,37 @@ Expected<std::unique_ptr<Host>, std::string> Host::create(const DaemonConfig& cf
     auto v = h->gpu_->create_vgpu(spec.type, std::move(*ram));
     if (!v) return Unexpected(fmt::format("vGPU {} ({}): {}", i + 1, spec.type, v.error().message));
     if (spec.tearing != TearingMode::None) spdlog::info("vGPU {}: tearing control '{}'", (*v)->id(), name(spec.tearing));
+    VblankLane& lane = h->lane_of(**v);
     h->hosted_.push_back(
-        std::make_unique<HostedVgpu>(**v, spec, ex, *h->clock_, h->gpu_->geometry(), h->abandon_, h->due_));
+        std::make_unique<HostedVgpu>(**v, spec, ex, *lane.clock, h->gpu_->geometry(), h->abandon_, lane.due));
   }
   h->wake_ = make_eventfd();
   if (!h->wake_) return Unexpected(fmt::format("eventfd: {}", std::strerror(errno)));
-  h->vblank_thread_ = std::thread([p = h.get()] { p->vblank_loop(); });
+  for (auto& lane : h->lanes_) lane->thread = std::thread([p = h.get(), l = lane.get()] { p->vblank_loop(*l); });
   return h;
 }
 
 Host::~Host() {
   stop_guests();
-  const uint64_t one = 1;
+  const uint64_t one = 1;  // the eventfd stays readable: it ends every lane
   (void)!::write(wake_.get(), &one, sizeof one);
-  if (vblank_thread_.joinable()) vblank_thread_.join();
+  for (auto& lane : lanes_)
+    if (lane->thread.joinable()) lane->thread.join();
 }
 
-void Host::vblank_loop() {
+Host::VblankLane& Host::lane_of(const Vgpu& v) {
+  for (auto& lane : lanes_)
+    if (lane->clock.get() == v.vblank_clock()) return *lane;
+  return *lanes_.front();  // unreachable: the GPU only hands out the clocks it was given
+}
+
+std::vector<std::thread*> Host::vblank_threads() {
+  std::vector<std::thread*> t;
+  for (auto& lane : lanes_) t.push_back(&lane->thread);
+  return t;
+}
+
+void Host::vblank_loop(VblankLane& lane) {
   pthread_setname_np(pthread_self(), "vblank");
   sigset_t all;  // signals are the server loop's (its signalfd), never this thread's
   sigfillset(&all);
@@ -214,7 +240,7 @@ void Host::vblank_loop() {
   const sched_param rt{1};
   if (const int e = pthread_setschedparam(pthread_self(), SCHED_FIFO, &rt); e != 0)
     spdlog::info("vblank thread: no real-time priority ({}); vblanks wait for a CPU like any thread", std::strerror(e));
-  pollfd fds[2] = {{clock_->fd(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+  pollfd fds[2] = {{lane.clock->fd(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
   auto last_idle = std::chrono::steady_clock::now();
   for (;;) {
     const int n = ::poll(fds, 2, kIdleWakeMs);
@@ -224,15 +250,16 @@ void Host::vblank_loop() {
     }
     if (fds[1].revents) return;
     if (fds[0].revents) {
-      due_.clear();
-      clock_->dispatch();  // the vGPUs' tick handlers fill due_
-      for (HostedVgpu* hv : due_) hv->post_due();
+      lane.due.clear();
+      lane.clock->dispatch();  // the vGPUs' tick handlers fill lane.due
+      for (HostedVgpu* hv : lane.due) hv->post_due();
     }
     // vGPUs whose display is off have no vblank to publish their counters at.
     const auto now = std::chrono::steady_clock::now();
     if (now - last_idle >= std::chrono::milliseconds(kIdleWakeMs)) {
       last_idle = now;
-      for (auto& hv : hosted_) hv->request_publish();
+      for (auto& hv : hosted_)
+        if (hv->clock() == lane.clock.get()) hv->request_publish();
     }
   }
 }

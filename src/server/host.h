@@ -1,7 +1,8 @@
 // What vgpud hosts: the GPU, its vGPUs, and for each a guest VM running a workload on its own
 // thread. Each vGPU is serialised on its own lock (docs/design.md, "Ownership"): a trap, vblank
-// or consumer request on one vGPU never waits for another. One vblank thread runs the clock and
-// posts each due vblank to its vGPU's lock without waiting for it.
+// or consumer request on one vGPU never waits for another. A vblank thread per CPU runs its own
+// clock, which drives a share of the vGPUs, and posts each due vblank to its vGPU's lock without
+// waiting for it.
 #pragma once
 
 #include <atomic>
@@ -58,6 +59,7 @@ class HostedVgpu {
   const Vgpu& vgpu() const REQUIRES(lock_) { return *vgpu_; }
   ConsumerPort& port() { return port_; }  // locks for itself
   GuestSession& session() { return *session_; }
+  const display::VblankClock* clock() const { return clock_; }  // the one driving its vblanks
   std::thread& thread() { return thread_; }
 
   // The vblank thread, after its dispatch queued this vGPU on `due`: runs the vblank now if the
@@ -119,21 +121,28 @@ class Host {
   HostedVgpu* find(uint32_t id);
   const std::vector<std::unique_ptr<HostedVgpu>>& vgpus() const { return hosted_; }
   const Gpu& gpu() const { return *gpu_; }
-  const display::VblankClock& clock() const { return *clock_; }
-  std::thread& vblank_thread() { return vblank_thread_; }  // for CPU accounting
+  // The vblank threads, for CPU accounting.
+  std::vector<std::thread*> vblank_threads();
 
  private:
-  Host() = default;
-  void vblank_loop();
+  // One vblank thread: its clock drives the vGPUs the GPU gave it (each stays on one), so the
+  // vGPUs whose deadlines fall together are emulated on several CPUs at once.
+  struct VblankLane {
+    std::unique_ptr<display::RealClock> clock;
+    std::vector<HostedVgpu*> due;  // its thread's: ticked by the last dispatch
+    std::thread thread;
+  };
 
-  // Declaration order is teardown order reversed: the clock outlives the GPU (its vGPUs leave
-  // it), the GPU outlives the hosted vGPUs (they detach from their Vgpu).
-  std::unique_ptr<display::RealClock> clock_;
+  Host() = default;
+  VblankLane& lane_of(const Vgpu& v);
+  void vblank_loop(VblankLane& lane);
+
+  // Declaration order is teardown order reversed: the clocks outlive the GPU (its vGPUs leave
+  // them), the GPU outlives the hosted vGPUs (they detach from their Vgpu).
+  std::vector<std::unique_ptr<VblankLane>> lanes_;
   std::unique_ptr<Gpu> gpu_;
   std::vector<std::unique_ptr<HostedVgpu>> hosted_;
-  std::vector<HostedVgpu*> due_;  // the vblank thread's: ticked by the last dispatch
-  UniqueFd wake_;                 // ends the vblank thread
-  std::thread vblank_thread_;
+  UniqueFd wake_;  // ends the vblank threads
   std::atomic<bool> stopping_{false};  // guests stop after their current frame
   std::atomic<bool> abandon_{false};   // ... and stop waiting for vblanks
   std::atomic<int> running_{0};

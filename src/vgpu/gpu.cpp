@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <set>
 
 namespace vgd {
@@ -25,6 +27,17 @@ const VgpuType* Gpu::find_type(std::string_view name) const {
   for (const VgpuType& t : cfg_.types)
     if (t.name == name) return &t;
   return nullptr;
+}
+
+display::VblankClock* Gpu::least_used_clock() const {
+  display::VblankClock* best = nullptr;
+  size_t best_use = SIZE_MAX;
+  for (display::VblankClock* c : clocks_) {
+    const auto use = static_cast<size_t>(
+        std::count_if(vgpus_.begin(), vgpus_.end(), [c](const auto& kv) { return kv.second->vblank_clock() == c; }));
+    if (use < best_use) best = c, best_use = use;
+  }
+  return best;
 }
 
 uint32_t Gpu::next_id() const {
@@ -62,7 +75,7 @@ Expected<Vgpu*, CreateError> Gpu::create_vgpu(std::string_view type_name, std::s
   if (!ggtt) return internal(ggtt.error());
   const uint32_t id = next_id();
   auto v = std::unique_ptr<Vgpu>(
-      new Vgpu(GpuKey{}, *this, geometry().ggtt_size, id, *type, std::move(*res), std::move(ram), std::move(*vregs),
+      new Vgpu(GpuKey{}, *this, least_used_clock(), geometry().ggtt_size, id, *type, std::move(*res), std::move(ram), std::move(*vregs),
                std::move(*ggtt)));
   Vgpu* raw = v.get();
   vgpus_.emplace(id, std::move(v));

@@ -56,15 +56,17 @@ class Gpu final : private GpuLink {
   uint64_t host_fence(uint32_t index) const { return host_fences_.at(index); }
   // Called from the thread of the vGPU that emits (vGPUs may run on several threads at once).
   void set_event_sink(MgmtSink sink) { sink_ = std::move(sink); }
-  // Drives every vGPU's vblanks; attach before creating vGPUs. Not owned: it must outlive the
-  // vGPUs (they leave it when destroyed).
-  void set_vblank_clock(display::VblankClock* clock) { clock_ = clock; }
+  // Drive the vGPUs' vblanks; attach before creating vGPUs. Not owned: they must outlive the
+  // vGPUs (which leave their clock when destroyed). With several clocks (one per dispatching
+  // thread) each new vGPU goes to the one driving the fewest, and stays there.
+  void set_vblank_clock(display::VblankClock* clock) { clocks_ = {clock}; }
+  void set_vblank_clocks(std::vector<display::VblankClock*> clocks) { clocks_ = std::move(clocks); }
 
  private:
   explicit Gpu(GpuConfig cfg);
   uint32_t next_id() const;
   std::span<uint64_t> host_fences() override { return host_fences_; }
-  display::VblankClock* vblank_clock() override { return clock_; }
+  display::VblankClock* least_used_clock() const;
   void emit(const MgmtEvent& e) override {
     if (sink_) sink_(e);
   }
@@ -74,7 +76,7 @@ class Gpu final : private GpuLink {
   std::vector<uint64_t> host_fences_;
   std::map<uint32_t, std::unique_ptr<Vgpu>> vgpus_;
   MgmtSink sink_;
-  display::VblankClock* clock_ = nullptr;
+  std::vector<display::VblankClock*> clocks_;
 };
 
 }  // namespace vgd

@@ -10,9 +10,10 @@
 
 namespace vgd {
 
-Vgpu::Vgpu(GpuKey, GpuLink& gpu, uint64_t ggtt_size, uint32_t id, VgpuType type, VgpuResources res,
-           std::shared_ptr<GuestRam> ram, VregFile vregs, GgttView ggtt)
+Vgpu::Vgpu(GpuKey, GpuLink& gpu, display::VblankClock* clock, uint64_t ggtt_size, uint32_t id, VgpuType type,
+           VgpuResources res, std::shared_ptr<GuestRam> ram, VregFile vregs, GgttView ggtt)
     : gpu_(&gpu),
+      clock_(clock),
       id_(id),
       type_(std::move(type)),
       res_(std::move(res)),
@@ -39,7 +40,7 @@ Vgpu::Vgpu(GpuKey, GpuLink& gpu, uint64_t ggtt_size, uint32_t id, VgpuType type,
 }
 
 Vgpu::~Vgpu() {
-  if (vblank_timer_) gpu_->vblank_clock()->remove(vblank_timer_);
+  if (vblank_timer_) clock_->remove(vblank_timer_);
   fences_.clear();
 }
 
@@ -68,17 +69,16 @@ void Vgpu::enter_failsafe(FailsafeReason r) {
 }
 
 void Vgpu::set_vblank_period(uint64_t period_ns) {
-  display::VblankClock* clock = gpu_->vblank_clock();
-  if (!clock) return;  // no clock attached: vblanks only when someone calls vblank()
-  if (!vblank_timer_) vblank_timer_ = clock->add([this] { on_tick(); });
+  if (!clock_) return;  // no clock attached: vblanks only when someone calls vblank()
+  if (!vblank_timer_) vblank_timer_ = clock_->add([this] { on_tick(); });
   if (period_ns)
-    clock->start(vblank_timer_, period_ns);
+    clock_->start(vblank_timer_, period_ns);
   else
-    clock->stop(vblank_timer_);
+    clock_->stop(vblank_timer_);
 }
 
 void Vgpu::on_tick() {
-  const uint64_t deadline = gpu_->vblank_clock()->tick_ns();
+  const uint64_t deadline = clock_->tick_ns();
   if (tick_handler_)
     tick_handler_(deadline);
   else
@@ -86,8 +86,7 @@ void Vgpu::on_tick() {
 }
 
 uint64_t Vgpu::missed_vblanks() const {
-  const display::VblankClock* clock = gpu_->vblank_clock();
-  return clock && vblank_timer_ ? clock->missed(vblank_timer_) : 0;
+  return clock_ && vblank_timer_ ? clock_->missed(vblank_timer_) : 0;
 }
 
 display::VblankReport Vgpu::vblank_at(uint64_t nominal_ns) {

@@ -37,7 +37,6 @@ class Gpu;
 class GpuLink {
  public:
   virtual std::span<uint64_t> host_fences() = 0;  // the host fence file; each vGPU its own slots
-  virtual display::VblankClock* vblank_clock() = 0;  // nullptr: vblanks only by hand
   virtual void emit(const MgmtEvent& e) = 0;
 
  protected:
@@ -110,11 +109,13 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   // CLOCK_MONOTONIC-based nominal time of the last vblank the clock fired (its deadline, not
   // when it was dispatched); 0 before the first or when vblank() is called by hand.
   uint64_t last_vblank_ns() const { return last_vblank_ns_; }
+  // The clock that drives this vGPU's vblanks (fixed at creation); nullptr: vblanks only by hand.
+  display::VblankClock* vblank_clock() const { return clock_; }
   // The clock's count of vblanks this vGPU slept through because they were dispatched late.
   uint64_t missed_vblanks() const;
 
-  Vgpu(GpuKey, GpuLink& gpu, uint64_t ggtt_size, uint32_t id, VgpuType type, VgpuResources res,
-       std::shared_ptr<GuestRam> ram, VregFile vregs, GgttView ggtt);
+  Vgpu(GpuKey, GpuLink& gpu, display::VblankClock* clock, uint64_t ggtt_size, uint32_t id, VgpuType type,
+       VgpuResources res, std::shared_ptr<GuestRam> ram, VregFile vregs, GgttView ggtt);
 
   VgpuCounters& tally() override { return counters_; }
   void mark_pv_aware() override { pv_aware_ = true; }
@@ -125,6 +126,7 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   void on_tick();
 
   GpuLink* gpu_;
+  display::VblankClock* clock_;
   uint32_t id_;
   VgpuType type_;
   VgpuResources res_;
