@@ -103,6 +103,10 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"bad_tearing", "[[vgpu]]\nworkload = 'desktop'\ntearing = 'triple'\n", "bad.toml:3", "vgpu.tearing"},
                       BadCase{"tearing_not_string", "[[vgpu]]\n\n\ntearing = true\n", "bad.toml:4", "vgpu.tearing"},
                       BadCase{"tiny_ram", "[[vgpu]]\nram_mib = 1\n", "bad.toml:2", "vgpu.ram_mib"},
+                      BadCase{"bad_guest", "[[vgpu]]\nguest = 'kvm'\n", "bad.toml:2", "vgpu.guest"},
+                      // A VM brings its own RAM and programs: these would be silently ignored.
+                      BadCase{"vm_with_workload", "[[vgpu]]\nguest = 'qemu'\nworkload = 'video'\n", "bad.toml:3", "vgpu.workload"},
+                      BadCase{"vm_with_ram", "[[vgpu]]\nguest = 'qemu'\n\nram_mib = 256\n", "bad.toml:4", "vgpu.ram_mib"},
                       // GVTg_V5_8 goes up to 1024x768: the guest's pipe would never light.
                       BadCase{"mode_beyond_type", "[[vgpu]]\n\nmode = '1920x1080@60'\n", "bad.toml:3", "vgpu.mode"},
                       BadCase{"modeswitch_beyond_type", "[[vgpu]]\nworkload = 'modeswitch'\n", "bad.toml:2", "vgpu.workload"},
@@ -116,6 +120,17 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"web_not_table", "web = 8080\n", "bad.toml:1", "web"},
                       BadCase{"syntax", "[[vgpu]\n", "bad.toml:1", ""}),
     [](const auto& p) { return std::string(p.param.name); });
+
+TEST(DaemonConfig, AVgpuMayWaitForAQemuVm) {
+  auto cfg = parse_daemon_config("[[vgpu]]\nworkload = 'console'\n[[vgpu]]\nguest = 'qemu'\ntearing = 'hold'\n", "vm.toml");
+  ASSERT_TRUE(cfg.has_value()) << cfg.error();
+  ASSERT_EQ(cfg->vgpus.size(), 2u);
+  EXPECT_FALSE(cfg->vgpus[0].vm());
+  EXPECT_EQ(cfg->vgpus[0].guest_name(), "console");
+  EXPECT_TRUE(cfg->vgpus[1].vm());
+  EXPECT_EQ(cfg->vgpus[1].guest_name(), "qemu");
+  EXPECT_EQ(cfg->vgpus[1].tearing, TearingMode::Hold);
+}
 
 TEST(DaemonConfig, ReadsViewerSections) {
   auto cfg = parse_daemon_config(R"(

@@ -55,6 +55,34 @@ TEST_F(RegisterWidthTest, WordWriteToIerDeliversWhatIsPending) {
   EXPECT_EQ(msis, 1) << "a 2-byte IER write re-evaluates delivery like a 4-byte one";
 }
 
+// A VM's INTx line is a level: high exactly while the master is enabled and an enabled
+// interrupt pends, low once the guest clears the last IIR bit or disables the master.
+class LevelSink final : public display::InterruptSink {
+ public:
+  void raise() override {}
+  void set_level(bool high) override { level = high; }
+  bool level = false;
+};
+
+TEST_F(RegisterWidthTest, TheLineIsHighExactlyWhileAnEnabledInterruptPends) {
+  LevelSink line;
+  v->set_interrupt_sink(&line);
+  pend_vblank_and_flip();
+  wr(*v, kIerA, kVblankBit | kPrimaryDone);
+  EXPECT_FALSE(line.level) << "master disabled";
+  wr(*v, kMaster, kEnable);
+  EXPECT_TRUE(line.level);
+  wr(*v, kIirA, kVblankBit);
+  EXPECT_TRUE(line.level) << "flip-done still pends";
+  wr(*v, kIirA, kPrimaryDone);
+  EXPECT_FALSE(line.level) << "the guest cleared the last bit";
+  v->vblank();
+  EXPECT_TRUE(line.level) << "the next vblank raises it again";
+  wr(*v, kMaster, 0);
+  EXPECT_FALSE(line.level) << "master disabled while the vblank pends";
+  v->set_interrupt_sink(nullptr);
+}
+
 TEST_F(RegisterWidthTest, ByteWriteToTheMasterSetsOnlyItsEnableBit) {
   pend_vblank_and_flip();
   wr(*v, kIerA, kVblankBit);

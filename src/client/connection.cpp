@@ -48,16 +48,6 @@ std::string_view tearing_name(proto::Tearing t) {
   return "unknown";
 }
 
-std::string_view state_name(proto::VgpuState s) {
-  switch (s) {
-    case proto::VgpuState::Running: return "running";
-    case proto::VgpuState::DisplayOff: return "display-off";
-    case proto::VgpuState::Failsafe: return "failsafe";
-    case proto::VgpuState::GuestFailed: return "guest-failed";
-  }
-  return "unknown";
-}
-
 Result<Connection> Connection::connect(const std::string& path, std::string_view client_name, ConnectOptions opts) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -124,6 +114,13 @@ Result<VgpuSession> Connection::open(uint32_t id, SessionOptions opts) {
   if (!r) return Unexpected(r.error());
   ch_->open_vgpus().insert(id);
   return VgpuSession(ch_, id, tearing, opts);
+}
+
+Result<UniqueFd> Connection::attach_vm(uint32_t id) {
+  auto r = ch_->request(proto::make_packet(static_cast<uint16_t>(MsgType::AttachVm), 0, id));
+  if (!r) return Unexpected(r.error());
+  if (r->fds.size() != 1) return Unexpected(Error{Status::Protocol, "AttachVm reply without its socket"});
+  return std::move(r->fds.front());
 }
 
 }  // namespace vgd::client

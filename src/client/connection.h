@@ -36,7 +36,7 @@ struct VgpuInfo {
   std::string type;                // vGPU type, e.g. "GVTg_V5_8"
   std::string workload;            // what its guest runs, e.g. "desktop"
 };
-std::string_view state_name(proto::VgpuState s);
+using proto::state_name;
 std::string_view tearing_name(proto::Tearing t);  // "none", "hold", "copy"
 
 struct ConnectOptions {
@@ -63,6 +63,9 @@ class Connection {
   // open: the daemon keeps one state per client and vGPU, so two sessions would share it).
   // Asks for the list first: the vGPU's tearing control decides how the session keeps buffers.
   Result<VgpuSession> open(uint32_t id, SessionOptions opts = {});
+  // For whoever starts a VM on vGPU `id` (configured `guest = "qemu"`): the socket to hand to
+  // QEMU's x-pci-proxy-dev (docs/protocol.md §3.8). Busy while another VM is attached.
+  Result<UniqueFd> attach_vm(uint32_t id);
 
  private:
   Connection(std::shared_ptr<detail::Channel> ch, ServerInfo s) : ch_(std::move(ch)), server_(s) {}

@@ -19,15 +19,23 @@ constexpr NamedMode kModes[] = {{"1024x768@60", guest::kMode1024x768at60},
 
 Expected<VgpuSpec, std::string> vgpu_from(const toml::table& t, std::string_view source, const GpuConfig& gpu) {
   VgpuSpec v;
-  std::string workload(name(v.workload)), mode = "1024x768@60", tearing(name(v.tearing));
+  std::string guest = "builtin", workload(name(v.workload)), mode = "1024x768@60", tearing(name(v.tearing));
   uint64_t ram_mib = v.ram >> 20, copy_budget_mib = 0;
   TableReader r(t, source, "vgpu.");
-  if (!r.str("type", v.type) || !r.str("workload", workload) || !r.str("mode", mode) || !r.u64("ram_mib", ram_mib) ||
-      !r.str("tearing", tearing) || !r.u64("copy_budget_mib", copy_budget_mib) || !r.no_unknown_keys())
+  if (!r.str("type", v.type) || !r.str("guest", guest) || !r.str("workload", workload) || !r.str("mode", mode) ||
+      !r.u64("ram_mib", ram_mib) || !r.str("tearing", tearing) || !r.u64("copy_budget_mib", copy_budget_mib) ||
+      !r.no_unknown_keys())
     return Unexpected(r.error);
   const auto at = [&](std::string_view key) { return where(source, t.get(key) ? t.get(key)->source() : t.source()); };
   const auto type = std::find_if(gpu.types.begin(), gpu.types.end(), [&](const VgpuType& vt) { return vt.name == v.type; });
   if (type == gpu.types.end()) return Unexpected(fmt::format("{}: vgpu.type {} is not a known vGPU type", at("type"), v.type));
+  if (guest != "builtin" && guest != "qemu")
+    return Unexpected(fmt::format("{}: vgpu.guest must be builtin or qemu", at("guest")));
+  v.guest = guest == "qemu" ? GuestKind::Qemu : GuestKind::Builtin;
+  // A VM brings its own RAM and runs its own programs: these keys would be silently ignored.
+  for (std::string_view key : {"workload", "mode", "ram_mib"})
+    if (v.vm() && t.get(key))
+      return Unexpected(fmt::format("{}: vgpu.{} applies only to guest = \"builtin\" (a QEMU VM brings its own)", at(key), key));
   const auto w = parse_workload(workload);
   if (!w) return Unexpected(fmt::format("{}: vgpu.workload must be desktop, console, video or modeswitch", at("workload")));
   v.workload = *w;

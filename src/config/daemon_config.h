@@ -23,15 +23,24 @@ constexpr std::string_view name(TearingMode m) {
   return m == TearingMode::Hold ? "hold" : m == TearingMode::Copy ? "copy" : "none";
 }
 
+// Who drives a vGPU: a guest of ours on a thread of the daemon, or a QEMU VM that attaches
+// through `vgpuctl qemu` (docs/vm.md).
+enum class GuestKind : uint8_t { Builtin, Qemu };
+
 struct VgpuSpec {
   std::string type = "GVTg_V5_8";
-  Workload workload = Workload::Desktop;
+  Workload workload = Workload::Desktop;  // the builtin guest's; a VM runs what it likes
   guest::Mode mode = guest::kMode1024x768at60;
   uint64_t ram = 128ull << 20;  // guest RAM
   TearingMode tearing = TearingMode::None;
   // tearing = copy: host memory for the two shadow frames; 0: two frames at the type's maximum
   // resolution (exporter::ShadowFrames::default_budget).
   uint64_t copy_budget = 0;
+  GuestKind guest = GuestKind::Builtin;
+
+  bool vm() const { return guest == GuestKind::Qemu; }
+  // What the guest runs, for lists and dashboards: the workload, or "qemu".
+  std::string_view guest_name() const { return vm() ? "qemu" : name(workload); }
 };
 
 // [vnc]: one RFB server per vGPU (its websocket endpoint on the same port serves noVNC).

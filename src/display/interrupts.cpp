@@ -25,10 +25,13 @@ void DeInterrupts::update() {
   for (Pipe p : kPipes)
     if (reg(irq::iir(p)) & reg(irq::ier(p))) master |= irq::master_pipe_bit(p);
   regs_->write32(irq::kMaster, master);
-  if ((master & irq::kMasterEnable) && (master & ~irq::kMasterEnable) && sink_) {
+  const bool high = (master & irq::kMasterEnable) && (master & ~irq::kMasterEnable);
+  if (!sink_) return;
+  if (high) {
     ++raised_;
     sink_->raise();
   }
+  sink_->set_level(high);
 }
 
 void DeInterrupts::on_write(const RegWrite& w) {

@@ -13,10 +13,15 @@
 
 namespace vgd::display {
 
-// Where a vGPU's interrupts go: a callback in-process, an eventfd (irqfd / MSI) for a VM.
+// Where a vGPU's interrupts go: a callback in-process, an eventfd (MSI-like) for a builtin
+// guest, a level INTx line for a VM.
 class InterruptSink {
  public:
+  // An interrupt is pending and delivery is enabled (an edge: deliver one message).
   virtual void raise() = 0;
+  // The line's level after every change of the interrupt registers: high while an enabled
+  // interrupt pends (docs/hardware.md). Only level-triggered sinks care.
+  virtual void set_level(bool high) { (void)high; }
 
  protected:
   ~InterruptSink() = default;

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <type_traits>
 
 namespace vgd::proto {
@@ -28,10 +29,11 @@ enum class MsgType : uint16_t {
   Mask = 9,
   Unmask = 10,
   PollEvents = 11,
+  AttachVm = 12,
 };
 // A request type of this version; anything else is EPROTO (docs/protocol.md §3).
 constexpr bool known_request(uint16_t type) {
-  return type >= static_cast<uint16_t>(MsgType::Hello) && type <= static_cast<uint16_t>(MsgType::PollEvents);
+  return type >= static_cast<uint16_t>(MsgType::Hello) && type <= static_cast<uint16_t>(MsgType::AttachVm);
 }
 // A reply carries the request's type with this bit set, or kError.
 inline constexpr uint16_t kReplyBit = 0x8000;
@@ -77,7 +79,18 @@ struct HelloReply {
   uint32_t reserved = 0;
 };
 
-enum class VgpuState : uint32_t { Running = 0, DisplayOff = 1, Failsafe = 2, GuestFailed = 3 };
+enum class VgpuState : uint32_t { Running = 0, DisplayOff = 1, Failsafe = 2, GuestFailed = 3, NoVm = 4 };
+// As logs, /metrics and the dashboard say it.
+constexpr std::string_view state_name(VgpuState s) {
+  switch (s) {
+    case VgpuState::Running: return "running";
+    case VgpuState::DisplayOff: return "display-off";
+    case VgpuState::Failsafe: return "failsafe";
+    case VgpuState::GuestFailed: return "guest-failed";
+    case VgpuState::NoVm: return "no-vm";
+  }
+  return "unknown";
+}
 
 // A vGPU's tearing control (the daemon's `tearing` setting), which tells a consumer how long it
 // may keep buffer references (docs/protocol.md §4): as long as it likes under None; under Hold

@@ -44,15 +44,7 @@ std::string_view plane_name(size_t plane) {
   return plane < hw::kPlaneCount ? kNames[plane] : "unknown";
 }
 
-std::string_view state_name(uint32_t s) {
-  switch (static_cast<proto::VgpuState>(s)) {
-    case proto::VgpuState::Running: return "running";
-    case proto::VgpuState::DisplayOff: return "display-off";
-    case proto::VgpuState::Failsafe: return "failsafe";
-    case proto::VgpuState::GuestFailed: return "guest-failed";
-  }
-  return "unknown";
-}
+std::string_view state_name(uint32_t s) { return proto::state_name(static_cast<proto::VgpuState>(s)); }
 
 FlipRate advance_rate(const std::optional<FlipRate>& prev, const PlaneCounts& flips, std::chrono::steady_clock::time_point now) {
   if (!prev) return FlipRate{flips, now, {}};

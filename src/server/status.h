@@ -39,7 +39,7 @@ struct ViewerStatus {
 struct VgpuStatus {
   uint32_t id = 0;
   std::string type, workload;
-  std::string state;            // running, display-off, failsafe, guest-failed (as Host::describe)
+  std::string state;            // running, display-off, failsafe, guest-failed, no-vm (proto::state_name)
   std::string failsafe_reason;  // empty unless failsafe
   std::string tearing;          // none, hold, copy
   bool pv_aware = false;

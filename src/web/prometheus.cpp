@@ -101,7 +101,7 @@ void display_metrics(Writer& w, const DaemonStatus& s) {
              uint64_t{1});
   w.family("vgpud_vgpu_state", "gauge", "1 for the vGPU's current state, 0 for the others.");
   for (const auto& v : s.vgpus)
-    for (std::string_view st : {"running", "display-off", "failsafe", "guest-failed"})
+    for (std::string_view st : {"running", "display-off", "failsafe", "guest-failed", "no-vm"})
       w.sample("vgpud_vgpu_state", fmt::format("{},state=\"{}\"", Writer::vgpu_label(v), st),
                uint64_t{v.state == st});
   w.per_vgpu(s, "vgpud_vgpu_failsafe", "gauge", "1 when the vGPU is in failsafe mode (its display muted).",

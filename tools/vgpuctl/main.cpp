@@ -1,12 +1,18 @@
-// vgpuctl: inspect vGPU types, run the partition demo, run display workloads and snapshot them.
+// vgpuctl: inspect vGPU types, run the partition demo, run display workloads and snapshot them,
+// start a QEMU VM on one of vgpud's vGPUs.
 #include <CLI/CLI.hpp>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <optional>
 
+#include "client/connection.h"
 #include "config/gpu_config.h"
+#include "qemu_command.h"
 #include "report.h"
 #include "sim/demo.h"
 #include "sim/display_demo.h"
@@ -42,6 +48,34 @@ struct GpuOptions {
 int fail(const std::string& msg) {
   fmt::print(stderr, "vgpuctl: {}\n", msg);
   return 1;
+}
+
+struct QemuOptions {
+  uint32_t vgpu = 0;
+  std::string socket = vgd::client::default_socket_path();
+  bool dry_run = false;
+  std::vector<std::string> command;
+};
+
+// Asks vgpud for the vGPU's device socket, then becomes QEMU with the device attached.
+int run_qemu(const QemuOptions& o) {
+  auto conn = vgd::client::Connection::connect(o.socket, "vgpuctl qemu");
+  if (!conn) return fail(conn.error().message);
+  auto sock = conn->attach_vm(o.vgpu);
+  if (!sock) return fail(fmt::format("vGPU {}: {}", o.vgpu, sock.error().message));
+  auto cmd = vgd::ctl::qemu_command(o.command, sock->get(), o.vgpu);
+  if (!cmd) return fail(cmd.error());
+  if (o.dry_run) {
+    for (const auto& a : *cmd) fmt::print("{}\n", a);
+    return 0;
+  }
+  // QEMU inherits the device socket (and only that: every other descriptor is close-on-exec).
+  if (::fcntl(sock->get(), F_SETFD, 0) != 0) return fail(fmt::format("fcntl: {}", std::strerror(errno)));
+  std::vector<char*> argv;
+  for (auto& a : *cmd) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  ::execvp(argv[0], argv.data());
+  return fail(fmt::format("cannot run {}: {}", argv[0], std::strerror(errno)));
 }
 
 int run_display(const GpuOptions& gpu_opt, vgd::DisplayDemoOptions opt, const std::vector<std::string>& workloads,
@@ -107,6 +141,13 @@ int main(int argc, char** argv) {
   run->add_option("--out", run_opt.out_dir, "directory for the PNGs (default ./snapshots)");
   run->add_flag("--json", run_as_json, "print JSON");
 
+  QemuOptions qemu_opt;
+  auto* qemu = app.add_subcommand("qemu", "run a QEMU VM whose vGPU is one of vgpud's (a vGPU configured guest = \"qemu\")");
+  qemu->add_option("--vgpu", qemu_opt.vgpu, "the vGPU's id")->required();
+  qemu->add_option("--socket", qemu_opt.socket, "vgpud's socket");
+  qemu->add_flag("--dry-run", qemu_opt.dry_run, "print the QEMU command, one argument a line, instead of running it");
+  qemu->add_option("command", qemu_opt.command, "the QEMU command, after --")->required();
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(verbose ? spdlog::level::info : spdlog::level::err);
 
@@ -119,6 +160,7 @@ int main(int argc, char** argv) {
       fmt::print("{}", vgd::ctl::types_table(**gpu));
     return 0;
   }
+  if (qemu->parsed()) return run_qemu(qemu_opt);
   if (run->parsed()) return run_display(run_gpu, run_opt, run_workloads, run_type, run_as_json);
   auto gpu = demo_gpu.make_gpu();
   if (!gpu) return fail(gpu.error());
