@@ -1,11 +1,14 @@
 // vgpu-guest's host-testable half (docs/vm.md, Inside the VM): the reservation it reads from the
 // kernel command line, its options, finding the vGPU in a sysfs tree by its IDs, and the platform
-// facts it derives from the BAR sizes.
+// facts it derives from the BAR sizes, and its idle that polls the frame counters.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
+#include "hw/display.h"
+#include "vmguest/linux_ports.h"
 #include "vmguest/options.h"
 #include "vmguest/pci.h"
 #include "vmguest/platform.h"
@@ -113,6 +116,38 @@ TEST(VmGuestPlatform, GgttFromBar0ApertureFromBar2OrTheDefault) {
   EXPECT_EQ(platform_for(dev, ram, 0, 0).aperture_size, 256u << 20);
   EXPECT_EQ(platform_for(dev, ram, 2ull << 30, 128u << 20).ggtt_size, 2ull << 30);  // overrides win
   EXPECT_EQ(ggtt_size_for_bar0(8u << 20), 0u);  // registers only: no GGTT
+}
+
+// A device whose pipe B frame counter moves after `reads_until_vblank` reads of it (never if 0).
+class CountingMmio final : public guest::MmioPort {
+ public:
+  explicit CountingMmio(uint32_t reads_until_vblank) : left_(reads_until_vblank) {}
+  uint64_t read(MmioOffset off, unsigned) override {
+    if (off.value() != hw::pipe_reg(hw::Pipe::B, hw::pipe::kFrameCount)) return 0;
+    if (left_ && --left_ == 0) ++frames_;
+    return frames_;
+  }
+  void write(MmioOffset, unsigned, uint64_t) override {}
+
+ private:
+  uint32_t left_;
+  uint32_t frames_ = 7;
+};
+
+TEST(VmGuestIdle, ReturnsOnceAnyPipesFrameCounterMoves) {
+  CountingMmio dev(4);  // one read before idling, then three polls
+  PollIdle idle(dev);
+  idle.idle();
+  EXPECT_EQ(idle.polls(), 3u);
+}
+
+TEST(VmGuestIdle, GivesUpWhenNoVblankComes) {
+  CountingMmio dev(0);
+  PollIdle idle(dev);
+  const auto start = std::chrono::steady_clock::now();
+  idle.idle();  // returns, so the display re-reads IIR and eventually times out
+  EXPECT_EQ(idle.polls(), PollIdle::kMaxWaitMs * 1000 / PollIdle::kStepUs);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
 }
 
 }  // namespace
