@@ -13,8 +13,9 @@
 namespace vgd::vmguest {
 
 FileMapping::FileMapping(const std::string& path, uint64_t offset, uint64_t len) {
-  // O_SYNC: /dev/mem maps the range uncached, as a device-visible buffer should be.
-  const int fd = ::open(path.c_str(), O_RDWR | O_SYNC | O_CLOEXEC);
+  // No O_SYNC: RAM stays write-back (the host reads the same pages through the VM's memfd, and
+  // x86 caches are coherent), which drawing needs to be fast; resource0 maps uncached anyway.
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) {
     error_ = path + ": " + std::strerror(errno);
     return;
