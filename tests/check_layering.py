@@ -16,6 +16,7 @@ ALLOWED = {
     "fb": {"util", "hw", "memory", "mmio", "decode"},
     "exporter": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "fb"},
     "guest": {"util", "hw"},  # runs in the VM: never the host's layers
+    "vmguest": {"util", "hw", "guest"},  # vgpu-guest, the guest core's Linux ports inside a VM
     "config": {"util", "hw", "proto", "memory", "mmio", "display", "vgpu", "guest"},
     "client": {"util", "hw", "proto", "events"},  # consumers: events/event_value.h only (constexpr)
     "sim": {"util", "hw", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest"},

@@ -1,6 +1,6 @@
-// One guest VM's life on its vGPU, as the demos and the daemon run it: detect PVINFO, balloon,
-// say display ready, start a workload, then present frames until told to stop. The first failure
-// is kept with the step that failed; after it the session does nothing.
+// One in-process guest's life on its vGPU, as the demos and the daemon run it: the guest core's
+// Session (the same sequence vgpu-guest runs inside a VM) with the failure logged and kept as
+// text that other threads may read.
 #pragma once
 
 #include <atomic>
@@ -9,10 +9,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
-#include <variant>
 
+#include "guest/session.h"
 #include "guest/workload_kind.h"
-#include "guest/workloads.h"
 #include "sim/inprocess.h"
 
 namespace vgd {
@@ -24,7 +23,7 @@ class GuestSession {
   GuestSession(std::unique_ptr<InProcessGuest> guest, Workload w, const guest::Mode& mode = guest::kMode1024x768at60,
                uint32_t mode_switch_frame = 180);
 
-  // Probe, balloon, display ready, workload start.
+  // Probe, balloon, display ready, workload start (guest::Session::boot).
   void boot();
   // The next frame (1, 2, ...); false once the session has failed.
   bool frame();
@@ -34,21 +33,16 @@ class GuestSession {
   bool ok() const { return !failed_.load(std::memory_order_acquire); }  // any thread
   const std::string& error() const { return error_; }  // "<step>: <reason>"; once !ok()
   guest::Error status() const { return status_; }
-  uint32_t frames() const { return frames_; }
-  Workload workload() const { return kind_; }
+  uint32_t frames() const { return session_.frames(); }
+  Workload workload() const { return session_.workload(); }
   InProcessGuest& guest() { return *guest_; }
   const InProcessGuest& guest() const { return *guest_; }
 
  private:
-  using Any = std::variant<guest::DesktopWorkload, guest::ConsoleWorkload, guest::VideoWorkload,
-                           guest::ModeSwitchWorkload>;
-  static Any make(Workload w, const guest::Mode& mode, uint32_t switch_frame);
-  void check(guest::Error e, const char* step);
+  void note(guest::Error e);
 
   std::unique_ptr<InProcessGuest> guest_;
-  Workload kind_;
-  Any workload_;
-  uint32_t frames_ = 0;
+  guest::Session session_;
   guest::Error status_ = guest::Error::None;
   std::string error_;
   std::atomic<bool> failed_{false};  // set after error_, so another thread may read error_ once it sees it

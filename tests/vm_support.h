@@ -1,0 +1,154 @@
+// Real QEMU VMs booting the guest image (docs/vm.md): find QEMU and the image, start a VM under
+// TCG with its RAM in a memfd (what a vGPU process maps) and its serial console in a file, wait
+// for lines on that console, and kill the VM on teardown. Tests skip, saying what is missing,
+// when QEMU or the image is absent.
+#pragma once
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+namespace vgd::test {
+
+// The reserved RAM vgpu-guest draws into (docs/vm.md, Inside the VM): 64 MiB at 256 MiB, inside
+// the VM's 512 MiB so that it never meets the PCI window the firmware puts above RAM.
+inline constexpr std::string_view kGuestReservation = "64M$0x10000000";
+inline constexpr uint64_t kVmMemoryMib = 512;
+
+struct VmTools {
+  std::string qemu, kernel, initrd;
+  std::string missing;  // why a VM cannot run here; empty when it can
+};
+
+inline VmTools find_vm_tools() {
+  VmTools t;
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path ? path : "/usr/bin:/bin";
+  while (t.qemu.empty() && !dirs.empty()) {
+    const size_t colon = std::min(dirs.find(':'), dirs.size());
+    const std::string candidate = fmt::format("{}/qemu-system-x86_64", dirs.substr(0, colon));
+    if (::access(candidate.c_str(), X_OK) == 0) t.qemu = candidate;
+    dirs.remove_prefix(std::min(colon + 1, dirs.size()));
+  }
+  const std::string dir = VGD_GUEST_IMAGE_DIR;
+  t.kernel = dir + "/vmlinuz";
+  t.initrd = dir + "/initramfs.cpio.gz";
+  if (t.qemu.empty())
+    t.missing = "qemu-system-x86_64 is not in PATH (scripts/install-deps installs qemu-system-x86)";
+  else if (!std::filesystem::exists(t.kernel) || !std::filesystem::exists(t.initrd))
+    t.missing = fmt::format("no guest image in {} (cmake --build build --target guest-image)", dir);
+  return t;
+}
+
+#define VGD_REQUIRE_VM(tools)                             \
+  do {                                                    \
+    if (!(tools).missing.empty()) GTEST_SKIP() << (tools).missing; \
+  } while (0)
+
+struct VmOptions {
+  std::string append;               // kernel command line after console, quiet and the reservation
+  std::vector<std::string> args;    // more QEMU arguments, e.g. -device x-pci-proxy-dev,fd=N
+  std::vector<int> inherit_fds;     // fds QEMU keeps under the same numbers (for fd=N)
+  std::string accel = "tcg";
+};
+
+// One VM: started by the constructor, killed (if still running) by the destructor.
+class Vm {
+ public:
+  Vm(const VmTools& tools, const VmOptions& opt, const std::string& name)
+      : dir_(fmt::format("{}vm-{}-{}", ::testing::TempDir(), name, ::getpid())) {
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    serial_ = dir_ + "/serial.log";
+    qmp_ = dir_ + "/qmp.sock";
+    std::vector<std::string> argv = {
+        tools.qemu, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        "-accel", opt.accel, "-m", fmt::format("{}M", kVmMemoryMib), "-smp", "1",
+        "-kernel", tools.kernel, "-initrd", tools.initrd,
+        "-append", fmt::format("console=ttyS0 quiet panic=-1 memmap={} {}", kGuestReservation, opt.append),
+        "-serial", "file:" + serial_, "-qmp", fmt::format("unix:{},server=on,wait=off", qmp_),
+        // Guest RAM in a memfd: what x-pci-proxy-dev hands a vGPU process (docs/vm.md).
+        "-object", fmt::format("memory-backend-memfd,id=mem,size={}M,share=on", kVmMemoryMib),
+        "-machine", "pc,memory-backend=mem"};
+    argv.insert(argv.end(), opt.args.begin(), opt.args.end());
+    const std::string log = dir_ + "/qemu.log";
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+      for (int fd : opt.inherit_fds) ::fcntl(fd, F_SETFD, 0);  // survive the exec
+      std::vector<char*> c;
+      for (std::string& a : argv) c.push_back(a.data());
+      c.push_back(nullptr);
+      ::execv(c[0], c.data());
+      ::_exit(127);
+    }
+  }
+  Vm(const Vm&) = delete;
+  Vm& operator=(const Vm&) = delete;
+  ~Vm() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  // Waits until the serial console shows `text` (true) or QEMU exits or `limit` passes (false).
+  bool wait_for(std::string_view text, std::chrono::seconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < until) {
+      if (serial().find(text) != std::string::npos) return true;
+      if (reap()) return serial().find(text) != std::string::npos;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+  // QEMU's exit status once it ends on its own (the guest powered off), or -1 after `limit`.
+  int wait_exit(std::chrono::seconds limit) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    while (!reap() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    return exited_ ? status_ : -1;
+  }
+
+  std::string serial() const { return slurp(serial_); }
+  std::string qemu_log() const { return slurp(dir_ + "/qemu.log"); }
+  // Both, for failure messages.
+  std::string logs() const { return fmt::format("--- serial ---\n{}--- qemu ---\n{}", serial(), qemu_log()); }
+  const std::string& qmp_path() const { return qmp_; }
+  pid_t pid() const { return pid_; }
+
+ private:
+  static std::string slurp(const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  bool reap() {
+    int st = 0;
+    if (!exited_ && pid_ > 0 && ::waitpid(pid_, &st, WNOHANG) == pid_) {
+      exited_ = true;
+      status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    }
+    return exited_;
+  }
+
+  std::string dir_, serial_, qmp_;
+  pid_t pid_ = -1;
+  bool exited_ = false;
+  int status_ = -1;
+};
+
+}  // namespace vgd::test
