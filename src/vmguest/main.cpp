@@ -1,6 +1,8 @@
 // vgpu-guest: the guest driver core and its workloads, run inside a Linux VM on the vGPU that a
 // QEMU VM sees as a PCI device (docs/vm.md, Inside the VM). Every line it prints starts with
 // "vgpu-guest: " so that a test reading the serial console can tell it from the kernel's.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdarg>
 #include <cstdio>
@@ -93,6 +95,11 @@ int run(const Options& opt) {
   while (!g_stop && (opt.frames == 0 || session.frames() < opt.frames)) {
     if (session.frame() != guest::Error::None) break;
     if (session.frames() % 60 == 0) say("frame %u", session.frames());
+  }
+  if (opt.hold && session.ok() && !g_stop) {
+    // A picture that stays put, for whoever compares it with the same frame rendered elsewhere.
+    say("holding frame %u", session.frames());
+    while (!g_stop) ::pause();  // until a signal: no traps meanwhile
   }
   session.stop();
   (void)driver.set_display_ready(false);

@@ -68,12 +68,13 @@ std::optional<GpaRange> reservation_in_cmdline(std::string_view cmdline) {
 }
 
 const char* usage() {
-  return "usage: vgpu-guest [--workload desktop|console|video|modeswitch] [--frames N]\n"
+  return "usage: vgpu-guest [--workload desktop|console|video|modeswitch] [--frames N] [--then stop|hold]\n"
          "                  [--vendor ID] [--device ID] [--ram SIZE$START]\n"
          "                  [--ggtt-size SIZE] [--aperture-size SIZE] [--sysfs DIR] [--mem FILE]\n"
          "Drives the vGPU (PCI vendor:device, default 1b36:10f0) from inside a VM: MMIO through\n"
          "sysfs resource0, buffers in the guest-physical range SIZE$START (default: the kernel's\n"
-         "memmap=SIZE$START reservation) through /dev/mem. --frames 0 runs until SIGTERM.\n";
+         "memmap=SIZE$START reservation) through /dev/mem. --frames 0 runs until SIGTERM; after N\n"
+         "frames it stops (display off) or, with --then hold, shows frame N until SIGTERM.\n";
 }
 
 bool parse_args(int argc, const char* const* argv, Options& out, std::string& error) {
@@ -95,6 +96,9 @@ bool parse_args(int argc, const char* const* argv, Options& out, std::string& er
     } else if (arg == "--frames") {
       auto n = parse_number(v);
       if ((ok = n && *n <= UINT32_MAX)) out.frames = static_cast<uint32_t>(*n);
+    } else if (arg == "--then") {
+      ok = v == "stop" || v == "hold";
+      out.hold = v == "hold";
     } else if (arg == "--vendor" || arg == "--device") {
       auto id = parse_id(v);
       if ((ok = id.has_value())) (arg == "--vendor" ? out.vendor : out.device) = *id;

@@ -23,6 +23,7 @@ inline constexpr uint64_t kDefaultApertureSize = 512ull << 20;
 struct Options {
   Workload workload = Workload::Desktop;
   uint32_t frames = 0;  // 0: until SIGTERM or SIGINT
+  bool hold = false;    // after `frames`, keep the last frame on screen until SIGTERM or SIGINT
   uint16_t vendor = kDefaultVendor;
   uint16_t device = kDefaultDevice;
   std::optional<GpaRange> ram;       // --ram; else the kernel's memmap= reservation
