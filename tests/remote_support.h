@@ -241,17 +241,24 @@ struct Vm {
   explicit Vm(std::string name = "vm") {
     auto [ours, theirs] = socket_pair();
     qemu = std::make_unique<FakeQemu>(std::move(theirs));
-    ProxySession::Options o;
-    o.name = std::move(name);
-    o.on_detach = [this](const Detach& d) { detached.set_value(d); };
-    session = std::make_unique<ProxySession>(std::move(ours), device, intx, std::move(o));
-    session->start();
+    serve(std::move(ours), std::move(name));
   }
+  // Serves a socket whose other end someone else holds (a real QEMU).
+  Vm(UniqueFd ours, std::string name) { serve(std::move(ours), std::move(name)); }
   ~Vm() { session.reset(); }
   // How the session ended, waiting up to kHang.
   std::optional<Detach> end() {
     if (ended.wait_for(kHang) != std::future_status::ready) return std::nullopt;
     return ended.get();
+  }
+
+ private:
+  void serve(UniqueFd ours, std::string name) {
+    ProxySession::Options o;
+    o.name = std::move(name);
+    o.on_detach = [this](const Detach& d) { detached.set_value(d); };
+    session = std::make_unique<ProxySession>(std::move(ours), device, intx, std::move(o));
+    session->start();
   }
 };
 

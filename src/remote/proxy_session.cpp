@@ -206,7 +206,7 @@ std::optional<Detach> ProxySession::dispatch(const mq::Message& m, std::vector<U
     }
     pci_.write(c->offset, c->len, c->value);
     intx_.set_enabled(!pci_.intx_disabled());
-    bar0_base_ = pci_.bar0_base().value_or(Gpa(0)).value();
+    bar0_base_ = pci_.memory_enabled() ? pci_.bar0_base().value_or(Gpa(0)).value() : 0;
     return reply(0);
   }
   if (const auto* b = std::get_if<mq::BarAccess>(&m)) return reply(bar_access(*b));

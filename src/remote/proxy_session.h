@@ -44,7 +44,7 @@ struct SessionCounters {
   uint64_t bytes_out = 0;
   uint64_t ram_updates = 0;
   uint64_t bar_misses = 0;  // BAR accesses outside BAR0 or while decoding is off
-  uint64_t bar0_base = 0;   // 0 while unassigned
+  uint64_t bar0_base = 0;   // where BAR0 decodes; 0 while unassigned or decoding is off
 };
 
 class ProxySession {
