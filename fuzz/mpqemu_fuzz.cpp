@@ -8,6 +8,7 @@
 #include <span>
 #include <variant>
 
+#include "fuzz_check.h"
 #include "remote/mpqemu_wire.h"
 #include "remote/pci_function.h"
 
@@ -15,14 +16,6 @@ using namespace vgd;
 using namespace vgd::remote;
 
 namespace {
-
-#define CHECK(cond)                                          \
-  do {                                                       \
-    if (!(cond)) {                                           \
-      std::fprintf(stderr, "invariant broken: %s\n", #cond); \
-      std::abort();                                          \
-    }                                                        \
-  } while (0)
 
 void drive(PciFunction& f, const mpqemu::Message& m) {
   if (const auto* c = std::get_if<mpqemu::ConfigAccess>(&m)) {

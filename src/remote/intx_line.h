@@ -24,8 +24,8 @@ class IntxLine {
   void set_level(bool high);
   bool level() const;
 
-  // Transport side. connect() replaces any earlier pair (QEMU sends a new one when the
-  // interrupt routing changes) and signals at once if the line is already high.
+  // Transport side. connect() replaces any earlier pair and signals at once if the line is
+  // already high.
   void connect(UniqueFd irqfd, UniqueFd resamplefd);
   void disconnect();
   // The command register's INTx disable bit: while set the line is never signalled.
