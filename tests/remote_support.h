@@ -238,13 +238,13 @@ struct Vm {
   std::unique_ptr<FakeQemu> qemu;
   std::unique_ptr<ProxySession> session;
 
-  explicit Vm(std::string name = "vm") {
+  explicit Vm(std::string name = "vm", std::chrono::milliseconds reply_timeout = std::chrono::seconds(10)) {
     auto [ours, theirs] = socket_pair();
     qemu = std::make_unique<FakeQemu>(std::move(theirs));
-    serve(std::move(ours), std::move(name));
+    serve(std::move(ours), std::move(name), reply_timeout);
   }
   // Serves a socket whose other end someone else holds (a real QEMU).
-  Vm(UniqueFd ours, std::string name) { serve(std::move(ours), std::move(name)); }
+  Vm(UniqueFd ours, std::string name) { serve(std::move(ours), std::move(name), std::chrono::seconds(10)); }
   ~Vm() { session.reset(); }
   // How the session ended, waiting up to kHang.
   std::optional<Detach> end() {
@@ -253,9 +253,10 @@ struct Vm {
   }
 
  private:
-  void serve(UniqueFd ours, std::string name) {
+  void serve(UniqueFd ours, std::string name, std::chrono::milliseconds reply_timeout) {
     ProxySession::Options o;
     o.name = std::move(name);
+    o.reply_timeout = reply_timeout;
     o.on_detach = [this](const Detach& d) { detached.set_value(d); };
     session = std::make_unique<ProxySession>(std::move(ours), device, intx, std::move(o));
     session->start();

@@ -179,6 +179,20 @@ TEST(ProxySession, StopEndsTheSession) {
   EXPECT_TRUE(vm.qemu->closed_by_device());
 }
 
+TEST(ProxySession, QemuThatStopsReadingRepliesIsDetached) {
+  Vm vm("stalled", std::chrono::milliseconds(50));
+  // Requests without ever reading a reply, until the replies fill the socket and the session
+  // gives up (then our sends fail, as QEMU's would).
+  const auto read = mq::encode(mq::ConfigAccess{false, 0, 4, 0});
+  ASSERT_TRUE(eventually([&] {
+    while (::send(vm.qemu->fd(), read.data(), read.size(), MSG_NOSIGNAL | MSG_DONTWAIT) > 0) {
+    }
+    return vm.ended.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
+  }));
+  EXPECT_EQ(vm.end()->reason, DetachReason::ReplyStalled);
+  EXPECT_GT(vm.session->counters().bytes_out, 0u);
+}
+
 TEST(ProxySession, RamUpdatesReplaceTheMapWithoutLeakingDescriptors) {
   const size_t before = open_fds();
   {
