@@ -207,8 +207,8 @@ class FakeEndpoint : public Endpoint {
     for (const auto& s : ram_) {
       if (!GpaRange{s.gpa, s.size}.contains(gpa, 8)) continue;
       uint64_t v;
-      if (::pread(s.fd.get(), &v, sizeof v, static_cast<off_t>(s.fd_offset + (gpa - s.gpa))) != sizeof v) return std::nullopt;
-      return v;
+      const auto at = static_cast<off_t>(s.fd_offset + (gpa - s.gpa));
+      return ::pread(s.fd.get(), &v, sizeof v, at) == sizeof v ? std::optional(v) : std::nullopt;
     }
     return std::nullopt;
   }

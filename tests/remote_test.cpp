@@ -44,7 +44,8 @@ TEST(ProxySession, StartupSequenceAsQemuRunsIt) {
   EXPECT_EQ(q.config_read(0x0a, 2), 0x0380u);
   EXPECT_EQ(q.config_read(0x2e, 2), 0x10f0u);
   // Messages are handled in order, so RAM and the eventfds have arrived by now.
-  EXPECT_EQ(vm.device.ram_map(), (std::vector<std::pair<Gpa, uint64_t>>{{Gpa(0), 0xc0000}, {Gpa(0x100000), (16u << 20) - 0x100000}}));
+  EXPECT_EQ(vm.device.ram_map(),
+            (std::vector<std::pair<Gpa, uint64_t>>{{Gpa(0), 0xc0000}, {Gpa(0x100000), (16u << 20) - 0x100000}}));
   EXPECT_EQ(vm.device.read_ram(Gpa(0x102000)), marker);
   EXPECT_NE(vm.intx.resample_fd(), -1);
 

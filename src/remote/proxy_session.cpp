@@ -247,7 +247,9 @@ std::optional<Detach> ProxySession::reply(uint64_t value) {
       continue;
     }
     if (errno == EINTR) continue;
-    if (errno == EPIPE || errno == ECONNRESET) return Detach{DetachReason::PeerClosed, "QEMU closed the connection before the reply"};
+    if (errno == EPIPE || errno == ECONNRESET) {
+      return Detach{DetachReason::PeerClosed, "QEMU closed the connection before the reply"};
+    }
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
       return Detach{DetachReason::SocketError, fmt::format("send: {}", std::strerror(errno))};
     }
