@@ -21,6 +21,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "fuzz_check.h"
 #include "decode/decoder.h"
 #include "decode/plane_cache.h"
 #include "display/vblank_clock.h"
@@ -37,14 +38,6 @@
 using namespace vgd;
 
 namespace {
-
-#define CHECK(cond)                                                                     \
-  do {                                                                                  \
-    if (!(cond)) {                                                                      \
-      std::fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond); \
-      std::abort();                                                                     \
-    }                                                                                   \
-  } while (0)
 
 constexpr uint64_t kApertureMiB = 8, kHiddenMiB = 8;
 constexpr uint64_t kRamA = 4 * kMiB, kRamB = 2 * kMiB;

@@ -8,6 +8,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "fuzz_check.h"
 #include "hw/bar.h"
 #include "hw/blocks.h"
 #include "hw/pvinfo.h"
@@ -16,14 +17,6 @@
 using namespace vgd;
 
 namespace {
-
-#define CHECK(cond)                                               \
-  do {                                                            \
-    if (!(cond)) {                                                \
-      std::fprintf(stderr, "invariant broken: %s\n", #cond);      \
-      std::abort();                                               \
-    }                                                             \
-  } while (0)
 
 struct Op {
   uint8_t kind;

@@ -17,14 +17,15 @@ ALLOWED = {
     "exporter": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "fb"},
     "guest": {"util", "hw"},  # runs in the VM: never the host's layers
     "vmguest": {"util", "hw", "guest"},  # vgpu-guest, the guest core's Linux ports inside a VM
+    "remote": {"util", "hw"},  # serving a device to a VM (x-pci-proxy-dev): no vGPU knowledge
     "config": {"util", "hw", "proto", "memory", "mmio", "display", "vgpu", "guest"},
     "client": {"util", "hw", "proto", "events"},  # consumers: events/event_value.h only (constexpr)
     "sim": {"util", "hw", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest"},
-    "server": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest", "config", "sim"},
+    "server": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest", "config", "sim", "remote"},
     # Viewers are consumers like any other: they see vGPUs through libvgd-client only.
     "viewers": {"util", "hw", "proto", "events", "decode", "fb", "client", "config", "guest"},  # guest: its font
     # The dashboard reports on the daemon (server/status.h) and its viewers.
-    "web": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest", "config", "sim", "server", "client", "viewers"},
+    "web": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest", "config", "sim", "server", "client", "viewers", "remote"},
 }
 # The guest may use only these heap-free util headers.
 GUEST_UTIL = {"util/address.h", "util/range_allocator.h"}
