@@ -142,8 +142,8 @@ std::vector<RamSection> list(RamSection a, RamSection b) {
 
 struct Refusal {
   const char* name;
+  const char* needle;  // in the reason given
   std::vector<RamSection> (*sections)(const Files&);
-  const char* needle;
 };
 
 class RefusedSectionsTest : public ::testing::TestWithParam<Refusal> {};
@@ -162,22 +162,23 @@ TEST_P(RefusedSectionsTest, IsRefusedWithAReasonAndEveryDescriptorClosed) {
 INSTANTIATE_TEST_SUITE_P(
     GuestRam, RefusedSectionsTest,
     ::testing::Values(
-        Refusal{"Overlap", [](const Files& f) { return list(f.vm.section(0, 2 * kMiB, 0), f.vm.section(kMiB, kMiB, 4 * kMiB)); },
-                "overlap"},
-        Refusal{"SameStart", [](const Files& f) { return list(f.vm.section(0, kMiB, 0), f.vm.section(0, kPageSize, 0)); },
-                "overlap"},
-        Refusal{"MisalignedGpa", [](const Files& f) { return list(f.vm.section(0x800, kMiB, 0)); }, "aligned"},
-        Refusal{"MisalignedSize", [](const Files& f) { return list(f.vm.section(0, kMiB + 1, 0)); }, "aligned"},
-        Refusal{"MisalignedOffset", [](const Files& f) { return list(f.vm.section(0, kMiB, 0x10)); }, "aligned"},
-        Refusal{"Empty", [](const Files& f) { return list(f.vm.section(0, 0, 0)); }, "empty"},
-        Refusal{"Wraps", [](const Files& f) { return list(f.vm.section(0 - kPageSize, 2 * kPageSize, 0)); }, "wraps"},
-        Refusal{"PastTheFile", [](const Files& f) { return list(f.vm.section(0, kMiB, kRam - kPageSize)); }, "past the file"},
-        Refusal{"ForeignFile", [](const Files& f) { return list(f.vm.section(0, kMiB, 0), f.other.section(kMiB, kMiB, kMiB)); },
-                "another file"},
-        Refusal{"NoDescriptor",
-                [](const Files& f) { return list(f.vm.section(0, kMiB, 0), RamSection{Gpa(kMiB), kMiB, MemfdOffset(0), {}}); },
-                "no descriptor"},
-        Refusal{"Unsealed", [](const Files& f) { return list(f.unsealed.section(0, kMiB, 0)); }, "sealed against shrinking"}),
+        Refusal{"Overlap", "overlap",
+                [](const Files& f) { return list(f.vm.section(0, 2 * kMiB, 0), f.vm.section(kMiB, kMiB, 4 * kMiB)); }},
+        Refusal{"SameStart", "overlap",
+                [](const Files& f) { return list(f.vm.section(0, kMiB, 0), f.vm.section(0, kPageSize, 0)); }},
+        Refusal{"MisalignedGpa", "aligned", [](const Files& f) { return list(f.vm.section(0x800, kMiB, 0)); }},
+        Refusal{"MisalignedSize", "aligned", [](const Files& f) { return list(f.vm.section(0, kMiB + 1, 0)); }},
+        Refusal{"MisalignedOffset", "aligned", [](const Files& f) { return list(f.vm.section(0, kMiB, 0x10)); }},
+        Refusal{"Empty", "empty", [](const Files& f) { return list(f.vm.section(0, 0, 0)); }},
+        Refusal{"Wraps", "wraps", [](const Files& f) { return list(f.vm.section(0 - kPageSize, 2 * kPageSize, 0)); }},
+        Refusal{"PastTheFile", "past the file",
+                [](const Files& f) { return list(f.vm.section(0, kMiB, kRam - kPageSize)); }},
+        Refusal{"ForeignFile", "another file",
+                [](const Files& f) { return list(f.vm.section(0, kMiB, 0), f.other.section(kMiB, kMiB, kMiB)); }},
+        Refusal{"NoDescriptor", "no descriptor",
+                [](const Files& f) { return list(f.vm.section(0, kMiB, 0), RamSection{Gpa(kMiB), kMiB, {}, {}}); }},
+        Refusal{"Unsealed", "sealed against shrinking",
+                [](const Files& f) { return list(f.unsealed.section(0, kMiB, 0)); }}),
     [](const auto& p) { return std::string(p.param.name); });
 
 TEST(GuestRam, KeepsOneDescriptorOfManyAndClosesItWithTheRam) {

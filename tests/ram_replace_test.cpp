@@ -81,7 +81,8 @@ class RamReplaceTest : public test::GpuTest {
   void open_port(TearingMode tearing = TearingMode::None) {
     VgpuSpec spec;
     spec.tearing = tearing;
-    port = std::make_unique<server::ConsumerPort>(lock, *vgpu, spec, exporter::ExporterOptions{.udmabuf = false}, clock);
+    const exporter::ExporterOptions ex{.udmabuf = false};
+    port = std::make_unique<server::ConsumerPort>(lock, *vgpu, spec, ex, clock);
     consumer = *port->open();
   }
   bool replace(std::shared_ptr<GuestRam> ram) {

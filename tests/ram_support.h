@@ -1,5 +1,6 @@
-// A VM's RAM as QEMU's memory-backend-memfd makes it (docs/vm.md): one sealed memfd whose page p
-// starts with the byte p % 251 + 1, handed out as sections each with a descriptor of its own.
+// A VM's RAM as QEMU's memory-backend-memfd makes it (docs/design.md "Guest RAM"): one sealed
+// memfd whose page p starts with the byte p % 251 + 1, handed out as sections each with a
+// descriptor of its own.
 #pragma once
 
 #include <dirent.h>

@@ -63,7 +63,7 @@ Expected<std::shared_ptr<GuestRam>, std::string> GuestRam::from_sections(std::ve
     if (!S_ISREG(st.st_mode)) return fail(fmt::format("{}: not a regular file (a memfd is)", describe(i, s)));
     if (i == 0) first = st;
     if (st.st_dev != first.st_dev || st.st_ino != first.st_ino)
-      return fail(fmt::format("{}: another file than section 0's; all of a VM's RAM must be one memfd", describe(i, s)));
+      return fail(fmt::format("{}: another file than section 0's; a VM's RAM must be one memfd", describe(i, s)));
   }
   UniqueFd fd = std::move(sections[0].fd);
   // A file that can shrink under our mapping (or a consumer's) turns a read of guest RAM into
@@ -90,10 +90,11 @@ Expected<std::shared_ptr<GuestRam>, std::string> GuestRam::from_sections(std::ve
   std::ranges::sort(regions, {}, [](const RamRegion& r) { return r.gpa.begin; });
   std::vector<RamRegion> merged;
   for (const RamRegion& r : regions) {
-    if (!merged.empty() && merged.back().gpa.overlaps(r.gpa))
+    RamRegion* last = merged.empty() ? nullptr : &merged.back();
+    if (last && last->gpa.overlaps(r.gpa))
       return fail(fmt::format("RAM sections overlap at guest-physical {:#x}", r.gpa.begin.value()));
-    if (!merged.empty() && merged.back().gpa.end() == r.gpa.begin && merged.back().offset + merged.back().gpa.size == r.offset)
-      merged.back().gpa.size += r.gpa.size;  // one run in both spaces: one region
+    if (last && last->gpa.end() == r.gpa.begin && last->offset + last->gpa.size == r.offset)
+      last->gpa.size += r.gpa.size;  // one run in both spaces: one region
     else
       merged.push_back(r);
   }

@@ -1,7 +1,7 @@
 // A VM's RAM (docs/design.md "Guest RAM"): one backing file, a sealed memfd mapped once, whole,
 // into the host, and a region map from guest-physical ranges to offsets in that file. Our own
 // VMs get one memfd we create, mapped flat (one region at offset 0); a QEMU VM sends its
-// sections (docs/vm.md), which from_sections() checks and turns into a map. A GuestRam never
+// sections, which from_sections() checks and turns into a map. A GuestRam never
 // changes: a new layout is a new GuestRam (Vgpu::replace_ram), and whoever holds the old one
 // (a descriptor being made, a CPU view of a plane) keeps its file and mapping alive.
 #pragma once
@@ -67,7 +67,9 @@ class GuestRam {
   std::optional<MemfdOffset> offset_of(Gpa gpa, uint64_t len) const;
   bool has_frame(uint64_t frame) const { return offset_of(Gpa::from_page(frame), kPageSize).has_value(); }
   // [off, off + len) is inside the backing file (and so readable through host_bytes()).
-  bool holds(MemfdOffset off, uint64_t len) const { return len != 0 && off.value() < size() && len <= size() - off.value(); }
+  bool holds(MemfdOffset off, uint64_t len) const {
+    return len != 0 && off.value() < size() && len <= size() - off.value();
+  }
   // Same file and same regions: replacing one by the other changes no translation.
   bool same_layout(const GuestRam& o) const {
     return dev_ == o.dev_ && ino_ == o.ino_ && regions_ == o.regions_;
@@ -81,7 +83,8 @@ class GuestRam {
  private:
   GuestRam() = default;
   // Maps fd's file whole and takes its identity.
-  static Expected<std::shared_ptr<GuestRam>, std::string> adopt(UniqueFd fd, uint64_t size, std::vector<RamRegion> regions);
+  static Expected<std::shared_ptr<GuestRam>, std::string> adopt(UniqueFd fd, uint64_t size,
+                                                                std::vector<RamRegion> regions);
 
   UniqueFd fd_;
   Mapping map_;
