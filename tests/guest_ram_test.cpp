@@ -157,6 +157,9 @@ TEST_P(RefusedSectionsTest, IsRefusedWithAReasonAndEveryDescriptorClosed) {
     EXPECT_NE(r.error().find(GetParam().needle), std::string::npos) << r.error();
   }
   EXPECT_EQ(test::open_fds(), before) << "descriptors of a refused map are closed";
+  struct stat st{};
+  ASSERT_EQ(::fstat(f.vm.fd(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0222, 0222u) << "a refused map leaves the file's permissions alone";
 }
 
 INSTANTIATE_TEST_SUITE_P(

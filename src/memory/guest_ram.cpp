@@ -32,6 +32,30 @@ std::optional<std::string> check_shape(const RamSection& s) {
   return std::nullopt;
 }
 
+// Sections (of one file of file_size bytes) as sorted, disjoint regions; neighbours
+// contiguous in both spaces merged.
+Expected<std::vector<RamRegion>, std::string> region_map(const std::vector<RamSection>& sections, uint64_t file_size) {
+  std::vector<RamRegion> regions;
+  for (size_t i = 0; i < sections.size(); ++i) {
+    const RamSection& s = sections[i];
+    if (s.fd_offset.value() > file_size || s.size > file_size - s.fd_offset.value())
+      return fail(fmt::format("{} ends past the file's {:#x} bytes", describe(i, s), file_size));
+    regions.push_back(RamRegion{GpaRange{s.gpa, s.size}, s.fd_offset});
+  }
+  std::ranges::sort(regions, {}, [](const RamRegion& r) { return r.gpa.begin; });
+  std::vector<RamRegion> merged;
+  for (const RamRegion& r : regions) {
+    RamRegion* last = merged.empty() ? nullptr : &merged.back();
+    if (last && last->gpa.overlaps(r.gpa))
+      return fail(fmt::format("RAM sections overlap at guest-physical {:#x}", r.gpa.begin.value()));
+    if (last && last->gpa.end() == r.gpa.begin && last->offset + last->gpa.size == r.offset)
+      last->gpa.size += r.gpa.size;  // one run in both spaces: one region
+    else
+      merged.push_back(r);
+  }
+  return merged;
+}
+
 }  // namespace
 
 Expected<std::shared_ptr<GuestRam>, std::string> GuestRam::create(uint64_t size, std::string_view name) {
@@ -74,31 +98,14 @@ Expected<std::shared_ptr<GuestRam>, std::string> GuestRam::from_sections(std::ve
   struct stat st{};
   if (::fstat(fd.get(), &st) != 0) return fail(fmt::format("fstat guest RAM: {}", os_error()));
   const uint64_t file_size = static_cast<uint64_t>(st.st_size);  // sealed: it can only grow from now on
+  auto regions = region_map(sections, file_size);
+  if (!regions) return Unexpected(std::move(regions.error()));
+  sections.clear();  // every other descriptor closed
   // Consumers reopen the file read-only through /proc; without write permission bits they
   // cannot reopen it writable (protocol.md, security notes). Refused when the file is not ours.
   if ((st.st_mode & 0222) && ::fchmod(fd.get(), st.st_mode & 0555) != 0)
     return fail(fmt::format("removing write permission from guest RAM memfd: {}", os_error()));
-
-  std::vector<RamRegion> regions;
-  for (size_t i = 0; i < sections.size(); ++i) {
-    const RamSection& s = sections[i];
-    if (s.fd_offset.value() > file_size || s.size > file_size - s.fd_offset.value())
-      return fail(fmt::format("{} ends past the file's {:#x} bytes", describe(i, s), file_size));
-    regions.push_back(RamRegion{GpaRange{s.gpa, s.size}, s.fd_offset});
-  }
-  sections.clear();  // every other descriptor closed
-  std::ranges::sort(regions, {}, [](const RamRegion& r) { return r.gpa.begin; });
-  std::vector<RamRegion> merged;
-  for (const RamRegion& r : regions) {
-    RamRegion* last = merged.empty() ? nullptr : &merged.back();
-    if (last && last->gpa.overlaps(r.gpa))
-      return fail(fmt::format("RAM sections overlap at guest-physical {:#x}", r.gpa.begin.value()));
-    if (last && last->gpa.end() == r.gpa.begin && last->offset + last->gpa.size == r.offset)
-      last->gpa.size += r.gpa.size;  // one run in both spaces: one region
-    else
-      merged.push_back(r);
-  }
-  return adopt(std::move(fd), file_size, std::move(merged));
+  return adopt(std::move(fd), file_size, std::move(*regions));
 }
 
 std::shared_ptr<GuestRam> GuestRam::none() { return std::shared_ptr<GuestRam>(new GuestRam()); }
