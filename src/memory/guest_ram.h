@@ -1,9 +1,9 @@
 // A VM's RAM (docs/design.md "Guest RAM"): one backing file, a sealed memfd mapped once, whole,
 // into the host, and a region map from guest-physical ranges to offsets in that file. Our own
-// VMs get one memfd we create, mapped flat (one region at offset 0); a QEMU VM sends its
-// sections, which from_sections() checks and turns into a map. A GuestRam never
-// changes: a new layout is a new GuestRam (Vgpu::replace_ram), and whoever holds the old one
-// (a descriptor being made, a CPU view of a plane) keeps its file and mapping alive.
+// VMs get one memfd we create, mapped flat (one region at offset 0); a QEMU VM sends sections,
+// which from_sections() checks and turns into a map. A GuestRam never changes: a new layout is
+// a new GuestRam (Vgpu::replace_ram), and whoever holds the old one (a descriptor being made,
+// a CPU view of a plane) keeps its file and mapping alive.
 #pragma once
 
 #include <sys/types.h>
