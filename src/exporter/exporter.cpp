@@ -134,7 +134,7 @@ Expected<Exporter::Taken, ExportError> Exporter::take(ConsumerKey who, uint32_t 
   Object& o = it->second;
   Taken t;
   t.ram = ram_.lock();
-  if (!t.ram) {
+  if (!t.ram || t.ram->empty()) {
     ++c_.refused;
     return refuse(Errc::NoSuchBuffer, fmt::format("buffer {}: the VM's memory is gone", id));
   }
@@ -195,6 +195,11 @@ void Exporter::invalidate_all() {
   objects_.clear();
   holds_.clear();
   ++generation_;
+}
+
+void Exporter::set_ram(std::weak_ptr<const GuestRam> ram, bool layout_changed) {
+  ram_ = std::move(ram);
+  if (layout_changed) invalidate_all();
 }
 
 uint32_t Exporter::exports_of(uint32_t id) const {

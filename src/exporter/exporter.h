@@ -118,8 +118,13 @@ class Exporter {
 
   // vGPU reset or destroy: every buffer, reference and pin is forgotten (get/release answer
   // NoSuchBuffer); numbering goes on where it was, so no old id comes back for another surface.
-  // Descriptors already handed out stay valid: they reference the memfd, not this object.
+  // Descriptors already handed out stay valid: they reference the memfd, not this object (nor
+  // the GuestRam: they outlive a replaced RAM and the vGPU).
   void invalidate_all();
+  // The vGPU's RAM was replaced (Vgpu::replace_ram): later descriptors are of `ram`'s file.
+  // A changed layout may show other bytes under the same page lists, so every buffer goes
+  // (invalidate_all); with the same layout the ids stay, their pages still right.
+  void set_ram(std::weak_ptr<const GuestRam> ram, bool layout_changed);
   // Changes at every invalidate_all().
   uint64_t generation() const { return generation_; }
 

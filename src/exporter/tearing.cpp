@@ -144,7 +144,7 @@ std::optional<ShadowFrames::CopyJob> ShadowFrames::begin_capture(const decode::P
   if (!fit(*s, p)) return std::nullopt;
   job.src = coalesce(p.pages);
   for (const Extent& e : job.src)
-    if (e.offset > job.ram->size() || e.length > job.ram->size() - e.offset) {  // the decoder's promise, checked
+    if (!job.ram->holds(MemfdOffset(e.offset), e.length)) {  // the decoder's promise, checked
       ++c_.copy_failures;
       return std::nullopt;
     }

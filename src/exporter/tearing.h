@@ -89,6 +89,12 @@ class ShadowFrames {
   // (a flip, the pipe's first vblank, front-buffer rendering), so the next primary query copies.
   // Copies nothing itself: the vblank path stays free of frame-sized work.
   void on_vblank(const Vgpu& v, const display::VblankReport& r);
+  // The vGPU's RAM was replaced (Vgpu::replace_ram): copies read `ram` from now on, and after
+  // a layout change the next primary answer copies again. Shadows made keep their bytes and ids.
+  void set_ram(std::weak_ptr<const GuestRam> ram, bool layout_changed) {
+    ram_ = std::move(ram);
+    owed_ = owed_ || layout_changed;
+  }
   // A copy is due before the next primary answer.
   bool owed() const { return owed_ || !front_; }
 

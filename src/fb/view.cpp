@@ -24,9 +24,9 @@ std::optional<std::string> check_pages(const GuestRam& ram, std::span<const Memf
   for (size_t i = 0; i < pages.size(); ++i) {
     const MemfdOffset p = pages[i];
     if (!p.page_aligned()) return fmt::format("page {} at memfd offset {:#x} is not page-aligned", i, p.value());
-    if (!ram.offset_of(Gpa(p.value()), kPageSize))
-      return fmt::format("page {} at memfd offset {:#x} is outside the {:#x} bytes of guest RAM", i, p.value(),
-                         ram.size());
+    if (!ram.holds(p, kPageSize))
+      return fmt::format("page {} at memfd offset {:#x} is outside the {:#x} bytes of the guest RAM file", i,
+                         p.value(), ram.size());
   }
   return std::nullopt;
 }

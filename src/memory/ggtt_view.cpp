@@ -13,6 +13,12 @@ constexpr uint64_t kLowPending = 1u << 1;
 constexpr uint64_t kHighPending = 1u << 2;
 constexpr uint64_t kOffsetMask = ~(kPageSize - 1);
 
+// Host entry of a present guest entry: where its frame is in RAM, or 0 (scratch) outside RAM.
+uint64_t resolve(uint64_t guest, const GuestRam& ram) {
+  const auto off = ram.offset_of(Gpa::from_page(hw::pte::kFrame.get(guest)), kPageSize);
+  return off ? off->value() | kMapped : 0;
+}
+
 }  // namespace
 
 Expected<GgttView, std::string> GgttView::create(GmRange aperture, GmRange hidden) {
@@ -58,13 +64,26 @@ PteWrite GgttView::write(uint64_t index, unsigned byte_in_entry, unsigned size, 
     e->host = 0;
     return PteWrite::NotPresent;
   }
-  const uint64_t frame = hw::pte::kFrame.get(e->guest);
-  if (!ram.has_frame(frame)) {
-    e->host = 0;
-    return PteWrite::BadFrame;
+  e->host = resolve(e->guest, ram);
+  return e->host ? PteWrite::Mapped : PteWrite::BadFrame;
+}
+
+uint64_t GgttView::rebind(const GuestRam& ram) {
+  ++generation_;
+  uint64_t bad = 0;
+  for (const Slice* s : {&aperture_, &hidden_}) {
+    Entry* entries = s->entries();
+    for (uint64_t i = 0; i < s->range.size / kPageSize; ++i) {
+      Entry& e = entries[i];
+      // Half-written entries stay scratch until their other half comes; empty ones stay empty
+      // (and their untouched pages unallocated: only changed entries are written).
+      if ((e.host & (kLowPending | kHighPending)) || !hw::pte::kPresent.get(e.guest)) continue;
+      const uint64_t host = resolve(e.guest, ram);
+      bad += host ? 0 : 1;
+      if (host != e.host) e.host = host;
+    }
   }
-  e->host = (frame << kPageShift) | kMapped;
-  return PteWrite::Mapped;
+  return bad;
 }
 
 uint64_t GgttView::guest_pte(uint64_t index) const {

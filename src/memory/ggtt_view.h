@@ -19,7 +19,7 @@ namespace vgd {
 // Where a GM page really lands.
 struct HostPage {
   bool scratch = true;
-  MemfdOffset offset{};  // into the VM's RAM memfd, when !scratch
+  MemfdOffset offset{};  // into the VM's RAM file, when !scratch
   friend bool operator==(const HostPage&, const HostPage&) = default;
 };
 
@@ -53,10 +53,14 @@ class GgttView {
   // Guest-physical address the guest mapped at a, if the entry is present and inside RAM.
   std::optional<Gpa> guest_gpa(Gma a) const;
 
+  // The VM's RAM changed layout: every complete, present entry is translated again through
+  // `ram` (frames now outside it map to scratch). Answers how many present entries that are.
+  uint64_t rebind(const GuestRam& ram);
+
   // Device reset: every entry back to zero / scratch.
   void clear();
 
-  // Changes with every write to an owned entry and every clear(): a decode made at one
+  // Changes with every write to an owned entry, every rebind() and clear(): a decode made at one
   // generation is still true at the same generation (the plane cache relies on it).
   uint64_t generation() const { return generation_; }
 

@@ -40,12 +40,23 @@ ConsumerPort::ConsumerPort(WorkLock& lock, Vgpu& v, const VgpuSpec& spec, const 
   if (shadows_)
     v.set_latch_listener([s = shadows_.get()](Vgpu& g, const display::VblankReport& r) { s->on_vblank(g, r); });
   if (gate_) v.set_flip_done_gate(gate_.get(), exporter::kHoldVblanks);
+  // replace_ram() runs under the vGPU's lock, which the analysis cannot see through the callback.
+  v.set_ram_listener([this](Vgpu&, bool changed) NO_THREAD_SAFETY_ANALYSIS { follow_ram(changed); });
 }
 
 ConsumerPort::~ConsumerPort() {
   const Locked lk(lock_);
   vgpu_->set_flip_done_gate(nullptr, exporter::kHoldVblanks);  // a held guest gets its flip-done
   vgpu_->set_latch_listener({});
+  vgpu_->set_ram_listener({});
+}
+
+void ConsumerPort::follow_ram(bool layout_changed) {
+  const std::weak_ptr<const GuestRam> ram(vgpu_->ram_ref());
+  exporter_.set_ram(ram, layout_changed);
+  if (shadows_) shadows_->set_ram(ram, layout_changed);
+  // tearing = hold: the buffers a held flip waited for are gone with the old layout.
+  if (layout_changed) vgpu_->retry_held_flips();
 }
 
 ConsumerPort::Consumer* ConsumerPort::find(ConsumerId c) {

@@ -47,8 +47,8 @@ struct PortCounters {
 
 class ConsumerPort {
  public:
-  // Attaches to `v` (its listeners, its flip-done gate); detaches when destroyed, which must
-  // happen before `v` goes. `clock` times holds and event latency.
+  // Attaches to `v` (its listeners, the RAM one too, its flip-done gate); detaches when
+  // destroyed, which must happen before `v` goes. `clock` times holds and event latency.
   // `spec`: its tearing mode and copy budget.
   ConsumerPort(WorkLock& lock, Vgpu& v, const VgpuSpec& spec, const exporter::ExporterOptions& ex,
                const display::VblankClock& clock);
@@ -88,6 +88,9 @@ class ConsumerPort {
   bool is_shadow(uint32_t id) const { return shadows_ && exporter::ShadowFrames::owns(id); }
   // Exporter::open(), which touches nothing the lock guards.
   Expected<bool, exporter::ExportError> open_unlocked(exporter::Exporter::Taken& t) const;
+  // The vGPU's RAM listener: the exporter and the shadows read the new RAM; a changed layout
+  // drops every exported buffer's id (consumers query again; descriptors they hold stay valid).
+  void follow_ram(bool layout_changed) REQUIRES(lock_);
   // tearing = copy: a fresh shadow of the primary when the screen changed since the last one.
   // Takes and drops the lock around the copy.
   void refresh_shadow() EXCLUDES(lock_);

@@ -13,6 +13,9 @@ class GgttDevice final : public MmioDevice {
  public:
   GgttDevice(DeviceContext& ctx, GgttView& view, const GuestRam& ram) : ctx_(&ctx), view_(&view), ram_(&ram) {}
 
+  // The VM's RAM was replaced (Vgpu::replace_ram): later PTE writes translate through `ram`.
+  void set_ram(const GuestRam& ram) { ram_ = &ram; }
+
   uint64_t read(uint64_t rel, unsigned size) override;
   void write(uint64_t rel, unsigned size, uint64_t value) override;
 

@@ -56,6 +56,20 @@ void Vgpu::reset() {
   spdlog::info("vgpu {}: device-model reset", id_);
 }
 
+bool Vgpu::replace_ram(std::shared_ptr<GuestRam> ram) {
+  if (!ram) ram = GuestRam::none();
+  const bool changed = !ram_->same_layout(*ram);
+  ram_ = std::move(ram);
+  gtt_.set_ram(*ram_);
+  if (changed) {
+    const uint64_t outside = ggtt_.rebind(*ram_);
+    spdlog::info("vgpu {}: guest RAM now {} region(s) of {:#x} bytes; {} present GTT entries outside it", id_,
+                 ram_->regions().size(), ram_->size(), outside);
+  }
+  if (ram_listener_) ram_listener_(*this, changed);
+  return changed;
+}
+
 uint32_t Vgpu::display_ready() const { return vregs_.read32(hw::kPvinfoOffset + hw::pv::kDisplayReady); }
 
 void Vgpu::enter_failsafe(FailsafeReason r) {

@@ -77,6 +77,15 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   const GgttView& ggtt() const { return ggtt_; }
   const GuestRam& ram() const { return *ram_; }
   const std::shared_ptr<GuestRam>& ram_ref() const { return ram_; }
+  // The VM's RAM from now on (a VM's transport sent a new map; nullptr: GuestRam::none()).
+  // When the layout differs (GuestRam::same_layout) the GGTT's host view is translated again
+  // and its generation moves on; the RAM listener hears of it either way. Whoever still holds
+  // the old RAM keeps it. Answers whether the layout changed.
+  bool replace_ram(std::shared_ptr<GuestRam> ram);
+  // Called by replace_ram() once the vGPU uses the new RAM: `layout_changed` says whether any
+  // translation changed (page lists decoded before describe other bytes now).
+  using RamListener = std::function<void(Vgpu&, bool layout_changed)>;
+  void set_ram_listener(RamListener l) { ram_listener_ = std::move(l); }
   const VregFile& vregs() const { return vregs_; }
 
   // Display: the engine, where its interrupts go, and who hears about each vblank.
@@ -146,6 +155,7 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   VblankListener latch_listener_;
   VblankListener vblank_listener_;
   PipeStateListener pipe_state_listener_;
+  RamListener ram_listener_;
   VgpuCounters counters_;
   std::optional<FailsafeReason> failsafe_;
   bool pv_aware_ = false;
