@@ -91,18 +91,18 @@ class FakeSysfs : public ::testing::Test {
 
 TEST_F(FakeSysfs, TheVgpuIsFoundByItsIdsWithItsBarSizes) {
   add("0000:00:01.0", "0x8086", "0x7000", "0x0000000000000000 0x0000000000000000 0x0000000000000000\n");
-  add("0000:00:04.0", "0x1b36", "0x10f0",
+  add("0000:00:04.0", "0x1af4", "0x10f0",
       "0x00000000fd000000 0x00000000fdffffff 0x0000000000040200\n"
       "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
       "0x00000000e0000000 0x00000000efffffff 0x0000000000040200\n");
-  const auto dev = find_pci_device(dir_, 0x1b36, 0x10f0);
+  const auto dev = find_pci_device(dir_, 0x1af4, 0x10f0);
   ASSERT_TRUE(dev.has_value());
   EXPECT_EQ(dev->path, dir_ + "/0000:00:04.0");
   EXPECT_EQ(dev->bar_size[0], 16u << 20);
   EXPECT_EQ(dev->bar_size[1], 0u);
   EXPECT_EQ(dev->bar_size[2], 256u << 20);
-  EXPECT_FALSE(find_pci_device(dir_, 0x1b36, 0x10f1).has_value());
-  EXPECT_FALSE(find_pci_device(dir_ + "/absent", 0x1b36, 0x10f0).has_value());
+  EXPECT_FALSE(find_pci_device(dir_, 0x1af4, 0x10f1).has_value());
+  EXPECT_FALSE(find_pci_device(dir_ + "/absent", 0x1af4, 0x10f0).has_value());
 }
 
 TEST(VmGuestPlatform, GgttFromBar0ApertureFromBar2OrTheDefault) {

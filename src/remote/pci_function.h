@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "hw/bar.h"
+#include "hw/pci_ids.h"
 #include "util/address.h"
 
 namespace vgd::remote {
@@ -17,12 +18,12 @@ namespace vgd::remote {
 // IDs from the range QEMU's PCI ID list leaves for experimental use; no in-tree Linux driver
 // binds them (docs/hardware.md, PCI identity).
 struct PciIdentity {
-  uint16_t vendor = 0x1af4;
-  uint16_t device = 0x10f0;
-  uint16_t subsystem_vendor = 0x1af4;
-  uint16_t subsystem = 0x10f0;
+  uint16_t vendor = hw::kVgpuVendorId;
+  uint16_t device = hw::kVgpuDeviceId;
+  uint16_t subsystem_vendor = hw::kVgpuVendorId;
+  uint16_t subsystem = hw::kVgpuDeviceId;
   uint8_t revision = 1;
-  uint32_t class_code = 0x038000;  // display controller, "other" (not VGA compatible), prog-if 0
+  uint32_t class_code = hw::kVgpuClass;
 };
 
 // BAR0: registers, PVINFO and the GGTT of a 4 GiB graphics memory (docs/hardware.md, BAR0).

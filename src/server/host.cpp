@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -68,15 +69,41 @@ HostedVgpu::HostedVgpu(Vgpu& v, const VgpuSpec& spec, const exporter::ExporterOp
       port_(lock_, v, spec, ex, clock) {
   const Locked lk(lock_);
   lock_.set_job([this]() NO_THREAD_SAFETY_ANALYSIS { run_posted(); });  // the job runs with lock_ held
-  idle_ = std::make_unique<InterruptIdle>(UniqueFd(::dup(msi_.fd())), abandon);
-  v.set_interrupt_sink(&msi_);
   v.set_tick_handler([this, &due](uint64_t deadline) {  // on the vblank thread, inside its dispatch
     on_tick(deadline);
     due.push_back(this);
   });
-  session_ = std::make_unique<GuestSession>(std::make_unique<InProcessGuest>(v, geometry, idle_.get(), &lock_),
-                                            spec.workload, spec.mode, 600);  // a mode switch after about ten seconds
+  if (!spec.vm()) {
+    idle_ = std::make_unique<InterruptIdle>(UniqueFd(::dup(msi_.fd())), abandon);
+    v.set_interrupt_sink(&msi_);
+    session_ = std::make_unique<GuestSession>(std::make_unique<InProcessGuest>(v, geometry, idle_.get(), &lock_),
+                                              spec.workload, spec.mode, 600);  // a mode switch after about ten seconds
+  }
   publish(0, 0);
+}
+
+Expected<UniqueFd, HostedVgpu::AttachError> HostedVgpu::attach_vm() {
+  using proto::Status;
+  if (!spec_.vm())
+    return Unexpected(AttachError{Status::Invalid, fmt::format("vGPU {} runs a builtin guest, not a VM", id_)});
+  const Locked lk(vm_mu_);
+  if (vm_attached()) return Unexpected(AttachError{Status::Busy, fmt::format("vGPU {} already has a VM", id_)});
+  vm_.reset();  // the previous VM's link, whose session has ended
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+    return Unexpected(AttachError{Status::Again, fmt::format("socketpair: {}", std::strerror(errno))});
+  UniqueFd ours(sv[0]), theirs(sv[1]);
+  vm_attached_.store(true, std::memory_order_release);
+  vm_ = std::make_unique<VmLink>(lock_, *vgpu_, std::move(ours), fmt::format("vgpu {} vm", id_),
+                                 [this](const remote::Detach&) { vm_attached_.store(false, std::memory_order_release); });
+  spdlog::info("vgpu {}: a VM attaches", id_);
+  return theirs;
+}
+
+std::optional<VmCounters> HostedVgpu::vm_counters() const {
+  const Locked lk(vm_mu_);
+  if (!vm_) return std::nullopt;
+  return vm_->counters();
 }
 
 HostedVgpu::~HostedVgpu() {
@@ -107,7 +134,7 @@ proto::VgpuEntry HostedVgpu::describe() const {
   proto::VgpuEntry e;
   e.id = g.id();
   copy_name(e.type, sizeof e.type, g.type().name);
-  copy_name(e.workload, sizeof e.workload, name(spec_.workload));
+  copy_name(e.workload, sizeof e.workload, spec_.guest_name());
   e.tearing = static_cast<uint32_t>(wire_tearing(spec_.tearing));
   const auto pipe = decode::first_active_pipe(g.vregs());
   if (pipe) {
@@ -117,10 +144,11 @@ proto::VgpuEntry HostedVgpu::describe() const {
     e.refresh_mhz = g.display().refresh_mhz();
   }
   using proto::VgpuState;
-  const VgpuState st = g.failsafe()         ? VgpuState::Failsafe
-                       : !session_->ok()    ? VgpuState::GuestFailed
-                       : !pipe              ? VgpuState::DisplayOff
-                                            : VgpuState::Running;
+  const VgpuState st = g.failsafe()                   ? VgpuState::Failsafe
+                       : spec_.vm() && !vm_attached() ? VgpuState::NoVm
+                       : session_ && !session_->ok()  ? VgpuState::GuestFailed
+                       : !pipe                        ? VgpuState::DisplayOff
+                                                      : VgpuState::Running;
   e.state = static_cast<uint32_t>(st);
   return e;
 }
@@ -131,7 +159,7 @@ VgpuStatus HostedVgpu::read_status() const {
   VgpuStatus s;
   s.id = g.id();
   s.type = g.type().name;
-  s.workload = std::string(name(spec_.workload));
+  s.workload = std::string(spec_.guest_name());
   s.state = std::string(state_name(e.state));
   if (const auto r = g.failsafe_reason()) s.failsafe_reason = vgd::describe(*r);
   s.tearing = std::string(name(spec_.tearing));
@@ -194,7 +222,8 @@ Expected<std::unique_ptr<Host>, std::string> Host::create(const DaemonConfig& cf
   ex.udmabuf = cfg.udmabuf;
   for (size_t i = 0; i < cfg.vgpus.size(); ++i) {
     const VgpuSpec& spec = cfg.vgpus[i];
-    auto ram = GuestRam::create(spec.ram, fmt::format("vm{}-ram", i + 1));
+    // A QEMU VM brings its RAM when it attaches (docs/vm.md); a builtin guest gets ours.
+    auto ram = spec.vm() ? GuestRam::none() : GuestRam::create(spec.ram, fmt::format("vm{}-ram", i + 1));
     if (!ram) return Unexpected(ram.error());
     auto v = h->gpu_->create_vgpu(spec.type, std::move(*ram));
     if (!v) return Unexpected(fmt::format("vGPU {} ({}): {}", i + 1, spec.type, v.error().message));
@@ -268,7 +297,7 @@ void Host::start_guests() {
   stopping_ = false;
   abandon_ = false;
   for (auto& hv : hosted_) {
-    if (hv->thread().joinable()) continue;
+    if (!hv->builtin() || hv->thread().joinable()) continue;
     ++running_;
     hv->thread() = std::thread([this, s = &hv->session()] {
       s->boot();

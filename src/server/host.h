@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,6 +19,7 @@
 #include "proto/wire.h"
 #include "server/consumer_port.h"
 #include "server/status.h"
+#include "server/vm_link.h"
 #include "sim/guest_session.h"
 #include "util/expected.h"
 #include "util/histogram.h"
@@ -39,9 +41,9 @@ class InterruptIdle final : public guest::IdlePort {
   const std::atomic<bool>* abandon_;  // the daemon stops and no vblank will come
 };
 
-// One hosted vGPU: its lock and everything the lock guards, its consumers' port, its guest.
-// Members are declared in teardown order reversed: the guest and the port go before the lock
-// and the vGPU they use.
+// One hosted vGPU: its lock and everything the lock guards, its consumers' port, its guest: a
+// builtin one on a thread, or a QEMU VM attached through a VmLink. Members are declared in
+// teardown order reversed: the guest and the port go before the lock and the vGPU they use.
 class HostedVgpu {
  public:
   // Attaches to `v` (owned by the GPU, which outlives this): its interrupt line, its vblank
@@ -58,13 +60,24 @@ class HostedVgpu {
   Vgpu& vgpu() REQUIRES(lock_) { return *vgpu_; }
   const Vgpu& vgpu() const REQUIRES(lock_) { return *vgpu_; }
   ConsumerPort& port() { return port_; }  // locks for itself
-  GuestSession& session() { return *session_; }
+  bool builtin() const { return session_ != nullptr; }
+  GuestSession& session() { return *session_; }  // builtin guests only
   const display::VblankClock* clock() const { return clock_; }  // the one driving its vblanks
   std::thread& thread() { return thread_; }
 
   // The vblank thread, after its dispatch queued this vGPU on `due`: runs the vblank now if the
   // lock is free, else leaves it to the lock's holder. Never waits.
   void post_due() { lock_.post(); }
+
+  // For a vGPU whose guest is a QEMU VM: a new socket pair, one end served as the device, the
+  // other returned for QEMU (docs/protocol.md §3.8). Refused while a VM is attached.
+  struct AttachError {
+    proto::Status status;
+    std::string message;
+  };
+  Expected<UniqueFd, AttachError> attach_vm() EXCLUDES(vm_mu_, lock_);
+  bool vm_attached() const { return vm_attached_.load(std::memory_order_acquire); }
+  std::optional<VmCounters> vm_counters() const EXCLUDES(vm_mu_);
 
   // The protocol's view of the vGPU (List).
   proto::VgpuEntry describe() const REQUIRES(lock_);
@@ -96,6 +109,12 @@ class HostedVgpu {
   std::unique_ptr<InterruptIdle> idle_;
   std::unique_ptr<GuestSession> session_;  // runs on thread_; Host joins it before destruction
   std::thread thread_;
+  // Lock order: vm_mu_, then lock_ (a VmLink takes the vGPU's lock as it starts and ends).
+  mutable Mutex vm_mu_;
+  // The VM's link; once detached it stays (a finished thread, its stop eventfd) until the next
+  // VM attaches or the vGPU goes: one per vGPU at most.
+  std::unique_ptr<VmLink> vm_ GUARDED_BY(vm_mu_);
+  std::atomic<bool> vm_attached_{false};
 
   std::atomic<uint64_t> due_ns_{0};          // deadline of a vblank posted and not yet run
   std::atomic<bool> publish_wanted_{false};

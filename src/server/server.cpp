@@ -228,6 +228,14 @@ Packet Server::handle(Client& c, Packet& req) {
   }
   HostedVgpu* hv = host_.find(req.header.vgpu);
   if (!hv) return proto::make_error(req.header, Status::NoEntry, fmt::format("no vGPU {}", req.header.vgpu));
+  if (type == MsgType::AttachVm) {  // for the tool that starts the VM: no Open needed
+    auto sock = hv->attach_vm();
+    if (!sock) return proto::make_error(req.header, sock.error().status, sock.error().message);
+    spdlog::info("client pid {} ('{}') attaches a VM to vGPU {}", c.pid, c.name, hv->id());
+    Packet r = reply_to(req);
+    r.fds.push_back(std::move(*sock));
+    return r;
+  }
   auto it = c.opened.find(req.header.vgpu);
   if (type == MsgType::Open) {
     if (it == c.opened.end()) {

@@ -74,6 +74,7 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
 
   const VgpuCounters& counters() const { return counters_; }
   const MmioStats& mmio_stats() const { return bus_.stats(); }
+  uint64_t mmio_bar_size() const { return bus_.bar_size(); }  // BAR0: registers, PVINFO, GGTT
   const GgttView& ggtt() const { return ggtt_; }
   const GuestRam& ram() const { return *ram_; }
   const std::shared_ptr<GuestRam>& ram_ref() const { return ram_; }

@@ -71,7 +71,7 @@ const char* usage() {
   return "usage: vgpu-guest [--workload desktop|console|video|modeswitch] [--frames N] [--then stop|hold]\n"
          "                  [--vendor ID] [--device ID] [--ram SIZE$START]\n"
          "                  [--ggtt-size SIZE] [--aperture-size SIZE] [--sysfs DIR] [--mem FILE]\n"
-         "Drives the vGPU (PCI vendor:device, default 1b36:10f0) from inside a VM: MMIO through\n"
+         "Drives the vGPU (PCI vendor:device, default 1af4:10f0) from inside a VM: MMIO through\n"
          "sysfs resource0, buffers in the guest-physical range SIZE$START (default: the kernel's\n"
          "memmap=SIZE$START reservation) through /dev/mem. --frames 0 runs until SIGTERM; after N\n"
          "frames it stops (display off) or, with --then hold, shows frame N until SIGTERM.\n";

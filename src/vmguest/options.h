@@ -9,14 +9,14 @@
 #include <string_view>
 
 #include "guest/workload_kind.h"
+#include "hw/pci_ids.h"
 #include "util/address.h"
 
 namespace vgd::vmguest {
 
-// The vGPU's PCI IDs as its config space reports them. Placeholders (0x1b36 is QEMU's vendor ID
-// for its own devices) until the device's IDs are fixed; --vendor / --device override them.
-inline constexpr uint16_t kDefaultVendor = 0x1b36;
-inline constexpr uint16_t kDefaultDevice = 0x10f0;
+// The vGPU's PCI IDs (docs/hardware.md, PCI identity); --vendor / --device override them.
+inline constexpr uint16_t kDefaultVendor = hw::kVgpuVendorId;
+inline constexpr uint16_t kDefaultDevice = hw::kVgpuDeviceId;
 // The CPU-visible part of the GGTT when the device has no BAR2 to size it by.
 inline constexpr uint64_t kDefaultApertureSize = 512ull << 20;
 

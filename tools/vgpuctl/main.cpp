@@ -59,16 +59,18 @@ struct QemuOptions {
 
 // Asks vgpud for the vGPU's device socket, then becomes QEMU with the device attached.
 int run_qemu(const QemuOptions& o) {
+  if (o.dry_run) {  // attaching would take the vGPU from whoever else asks
+    auto cmd = vgd::ctl::qemu_command(o.command, 3, o.vgpu);
+    if (!cmd) return fail(cmd.error());
+    for (const auto& a : *cmd) fmt::print("{}\n", a);
+    return 0;
+  }
   auto conn = vgd::client::Connection::connect(o.socket, "vgpuctl qemu");
   if (!conn) return fail(conn.error().message);
   auto sock = conn->attach_vm(o.vgpu);
   if (!sock) return fail(fmt::format("vGPU {}: {}", o.vgpu, sock.error().message));
   auto cmd = vgd::ctl::qemu_command(o.command, sock->get(), o.vgpu);
   if (!cmd) return fail(cmd.error());
-  if (o.dry_run) {
-    for (const auto& a : *cmd) fmt::print("{}\n", a);
-    return 0;
-  }
   // QEMU inherits the device socket (and only that: every other descriptor is close-on-exec).
   if (::fcntl(sock->get(), F_SETFD, 0) != 0) return fail(fmt::format("fcntl: {}", std::strerror(errno)));
   std::vector<char*> argv;
@@ -145,7 +147,7 @@ int main(int argc, char** argv) {
   auto* qemu = app.add_subcommand("qemu", "run a QEMU VM whose vGPU is one of vgpud's (a vGPU configured guest = \"qemu\")");
   qemu->add_option("--vgpu", qemu_opt.vgpu, "the vGPU's id")->required();
   qemu->add_option("--socket", qemu_opt.socket, "vgpud's socket");
-  qemu->add_flag("--dry-run", qemu_opt.dry_run, "print the QEMU command, one argument a line, instead of running it");
+  qemu->add_flag("--dry-run", qemu_opt.dry_run, "print the QEMU command, one argument a line, without asking vgpud (fd=3 stands for the socket)");
   qemu->add_option("command", qemu_opt.command, "the QEMU command, after --")->required();
 
   CLI11_PARSE(app, argc, argv);
