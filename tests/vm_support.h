@@ -8,10 +8,15 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -63,6 +68,7 @@ struct VmOptions {
   std::vector<std::string> args;    // more QEMU arguments, e.g. -device x-pci-proxy-dev,fd=N
   std::vector<int> inherit_fds;     // fds QEMU keeps under the same numbers (for fd=N)
   std::string accel = "tcg";
+  bool no_reboot = true;  // a reboot (guest or QMP system_reset) ends QEMU; false: it reboots
 };
 
 // One VM: started by the constructor, killed (if still running) by the destructor.
@@ -75,7 +81,7 @@ class Vm {
     serial_ = dir_ + "/serial.log";
     qmp_ = dir_ + "/qmp.sock";
     std::vector<std::string> argv = {
-        tools.qemu, "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        tools.qemu, "-nodefaults", "-no-user-config", "-display", "none",
         "-accel", opt.accel, "-m", fmt::format("{}M", kVmMemoryMib), "-smp", "1",
         "-kernel", tools.kernel, "-initrd", tools.initrd,
         "-append", fmt::format("console=ttyS0 quiet panic=-1 memmap={} {}", kGuestReservation, opt.append),
@@ -83,6 +89,7 @@ class Vm {
         // Guest RAM in a memfd: what x-pci-proxy-dev hands a vGPU process (docs/vm.md).
         "-object", fmt::format("memory-backend-memfd,id=mem,size={}M,share=on", kVmMemoryMib),
         "-machine", "pc,memory-backend=mem"};
+    if (opt.no_reboot) argv.push_back("-no-reboot");
     argv.insert(argv.end(), opt.args.begin(), opt.args.end());
     const std::string log = dir_ + "/qemu.log";
     pid_ = ::fork();
@@ -150,5 +157,38 @@ class Vm {
   bool exited_ = false;
   int status_ = -1;
 };
+
+// One QMP command without arguments on the monitor at `path` (e.g. "system_reset"): the
+// greeting, capabilities negotiation, then the command; true when it returned.
+inline bool qmp(const std::string& path, std::string_view command) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::memcpy(a.sun_path, path.c_str(), std::min(path.size(), sizeof a.sun_path - 1));
+  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  std::string got;
+  // Reads until a line holding `want` (events may come first), for up to 10 s.
+  const auto read_until = [&](std::string_view want) {
+    char buf[4096];
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (ok && got.find(want) == std::string::npos && std::chrono::steady_clock::now() < until) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 100) != 1) continue;
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n <= 0) ok = false;
+      else got.append(buf, static_cast<size_t>(n));
+    }
+    ok = ok && got.find(want) != std::string::npos;
+    got.clear();
+  };
+  const auto send = [&](const std::string& s) { ok = ok && ::write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size()); };
+  read_until("\"QMP\"");
+  send("{\"execute\": \"qmp_capabilities\"}\n");
+  read_until("\"return\"");
+  send(fmt::format("{{\"execute\": \"{}\"}}\n", command));
+  read_until("\"return\"");
+  ::close(fd);
+  return ok;
+}
 
 }  // namespace vgd::test
