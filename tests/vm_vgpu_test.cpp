@@ -117,10 +117,11 @@ TEST_F(VmVgpuTest, AVmDrawsInItsOwnRamAndTheHostShowsTheFrameItReached) {
     const Locked lk(hv->lock());
     flips = hv->vgpu().display().stats().flips[0][0];
   }
-  // The first surface is programmed while the pipe is still off (no vblank, no event); each of
-  // the 90 frames is then one flip latched at one vblank, and one event.
-  EXPECT_EQ(flips, 91u);
-  EXPECT_EQ(events->primary, 90u) << "refresh events for the primary, one per frame's flip";
+  // 90 frames, each one flip latched at its own vblank and one event, plus the first surface,
+  // which latches with an event or not depending on whether the pipe was lit by then.
+  EXPECT_TRUE(flips == 90u || flips == 91u) << flips;
+  EXPECT_GE(events->primary, 90u) << "a frame's flip without its refresh event";
+  EXPECT_LE(events->primary, flips) << "more refresh events than flips latched";
 }
 
 TEST_F(VmVgpuTest, TwoVmsAtOnceEachOnItsOwnSlice) {

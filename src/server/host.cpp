@@ -94,7 +94,7 @@ Expected<UniqueFd, HostedVgpu::AttachError> HostedVgpu::attach_vm() {
     return Unexpected(AttachError{Status::Again, fmt::format("socketpair: {}", std::strerror(errno))});
   UniqueFd ours(sv[0]), theirs(sv[1]);
   vm_attached_.store(true, std::memory_order_release);
-  vm_ = std::make_unique<VmLink>(lock_, *vgpu_, std::move(ours), fmt::format("vgpu {} vm", id_),
+  vm_ = std::make_unique<VmLink>(lock_, vgpu_for_lock_holders(), std::move(ours), fmt::format("vgpu {} vm", id_),
                                  [this](const remote::Detach&) { vm_attached_.store(false, std::memory_order_release); });
   spdlog::info("vgpu {}: a VM attaches", id_);
   return theirs;

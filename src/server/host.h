@@ -97,6 +97,8 @@ class HostedVgpu {
   void on_tick(uint64_t deadline_ns);
   void run_posted() REQUIRES(lock_);  // the lock's job: a due vblank, a wanted publish
   VgpuStatus read_status() const REQUIRES(lock_);
+  // For whoever guards its uses with lock_ itself (a VmLink takes it before every access).
+  Vgpu& vgpu_for_lock_holders() const NO_THREAD_SAFETY_ANALYSIS { return *vgpu_; }
   PortCounters port_counters() const REQUIRES(lock_);
 
   const uint32_t id_;
