@@ -32,7 +32,9 @@ class VmVgpuTest : public ::testing::Test {
     DaemonConfig cfg;
     VgpuSpec vm;
     vm.guest = GuestKind::Qemu;
-    cfg.vgpus = {vm, vm};
+    VgpuSpec big = vm;
+    big.type = "GVTg_V5_4";  // up to 1920x1200: room for the mode switch
+    cfg.vgpus = {vm, big};
     daemon.start(cfg, "vm-vgpu");
     auto c = client::Connection::connect(daemon.path, "vm-vgpu-test");
     ASSERT_TRUE(c.has_value()) << c.error().message;
@@ -135,6 +137,17 @@ TEST_F(VmVgpuTest, TwoVmsAtOnceEachOnItsOwnSlice) {
   const auto& r2 = daemon.host->gpu().vgpu(2)->resources();
   EXPECT_FALSE(r1.aperture.overlaps(r2.aperture));
   EXPECT_FALSE(r1.hidden.overlaps(r2.hidden));
+}
+
+TEST_F(VmVgpuTest, AModeSwitchInTheVmReachesTheHost) {
+  // The guest tears its 1024x768 desktop down at frame 180 and lights 1920x1080.
+  Vm& vm = boot(2, "modeswitch", "vgpu.frames=200 vgpu.then=hold");
+  ASSERT_TRUE(vm.wait_for("vgpu-guest: holding frame 200", kBoot)) << vm.logs();
+  auto l = conn->list();
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ((*l)[1].width, 1920u);
+  EXPECT_EQ((*l)[1].height, 1080u);
+  expect_frame(2, Workload::ModeSwitch, 200);
 }
 
 TEST_F(VmVgpuTest, KillingQemuTurnsTheDisplayOffAndTheVgpuTakesTheNextVm) {
