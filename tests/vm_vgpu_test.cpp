@@ -1,6 +1,6 @@
 // Real QEMU VMs on vgpud's vGPUs (docs/vm.md): the guest image boots under TCG with a vGPU served
 // over x-pci-proxy-dev, vgpu-guest finds PVINFO, balloons and runs a workload in the VM's own RAM,
-// and the host shows exactly the frame the guest says it reached. Also: two VMs at once, a VM
+// and the host, a consumer and a VNC client show exactly the frame the guest says it reached. Also: two VMs at once, a VM
 // killed mid-run, a guest reboot. Label vm; skipped, saying why, without QEMU or the image.
 #include <fcntl.h>
 #include <signal.h>
@@ -13,6 +13,8 @@
 #include "reference_pictures.h"
 #include "sim/picture.h"
 #include "viewers/frame_grab.h"
+#include "viewers/vnc_stream.h"
+#include "vnc_support.h"
 #include "vm_support.h"
 
 namespace vgd {
@@ -93,6 +95,13 @@ TEST_F(VmVgpuTest, AVmDrawsInItsOwnRamAndTheHostShowsTheFrameItReached) {
   auto s = conn->open(1);
   ASSERT_TRUE(s.has_value()) << s.error().message;
   ASSERT_TRUE(s->enable_events().has_value());
+  viewers::VncOptions vo;
+  vo.socket_path = daemon.path;
+  vo.port = 0;
+  auto vnc = viewers::VncStream::start(vo);
+  ASSERT_TRUE(vnc.has_value()) << vnc.error();
+  test::Viewer viewer;
+  ASSERT_TRUE(viewer.connect((*vnc)->port()));
   Vm& vm = boot(1, "desktop", "vgpu.frames=90 vgpu.then=hold");
   ASSERT_TRUE(vm.wait_for("vgpu-guest: holding frame 90", kBoot)) << vm.logs();
   EXPECT_NE(vm.serial().find("running desktop on vGPU 1"), std::string::npos) << vm.logs();
@@ -110,6 +119,10 @@ TEST_F(VmVgpuTest, AVmDrawsInItsOwnRamAndTheHostShowsTheFrameItReached) {
   std::string first;
   EXPECT_EQ(test::differing_pixels(*img, test::reference(Workload::Desktop, 90, 1024, 768), first), 0u) << first;
   viewers::drop_buffers(*frame);
+
+  // A VNC client sees it (the cursor travels as its own shape, not in the framebuffer).
+  const fb::Image screen = test::daemon_picture(daemon.path, 1, false);
+  EXPECT_TRUE(test::eventually([&] { return viewer.shows(screen); }, 10s)) << "the VNC client shows the VM's screen";
   // One refresh event per latched primary flip: the eventfd's primary field counts them all.
   auto events = s->wait_events(5s);
   ASSERT_TRUE(events.has_value()) << events.error().message;
