@@ -1,7 +1,8 @@
 // Real QEMU VMs on vgpud's vGPUs (docs/vm.md): the guest image boots under TCG with a vGPU served
 // over x-pci-proxy-dev, vgpu-guest finds PVINFO, balloons and runs a workload in the VM's own RAM,
-// and the host, a consumer and a VNC client show exactly the frame the guest says it reached. Also: two VMs at once, a VM
-// killed mid-run, a guest reboot. Label vm; skipped, saying why, without QEMU or the image.
+// and the host, a consumer and a VNC client show exactly the frame the guest says it reached.
+// Also: two VMs at once, a mode switch, a VM killed mid-run, a guest reboot. Label vm; skipped,
+// saying why, without QEMU or the image.
 #include <fcntl.h>
 #include <signal.h>
 
