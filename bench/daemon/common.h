@@ -102,6 +102,7 @@ void run_query(const Options& o);    // query.cpp
 void run_cpu(const Options& o);      // cpu.cpp
 void run_vnc(const Options& o);      // vnc.cpp
 void run_dispatch(const Options& o); // dispatch.cpp
+void run_vm(const Options& o);       // vm.cpp
 
 // --- The daemon, in-process ---------------------------------------------------------------------
 

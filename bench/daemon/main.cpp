@@ -13,6 +13,8 @@
 //           wire per workload beside raw full frames, CPU per stream (vnc.cpp)
 //  dispatch vblank deadline → the vGPU's vblank emulated, with 16 desktop guests and a consumer
 //           querying back to back (its queries/s), beside a bare timerfd (dispatch.cpp)
+//  vm       a real QEMU VM through x-pci-proxy-dev: µs per trapped access from the guest, beside
+//           in-process dispatch and a bare socket round trip; traps per guest frame (vm.cpp)
 // Each file's head says what it measures and how; common.h holds what they share.
 //
 // Workloads: "desktop" redraws a whole 1080p X-tiled frame and flips its primary every frame
@@ -21,7 +23,7 @@
 // do run at 60 Hz and the daemon does all its per-vblank work: latch, flip-done, event, and a
 // 1080p primary query per event). Both are run by default; the difference is the guests' cost.
 //
-// usage: daemon_bench [latency|query|cpu|vnc|dispatch|all]... [--seconds S] [--query-seconds S]
+// usage: daemon_bench [latency|query|cpu|vnc|dispatch|vm|all]... [--seconds S] [--query-seconds S]
 //          [--warmup S] [--latency-vgpus 1,16,64] [--cpu-vgpus 16,32,64] [--dispatch-vgpus 16]
 //          [--latency-workloads video,desktop] [--cpu-workloads desktop,video] [--consumer-threads N]
 //          [--no-concurrent-baseline] [--one-cpu] [--out DIR]
@@ -41,7 +43,7 @@
 namespace vgd::daemon_bench {
 namespace {
 
-const std::vector<std::string> kParts = {"latency", "query", "cpu", "vnc", "dispatch"};
+const std::vector<std::string> kParts = {"latency", "query", "cpu", "vnc", "dispatch", "vm"};
 
 std::vector<std::string> split(std::string_view s) {
   std::vector<std::string> out;
@@ -116,13 +118,13 @@ Options parse(int argc, char** argv) {
       o.out = value();
     } else if (a == "-h" || a == "--help") {
       std::printf(
-          "usage: daemon_bench [latency|query|cpu|vnc|dispatch|all]... [--seconds S] [--query-seconds S] [--warmup S]\n"
+          "usage: daemon_bench [latency|query|cpu|vnc|dispatch|vm|all]... [--seconds S] [--query-seconds S] [--warmup S]\n"
           "         [--latency-vgpus 1,16,64] [--cpu-vgpus 16,32,64] [--dispatch-vgpus 16] [--latency-workloads video,desktop]\n"
           "         [--cpu-workloads desktop,video]"
           " [--consumer-threads N] [--no-concurrent-baseline] [--one-cpu] [--out DIR]\n"
           "Durations: --seconds is each latency row, each cpu window and the dispatch window (default 5), --query-seconds each\n"
           "query row (2), --warmup the settling time after the guests are up (1.5). Writes\n"
-          "DIR/daemon-{latency,query,cpu,vnc,dispatch}.json (DIR: bench-results). --one-cpu: in the latency part, the\n"
+          "DIR/daemon-{latency,query,cpu,vnc,dispatch,vm}.json (DIR: bench-results). --one-cpu: in the latency part, the\n"
           "threads that wake each other (server loop, consumers, baseline threads) all on CPU 0.\n");
       std::exit(0);
     } else if (a.rfind("--benchmark_", 0) == 0) {
@@ -150,6 +152,7 @@ int main(int argc, char** argv) {
     if (part == "cpu") run_cpu(o);
     if (part == "vnc") run_vnc(o);
     if (part == "dispatch") run_dispatch(o);
+    if (part == "vm") run_vm(o);
   }
   return 0;
 }

@@ -74,7 +74,8 @@ const char* usage() {
          "Drives the vGPU (PCI vendor:device, default 1af4:10f0) from inside a VM: MMIO through\n"
          "sysfs resource0, buffers in the guest-physical range SIZE$START (default: the kernel's\n"
          "memmap=SIZE$START reservation) through /dev/mem. --frames 0 runs until SIGTERM; after N\n"
-         "frames it stops (display off) or, with --then hold, shows frame N until SIGTERM.\n";
+         "frames it stops (display off) or, with --then hold, shows frame N until SIGTERM.\n"
+         "--bench-mmio N first times N reads and N writes of a register (one trap each).\n";
 }
 
 bool parse_args(int argc, const char* const* argv, Options& out, std::string& error) {
@@ -96,6 +97,9 @@ bool parse_args(int argc, const char* const* argv, Options& out, std::string& er
     } else if (arg == "--frames") {
       auto n = parse_number(v);
       if ((ok = n && *n <= UINT32_MAX)) out.frames = static_cast<uint32_t>(*n);
+    } else if (arg == "--bench-mmio") {
+      auto n = parse_number(v);
+      if ((ok = n && *n <= UINT32_MAX)) out.bench_mmio = static_cast<uint32_t>(*n);
     } else if (arg == "--then") {
       ok = v == "stop" || v == "hold";
       out.hold = v == "hold";

@@ -24,6 +24,7 @@ struct Options {
   Workload workload = Workload::Desktop;
   uint32_t frames = 0;  // 0: until SIGTERM or SIGINT
   bool hold = false;    // after `frames`, keep the last frame on screen until SIGTERM or SIGINT
+  uint32_t bench_mmio = 0;  // first time this many reads and writes of a plain register
   uint16_t vendor = kDefaultVendor;
   uint16_t device = kDefaultDevice;
   std::optional<GpaRange> ram;       // --ram; else the kernel's memmap= reservation

@@ -1,0 +1,274 @@
+// daemon_bench vm: a real QEMU VM (TCG) on an in-process vgpud, started the way a user does it
+// (`vgpuctl qemu`), with vgpu-guest inside (docs/vm.md):
+//   - µs per trapped register access as the guest sees it (vgpu-guest --bench-mmio: a plain
+//     register read and written in a loop over the mapped BAR), with QEMU and vgpud on one CPU and
+//     on any CPU;
+//   - beside it, in the same run: the same access dispatched in-process (Vgpu::read, no
+//     transport), and a bare socket round trip between two processes with the proxy's message
+//     sizes (40-byte request, 24-byte reply), on one CPU and across two;
+//   - traps per guest frame for the desktop and video workloads (the host's MMIO counters over 60
+//     frames).
+// Needs qemu-system-x86_64 and the guest image (cmake --build build --target guest-image).
+#include <fmt/format.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client/connection.h"
+#include "common.h"
+#include "server/host.h"
+#include "server/server.h"
+
+namespace vgd::daemon_bench {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr uint32_t kAccesses = 20000;
+
+struct VmFiles {
+  std::string qemu, kernel, initrd, vgpuctl;
+};
+
+std::string slurp(const std::string& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void pin_self(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (cpu < 0) {
+    for (int c = 0; c < CPU_SETSIZE && c < static_cast<int>(std::thread::hardware_concurrency()); ++c) CPU_SET(c, &set);
+  } else {
+    CPU_SET(cpu, &set);
+  }
+  sched_setaffinity(0, sizeof set, &set);
+}
+
+// vgpud in this process with one vGPU waiting for a VM.
+struct VmRig {
+  std::unique_ptr<server::Host> host;
+  std::unique_ptr<server::Server> srv;
+  std::thread loop;
+  std::string path;
+
+  VmRig() {
+    path = fmt::format("/tmp/vgd-vmbench-{}.sock", ::getpid());
+    DaemonConfig cfg;
+    VgpuSpec vm;
+    vm.guest = GuestKind::Qemu;
+    cfg.vgpus = {vm};
+    auto h = server::Host::create(cfg);
+    if (!h) die(h.error());
+    host = std::move(*h);
+    auto s = server::Server::create(*host, {path, 8, false});
+    if (!s) die(s.error());
+    srv = std::move(*s);
+    loop = std::thread([this] { srv->run(); });
+  }
+  ~VmRig() {
+    srv->request_stop();
+    loop.join();
+    srv.reset();
+    host.reset();
+  }
+  VmRig(const VmRig&) = delete;
+  VmRig& operator=(const VmRig&) = delete;
+
+  // The previous VM's detach is seen on its session's thread: wait for it before the next.
+  void wait_detached() {
+    for (int i = 0; i < 500 && host->find(1)->vm_attached(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  uint64_t traps() NO_THREAD_SAFETY_ANALYSIS {
+    auto* hv = host->find(1);
+    const Locked lk(hv->lock());
+    const MmioStats& s = hv->vgpu().mmio_stats();
+    uint64_t n = 0;
+    for (size_t b = 0; b < s.reads.size(); ++b) n += s.reads[b] + s.writes[b];
+    return n;
+  }
+};
+
+// One VM run through `vgpuctl qemu`: its serial console, read until `until` shows up.
+class VmRun {
+ public:
+  VmRun(const VmFiles& f, const std::string& socket, const std::string& append, int cpu) {
+    serial_ = fmt::format("/tmp/vgd-vmbench-{}-{}.log", ::getpid(), counter_++);
+    fs::remove(serial_);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      pin_self(cpu);  // QEMU inherits it
+      const int null = ::open((serial_ + ".out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      ::dup2(null, 1);
+      ::dup2(null, 2);
+      const std::string kappend =
+          fmt::format("console=ttyS0 quiet panic=-1 memmap=64M$0x10000000 {}", append);
+      const std::string serial = "file:" + serial_;
+      std::vector<std::string> argv = {f.vgpuctl, "qemu", "--vgpu", "1", "--socket", socket, "--",
+                                       f.qemu, "-nodefaults", "-no-user-config", "-display", "none",
+                                       "-no-reboot", "-accel", "tcg", "-m", "512M", "-smp", "1",
+                                       "-kernel", f.kernel, "-initrd", f.initrd, "-append", kappend,
+                                       "-serial", serial};
+      std::vector<char*> c;
+      for (auto& a : argv) c.push_back(a.data());
+      c.push_back(nullptr);
+      ::execv(c[0], c.data());
+      ::_exit(127);
+    }
+  }
+  ~VmRun() {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    fs::remove(serial_);
+  }
+  VmRun(const VmRun&) = delete;
+  VmRun& operator=(const VmRun&) = delete;
+
+  std::string wait_for(const std::string& text, std::chrono::seconds limit = std::chrono::seconds(300)) {
+    const auto until = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      std::string s = slurp(serial_);
+      if (s.find(text) != std::string::npos) return s;
+      if (std::chrono::steady_clock::now() > until) die(fmt::format("the VM never printed '{}':\n{}", text, s));
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+ private:
+  static inline int counter_ = 0;
+  std::string serial_;
+  pid_t pid_ = -1;
+};
+
+// Two processes exchanging x-pci-proxy-dev-sized messages over a stream socketpair.
+double socket_round_trip_us(int cpu_a, int cpu_b, uint32_t n) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) die("socketpair");
+  const pid_t child = ::fork();
+  if (child == 0) {
+    pin_self(cpu_b);
+    char buf[40];
+    for (uint32_t i = 0; i < n; ++i) {
+      if (::recv(sv[1], buf, 40, MSG_WAITALL) != 40) ::_exit(1);
+      if (::send(sv[1], buf, 24, 0) != 24) ::_exit(1);
+    }
+    ::_exit(0);
+  }
+  pin_self(cpu_a);
+  char buf[40] = {};
+  const int64_t t0 = now_ns();
+  for (uint32_t i = 0; i < n; ++i) {
+    if (::send(sv[0], buf, 40, 0) != 40 || ::recv(sv[0], buf, 24, MSG_WAITALL) != 24) die("ping-pong");
+  }
+  const int64_t t1 = now_ns();
+  ::waitpid(child, nullptr, 0);
+  ::close(sv[0]);
+  ::close(sv[1]);
+  pin_self(-1);
+  return static_cast<double>(t1 - t0) / n / 1000.0;
+}
+
+double inprocess_us(VmRig& rig, uint32_t n) NO_THREAD_SAFETY_ANALYSIS {
+  auto* hv = rig.host->find(1);
+  const Locked lk(hv->lock());
+  uint64_t v = 0, sum = 0;
+  const int64_t t0 = now_ns();
+  for (uint32_t i = 0; i < n; ++i) {
+    (void)hv->vgpu().read(MmioOffset(0x1000), 4, v);
+    sum += v;
+  }
+  const int64_t t1 = now_ns();
+  if (sum == 1) std::puts("");  // keeps the loop
+  return static_cast<double>(t1 - t0) / n / 1000.0;
+}
+
+struct TrapRow {
+  std::string name;
+  double read_us = 0, write_us = 0;
+};
+
+}  // namespace
+
+void run_vm(const Options& o) {
+  std::printf("\n== vm: a QEMU VM (TCG) on vgpud through x-pci-proxy-dev; %s\n", context_line().c_str());
+  VmFiles f;
+  const std::string dir = VGD_GUEST_IMAGE_DIR;
+  f.kernel = dir + "/vmlinuz";
+  f.initrd = dir + "/initramfs.cpio.gz";
+  f.vgpuctl = VGPUCTL_PATH;
+  for (const char* p : {"/usr/bin/qemu-system-x86_64", "/usr/local/bin/qemu-system-x86_64"})
+    if (::access(p, X_OK) == 0) f.qemu = p;
+  if (f.qemu.empty() || !fs::exists(f.kernel) || !fs::exists(f.initrd)) {
+    std::printf("   skipped: needs qemu-system-x86_64 and the guest image in %s "
+                "(cmake --build build --target guest-image)\n", dir.c_str());
+    return;
+  }
+  const int cpus = static_cast<int>(std::thread::hardware_concurrency());
+  VmRig rig;
+  OtherLoad load;
+  std::vector<TrapRow> rows;
+  const std::regex line(R"(bench-mmio: \d+ reads ([0-9.]+) us/access, \d+ writes ([0-9.]+) us/access)");
+  std::vector<std::pair<std::string, double>> per_frame;
+  for (int cpu : {0, -1}) {
+    // vgpud's threads (this process) and QEMU's on CPU 0, or wherever the scheduler puts them.
+    pin_self(cpu);
+    for (const char* w : {"desktop", "video"}) {
+      rig.wait_detached();
+      VmRun vm(f, rig.path, fmt::format("vgpu.workload={} vgpu.bench-mmio={} vgpu.frames=120 vgpu.then=hold", w, kAccesses), cpu);
+      const std::string s = vm.wait_for("vgpu-guest: frame 60");
+      const uint64_t t60 = rig.traps();
+      vm.wait_for("holding frame 120");
+      const uint64_t t120 = rig.traps();
+      std::smatch m;
+      if (std::string(w) == "desktop") {
+        if (!std::regex_search(s, m, line)) die("no bench-mmio line in the VM's console:\n" + s);
+        rows.push_back({cpu == 0 ? "VM guest, QEMU + vgpud on CPU 0" : "VM guest, any CPU", std::stod(m[1]), std::stod(m[2])});
+      }
+      if (cpu == -1) per_frame.emplace_back(w, static_cast<double>(t120 - t60) / 60.0);
+    }
+  }
+  pin_self(-1);
+  const double inproc = inprocess_us(rig, 1'000'000);
+  const double same = socket_round_trip_us(0, 0, 100'000);
+  const double cross = cpus > 1 ? socket_round_trip_us(0, 1, 100'000) : 0;
+  const double noise = load.pct();
+
+  std::printf("%-52s %12s %12s\n", "trapped access (plain register, 4 bytes)", "read us", "write us");
+  for (const auto& r : rows) std::printf("%-52s %12.2f %12.2f\n", r.name.c_str(), r.read_us, r.write_us);
+  std::printf("%-52s %12.3f %12s\n", "  baseline: in-process dispatch (Vgpu::read)", inproc, "");
+  std::printf("%-52s %12.2f %12s\n", "  baseline: socket round trip, 2 processes, 1 CPU", same, "");
+  if (cpus > 1) std::printf("%-52s %12.2f %12s\n", "  baseline: socket round trip, 2 processes, 2 CPUs", cross, "");
+  for (const auto& [w, n] : per_frame) std::printf("traps per %s frame (60 frames, any CPU): %.1f\n", w.c_str(), n);
+  std::printf("   %s\n", noise_note(noise).c_str());
+
+  std::vector<std::string> jrows, jframes;
+  for (const auto& r : rows) jrows.push_back(JObj().str("name", r.name).num("read_us", r.read_us).num("write_us", r.write_us).dump());
+  for (const auto& [w, n] : per_frame) jframes.push_back(JObj().str("workload", w).num("traps_per_frame", n).dump());
+  write_file(o.out + "/daemon-vm.json",
+             JObj()
+                 .str("benchmark", "vm")
+                 .add("context", context_json())
+                 .add("traps", jlist(jrows))
+                 .num("inprocess_us", inproc)
+                 .num("socket_round_trip_1cpu_us", same)
+                 .num("socket_round_trip_2cpu_us", cross)
+                 .add("traps_per_frame", jlist(jframes))
+                 .num("other_load_pct", noise)
+                 .dump() + "\n");
+  std::printf("results: %s/daemon-vm.json\n", o.out.c_str());
+}
+
+}  // namespace vgd::daemon_bench
