@@ -47,6 +47,8 @@ std::string slurp(const std::string& p) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// Every thread of this process (the server's, the vblank threads, each VM's session thread and
+// those they start later) on `cpu`, or on any CPU for -1.
 void pin_self(int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -55,7 +57,8 @@ void pin_self(int cpu) {
   } else {
     CPU_SET(cpu, &set);
   }
-  sched_setaffinity(0, sizeof set, &set);
+  for (const auto& task : fs::directory_iterator("/proc/self/task"))
+    sched_setaffinity(static_cast<pid_t>(std::stol(task.path().filename().string())), sizeof set, &set);
 }
 
 // vgpud in this process with one vGPU waiting for a VM.
@@ -252,7 +255,7 @@ void run_vm(const Options& o) {
   std::printf("%-52s %12.2f %12s\n", "  baseline: socket round trip, 2 processes, 1 CPU", same, "");
   if (cpus > 1) std::printf("%-52s %12.2f %12s\n", "  baseline: socket round trip, 2 processes, 2 CPUs", cross, "");
   for (const auto& [w, n] : per_frame) std::printf("traps per %s frame (60 frames, any CPU): %.1f\n", w.c_str(), n);
-  std::printf("   %s\n", noise_note(noise).c_str());
+  std::printf("   other processes, QEMU included: %.0f %% of a core\n", noise);
 
   std::vector<std::string> jrows, jframes;
   for (const auto& r : rows) jrows.push_back(JObj().str("name", r.name).num("read_us", r.read_us).num("write_us", r.write_us).dump());
@@ -268,7 +271,6 @@ void run_vm(const Options& o) {
                  .add("traps_per_frame", jlist(jframes))
                  .num("other_load_pct", noise)
                  .dump() + "\n");
-  std::printf("results: %s/daemon-vm.json\n", o.out.c_str());
 }
 
 }  // namespace vgd::daemon_bench
