@@ -100,11 +100,6 @@ Expected<UniqueFd, HostedVgpu::AttachError> HostedVgpu::attach_vm() {
   return theirs;
 }
 
-std::optional<VmCounters> HostedVgpu::vm_counters() const {
-  const Locked lk(vm_mu_);
-  if (!vm_) return std::nullopt;
-  return vm_->counters();
-}
 
 HostedVgpu::~HostedVgpu() {
   const Locked lk(lock_);

@@ -77,7 +77,6 @@ class HostedVgpu {
   };
   Expected<UniqueFd, AttachError> attach_vm() EXCLUDES(vm_mu_, lock_);
   bool vm_attached() const { return vm_attached_.load(std::memory_order_acquire); }
-  std::optional<VmCounters> vm_counters() const EXCLUDES(vm_mu_);
 
   // The protocol's view of the vGPU (List).
   proto::VgpuEntry describe() const REQUIRES(lock_);

@@ -36,14 +36,13 @@ VmLink::~VmLink() {
 uint64_t VmLink::bar0_read(MmioOffset offset, uint32_t size) {
   uint64_t value = 0;
   const Locked lk(lock_);
-  if (vgpu_->read(offset, size, value) == AccessStatus::Ok) return value;
-  bad_accesses_.fetch_add(1, std::memory_order_relaxed);
-  return all_ones(size);
+  // A refused access is counted by the vGPU's bus (docs/design.md "A trapped access").
+  return vgpu_->read(offset, size, value) == AccessStatus::Ok ? value : all_ones(size);
 }
 
 void VmLink::bar0_write(MmioOffset offset, uint32_t size, uint64_t value) {
   const Locked lk(lock_);
-  if (vgpu_->write(offset, size, value) != AccessStatus::Ok) bad_accesses_.fetch_add(1, std::memory_order_relaxed);
+  (void)vgpu_->write(offset, size, value);  // a refusal is counted by the vGPU's bus
 }
 
 void VmLink::set_guest_ram(std::vector<remote::RamSection> sections) {
@@ -53,19 +52,19 @@ void VmLink::set_guest_ram(std::vector<remote::RamSection> sections) {
   for (auto& s : sections) ram.push_back(RamSection{s.gpa, s.size, MemfdOffset(s.fd_offset), std::move(s.fd)});
   auto map = GuestRam::from_sections(std::move(ram));
   if (!map) {
-    // Without a readable map the guest's buffers cannot be shown; its traps still work.
-    ram_refused_.fetch_add(1, std::memory_order_relaxed);
-    spdlog::error("{}: guest RAM refused: {}; the vGPU has no RAM until QEMU sends a usable map", name_, map.error());
+    // Without a readable map the guest's buffers cannot be shown; its traps still work. QEMU
+    // resends its map dozens of times per boot: say each reason once.
+    if (map.error() != last_ram_error_)
+      spdlog::error("{}: guest RAM refused: {}; the vGPU has no RAM until QEMU sends a usable map", name_, map.error());
+    last_ram_error_ = map.error();
     map = GuestRam::none();
   }
   const Locked lk(lock_);
   if (vgpu_->ram().same_layout(**map)) return;  // most of QEMU's updates change nothing
   vgpu_->replace_ram(std::move(*map));
-  ram_maps_.fetch_add(1, std::memory_order_relaxed);
 }
 
 void VmLink::reset() {
-  resets_.fetch_add(1, std::memory_order_relaxed);
   const Locked lk(lock_);
   vgpu_->reset();
 }
@@ -83,17 +82,6 @@ void VmLink::on_detach(const remote::Detach& d) {
   }
   attached_.store(false, std::memory_order_release);
   if (detached_) detached_(d);
-}
-
-VmCounters VmLink::counters() const {
-  VmCounters c;
-  if (session_) c.session = session_->counters();
-  c.intx = intx_.counters();
-  c.ram_maps = ram_maps_.load(std::memory_order_relaxed);
-  c.ram_refused = ram_refused_.load(std::memory_order_relaxed);
-  c.resets = resets_.load(std::memory_order_relaxed);
-  c.bad_accesses = bad_accesses_.load(std::memory_order_relaxed);
-  return c;
 }
 
 }  // namespace vgd::server

@@ -21,15 +21,6 @@
 
 namespace vgd::server {
 
-struct VmCounters {
-  remote::SessionCounters session;
-  remote::IntxLine::Counters intx;
-  uint64_t ram_maps = 0;       // RAM maps taken (a new layout, or the first)
-  uint64_t ram_refused = 0;    // RAM maps refused (the vGPU then has no RAM)
-  uint64_t resets = 0;         // device resets (the guest rebooted)
-  uint64_t bad_accesses = 0;   // BAR0 accesses the vGPU refused (they read all ones)
-};
-
 class VmLink final : private remote::Endpoint, private display::InterruptSink {
  public:
   // Called once, on the session's thread, after the VM went and the vGPU was reset to no RAM.
@@ -41,7 +32,6 @@ class VmLink final : private remote::Endpoint, private display::InterruptSink {
   VmLink& operator=(const VmLink&) = delete;
 
   bool attached() const { return attached_.load(std::memory_order_acquire); }
-  VmCounters counters() const;
 
  private:
   uint64_t bar0_read(MmioOffset offset, uint32_t size) override;
@@ -58,7 +48,7 @@ class VmLink final : private remote::Endpoint, private display::InterruptSink {
   Detached detached_;
   remote::IntxLine intx_;
   std::atomic<bool> attached_{true};
-  std::atomic<uint64_t> ram_maps_{0}, ram_refused_{0}, resets_{0}, bad_accesses_{0};
+  std::string last_ram_error_;  // only the session's thread sets RAM
   std::unique_ptr<remote::ProxySession> session_;  // last: its thread uses everything above
 };
 
