@@ -8,6 +8,8 @@
 #include "hw/pci_ids.h"
 #include "hw/pvinfo.h"
 #include "remote_support.h"
+#include "server/status.h"
+#include "web/prometheus.h"
 
 namespace vgd {
 namespace {
@@ -99,6 +101,19 @@ TEST_F(VmAttachTest, AMalformedMessageDetachesThatVmOnlyAndANewOneMayAttach) {
   }
   ASSERT_TRUE(remote::test::eventually([&] { return state(2) == proto::VgpuState::NoVm; }));
   const size_t fds_after_one = open_fds();
+  // The dashboard and /metrics say how it went.
+  server::StatusCollector collector;
+  std::string metrics;
+  ASSERT_TRUE(remote::test::eventually([&] {
+    const auto s = collector.collect(*daemon.host, *daemon.srv);
+    const auto* v = s.find(2);
+    metrics = web::prometheus_text(s);
+    return v && v->vm && !v->vm->attached && v->vm->last_detach.rfind("malformed message", 0) == 0;
+  }));
+  EXPECT_NE(metrics.find("vgpud_vm_detaches_total{vgpu=\"2\",reason=\"malformed message\"} 1"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("vgpud_vm_attaches_total{vgpu=\"2\"} 1"), std::string::npos);
+  EXPECT_FALSE(collector.collect(*daemon.host, *daemon.srv).find(1)->vm.has_value()) << "a builtin guest has no VM status";
   const uint64_t before = builtin_vblanks();
   EXPECT_TRUE(remote::test::eventually([&] { return builtin_vblanks() > before + 3; }))
       << "the builtin guest's vGPU keeps its vblanks";

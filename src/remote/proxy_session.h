@@ -30,6 +30,8 @@ enum class DetachReason : uint8_t {
   ReplyStalled,  // QEMU stopped reading our replies
   Stopped,       // the owner called stop()
 };
+inline constexpr size_t kDetachReasonCount = 5;
+static_assert(static_cast<size_t>(DetachReason::Stopped) + 1 == kDetachReasonCount);
 std::string_view reason_name(DetachReason r);
 
 struct Detach {

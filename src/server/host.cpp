@@ -94,8 +94,12 @@ Expected<UniqueFd, HostedVgpu::AttachError> HostedVgpu::attach_vm() {
     return Unexpected(AttachError{Status::Again, fmt::format("socketpair: {}", std::strerror(errno))});
   UniqueFd ours(sv[0]), theirs(sv[1]);
   vm_attached_.store(true, std::memory_order_release);
+  {
+    const Locked info(vm_info_mu_);
+    ++vm_attaches_;
+  }
   vm_ = std::make_unique<VmLink>(lock_, vgpu_for_lock_holders(), std::move(ours), fmt::format("vgpu {} vm", id_),
-                                 [this](const remote::Detach&) { vm_attached_.store(false, std::memory_order_release); });
+                                 [this](const remote::Detach& d) { vm_detached(d); });
   spdlog::info("vgpu {}: a VM attaches", id_);
   return theirs;
 }
@@ -122,6 +126,29 @@ void HostedVgpu::run_posted() {
   }
   const bool wanted = publish_wanted_.exchange(false, std::memory_order_acq_rel);
   publish(now, wanted ? 0 : kPublishNs);
+}
+
+void HostedVgpu::vm_detached(const remote::Detach& d) {
+  {
+    const Locked info(vm_info_mu_);
+    ++vm_detaches_.at(static_cast<size_t>(d.reason));
+    vm_last_detach_ = d.detail.empty() ? std::string(remote::reason_name(d.reason))
+                                       : fmt::format("{}: {}", remote::reason_name(d.reason), d.detail);
+  }
+  vm_attached_.store(false, std::memory_order_release);
+  request_publish();  // the dashboard hears of it now, not at the next idle tick
+}
+
+std::optional<VmStatus> HostedVgpu::vm_status() const {
+  if (!spec_.vm()) return std::nullopt;
+  VmStatus s;
+  s.attached = vm_attached();
+  const Locked info(vm_info_mu_);
+  s.attaches = vm_attaches_;
+  for (size_t r = 0; r < vm_detaches_.size(); ++r)
+    s.detaches.push_back({remote::reason_name(static_cast<remote::DetachReason>(r)), vm_detaches_[r]});
+  s.last_detach = vm_last_detach_;
+  return s;
 }
 
 proto::VgpuEntry HostedVgpu::describe() const {
@@ -155,6 +182,7 @@ VgpuStatus HostedVgpu::read_status() const {
   s.id = g.id();
   s.type = g.type().name;
   s.workload = std::string(spec_.guest_name());
+  s.vm = vm_status();
   s.state = std::string(state_name(e.state));
   if (const auto r = g.failsafe_reason()) s.failsafe_reason = vgd::describe(*r);
   s.tearing = std::string(name(spec_.tearing));

@@ -5,6 +5,7 @@
 // waiting for it.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -75,7 +76,7 @@ class HostedVgpu {
     proto::Status status;
     std::string message;
   };
-  Expected<UniqueFd, AttachError> attach_vm() EXCLUDES(vm_mu_, lock_);
+  Expected<UniqueFd, AttachError> attach_vm() EXCLUDES(vm_mu_, lock_, vm_info_mu_);
   bool vm_attached() const { return vm_attached_.load(std::memory_order_acquire); }
 
   // The protocol's view of the vGPU (List).
@@ -96,6 +97,8 @@ class HostedVgpu {
   void on_tick(uint64_t deadline_ns);
   void run_posted() REQUIRES(lock_);  // the lock's job: a due vblank, a wanted publish
   VgpuStatus read_status() const REQUIRES(lock_);
+  std::optional<VmStatus> vm_status() const EXCLUDES(vm_info_mu_);
+  void vm_detached(const remote::Detach& d) EXCLUDES(vm_info_mu_);  // on the session's thread
   // For whoever guards its uses with lock_ itself (a VmLink takes it before every access).
   Vgpu& vgpu_for_lock_holders() const NO_THREAD_SAFETY_ANALYSIS { return *vgpu_; }
   PortCounters port_counters() const REQUIRES(lock_);
@@ -116,6 +119,11 @@ class HostedVgpu {
   // VM attaches or the vGPU goes: one per vGPU at most.
   std::unique_ptr<VmLink> vm_ GUARDED_BY(vm_mu_);
   std::atomic<bool> vm_attached_{false};
+  // How VMs came and went, for the published status (a leaf, like published_mu_).
+  mutable Mutex vm_info_mu_;
+  uint64_t vm_attaches_ GUARDED_BY(vm_info_mu_) = 0;
+  std::array<uint64_t, remote::kDetachReasonCount> vm_detaches_ GUARDED_BY(vm_info_mu_){};
+  std::string vm_last_detach_ GUARDED_BY(vm_info_mu_);
 
   std::atomic<uint64_t> due_ns_{0};          // deadline of a vblank posted and not yet run
   std::atomic<bool> publish_wanted_{false};

@@ -36,6 +36,20 @@ struct ViewerStatus {
   uint64_t frames = 0, updates = 0, bytes_sent = 0, cursor_moves = 0, resizes = 0;
 };
 
+// A counter with the name it is reported under.
+struct NamedCount {
+  std::string_view name;
+  uint64_t value;
+};
+
+// A vGPU served to QEMU VMs (guest = "qemu"): whether one is attached, and how VMs left.
+struct VmStatus {
+  bool attached = false;
+  uint64_t attaches = 0;
+  std::vector<NamedCount> detaches;  // by reason (remote::reason_name): peer closed, malformed message, ...
+  std::string last_detach;                // "<reason>: <detail>"; empty before the first
+};
+
 struct VgpuStatus {
   uint32_t id = 0;
   std::string type, workload;
@@ -60,6 +74,7 @@ struct VgpuStatus {
   Histogram dispatch_delay = dispatch_histogram();
   uint64_t late_vblanks = 0, missed_vblanks = 0;
   ViewerStatus vnc;
+  std::optional<VmStatus> vm;  // only for guest = "qemu"
 };
 
 struct DaemonStatus {
@@ -70,11 +85,6 @@ struct DaemonStatus {
   const VgpuStatus* find(uint32_t id) const;
 };
 
-// A counter with the name it is reported under.
-struct NamedCount {
-  std::string_view name;
-  uint64_t value;
-};
 // Accesses the device model refused or neutralised (misbehaviour), one per VgpuCounters field.
 std::vector<NamedCount> refused_accesses(const VgpuCounters& c);
 // Informational VgpuCounters fields (not misbehaviour).

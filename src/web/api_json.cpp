@@ -94,6 +94,11 @@ json vgpu_json(const server::VgpuStatus& v) {
   j["exporter"] = exporter_json(v.exporter);
   j["tearing_counters"] = tearing_json(v.tearing_counters);
   j["vnc"] = vnc_json(v.vnc);
+  j["vm"] = v.vm ? json{{"attached", v.vm->attached},
+                        {"attaches", v.vm->attaches},
+                        {"detaches", named(v.vm->detaches)},
+                        {"last_detach", v.vm->last_detach.empty() ? json(nullptr) : json(v.vm->last_detach)}}
+                 : json(nullptr);
   return j;
 }
 

@@ -159,6 +159,15 @@ void event_metrics(Writer& w, const DaemonStatus& s) {
                    [](const VgpuStatus& v) -> const Histogram& { return v.event_latency; });
 }
 
+void vm_metrics(Writer& w, const DaemonStatus& s) {
+  w.per_vgpu(s, "vgpud_vm_attached", "gauge", "1 while a QEMU VM is attached (vGPUs with guest = qemu; 0 otherwise).",
+             [](const VgpuStatus& v) { return uint64_t{v.vm && v.vm->attached}; });
+  w.per_vgpu(s, "vgpud_vm_attaches_total", "counter", "QEMU VMs attached.",
+             [](const VgpuStatus& v) { return v.vm ? v.vm->attaches : 0; });
+  w.per_vgpu_named(s, "vgpud_vm_detaches_total", "reason", "QEMU VMs that went, by why.",
+                   [](const VgpuStatus& v) { return v.vm ? v.vm->detaches : std::vector<server::NamedCount>{}; });
+}
+
 void vblank_metrics(Writer& w, const DaemonStatus& s) {
   w.per_vgpu(s, "vgpud_vblanks_late_total", "counter",
              "Vblanks superseded because the vGPU's lock stayed busy for a whole period.",
@@ -248,6 +257,7 @@ std::string prometheus_text(const DaemonStatus& s) {
   display_metrics(w, s);
   event_metrics(w, s);
   vblank_metrics(w, s);
+  vm_metrics(w, s);
   access_metrics(w, s);
   exporter_metrics(w, s);
   viewer_metrics(w, s);
