@@ -3,7 +3,8 @@
 //   - µs per trapped register access as the guest sees it (vgpu-guest --bench-mmio: a plain
 //     register read and written in a loop over the mapped BAR), with QEMU and vgpud on one CPU and
 //     on any CPU;
-//   - beside it, in the same run: the same access dispatched in-process (Vgpu::read, no
+//   - beside it, in the same run: the floor of the transport (a minimal remote end answering the
+//     same VM without a device model), the same access dispatched in-process (Vgpu::read, no
 //     transport), and a bare socket round trip between two processes with the proxy's message
 //     sizes (40-byte request, 24-byte reply), on one CPU and across two;
 //   - traps per guest frame for the desktop and video workloads (the host's MMIO counters over 60
@@ -17,7 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -29,6 +32,8 @@
 
 #include "client/connection.h"
 #include "common.h"
+#include "remote/mpqemu_wire.h"
+#include "remote/pci_function.h"
 #include "server/host.h"
 #include "server/server.h"
 
@@ -108,7 +113,9 @@ struct VmRig {
 // One VM run through `vgpuctl qemu`: its serial console, read until `until` shows up.
 class VmRun {
  public:
-  VmRun(const VmFiles& f, const std::string& socket, const std::string& append, int cpu) {
+  // Through `vgpuctl qemu` against vgpud at `socket`, or (device_fd >= 0) QEMU itself with the
+  // proxy device on that descriptor.
+  VmRun(const VmFiles& f, const std::string& socket, const std::string& append, int cpu, int device_fd = -1) {
     serial_ = fmt::format("/tmp/vgd-vmbench-{}-{}.log", ::getpid(), counter_++);
     fs::remove(serial_);
     pid_ = ::fork();
@@ -120,11 +127,17 @@ class VmRun {
       const std::string kappend =
           fmt::format("console=ttyS0 quiet panic=-1 memmap=64M$0x10000000 {}", append);
       const std::string serial = "file:" + serial_;
-      std::vector<std::string> argv = {f.vgpuctl, "qemu", "--vgpu", "1", "--socket", socket, "--",
-                                       f.qemu, "-nodefaults", "-no-user-config", "-display", "none",
+      std::vector<std::string> argv = {f.qemu, "-nodefaults", "-no-user-config", "-display", "none",
                                        "-no-reboot", "-accel", "tcg", "-m", "512M", "-smp", "1",
                                        "-kernel", f.kernel, "-initrd", f.initrd, "-append", kappend,
                                        "-serial", serial};
+      if (device_fd < 0) {
+        argv.insert(argv.begin(), {f.vgpuctl, "qemu", "--vgpu", "1", "--socket", socket, "--"});
+      } else {
+        ::fcntl(device_fd, F_SETFD, 0);
+        argv.insert(argv.end(), {"-object", "memory-backend-memfd,id=m,size=512M,share=on", "-machine",
+                                 "memory-backend=m", "-device", fmt::format("x-pci-proxy-dev,fd={}", device_fd)});
+      }
       std::vector<char*> c;
       for (auto& a : argv) c.push_back(a.data());
       c.push_back(nullptr);
@@ -154,6 +167,69 @@ class VmRun {
   static inline int counter_ = 0;
   std::string serial_;
   pid_t pid_ = -1;
+};
+
+// The floor of serving a device over x-pci-proxy-dev: a blocking loop that answers each message
+// (config space through remote::PciFunction, every BAR read 0) with no device model, no poll and
+// no lock. Beside vgpud it shows what our session and device add to QEMU's own costs.
+class MinimalRemote {
+ public:
+  explicit MinimalRemote(int fd) : fd_(fd), thread_([this] { loop(); }) {}
+  ~MinimalRemote() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  MinimalRemote(const MinimalRemote&) = delete;
+  MinimalRemote& operator=(const MinimalRemote&) = delete;
+
+ private:
+  void loop() {
+    namespace mq = remote::mpqemu;
+    remote::PciFunction pci;
+    std::array<std::byte, mq::kHeaderSize + mq::kMaxPayload> buf{};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * mq::kMaxRamFds)];
+    for (;;) {
+      iovec iov{buf.data(), mq::kHeaderSize};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      if (::recvmsg(fd_, &msg, MSG_WAITALL | MSG_CMSG_CLOEXEC) != static_cast<ssize_t>(mq::kHeaderSize)) return;
+      size_t fds = 0;
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        const size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; ++i) {
+          int fd;
+          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+          ::close(fd);  // RAM and irqfds: this device uses neither
+        }
+        fds += n;
+      }
+      const auto h = mq::parse_header(std::span<const std::byte>(buf.data(), mq::kHeaderSize));
+      if (!h) return;
+      if (h->payload_size && ::recv(fd_, buf.data() + mq::kHeaderSize, h->payload_size, MSG_WAITALL) !=
+                                 static_cast<ssize_t>(h->payload_size))
+        return;
+      const auto m = mq::parse_payload(*h, std::span<const std::byte>(buf.data() + mq::kHeaderSize, h->payload_size), fds);
+      if (!m) return;
+      uint64_t value = 0;
+      if (const auto* c = std::get_if<mq::ConfigAccess>(&*m)) {
+        if (c->write)
+          pci.write(c->offset, c->len, c->value);
+        else
+          value = pci.read(c->offset, c->len);
+      } else if (std::holds_alternative<mq::SyncSysmem>(*m) || std::holds_alternative<mq::SetIrqfd>(*m)) {
+        continue;  // no reply
+      }
+      const auto ret = mq::encode_ret(value);
+      if (::send(fd_, ret.data(), ret.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(ret.size())) return;
+    }
+  }
+
+  int fd_;
+  std::thread thread_;
 };
 
 // Two processes exchanging x-pci-proxy-dev-sized messages over a stream socketpair.
@@ -242,6 +318,20 @@ void run_vm(const Options& o) {
       }
       if (cpu == -1) per_frame.emplace_back(w, static_cast<double>(t120 - t60) / 60.0);
     }
+  }
+  for (int cpu : {0, -1}) {
+    pin_self(cpu);
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) die("socketpair");
+    MinimalRemote floor(sv[0]);
+    VmRun vm(f, rig.path, fmt::format("vgpu.bench-mmio={}", kAccesses), cpu, sv[1]);
+    ::close(sv[1]);  // QEMU has it
+    const std::string s = vm.wait_for("vgpu-guest: bench-mmio");
+    std::smatch m;
+    const std::string tail = s.substr(s.find("bench-mmio:"));
+    if (!std::regex_search(tail, m, line)) die("no bench-mmio line in the VM's console:\n" + s);
+    rows.push_back({cpu == 0 ? "  floor: a minimal remote (no device), on CPU 0" : "  floor: a minimal remote (no device), any CPU",
+                    std::stod(m[1]), std::stod(m[2])});
   }
   pin_self(-1);
   const double inproc = inprocess_us(rig, 1'000'000);
