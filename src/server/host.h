@@ -113,11 +113,6 @@ class HostedVgpu {
   std::unique_ptr<InterruptIdle> idle_;
   std::unique_ptr<GuestSession> session_;  // runs on thread_; Host joins it before destruction
   std::thread thread_;
-  // Lock order: vm_mu_, then lock_ (a VmLink takes the vGPU's lock as it starts and ends).
-  mutable Mutex vm_mu_;
-  // The VM's link; once detached it stays (a finished thread, its stop eventfd) until the next
-  // VM attaches or the vGPU goes: one per vGPU at most.
-  std::unique_ptr<VmLink> vm_ GUARDED_BY(vm_mu_);
   std::atomic<bool> vm_attached_{false};
   // How VMs came and went, for the published status (a leaf, like published_mu_).
   mutable Mutex vm_info_mu_;
@@ -132,6 +127,12 @@ class HostedVgpu {
   uint64_t published_ns_ GUARDED_BY(lock_) = 0;
   mutable Mutex published_mu_;  // a leaf: never held while taking another lock
   VgpuStatus published_ GUARDED_BY(published_mu_);
+  // Last, so destroyed first: the link's session thread, as it ends, uses everything above.
+  // Lock order: vm_mu_, then lock_ (a VmLink takes the vGPU's lock as it starts and ends).
+  mutable Mutex vm_mu_;
+  // The VM's link; once detached it stays (a finished thread, its stop eventfd) until the next
+  // VM attaches or the vGPU goes: one per vGPU at most.
+  std::unique_ptr<VmLink> vm_ GUARDED_BY(vm_mu_);
 };
 
 class Host {
