@@ -130,5 +130,31 @@ TEST_F(VmAttachTest, AMalformedMessageDetachesThatVmOnlyAndANewOneMayAttach) {
       << "a VM that came and went leaves no descriptor behind";
 }
 
+// A VM that traps as fast as it can takes only its own vGPU's lock, one access at a time: the
+// builtin guest's vGPU beside it keeps its vblanks, and so does its own.
+TEST_F(VmAttachTest, AVmHammeringMmioDelaysNoOtherVgpu) {
+  auto sock = conn->attach_vm(2);
+  ASSERT_TRUE(sock.has_value());
+  FakeQemu q(std::move(*sock));
+  place_bar0(q);
+  const auto vblanks_of = [&](uint32_t id) NO_THREAD_SAFETY_ANALYSIS {
+    auto* hv = daemon.host->find(id);
+    const Locked lk(hv->lock());
+    return hv->vgpu().display().stats().vblanks[0];
+  };
+  // Light vGPU 2's pipe so it has vblanks of its own to keep.
+  q.bar_write(kBar0 + 0x70008, 4, 1u << 31);
+  const uint64_t one0 = vblanks_of(1), two0 = vblanks_of(2);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  uint64_t traps = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    ASSERT_TRUE(q.bar_read(kBar0 + 0x1000, 4).has_value());
+    ++traps;
+  }
+  // A second at 60 Hz is 60 vblanks; a third of that is a generous floor for a loaded machine.
+  EXPECT_GE(vblanks_of(1) - one0, 20u) << "the builtin guest's vGPU while the VM made " << traps << " traps";
+  EXPECT_GE(vblanks_of(2) - two0, 20u) << "the VM's own vGPU between its traps";
+}
+
 }  // namespace
 }  // namespace vgd
