@@ -8,7 +8,9 @@
 //     transport), and a bare socket round trip between two processes with the proxy's message
 //     sizes (40-byte request, 24-byte reply), on one CPU and across two;
 //   - traps per guest frame for the desktop and video workloads (the host's MMIO counters over 60
-//     frames).
+//     frames);
+//   - guest flip → consumer event: a relay between QEMU and vgpud times the guest's surface
+//     writes, a consumer thread its eventfd reads.
 // Needs qemu-system-x86_64 and the guest image (cmake --build build --target guest-image).
 #include <fmt/format.h>
 #include <fcntl.h>
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <cstdio>
@@ -32,8 +35,7 @@
 
 #include "client/connection.h"
 #include "common.h"
-#include "remote/mpqemu_wire.h"
-#include "remote/pci_function.h"
+#include "vm_peers.h"
 #include "server/host.h"
 #include "server/server.h"
 
@@ -169,69 +171,6 @@ class VmRun {
   pid_t pid_ = -1;
 };
 
-// The floor of serving a device over x-pci-proxy-dev: a blocking loop that answers each message
-// (config space through remote::PciFunction, every BAR read 0) with no device model, no poll and
-// no lock. Beside vgpud it shows what our session and device add to QEMU's own costs.
-class MinimalRemote {
- public:
-  explicit MinimalRemote(int fd) : fd_(fd), thread_([this] { loop(); }) {}
-  ~MinimalRemote() {
-    ::shutdown(fd_, SHUT_RDWR);
-    thread_.join();
-    ::close(fd_);
-  }
-  MinimalRemote(const MinimalRemote&) = delete;
-  MinimalRemote& operator=(const MinimalRemote&) = delete;
-
- private:
-  void loop() {
-    namespace mq = remote::mpqemu;
-    remote::PciFunction pci;
-    std::array<std::byte, mq::kHeaderSize + mq::kMaxPayload> buf{};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * mq::kMaxRamFds)];
-    for (;;) {
-      iovec iov{buf.data(), mq::kHeaderSize};
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof control;
-      if (::recvmsg(fd_, &msg, MSG_WAITALL | MSG_CMSG_CLOEXEC) != static_cast<ssize_t>(mq::kHeaderSize)) return;
-      size_t fds = 0;
-      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        const size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < n; ++i) {
-          int fd;
-          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-          ::close(fd);  // RAM and irqfds: this device uses neither
-        }
-        fds += n;
-      }
-      const auto h = mq::parse_header(std::span<const std::byte>(buf.data(), mq::kHeaderSize));
-      if (!h) return;
-      if (h->payload_size && ::recv(fd_, buf.data() + mq::kHeaderSize, h->payload_size, MSG_WAITALL) !=
-                                 static_cast<ssize_t>(h->payload_size))
-        return;
-      const auto m = mq::parse_payload(*h, std::span<const std::byte>(buf.data() + mq::kHeaderSize, h->payload_size), fds);
-      if (!m) return;
-      uint64_t value = 0;
-      if (const auto* c = std::get_if<mq::ConfigAccess>(&*m)) {
-        if (c->write)
-          pci.write(c->offset, c->len, c->value);
-        else
-          value = pci.read(c->offset, c->len);
-      } else if (std::holds_alternative<mq::SyncSysmem>(*m) || std::holds_alternative<mq::SetIrqfd>(*m)) {
-        continue;  // no reply
-      }
-      const auto ret = mq::encode_ret(value);
-      if (::send(fd_, ret.data(), ret.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(ret.size())) return;
-    }
-  }
-
-  int fd_;
-  std::thread thread_;
-};
-
 // Two processes exchanging x-pci-proxy-dev-sized messages over a stream socketpair.
 double socket_round_trip_us(int cpu_a, int cpu_b, uint32_t n) {
   int sv[2];
@@ -272,6 +211,47 @@ double inprocess_us(VmRig& rig, uint32_t n) NO_THREAD_SAFETY_ANALYSIS {
   const int64_t t1 = now_ns();
   if (sum == 1) std::puts("");  // keeps the loop
   return static_cast<double>(t1 - t0) / n / 1000.0;
+}
+
+// Guest flip (the surface write leaving QEMU) → a consumer's eventfd read, for a desktop in a VM:
+// a FlipSpy between QEMU and vgpud times the flips, a consumer thread the wake-ups; each wake is
+// paired with the newest flip before it that no earlier wake took.
+Dist flip_to_event(VmRig& rig, const VmFiles& f) {
+  auto conn = client::Connection::connect(rig.path, "vm-bench");
+  if (!conn) die(conn.error().message);
+  auto session = conn->open(1);
+  if (!session || !session->enable_events()) die("cannot open vGPU 1 for events");
+  auto sock = conn->attach_vm(1);
+  if (!sock) die(sock.error().message);
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) die("socketpair");
+  FlipSpy spy(sv[0], sock->release());
+  std::vector<int64_t> wakes;
+  std::atomic<bool> done{false};
+  std::thread consumer([&] {
+    while (!done) {
+      auto e = session->wait_events(std::chrono::milliseconds(100));
+      if (e && e->primary) wakes.push_back(now_ns());
+    }
+  });
+  {
+    VmRun vm(f, rig.path, "vgpu.workload=desktop vgpu.frames=300 vgpu.then=hold", -1, sv[1]);
+    ::close(sv[1]);
+    vm.wait_for("holding frame 300");
+  }
+  done = true;
+  consumer.join();
+  const std::vector<int64_t> flips = spy.flips();
+  std::vector<int64_t> lat;
+  size_t fi = 0;
+  int64_t taken = 0;
+  for (int64_t w : wakes) {
+    while (fi < flips.size() && flips[fi] <= w) ++fi;
+    if (fi == 0 || flips[fi - 1] <= taken) continue;  // no flip since the last wake
+    taken = flips[fi - 1];
+    lat.push_back(w - taken);
+  }
+  return summarize(std::move(lat));
 }
 
 struct TrapRow {
@@ -334,6 +314,8 @@ void run_vm(const Options& o) {
                     std::stod(m[1]), std::stod(m[2])});
   }
   pin_self(-1);
+  rig.wait_detached();
+  const Dist flip = flip_to_event(rig, f);
   const double inproc = inprocess_us(rig, 1'000'000);
   const double same = socket_round_trip_us(0, 0, 100'000);
   const double cross = cpus > 1 ? socket_round_trip_us(0, 1, 100'000) : 0;
@@ -345,6 +327,9 @@ void run_vm(const Options& o) {
   std::printf("%-52s %12.2f %12s\n", "  baseline: socket round trip, 2 processes, 1 CPU", same, "");
   if (cpus > 1) std::printf("%-52s %12.2f %12s\n", "  baseline: socket round trip, 2 processes, 2 CPUs", cross, "");
   for (const auto& [w, n] : per_frame) std::printf("traps per %s frame (60 frames, any CPU): %.1f\n", w.c_str(), n);
+  std::printf("guest flip -> consumer eventfd read (desktop in a VM, %zu flips): p50 %.0f us, p99 %.0f us, max %.0f us\n"
+              "   (a synchronous flip waits for the next vblank: up to one 16.7 ms period by design)\n",
+              flip.n, flip.p50, flip.p99, flip.max);
   std::printf("   other processes, QEMU included: %.0f %% of a core\n", noise);
 
   std::vector<std::string> jrows, jframes;
@@ -359,6 +344,7 @@ void run_vm(const Options& o) {
                  .num("socket_round_trip_1cpu_us", same)
                  .num("socket_round_trip_2cpu_us", cross)
                  .add("traps_per_frame", jlist(jframes))
+                 .add("flip_to_event", dist_json(flip))
                  .num("other_load_pct", noise)
                  .dump() + "\n");
 }
