@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Plot a daemon_bench result file (bench-results/daemon-{latency,query,cpu,vnc,dispatch}.json).
+"""Plot a daemon_bench result file (bench-results/daemon-{latency,query,cpu,vnc,dispatch,vm}.json).
 
 usage: plot_latency.py RESULTS.json PLOT.png
 
@@ -16,6 +16,9 @@ vnc:     bytes on the wire per second for each demo workload (default encodings 
 dispatch: the fraction of vblanks emulated later than x after their deadline (the daemon's
          histogram: exact at each bucket bound) beside the bare timerfd under the same load, with
          skipped vblanks and the querying consumer's rate in the title.
+vm:      µs per trapped access from inside a QEMU VM (read and write, QEMU and vgpud on one CPU
+         and on any) beside the transport's floor, a bare socket round trip and in-process
+         dispatch (log scale), with traps per frame and flip -> event in the title.
 """
 import json
 import sys
@@ -44,7 +47,7 @@ if "other_processes_pct" in data:
     if data["other_processes_pct"] >= 10:
         subtitle += " (busy machine: rerun)"
 kind = data.get("benchmark")
-rows = data.get("rows", [])
+rows = data.get("rows", data.get("traps", []))
 if not rows:
     print(f"{src}: no rows")
     sys.exit(0)
@@ -164,6 +167,31 @@ elif kind == "vnc":
     if cpu:
         head += f"; {cpu['stream_pct_per_stream']:.1f} % of a core per stream"
     ax.set_title(f"{head}\n{subtitle}", fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+elif kind == "vm":
+    bars = [(r["name"].strip(), r["read_us"], r["write_us"]) for r in rows]
+    bars += [("baseline: socket round trip, 1 CPU", data["socket_round_trip_1cpu_us"], None),
+             ("baseline: socket round trip, 2 CPUs", data["socket_round_trip_2cpu_us"], None),
+             ("baseline: in-process dispatch", data["inprocess_us"], None)]
+    fig, ax = plt.subplots(figsize=(10, 0.6 * len(bars) + 2.2))
+    ys = range(len(bars))
+    ax.barh([y - 0.2 for y in ys], [b[1] for b in bars], height=0.4, color="#3a7", label="read")
+    ax.barh([y + 0.2 for y in ys], [b[2] or 0 for b in bars], height=0.4, color="#37a", label="write")
+    for y, (_, r, w) in zip(ys, bars):
+        ax.text(r, y - 0.2, f" {r:.2f}", va="center", fontsize=8)
+        if w:
+            ax.text(w, y + 0.2, f" {w:.2f}", va="center", fontsize=8)
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels([b[0] for b in bars], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("us per 4-byte register access")
+    frames = ", ".join(f"{f['workload']} {f['traps_per_frame']:.0f}" for f in data.get("traps_per_frame", []))
+    flip = data.get("flip_to_event", {})
+    ax.set_title(f"trapped accesses from a QEMU VM (x-pci-proxy-dev, TCG); traps per frame: {frames}\n"
+                 f"guest flip -> consumer event: p50 {flip.get('p50_us', 0) / 1000:.1f} ms, "
+                 f"p99 {flip.get('p99_us', 0) / 1000:.1f} ms\n{subtitle}", fontsize=10)
+    ax.grid(True, axis="x", which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="lower right")
 elif kind == "dispatch":
     fig, ax = plt.subplots(figsize=(10, 6))
