@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <fstream>
 #include <optional>
 
 #include "client/connection.h"
@@ -75,6 +76,13 @@ class VmVgpuTest : public ::testing::Test {
       std::this_thread::sleep_for(50ms);
     }
     return true;
+  }
+  // Mappings of QEMU's RAM memfds in this process (the daemon's view of every VM's RAM).
+  static size_t ram_mappings() {
+    std::ifstream maps("/proc/self/maps");
+    size_t n = 0;
+    for (std::string line; std::getline(maps, line);) n += line.find("memfd:memory-backend-memfd") != std::string::npos;
+    return n;
   }
   // The vGPU's screen as the host composes it, against the workload's frame n rendered here.
   void expect_frame(uint32_t id, Workload w, uint32_t n) {
@@ -172,6 +180,8 @@ TEST_F(VmVgpuTest, KillingQemuTurnsTheDisplayOffAndTheVgpuTakesTheNextVm) {
   Vm& other = boot(2, "desktop");
   ASSERT_TRUE(other.wait_for("vgpu-guest: frame 60", kBoot)) << other.logs();
   const size_t fds_before = remote::test::open_fds();
+  const size_t maps_before = ram_mappings();
+  ASSERT_GT(maps_before, 0u) << "the running VM's RAM is mapped (QEMU names its memfd memory-backend-memfd)";
   Vm& first = boot(1, "video");
   ASSERT_TRUE(first.wait_for("vgpu-guest: frame 60", kBoot)) << first.logs();
   ASSERT_TRUE(eventually(10s, [&] { return state(1) == proto::VgpuState::Running; }));
@@ -181,6 +191,7 @@ TEST_F(VmVgpuTest, KillingQemuTurnsTheDisplayOffAndTheVgpuTakesTheNextVm) {
   // The gone VM's socket, RAM and INTx descriptors are closed; its finished link keeps one
   // eventfd until the next VM attaches (docs/vm.md).
   EXPECT_LE(remote::test::open_fds(), fds_before + 1) << "descriptors left behind by the killed VM";
+  EXPECT_EQ(ram_mappings(), maps_before) << "the killed VM's RAM is still mapped";
   const uint64_t frames = other.serial().size();
   EXPECT_TRUE(eventually(60s, [&] { return other.serial().size() > frames; })) << "the other VM keeps running";
   EXPECT_EQ(state(2), proto::VgpuState::Running);
