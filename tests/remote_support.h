@@ -22,6 +22,7 @@
 #include "remote/endpoint.h"
 #include "remote/mpqemu_wire.h"
 #include "remote/proxy_session.h"
+#include "util/fd_passing.h"
 #include "util/unique_fd.h"
 
 namespace vgd::remote::test {
@@ -84,21 +85,7 @@ class FakeQemu {
 
   // Sends raw bytes, with descriptors on the same sendmsg as QEMU attaches them to the header.
   void send_raw(std::span<const std::byte> bytes, const std::vector<int>& fds = {}) {
-    iovec iov{const_cast<std::byte*>(bytes.data()), bytes.size()};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    std::vector<char> control(CMSG_SPACE(sizeof(int) * fds.size()));
-    if (!fds.empty()) {
-      msg.msg_control = control.data();
-      msg.msg_controllen = control.size();
-      cmsghdr* c = CMSG_FIRSTHDR(&msg);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-      std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-    }
-    ASSERT_EQ(::sendmsg(sock_.get(), &msg, MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+    ASSERT_EQ(send_with_fds(sock_.get(), bytes, fds), static_cast<ssize_t>(bytes.size()));
   }
   void send(const mq::Message& m, const std::vector<int>& fds = {}) { send_raw(mq::encode(m), fds); }
 

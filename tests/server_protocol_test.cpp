@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "daemon_support.h"
+#include "util/fd_passing.h"
 #include "proto/packet.h"
 
 namespace vgd {
@@ -76,23 +77,10 @@ void expect_fatal(Conn& c, uint32_t seq, uint32_t vgpu, const char* what) {
 
 // Sends raw bytes with `nfds` descriptors (copies of stdin) attached.
 void send_raw(Conn& c, const std::vector<char>& bytes, size_t nfds = 0) {
-  iovec iov{const_cast<char*>(bytes.data()), bytes.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
   std::vector<int> fds(nfds);
   for (int& fd : fds) fd = ::dup(0);
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 16)] = {};
-  if (nfds > 0) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-    std::memcpy(CMSG_DATA(cm), fds.data(), sizeof(int) * nfds);
-  }
-  ASSERT_EQ(::sendmsg(c.fd.get(), &msg, MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size())) << std::strerror(errno);
+  ASSERT_EQ(send_with_fds(c.fd.get(), std::as_bytes(std::span(bytes)), fds), static_cast<ssize_t>(bytes.size()))
+      << std::strerror(errno);
   for (int fd : fds) ::close(fd);
 }
 

@@ -12,32 +12,18 @@
 #include "hw/display.h"
 #include "remote/mpqemu_wire.h"
 #include "remote/pci_function.h"
+#include "util/fd_passing.h"
 
 namespace vgd::daemon_bench {
 namespace {
 
 namespace mq = remote::mpqemu;
 
-// One message's header (with the descriptors that came with it) read whole, blocking; nothing
-// on EOF or error. Descriptors are returned for the caller to pass on or close.
-bool read_header(int fd, std::array<std::byte, mq::kHeaderSize + mq::kMaxPayload>& buf, std::vector<int>& fds) {
-  iovec iov{buf.data(), mq::kHeaderSize};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * mq::kMaxRamFds)];
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  if (::recvmsg(fd, &msg, MSG_WAITALL | MSG_CMSG_CLOEXEC) != static_cast<ssize_t>(mq::kHeaderSize)) return false;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    const size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < n; ++i) {
-      int d;
-      std::memcpy(&d, CMSG_DATA(c) + i * sizeof(int), sizeof d);
-      fds.push_back(d);
-    }
-  }
-  return true;
+// One message's header (with the descriptors that came with it) read whole, blocking; false on
+// EOF or error. The descriptors are the caller's, to pass on or drop.
+bool read_header(int fd, std::array<std::byte, mq::kHeaderSize + mq::kMaxPayload>& buf, std::vector<UniqueFd>& fds) {
+  const Received r = recv_with_fds(fd, std::span(buf).first(mq::kHeaderSize), MSG_WAITALL, mq::kMaxRamFds, fds);
+  return r.n == static_cast<ssize_t>(mq::kHeaderSize);
 }
 
 }  // namespace
@@ -52,9 +38,8 @@ void MinimalRemote::loop() {
   remote::PciFunction pci;
   std::array<std::byte, mq::kHeaderSize + mq::kMaxPayload> buf{};
   for (;;) {
-    std::vector<int> descriptors;
+    std::vector<UniqueFd> descriptors;  // RAM and irqfds: this device uses neither
     if (!read_header(fd_, buf, descriptors)) return;
-    for (int d : descriptors) ::close(d);  // RAM and irqfds: this device uses neither
     const size_t fds = descriptors.size();
     const auto h = mq::parse_header(std::span<const std::byte>(buf.data(), mq::kHeaderSize));
     if (!h) return;
@@ -92,7 +77,7 @@ std::vector<int64_t> FlipSpy::flips() const {
 
 bool FlipSpy::forward_request() {
   std::array<std::byte, mq::kHeaderSize + mq::kMaxPayload> buf{};
-  std::vector<int> fds;
+  std::vector<UniqueFd> fds;
   if (!read_header(qemu_, buf, fds)) return false;
   const auto h = mq::parse_header(std::span<const std::byte>(buf.data(), mq::kHeaderSize));
   size_t size = mq::kHeaderSize;
@@ -108,23 +93,10 @@ bool FlipSpy::forward_request() {
       flips_.push_back(now_ns());
     }
   }
-  iovec iov{buf.data(), size};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * mq::kMaxRamFds)];
-  if (!fds.empty()) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-  }
-  const bool ok = ::sendmsg(vgpud_, &msg, MSG_NOSIGNAL) == static_cast<ssize_t>(size);
-  for (int d : fds) ::close(d);  // vgpud has its own copies now
-  return ok;
+  std::vector<int> raw;
+  for (const UniqueFd& d : fds) raw.push_back(d.get());
+  // vgpud gets its own copies; ours close with `fds`.
+  return send_with_fds(vgpud_, std::span(buf).first(size), raw) == static_cast<ssize_t>(size);
 }
 
 void FlipSpy::loop() {

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "util/fd_passing.h"
+
 namespace vgd::proto {
 
 Packet make_packet(uint16_t type, uint32_t seq, uint32_t vgpu) {
@@ -41,23 +43,11 @@ Status error_code(const Packet& p) {
 Expected<size_t, std::string> send_packet(int sock, const Packet& p) {
   if (sizeof(Header) + p.body.size() > kMaxPacket) return Unexpected(fmt::format("packet of {} bytes is too large", p.body.size()));
   if (p.fds.size() > kMaxFds) return Unexpected(fmt::format("{} descriptors is too many", p.fds.size()));
-  iovec iov[2] = {{const_cast<Header*>(&p.header), sizeof(Header)},
-                  {const_cast<std::byte*>(p.body.data()), p.body.size()}};
-  msghdr msg{};
-  msg.msg_iov = iov;
-  msg.msg_iovlen = p.body.empty() ? 1 : 2;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
-  if (!p.fds.empty()) {
-    msg.msg_control = control;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * p.fds.size());
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * p.fds.size());
-    int* out = reinterpret_cast<int*>(CMSG_DATA(c));
-    for (size_t i = 0; i < p.fds.size(); ++i) out[i] = p.fds[i].get();
-  }
-  const ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+  const iovec iov[2] = {{const_cast<Header*>(&p.header), sizeof(Header)},
+                        {const_cast<std::byte*>(p.body.data()), p.body.size()}};
+  int fds[kMaxFds];
+  for (size_t i = 0; i < p.fds.size(); ++i) fds[i] = p.fds[i].get();
+  const ssize_t n = send_with_fds(sock, std::span(iov, p.body.empty() ? 1 : 2), std::span(fds, p.fds.size()));
   if (n < 0) return Unexpected(fmt::format("send: {}", std::strerror(errno)));
   return static_cast<size_t>(n);
 }
@@ -67,25 +57,13 @@ RecvResult recv_packet(int sock, Packet& out, std::string& why) {
   // One receive buffer per thread: a packet is copied out of it at its real size, so a 64 KiB
   // allocation per message (most are a few dozen bytes) is not needed.
   thread_local std::vector<std::byte> buf(kMaxPacket);
-  iovec iov{buf.data(), buf.size()};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxFds)] = {};
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  const ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+  // Takes ownership of every descriptor first, so none leaks whatever else is wrong.
+  const Received r = recv_with_fds(sock, buf, MSG_DONTWAIT, kMaxFds, out.fds);
+  const ssize_t n = r.n;
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return RecvResult::WouldBlock;
     why = fmt::format("receive: {}", std::strerror(errno));
     return errno == ECONNRESET ? RecvResult::Closed : RecvResult::Failed;
-  }
-  // Take ownership of every descriptor first, so none leaks whatever else is wrong.
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    const int* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
-    for (size_t i = 0; i < count; ++i) out.fds.emplace_back(fds[i]);
   }
   if (n == 0) {
     // SEQPACKET reads an empty packet and the peer's close alike; only a close shuts us down.
@@ -97,8 +75,8 @@ RecvResult recv_packet(int sock, Packet& out, std::string& why) {
   // Whatever else is wrong, a header that arrived is kept, so an error reply can echo its seq
   // and vGPU (docs/protocol.md §6).
   if (static_cast<size_t>(n) >= sizeof(Header)) std::memcpy(&out.header, buf.data(), sizeof(Header));
-  if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-    why = msg.msg_flags & MSG_TRUNC ? "packet larger than 64 KiB" : "too many descriptors";
+  if (r.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+    why = r.msg_flags & MSG_TRUNC ? "packet larger than 64 KiB" : "too many descriptors";
     return RecvResult::Malformed;
   }
   if (static_cast<size_t>(n) < sizeof(Header)) {

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "util/fd_passing.h"
 #include "util/guest_error_log.h"
 
 namespace vgd::remote {
@@ -124,32 +125,17 @@ Detach ProxySession::loop() {
 // handled (then the loop polls again, so stop() and resamples are never starved).
 std::optional<Detach> ProxySession::receive(Incoming& in) {
   for (;;) {
-    iovec iov{in.buf.data() + in.have, in.need - in.have};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * mq::kMaxRamFds)];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    const ssize_t n = ::recvmsg(socket_.get(), &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    // Owns every descriptor before anything else is looked at, so none can leak.
+    const Received r = recv_with_fds(socket_.get(), std::span(in.buf).subspan(in.have, in.need - in.have),
+                                     MSG_DONTWAIT, mq::kMaxRamFds, in.fds);
+    const ssize_t n = r.n;
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return std::nullopt;
       if (errno == EINTR) continue;
       if (errno == ECONNRESET) return Detach{DetachReason::PeerClosed, "connection reset"};
       return Detach{DetachReason::SocketError, fmt::format("recvmsg: {}", std::strerror(errno))};
     }
-    // Own every descriptor before looking at anything else, so none can leak.
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      const size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      const auto* fds = reinterpret_cast<const unsigned char*>(CMSG_DATA(c));
-      for (size_t i = 0; i < count; ++i) {
-        int fd;
-        std::memcpy(&fd, fds + i * sizeof(int), sizeof fd);
-        in.fds.emplace_back(fd);
-      }
-    }
-    if (msg.msg_flags & MSG_CTRUNC) {
+    if (r.msg_flags & MSG_CTRUNC) {
       return malformed(fmt::format("more than {} descriptors with one message", mq::kMaxRamFds));
     }
     if (in.fds.size() > mq::kMaxRamFds) {
