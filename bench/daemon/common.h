@@ -90,7 +90,8 @@ struct Options {
   std::vector<uint32_t> cpu_vgpus = {16, 32, 64};
   std::vector<Workload> latency_workloads = {Workload::Video, Workload::Desktop};
   std::vector<Workload> cpu_workloads = {Workload::Desktop, Workload::Video};
-  uint32_t dispatch_vgpus = 16;  // dispatch: desktop guests beside the querying consumer
+  uint32_t dispatch_vgpus = 16;  // dispatch: guests beside the querying consumer
+  Workload dispatch_workload = Workload::Desktop;  // console leaves a CPU free: no vblank may be skipped
   uint32_t consumer_threads = 2;
   bool concurrent_baseline = true;
   bool one_cpu = false;  // latency: the threads that wake each other on CPU 0

@@ -1,7 +1,8 @@
 // daemon_bench dispatch: how late vgpud emulates its vGPUs' vblanks under load, and how many
 // queries a consumer gets through meanwhile. 16 vGPUs (--dispatch-vgpus) run the desktop workload
 // at 1080p (each guest redraws and flips every frame, more than two cores keep up with, so
-// whatever runs vblanks competes with the guests for CPU) while one consumer sends QueryPlane for
+// whatever runs vblanks competes with the guests for CPU; --dispatch-workload console leaves a CPU
+// free, where no vblank may be skipped) while one consumer sends QueryPlane for
 // vGPU 1's primary back to back over the socket. Reported, from one run:
 //  - vblank dispatch delay: from each vblank's deadline on the clock's grid to the moment the
 //    vGPU's vblank is emulated, from the histogram the daemon keeps per vGPU
@@ -137,15 +138,16 @@ void run_dispatch(const Options& o) {
   const OtherLoad others;
   const std::string context = context_json();
   const uint32_t n = o.dispatch_vgpus;
-  std::printf("\n== dispatch: vblank deadline -> the vGPU's vblank emulated, %u desktop 1080p guests and one consumer\n"
+  const std::string workload(name(o.dispatch_workload));
+  std::printf("\n== dispatch: vblank deadline -> the vGPU's vblank emulated, %u %s 1080p guests and one consumer\n"
               "   querying vGPU 1's primary back to back; %s\n",
-              n, context_line().c_str());
+              n, workload.c_str(), context_line().c_str());
   std::printf("   %.1f s measured; the daemon's rows from its per-vGPU histograms (interpolated within buckets)\n", o.seconds);
   std::printf("%-62s %7s %8s %8s %8s %9s %9s %8s\n", "deadline -> woken / emulated", "n", "p50 us", "p90 us", "p99 us",
               "p99.9 us", "max us", "skipped");
 
   std::atomic<bool> recording{false};
-  Rig rig({n, Workload::Desktop, false});
+  Rig rig({n, o.dispatch_workload, false});
   Querier consumer(rig.path, rig.host->vgpus()[0]->id(), recording);
   TimerPair timer(recording);
   sleep_s(o.warmup);
@@ -163,7 +165,7 @@ void run_dispatch(const Options& o) {
   const Dist base = summarize(timer.a_lat);
   const Dist rtt = summarize(consumer.round_trips);
   const double qps = static_cast<double>(rtt.n) / secs;
-  const std::string name = fmt::format("vgpud {} vGPUs desktop 1080p: vblank emulated", n);
+  const std::string name = fmt::format("vgpud {} vGPUs {} 1080p: vblank emulated", n, workload);
   print_row(name, delay, std::to_string(during.skipped));
   print_row("  baseline timerfd 60 Hz -> thread [beside the same load]", base, std::to_string(timer.missed));
   if (during.over())
@@ -195,7 +197,7 @@ void run_dispatch(const Options& o) {
   const std::string base_row = JObj{}
                                    .str("name", "timerfd 60 Hz -> thread")
                                    .str("kind", "baseline1")
-                                   .str("under", fmt::format("beside {} desktop + consumer", n))
+                                   .str("under", fmt::format("beside {} {} + consumer", n, workload))
                                    .num("vblanks", static_cast<double>(base.n))
                                    .num("skipped_vblanks", static_cast<double>(timer.missed))
                                    .add("delay", dist_json(base))
@@ -205,7 +207,7 @@ void run_dispatch(const Options& o) {
                  .str("benchmark", "dispatch")
                  .str("title", "vblank deadline -> vblank emulated, under load, beside a bare timerfd")
                  .num("vgpus", n)
-                 .str("workload", "desktop")
+                 .str("workload", workload)
                  .num("seconds", secs)
                  .num("other_processes_pct", other_pct)
                  .add("context", context)

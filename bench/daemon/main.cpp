@@ -100,6 +100,10 @@ Options parse(int argc, char** argv) {
       const auto c = counts(value());
       if (c.size() != 1) die("--dispatch-vgpus takes one count");
       o.dispatch_vgpus = c[0];
+    } else if (a == "--dispatch-workload") {
+      const auto k = parse_workload(value());
+      if (!k || *k == Workload::ModeSwitch) die("--dispatch-workload: desktop, video or console");
+      o.dispatch_workload = *k;
     } else if (a == "--latency-workloads" || a == "--cpu-workloads") {
       auto& list = a == "--cpu-workloads" ? o.cpu_workloads : o.latency_workloads;
       list.clear();
@@ -119,8 +123,9 @@ Options parse(int argc, char** argv) {
     } else if (a == "-h" || a == "--help") {
       std::printf(
           "usage: daemon_bench [latency|query|cpu|vnc|dispatch|vm|all]... [--seconds S] [--query-seconds S] [--warmup S]\n"
-          "         [--latency-vgpus 1,16,64] [--cpu-vgpus 16,32,64] [--dispatch-vgpus 16] [--latency-workloads video,desktop]\n"
-          "         [--cpu-workloads desktop,video]"
+          "         [--latency-vgpus 1,16,64] [--cpu-vgpus 16,32,64] [--dispatch-vgpus 16] [--dispatch-workload desktop]\n"
+          "         [--latency-workloads video,desktop]"
+          " [--cpu-workloads desktop,video]"
           " [--consumer-threads N] [--no-concurrent-baseline] [--one-cpu] [--out DIR]\n"
           "Durations: --seconds is each latency row, each cpu window and the dispatch window (default 5), --query-seconds each\n"
           "query row (2), --warmup the settling time after the guests are up (1.5). Writes\n"
