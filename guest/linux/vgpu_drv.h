@@ -68,6 +68,7 @@ struct vgpu_device {
 	struct vgpu_pipe pipes[VGPU_PIPES];
 	unsigned int num_pipes;
 	atomic64_t traps;          /* register accesses this driver made (sysfs vgpu_traps) */
+	atomic64_t poll_reads;     /* of which the vblank poller's frame-counter reads (vgpu_poll_reads) */
 	bool have_irq;             /* the INTx handler is installed */
 	bool irq_seen;             /* an interrupt arrived: vblanks come from it, not the poller */
 };

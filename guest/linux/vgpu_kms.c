@@ -5,8 +5,10 @@
  * A flip completes when the device says so: the pending commit's event is sent at the first
  * vblank at which each plane's PLANE_SURFLIVE shows the address the commit wrote (docs/hardware.md,
  * Flips). Vblanks come from the device's interrupt when one arrives (KVM); a VM under TCG gets
- * none (docs/vm.md, INTx), so until the first interrupt a timer polls PIPE_FRMCOUNT four times per
- * frame while anyone waits for a vblank or a flip.
+ * none (docs/vm.md, INTx), so until the first interrupt a timer polls PIPE_FRMCOUNT while anyone
+ * waits for a vblank or a flip. The poll locks onto the device's vblank grid: after seeing the
+ * counter move it sleeps until one step before the next vblank is due, then polls every step, so
+ * a frame costs about two reads and a vblank is seen at most one step late.
  */
 #include <drm/drm_atomic.h>
 #include <drm/drm_atomic_helper.h>
@@ -32,12 +34,18 @@ MODULE_PARM_DESC(pipes, "CRTCs to expose, 1 to 3 (default 3)");
 
 /* --- vblank and flip completion ------------------------------------------------------------ */
 
+/* A sixteenth of a frame (about 1 ms at 60 Hz), never under 250 us. */
+static ktime_t poll_step(const struct vgpu_pipe *p)
+{
+	return max_t(ktime_t, ktime_divns(p->period, 16), 250 * NSEC_PER_USEC);
+}
+
 static void poll_start_locked(struct vgpu_pipe *p)
 {
 	if (p->polling || p->v->irq_seen || !p->lit)
 		return;
 	p->polling = true;
-	hrtimer_start(&p->poll, ktime_divns(p->period, 4), HRTIMER_MODE_REL);
+	hrtimer_start(&p->poll, poll_step(p), HRTIMER_MODE_REL);
 }
 
 /* The frame counter moved: which owed flips latched, and the event if all did. Under p->lock. */
@@ -83,6 +91,8 @@ static bool pipe_tick(struct vgpu_pipe *p, bool from_timer)
 
 	spin_lock_irqsave(&p->lock, flags);
 	if (p->lit) {
+		if (from_timer)
+			atomic64_inc(&p->v->poll_reads);
 		frame = vgpu_read(p->v, PIPE_REG(p->index, PIPE_FRMCOUNT));
 		moved = frame != p->frame;
 		p->frame = frame;
@@ -93,7 +103,7 @@ static bool pipe_tick(struct vgpu_pipe *p, bool from_timer)
 	if (from_timer) {
 		p->polling = again;
 		if (again)
-			hrtimer_forward_now(&p->poll, ktime_divns(p->period, 4));
+			hrtimer_forward_now(&p->poll, moved ? p->period - poll_step(p) : poll_step(p));
 	}
 	spin_unlock_irqrestore(&p->lock, flags);
 	if (moved)
@@ -420,7 +430,7 @@ int vgpu_kms_init(struct vgpu_device *v)
 	if (ret)
 		return ret;
 	dev->max_vblank_count = 0xffffffff;
-	dev->vblank_disable_immediate = true;
+	/* Vblank stays on for drm_vblank_offdelay after its last user, so the poll keeps its lock. */
 	drm_mode_config_reset(dev);
 	return 0;
 }
