@@ -47,9 +47,11 @@ static int vgpu_read_pvinfo(struct vgpu_device *v)
 	v->hidden.base = readl(v->bar0 + PV_HIDDEN_BASE);
 	v->hidden.size = readl(v->bar0 + PV_HIDDEN_SIZE);
 	v->fence_num = readl(v->bar0 + PV_FENCE_NUM);
-	dev_info(dev, "vGPU %u, PVINFO %u.%u, caps %#x: aperture %#llx+%llu MiB, hidden %#llx+%llu MiB, %u fences\n",
+	v->max_width = readl(v->bar0 + PV_MAX_MODE) & 0xffff;
+	v->max_height = readl(v->bar0 + PV_MAX_MODE) >> 16;
+	dev_info(dev, "vGPU %u, PVINFO %u.%u, caps %#x: aperture %#llx+%llu MiB, hidden %#llx+%llu MiB, %u fences, modes up to %ux%u\n",
 		 v->vgt_id, major, minor, v->caps, v->mappable.base, v->mappable.size >> 20, v->hidden.base,
-		 v->hidden.size >> 20, v->fence_num);
+		 v->hidden.size >> 20, v->fence_num, v->max_width, v->max_height);
 	return 0;
 }
 

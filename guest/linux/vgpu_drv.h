@@ -56,6 +56,7 @@ struct vgpu_device {
 	u64 bar0_len;
 	/* From PVINFO. */
 	u32 vgt_id, caps, fence_num;
+	u32 max_width, max_height; /* the type's largest mode, if PVINFO says; else 0 */
 	struct vgpu_gm_range mappable, hidden;
 	u64 ggtt_size, aperture_size;
 	/* GM allocator with the balloon: everything outside our two slices is reserved. */

@@ -188,11 +188,22 @@ static u32 vgpu_get_vblank_counter(struct drm_crtc *crtc)
 
 /* --- CRTC ---------------------------------------------------------------------------------- */
 
+/* The module's limit, lowered to the vGPU type's when PVINFO tells it (docs/hardware.md, PVINFO). */
+static unsigned int limit_width(const struct vgpu_device *v)
+{
+	return v->max_width ? min(max_width, v->max_width) : max_width;
+}
+static unsigned int limit_height(const struct vgpu_device *v)
+{
+	return v->max_height ? min(max_height, v->max_height) : max_height;
+}
+
 static enum drm_mode_status vgpu_crtc_mode_valid(struct drm_crtc *crtc, const struct drm_display_mode *m)
 {
+	struct vgpu_device *v = crtc_to_pipe(crtc)->v;
 	int refresh = drm_mode_vrefresh(m);
 
-	if (m->hdisplay > max_width || m->vdisplay > max_height)
+	if (m->hdisplay > limit_width(v) || m->vdisplay > limit_height(v))
 		return MODE_BAD;
 	/* The device runs its vblank clock at 24 to 240 Hz (docs/hardware.md, Refresh rate). */
 	if (refresh < 24 || refresh > 240 || m->flags & DRM_MODE_FLAG_INTERLACE)
@@ -238,9 +249,13 @@ static void vgpu_crtc_atomic_enable(struct drm_crtc *crtc, struct drm_atomic_sta
 	vgpu_write(v, MASTER_IRQ, MASTER_IRQ_ENABLE);
 	vgpu_write(v, PIPE_REG(i, PIPECONF), PIPECONF_ENABLE);
 	active = vgpu_read(v, PIPE_REG(i, PIPECONF)) & PIPECONF_ACTIVE;
-	if (!active)
+	if (!active) {
+		/* Nothing will latch or tick: the commit's event goes out at once (see atomic_flush). */
 		drm_err(crtc->dev, "pipe %c did not light for %dx%d@%d: beyond this vGPU type's largest mode?\n",
 			'A' + i, m->hdisplay, m->vdisplay, drm_mode_vrefresh(m));
+		drm_dev_exit(idx);
+		return;
+	}
 	memset(&p->shadow, 0xff, sizeof(p->shadow));
 	memset(&p->cursor_shadow, 0xff, sizeof(p->cursor_shadow));
 	spin_lock_irqsave(&p->lock, flags);
@@ -261,7 +276,6 @@ static void vgpu_crtc_atomic_disable(struct drm_crtc *crtc, struct drm_atomic_st
 	unsigned long flags;
 	int idx;
 
-	drm_crtc_vblank_off(crtc);
 	spin_lock_irqsave(&p->lock, flags);
 	p->lit = false;
 	e = p->event;
@@ -269,11 +283,9 @@ static void vgpu_crtc_atomic_disable(struct drm_crtc *crtc, struct drm_atomic_st
 	spin_unlock_irqrestore(&p->lock, flags);
 	hrtimer_cancel(&p->poll);
 	p->polling = false;
-	if (e) { /* cannot happen after vblank_off has sent it; keep the reference balanced */
-		spin_lock_irqsave(&crtc->dev->event_lock, flags);
-		drm_crtc_send_vblank_event(crtc, e);
-		spin_unlock_irqrestore(&crtc->dev->event_lock, flags);
-	}
+	if (e) /* a flip that will never latch now: complete it rather than leave it hanging */
+		send_event(p, e);
+	drm_crtc_vblank_off(crtc);
 	if (drm_dev_enter(crtc->dev, &idx)) {
 		vgpu_write(v, PLANE_REG(p->index, 1, PLANE_CTL), 0);
 		vgpu_write(v, PLANE_REG(p->index, 2, PLANE_CTL), 0);
@@ -299,7 +311,7 @@ static void vgpu_crtc_atomic_flush(struct drm_crtc *crtc, struct drm_atomic_stat
 	if (!e)
 		return;
 	crtc->state->event = NULL;
-	if (drm_crtc_vblank_get(crtc)) { /* the pipe is off: nothing will latch */
+	if (!p->lit || drm_crtc_vblank_get(crtc)) { /* the pipe is off: nothing will latch */
 		spin_lock_irqsave(&crtc->dev->event_lock, flags);
 		drm_crtc_send_vblank_event(crtc, e);
 		spin_unlock_irqrestore(&crtc->dev->event_lock, flags);
@@ -335,7 +347,8 @@ static const struct drm_crtc_funcs vgpu_crtc_funcs = {
 
 static int vgpu_get_modes(struct drm_connector *c)
 {
-	int n = drm_add_modes_noedid(c, max_width, max_height);
+	struct vgpu_device *v = to_vgpu(c->dev);
+	int n = drm_add_modes_noedid(c, limit_width(v), limit_height(v));
 
 	drm_set_preferred_mode(c, 1024, 768);
 	return n;
