@@ -2,9 +2,11 @@
 // cursor, overlay, a mode change and off (docs/vm.md, "vgpu-kmstest"), printing one
 // `kmstest: step ...` line per step and, unless --no-wait, waiting for a line on stdin before the
 // next, so that a host test can check the exported frame in between over the serial console.
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -29,17 +31,17 @@ bool parse_size(std::string_view s, uint32_t& w, uint32_t& h) {
   return x != std::string_view::npos && parse_u32(s.substr(0, x), w) && parse_u32(s.substr(x + 1), h) && w && h;
 }
 
-// Blocks until the host says go on; a closed stdin means nobody is checking any more.
-void wait_go_on() {
+// Blocks until the host says go on; a closed input means nobody is checking any more.
+void wait_go_on(std::FILE* in) {
   char line[256];
-  if (!std::fgets(line, sizeof line, stdin)) throw KmsError("stdin closed while waiting to go on");
+  if (!std::fgets(line, sizeof line, in)) throw KmsError("input closed while waiting to go on");
 }
 
 }  // namespace
 
 const char* usage() {
   return "usage: vgpu-kmstest [--device PATH] [--mode WxH] [--mode2 WxH] [--flips N] [--no-wait]\n"
-         "                    [--bench-flips N] [--event-timeout-ms MS]\n";
+         "                    [--input PATH] [--bench-flips N] [--event-timeout-ms MS]\n";
 }
 
 bool parse_options(int argc, const char* const* argv, Options& out, std::string& error) {
@@ -55,6 +57,8 @@ bool parse_options(int argc, const char* const* argv, Options& out, std::string&
     } else if (a == "--no-wait") {
       out.wait = false;
       continue;
+    } else if (a == "--input") {
+      out.input = v;
     } else if (a == "--device") {
       out.device = v;
     } else if (a == "--mode") {
@@ -97,9 +101,16 @@ int main(int argc, char** argv) {
   }
   const char* step = "open";
   try {
+    struct Closer {
+      void operator()(std::FILE* f) const { std::fclose(f); }
+    };
+    std::unique_ptr<std::FILE, Closer> input;
+    if (!opt.input.empty() && opt.wait && !(input.reset(std::fopen(opt.input.c_str(), "re")), input))
+      throw KmsError("cannot open " + opt.input + ": " + std::strerror(errno));
+    std::FILE* in = input ? input.get() : stdin;
     Steps s(opt);
     const auto done = [&] {
-      if (opt.wait && opt.bench_flips == 0) wait_go_on();
+      if (opt.wait && opt.bench_flips == 0) wait_go_on(in);
     };
     step = "modeset";
     s.modeset();

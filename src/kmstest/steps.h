@@ -20,6 +20,7 @@ struct Options {
   uint32_t flips = 4;                   // --flips N: step 2's page flips
   uint32_t bench_flips = 0;             // --bench-flips N: only modeset, N flips, off
   bool wait = true;                     // false with --no-wait
+  std::string input;                    // --input PATH: the go-on lines' source; empty: stdin
   int event_timeout_ms = 10'000;        // a hang, not a slow vblank: TCG guests are slow
   bool help = false;
 };
