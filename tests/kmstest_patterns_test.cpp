@@ -8,6 +8,7 @@
 
 #include "kmstest/patterns.h"
 #include "kmstest/report.h"
+#include "kmstest/scene.h"
 
 namespace {
 
@@ -95,6 +96,59 @@ TEST(KmsTestReport, PercentilesAreNearestRank) {
   EXPECT_EQ(percentile(v, 99), 99u);
   EXPECT_EQ(percentile(v, 100), 100u);
   EXPECT_EQ(percentile({1, 2, 3}, 50), 2u);
+}
+
+// The screen after each step, derived from the lines the program printed under vkms.
+TEST(KmsTestScene, StepLinesBuildTheScreen) {
+  Scene s;
+  const auto step = [&](std::string_view line) {
+    const auto l = parse_report_line(line);
+    return l && apply_step(s, *l);
+  };
+  ASSERT_TRUE(step("kmstest: step modeset connector=Virtual-1 crtc=51 mode=1024x768@60 fb=63 width=1024 height=768 "
+                   "pitch=4096 size=3145728 pattern=A seq=11 tv=2.315555"));
+  EXPECT_TRUE(s.on);
+  EXPECT_EQ(scene_pixel(s, 1023, 767), pattern_pixel(Pattern::A, 1023, 767));
+  ASSERT_TRUE(step("kmstest: step flip index=2 of=4 fb=64 width=1024 height=768 pattern=C seq=15"));
+  EXPECT_EQ(scene_pixel(s, 5, 6), pattern_pixel(Pattern::C, 5, 6));
+
+  // The cursor across the top-left corner: its pixel (20, 10) lands on the screen's (0, 0); its
+  // transparent half shows the primary.
+  ASSERT_TRUE(step("kmstest: step cursor x=-20 y=-10 fb=65 width=64 height=64 pattern=cursor seq=19"));
+  EXPECT_EQ(scene_pixel(s, 0, 0), pattern_pixel(Pattern::Cursor, 20, 10));
+  EXPECT_EQ(scene_pixel(s, 40, 10), pattern_pixel(Pattern::C, 40, 10));  // cursor (60, 20): transparent
+  EXPECT_EQ(scene_pixel(s, 44, 0), pattern_pixel(Pattern::C, 44, 0));    // beyond the cursor's 64 columns
+
+  ASSERT_TRUE(step("kmstest: step overlay x=256 y=192 fb=66 width=512 height=384 pattern=D seq=23"));
+  EXPECT_EQ(scene_pixel(s, 256, 192), pattern_pixel(Pattern::D, 0, 0));
+  EXPECT_EQ(scene_pixel(s, 767, 575), pattern_pixel(Pattern::D, 511, 383));
+  EXPECT_EQ(scene_pixel(s, 768, 575), pattern_pixel(Pattern::C, 768, 575));
+  // The cursor over the overlay where both are.
+  ASSERT_TRUE(step("kmstest: step cursor x=250 y=190 width=64 height=64 pattern=cursor"));
+  EXPECT_EQ(scene_pixel(s, 256, 192), pattern_pixel(Pattern::Cursor, 6, 2));
+  EXPECT_EQ(scene_pixel(s, 300, 250), pattern_pixel(Pattern::D, 44, 58));  // the cursor's transparent part
+
+  // A mode change leaves the new primary alone; off leaves nothing.
+  ASSERT_TRUE(step("kmstest: step mode connector=Virtual-1 mode=800x600@60 width=800 height=600 pattern=A seq=24"));
+  EXPECT_EQ(s.width, 800u);
+  EXPECT_FALSE(s.cursor.has_value());
+  EXPECT_FALSE(s.overlay.has_value());
+  ASSERT_TRUE(step("kmstest: step off crtc=51"));
+  EXPECT_FALSE(s.on);
+}
+
+TEST(KmsTestScene, LinesMissingFactsAreRefused) {
+  Scene s;
+  const auto step = [&](std::string_view line) {
+    const auto l = parse_report_line(line);
+    return l && apply_step(s, *l);
+  };
+  EXPECT_FALSE(step("kmstest: step modeset width=1024 height=768"));                      // no pattern
+  EXPECT_FALSE(step("kmstest: step cursor x=1 width=64 height=64 pattern=cursor"));       // no y
+  EXPECT_FALSE(step("kmstest: step cursor x=1 y=z width=64 height=64 pattern=cursor"));   // y not a number
+  EXPECT_FALSE(step("kmstest: step flip width=1024 height=768 pattern=E"));              // no such pattern
+  EXPECT_FALSE(step("kmstest: step dance width=1 height=1 x=0 y=0 pattern=A"));          // no such step
+  EXPECT_FALSE(step("kmstest: bench-flips flips=3"));
 }
 
 }  // namespace

@@ -55,13 +55,15 @@ bool fit(std::vector<T>& v, Count& count, __u64& field) {
 
 }  // namespace
 
-Card::Card(const std::string& path) {
+Card::Card(const std::string& path, bool writeback) {
   fd_ = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd_ < 0) throw KmsError(errno_text(("open " + path).c_str(), errno));
   drm_set_client_cap universal{DRM_CLIENT_CAP_UNIVERSAL_PLANES, 1};
   ioctl(DRM_IOCTL_SET_CLIENT_CAP, &universal, "SET_CLIENT_CAP UNIVERSAL_PLANES");
   drm_set_client_cap atomic{DRM_CLIENT_CAP_ATOMIC, 1};
   ioctl(DRM_IOCTL_SET_CLIENT_CAP, &atomic, "SET_CLIENT_CAP ATOMIC");
+  drm_set_client_cap wb{DRM_CLIENT_CAP_WRITEBACK_CONNECTORS, 1};
+  if (writeback) ioctl(DRM_IOCTL_SET_CLIENT_CAP, &wb, "SET_CLIENT_CAP WRITEBACK_CONNECTORS");
 }
 
 Card::~Card() {
@@ -113,7 +115,7 @@ bool Plane::supports(uint32_t format) const {
   return false;
 }
 
-Pipeline find_pipeline(const Card& card) {
+Pipeline find_pipeline(const Card& card, bool writeback) {
   std::vector<uint32_t> fbs, crtcs, connectors, encoders;
   drm_mode_card_res res{};
   two_call(card, DRM_IOCTL_MODE_GETRESOURCES, res, "GETRESOURCES", [&](drm_mode_card_res& r) {
@@ -125,7 +127,9 @@ Pipeline find_pipeline(const Card& card) {
 
   Pipeline p;
   uint32_t crtc_mask = 0;
+  std::vector<std::pair<uint32_t, Properties>> all;
   for (uint32_t id : connectors) {
+    all.emplace_back(id, object_properties(card, id, DRM_MODE_OBJECT_CONNECTOR));
     std::vector<drm_mode_modeinfo> modes;
     std::vector<uint32_t> conn_encoders, prop_ids;
     std::vector<uint64_t> prop_values;
@@ -137,26 +141,32 @@ Pipeline find_pipeline(const Card& card) {
       return fit(modes, a.count_modes, a.modes_ptr) & fit(conn_encoders, a.count_encoders, a.encoders_ptr) &
              fit(prop_ids, a.count_props, a.props_ptr) & fit(prop_values, n, a.prop_values_ptr);
     });
-    if (c.connection != 1 || c.count_modes == 0) continue;  // DRM_MODE_CONNECTED
-    modes.resize(c.count_modes);
+    uint32_t mask = 0;
     for (size_t i = 0; i < c.count_encoders; ++i) {
       drm_mode_get_encoder e{};
       e.encoder_id = conn_encoders[i];
       card.ioctl(DRM_IOCTL_MODE_GETENCODER, &e, "GETENCODER");
-      crtc_mask |= e.possible_crtcs;
+      mask |= e.possible_crtcs;
     }
-    if (crtc_mask == 0) continue;
+    if ((c.connector_type == DRM_MODE_CONNECTOR_WRITEBACK) != writeback || p.connector_id) continue;
+    if (c.connection != 1 || c.count_modes == 0 || mask == 0) continue;  // DRM_MODE_CONNECTED
+    modes.resize(c.count_modes);
+    crtc_mask = mask;
     p.connector_id = id;
     p.connector_name = std::string(connector_type_name(c.connector_type)) + "-" + std::to_string(c.connector_type_id);
     p.modes = std::move(modes);
-    break;
+    p.connector_props = all.back().second;
   }
   if (p.connector_id == 0) throw KmsError("no connected connector with modes and a CRTC");
   uint32_t crtc_index = 0;
   while (crtc_index < crtcs.size() && !(crtc_mask & (1u << crtc_index))) ++crtc_index;
   if (crtc_index == crtcs.size()) throw KmsError("the connector's encoders name no existing CRTC");
   p.crtc_id = crtcs[crtc_index];
-  p.connector_props = object_properties(card, p.connector_id, DRM_MODE_OBJECT_CONNECTOR);
+  for (const auto& [id, props] : all) {
+    const auto on = props.values.find("CRTC_ID");
+    if (id != p.connector_id && on != props.values.end() && on->second == p.crtc_id)
+      p.others_on_crtc.emplace_back(id, props.id("CRTC_ID"));
+  }
   p.crtc_props = object_properties(card, p.crtc_id, DRM_MODE_OBJECT_CRTC);
 
   std::vector<uint32_t> plane_ids;

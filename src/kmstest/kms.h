@@ -20,10 +20,11 @@ struct KmsError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// An open DRM device with the universal-planes and atomic client caps set.
+// An open DRM device with the universal-planes and atomic client caps set, and the writeback
+// one when asked (vkms's writeback connector: the composed output, to check against the scene).
 class Card {
  public:
-  explicit Card(const std::string& path);
+  explicit Card(const std::string& path, bool writeback = false);
   ~Card();
   Card(const Card&) = delete;
   Card& operator=(const Card&) = delete;
@@ -65,8 +66,13 @@ struct Pipeline {
   Properties crtc_props;
   Plane primary;
   std::optional<Plane> overlay, cursor;
+  // Other connectors now on the CRTC (fbdev's, say): id and CRTC_ID property, for the modeset to
+  // take them off.
+  std::vector<std::pair<uint32_t, uint32_t>> others_on_crtc;
 };
-Pipeline find_pipeline(const Card& card);
+// writeback: the connector is a writeback one (vkms's: the CRTC's composed output in a buffer of
+// ours). It must be alone on its CRTC, since vkms's encoders cannot clone each other.
+Pipeline find_pipeline(const Card& card, bool writeback = false);
 
 // A dumb buffer, mapped and registered as a framebuffer; freed in reverse on destruction.
 class DumbBuffer {

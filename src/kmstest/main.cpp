@@ -41,7 +41,7 @@ void wait_go_on(std::FILE* in) {
 
 const char* usage() {
   return "usage: vgpu-kmstest [--device PATH] [--mode WxH] [--mode2 WxH] [--flips N] [--no-wait]\n"
-         "                    [--input PATH] [--bench-flips N] [--event-timeout-ms MS]\n";
+         "                    [--input PATH] [--bench-flips N] [--event-timeout-ms MS] [--check-writeback]\n";
 }
 
 bool parse_options(int argc, const char* const* argv, Options& out, std::string& error) {
@@ -56,6 +56,9 @@ bool parse_options(int argc, const char* const* argv, Options& out, std::string&
       continue;
     } else if (a == "--no-wait") {
       out.wait = false;
+      continue;
+    } else if (a == "--check-writeback") {
+      out.check_writeback = true;
       continue;
     } else if (a == "--input") {
       out.input = v;

@@ -2,8 +2,12 @@
 
 #include <drm_fourcc.h>
 
+#include <poll.h>
+#include <unistd.h>
+
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 
 #include "kmstest/report.h"
 
@@ -40,7 +44,46 @@ std::unique_ptr<DumbBuffer> pattern_buffer(const Card& card, uint32_t w, uint32_
   return b;
 }
 
-Steps::Steps(const Options& opt) : opt_(opt), card_(opt.device), pipe_(find_pipeline(card_)) {}
+Steps::Steps(const Options& opt)
+    : opt_(opt), card_(opt.device, opt.check_writeback), pipe_(find_pipeline(card_, opt.check_writeback)) {}
+
+void Steps::report(const std::string& line) {
+  if (!opt_.check_writeback) return say(line);
+  const auto parsed = parse_report_line(std::string(kLinePrefix) + line);
+  if (!parsed || !apply_step(scene_, *parsed)) throw KmsError("no scene from the line: " + line);
+  if (!scene_.on) return say(line);
+  check_writeback();
+  say(line + " writeback=ok");
+}
+
+// One writeback job on the unchanged screen, into a cleared buffer, then pixel by pixel.
+void Steps::check_writeback() {
+  if (!writeback_ || writeback_->width() != mode_.hdisplay || writeback_->height() != mode_.vdisplay)
+    writeback_ = std::make_unique<DumbBuffer>(card_, mode_.hdisplay, mode_.vdisplay, DRM_FORMAT_XRGB8888);
+  std::memset(writeback_->pixels(), 0, writeback_->size());
+  int32_t fence = -1;
+  AtomicRequest req;
+  req.set(pipe_.connector_id, pipe_.connector_props, "WRITEBACK_FB_ID", writeback_->fb_id());
+  req.set(pipe_.connector_id, pipe_.connector_props, "WRITEBACK_OUT_FENCE_PTR", reinterpret_cast<uintptr_t>(&fence));
+  req.commit(card_, 0);
+  pollfd p{fence, POLLIN, 0};
+  const int r = ::poll(&p, 1, opt_.event_timeout_ms);
+  ::close(fence);
+  if (r != 1) throw KmsError("the writeback fence did not signal");
+  uint64_t wrong = 0;
+  std::string first;
+  for (uint32_t y = 0; y < scene_.height; ++y)
+    for (uint32_t x = 0; x < scene_.width; ++x) {
+      const uint32_t got = writeback_->pixels()[y * (writeback_->pitch() / 4) + x] & 0xffffffu;
+      const uint32_t want = scene_pixel(scene_, x, y) & 0xffffffu;
+      if (got != want && wrong++ == 0) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "(%u,%u) is %06x, not %06x", x, y, got, want);
+        first = buf;
+      }
+    }
+  if (wrong) throw KmsError("writeback differs in " + std::to_string(wrong) + " pixels, first " + first);
+}
 
 Steps::~Steps() = default;
 
@@ -126,6 +169,7 @@ std::string Steps::modeset_to(const drm_mode_modeinfo& mode, bool others_off) {
   auto front = pattern_buffer(card_, mode.hdisplay, mode.vdisplay, DRM_FORMAT_XRGB8888, Pattern::A);
   AtomicRequest req;
   req.set(pipe_.connector_id, pipe_.connector_props, "CRTC_ID", pipe_.crtc_id);
+  for (const auto& [id, prop] : pipe_.others_on_crtc) req.set(id, prop, 0);
   req.set(pipe_.crtc_id, pipe_.crtc_props, "MODE_ID", blob->id());
   req.set(pipe_.crtc_id, pipe_.crtc_props, "ACTIVE", 1);
   set_primary(req, *front, mode.hdisplay, mode.vdisplay);
@@ -140,7 +184,7 @@ std::string Steps::modeset_to(const drm_mode_modeinfo& mode, bool others_off) {
          buffer_facts(*front_, Pattern::A) + event;
 }
 
-void Steps::modeset() { say("step modeset " + modeset_to(pick_mode(opt_.width, opt_.height), true)); }
+void Steps::modeset() { report("step modeset " + modeset_to(pick_mode(opt_.width, opt_.height), true)); }
 
 // Flip i (1-based) puts pattern B (odd i) or C (even i) on the primary plane; returns the facts.
 std::string Steps::flip_to(uint32_t i) {
@@ -154,7 +198,7 @@ std::string Steps::flip_to(uint32_t i) {
 }
 
 void Steps::flip(uint32_t i) {
-  say("step flip index=" + std::to_string(i) + " of=" + std::to_string(opt_.flips) + flip_to(i));
+  report("step flip index=" + std::to_string(i) + " of=" + std::to_string(opt_.flips) + flip_to(i));
 }
 
 void Steps::cursor(int32_t x, int32_t y) {
@@ -164,7 +208,7 @@ void Steps::cursor(int32_t x, int32_t y) {
   AtomicRequest req;
   set_plane(req, *pipe_.cursor, cursor_.get(), x, y);
   const std::string event = commit(req, DRM_MODE_ATOMIC_NONBLOCK, true);
-  say("step cursor x=" + std::to_string(x) + " y=" + std::to_string(y) + buffer_facts(*cursor_, Pattern::Cursor) + event);
+  report("step cursor x=" + std::to_string(x) + " y=" + std::to_string(y) + buffer_facts(*cursor_, Pattern::Cursor) + event);
 }
 
 void Steps::overlay(int32_t x, int32_t y, uint32_t width, uint32_t height) {
@@ -174,14 +218,14 @@ void Steps::overlay(int32_t x, int32_t y, uint32_t width, uint32_t height) {
   AtomicRequest req;
   set_plane(req, *pipe_.overlay, overlay_.get(), x, y);
   const std::string event = commit(req, DRM_MODE_ATOMIC_NONBLOCK, true);
-  say("step overlay x=" + std::to_string(x) + " y=" + std::to_string(y) + buffer_facts(*overlay_, Pattern::D) + event);
+  report("step overlay x=" + std::to_string(x) + " y=" + std::to_string(y) + buffer_facts(*overlay_, Pattern::D) + event);
 }
 
 void Steps::mode_change() {
   const std::string facts = modeset_to(pick_second_mode(), true);
   flip_[0].reset();  // the flip buffers were of the first mode's size
   flip_[1].reset();
-  say("step mode " + facts);
+  report("step mode " + facts);
 }
 
 void Steps::off() {
@@ -195,7 +239,7 @@ void Steps::off() {
   commit(req, DRM_MODE_ATOMIC_ALLOW_MODESET, false);  // a CRTC going off has no vblank to flip at
   front_.reset();
   mode_blob_.reset();
-  say("step off crtc=" + std::to_string(pipe_.crtc_id));
+  report("step off crtc=" + std::to_string(pipe_.crtc_id));
 }
 
 void Steps::bench(uint32_t n) {

@@ -10,6 +10,7 @@
 
 #include "kmstest/kms.h"
 #include "kmstest/patterns.h"
+#include "kmstest/scene.h"
 
 namespace vgd::kmstest {
 
@@ -19,6 +20,7 @@ struct Options {
   uint32_t width2 = 0, height2 = 0;     // --mode2 WxH: the mode change's; 0: chosen from the list
   uint32_t flips = 4;                   // --flips N: step 2's page flips
   uint32_t bench_flips = 0;             // --bench-flips N: only modeset, N flips, off
+  bool check_writeback = false;         // --check-writeback: compare vkms's writeback with the scene
   bool wait = true;                     // false with --no-wait
   std::string input;                    // --input PATH: the go-on lines' source; empty: stdin
   int event_timeout_ms = 10'000;        // a hang, not a slow vblank: TCG guests are slow
@@ -49,6 +51,10 @@ class Steps {
   // (" seq=N tv=S.U issued=S.U latency_us=N") for the step's line.
   std::string commit(const AtomicRequest& req, uint32_t flags, bool expect_event);
   std::string flip_to(uint32_t i);
+  // Prints a step's line; with --check-writeback first applies it to the scene and checks the
+  // composed output against it, adding writeback=ok (a mismatch throws).
+  void report(const std::string& line);
+  void check_writeback();
   void set_primary(AtomicRequest& req, const DumbBuffer& fb, uint32_t w, uint32_t h) const;
   void set_plane(AtomicRequest& req, const Plane& plane, const DumbBuffer* fb, int32_t x, int32_t y) const;
   std::string modeset_to(const drm_mode_modeinfo& mode, bool others_off);
@@ -59,7 +65,8 @@ class Steps {
   Card card_;
   Pipeline pipe_;
   std::unique_ptr<Blob> mode_blob_;
-  std::unique_ptr<DumbBuffer> front_, flip_[2], cursor_, overlay_;
+  std::unique_ptr<DumbBuffer> front_, flip_[2], cursor_, overlay_, writeback_;
+  Scene scene_;
   drm_mode_modeinfo mode_{};
   uint64_t commits_ = 0;
   bool have_last_ = false;
