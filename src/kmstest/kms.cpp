@@ -31,7 +31,8 @@ const char* connector_type_name(uint32_t type) {
 
 // Fills the arrays of a "count, then arrays" ioctl: sizes them from a first call and repeats
 // while the counts grow underneath (a hotplug between the calls). `sync` points the struct's
-// pointers at the vectors and returns whether every count still fits.
+// pointers at the vectors and returns whether every count still fits (its `&`s, not `&&`s, so
+// that every array is resized in one pass).
 template <typename Arg, typename Sync>
 void two_call(const Card& card, unsigned long request, Arg& arg, const char* what, Sync sync) {
   for (int attempt = 0; attempt < 8; ++attempt) {
