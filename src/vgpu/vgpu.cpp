@@ -33,6 +33,7 @@ Vgpu::Vgpu(GpuKey, GpuLink& gpu, display::VblankClock* clock, uint64_t ggtt_size
             bus_.add(hw::kDeInterruptBlock, irq_) && bus_.add(hw::kDisplayEngineBlock, display_) &&
             bus_.add(hw::kMmioFlipBlock, flip_port_);
   if (!ok) spdlog::critical("vgpu {}: fixed MMIO layout rejected by the bus", id_);
+  pvinfo_.attach(display_);
   pvinfo_.populate(res_);
   display_.set_pipe_state_listener([this](hw::Pipe p, bool on) {
     if (pipe_state_listener_) pipe_state_listener_(*this, p, on);
