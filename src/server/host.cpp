@@ -250,6 +250,7 @@ Expected<std::unique_ptr<Host>, std::string> Host::create(const DaemonConfig& cf
     if (!ram) return Unexpected(ram.error());
     auto v = h->gpu_->create_vgpu(spec.type, std::move(*ram));
     if (!v) return Unexpected(fmt::format("vGPU {} ({}): {}", i + 1, spec.type, v.error().message));
+    (*v)->offer_damage_hints(spec.damage_hints);
     if (spec.tearing != TearingMode::None) spdlog::info("vGPU {}: tearing control '{}'", (*v)->id(), name(spec.tearing));
     VblankLane& lane = h->lane_of(**v);
     h->hosted_.push_back(

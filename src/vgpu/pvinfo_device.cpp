@@ -49,7 +49,7 @@ void PvinfoDevice::populate(const VgpuResources& res) {
   store(pv::kVersionMajor, 2, hw::kPvinfoVersionMajor);
   store(pv::kVersionMinor, 2, hw::kPvinfoVersionMinor);
   store(pv::kVgtId, 4, ctx_->id());
-  store(pv::kVgtCaps, 4, hw::kCapsAdvertised);
+  store(pv::kVgtCaps, 4, damage_offered_ ? hw::kCapsAdvertised : hw::kCapsAdvertised & ~hw::kCapDamageHints);
   // GM addresses fit 32 bits: GpuGeometry::validate() caps the GGTT at 4 GiB.
   store(pv::kMappableBase, 4, res.aperture.begin.value());
   store(pv::kMappableSize, 4, res.aperture.size);
@@ -80,7 +80,7 @@ void PvinfoDevice::write(uint64_t rel, unsigned size, uint64_t value) {
     ctx_->enter_failsafe(FailsafeReason::InsufficientResource);
     return;
   }
-  if (kStoredWrites.holds(rel, size) || kDamageRects.holds(rel, size)) {
+  if (kStoredWrites.holds(rel, size) || (damage_offered_ && kDamageRects.holds(rel, size))) {
     store(rel, size, value);
     return;
   }
@@ -104,8 +104,8 @@ void PvinfoDevice::write(uint64_t rel, unsigned size, uint64_t value) {
     log_guest_error(c.g2v_invalid, ctx_->id(), "invalid g2v_notify code {:#x}", code);
     return;
   }
-  if (rel == pv::kDamageCtl && size == 4) return damage_ctl(static_cast<uint32_t>(value));
-  if (rel == pv::kDamageSubmit && size == 4) return damage_submit(static_cast<uint32_t>(value));
+  if (damage_offered_ && rel == pv::kDamageCtl && size == 4) return damage_ctl(static_cast<uint32_t>(value));
+  if (damage_offered_ && rel == pv::kDamageSubmit && size == 4) return damage_submit(static_cast<uint32_t>(value));
   log_guest_error(c.pvinfo_write_dropped, ctx_->id(), "dropped PVINFO write of {} bytes at {:#x}", size, rel);
 }
 

@@ -16,6 +16,9 @@ class PvinfoDevice final : public MmioDevice {
 
   // Where damage hints go (docs/hardware.md, Damage hints); set once, before any access.
   void attach(display::DisplayEngine& engine) { engine_ = &engine; }
+  // Whether vgt_caps offers damage hints (from the next populate()); without them the damage
+  // registers are reserved like the rest of the page.
+  void offer_damage_hints(bool on) { damage_offered_ = on; }
 
   // Fills the host->guest half and resets the guest->host half (create and device reset).
   void populate(const VgpuResources& res);
@@ -29,6 +32,7 @@ class PvinfoDevice final : public MmioDevice {
   void damage_submit(uint32_t value);
   DeviceContext* ctx_;
   display::DisplayEngine* engine_ = nullptr;
+  bool damage_offered_ = true;
   VregFile* vregs_;
 };
 

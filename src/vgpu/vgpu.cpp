@@ -57,6 +57,13 @@ void Vgpu::reset() {
   spdlog::info("vgpu {}: device-model reset", id_);
 }
 
+void Vgpu::offer_damage_hints(bool on) {
+  pvinfo_.offer_damage_hints(on);
+  const uint32_t caps = vregs_.read32(hw::kPvinfoOffset + hw::pv::kVgtCaps);
+  vregs_.write(hw::kPvinfoOffset + hw::pv::kVgtCaps, 4, on ? caps | hw::kCapDamageHints : caps & ~hw::kCapDamageHints);
+  if (!on) display_.set_damage_hints(false);
+}
+
 bool Vgpu::replace_ram(std::shared_ptr<GuestRam> ram) {
   if (!ram) ram = GuestRam::none();
   const bool changed = !ram_->same_layout(*ram);
