@@ -192,5 +192,28 @@ TEST_F(ServerDamageTest, ResetClearsHints) {
   EXPECT_FALSE(ask(*c).hinted()) << "after a reset the guest has to switch hints on again";
 }
 
+// The builtin console guest switches hints on; its vGPU's published status says so and counts.
+TEST(ServerDamageStatus, PublishedWithTheVgpusStatus) {
+  test::RunningDaemon d;
+  DaemonConfig cfg;
+  VgpuSpec console, plain;
+  console.workload = plain.workload = Workload::Console;
+  plain.damage_hints = false;  // not offered: the same console without them
+  cfg.vgpus = {console, plain};
+  d.start(cfg, "damage-status");
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  server::VgpuStatus a, b;
+  while (std::chrono::steady_clock::now() < until) {
+    a = d.host->vgpus()[0]->published(), b = d.host->vgpus()[1]->published();
+    if (a.damage_hints && a.counters.damage_submits > 10 && b.vblanks > 10) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(a.damage_hints);
+  EXPECT_GT(a.counters.damage_submits, 10u);
+  EXPECT_EQ(a.counters.damage_refused, 0u);
+  EXPECT_FALSE(b.damage_hints);
+  EXPECT_EQ(b.counters.damage_submits, 0u);
+}
+
 }  // namespace
 }  // namespace vgd

@@ -187,6 +187,7 @@ VgpuStatus HostedVgpu::read_status() const {
   if (const auto r = g.failsafe_reason()) s.failsafe_reason = vgd::describe(*r);
   s.tearing = std::string(name(spec_.tearing));
   s.pv_aware = g.pv_aware();
+  s.damage_hints = g.display().damage_hints();
   s.width = e.width, s.height = e.height, s.refresh_mhz = e.refresh_mhz;
   const display::DisplayStats& d = g.display().stats();
   for (size_t p = 0; p < hw::kPipeCount; ++p) {
