@@ -189,9 +189,11 @@ void Display::submit_damage(hw::Pipe p, hw::Plane plane, const DamageBox* boxes,
   if (!hints_on_ || plane == hw::Plane::Cursor) return;
   const bool whole = count > dmg::kMaxRects;
   for (uint32_t i = 0; !whole && i < count; ++i) {
+    // Two dword writes: every transport (a VM's trapped MMIO included) carries those.
     const DamageBox& b = boxes[i];
-    mmio_->write(MmioOffset(hw::kPvinfoOffset + hw::pv::kDamageRect + uint64_t{i} * 8), 8,
-                 uint64_t{b.x} | uint64_t{b.y} << 16 | uint64_t{b.w} << 32 | uint64_t{b.h} << 48);
+    const uint64_t at = hw::kPvinfoOffset + hw::pv::kDamageRect + uint64_t{i} * 8;
+    write(at, uint32_t{b.x} | uint32_t{b.y} << 16);
+    write(at + 4, uint32_t{b.w} | uint32_t{b.h} << 16);
   }
   uint32_t v = dmg::kCount.set(0, whole ? 0 : count);
   v = dmg::kPlane.set(v, plane == hw::Plane::Primary ? 0 : 1);
