@@ -26,6 +26,7 @@ constexpr uint64_t kApertureSize = 0x78044;
 constexpr uint64_t kHiddenBase = 0x78048;
 constexpr uint64_t kHiddenSize = 0x7804C;
 constexpr uint64_t kFenceNum = 0x78050;
+constexpr uint64_t kMaxMode = 0x78058;
 constexpr uint64_t kDisplayReady = 0x78804;
 constexpr uint64_t kG2vNotify = 0x78818;
 constexpr uint64_t kRsv6 = 0x7881C;
@@ -111,7 +112,7 @@ TEST_F(PvinfoTest, InitialGuestHalf) {
 TEST_F(PvinfoTest, EveryOtherDwordIsZero) {
   const std::set<uint64_t> populated = {kMagic,       kMagic + 4,   kVersionMajor, kVgtId,     kCaps,
                                         kApertureBase, kApertureSize, kHiddenBase, kHiddenSize, kFenceNum,
-                                        kCursorXHot,  kCursorYHot};
+                                        kMaxMode,     kCursorXHot,  kCursorYHot};
   for (uint64_t off = kMagic; off < kPageEnd; off += 4)
     if (!populated.contains(off)) {
       EXPECT_EQ(r(off), 0u) << "at " << std::hex << off;
@@ -122,6 +123,7 @@ TEST_F(PvinfoTest, EveryOtherDwordIsZero) {
 struct TypeCase {
   const char* type;
   uint64_t aperture_mib, hidden_mib;
+  uint32_t max_width, max_height;
 };
 
 class PvinfoResourcesTest : public GpuTest, public ::testing::WithParamInterface<TypeCase> {
@@ -142,6 +144,8 @@ TEST_P(PvinfoResourcesTest, AvailRsMatchesAllocation) {
   EXPECT_EQ(rd(g, kHiddenBase), res.hidden.begin.value());
   EXPECT_EQ(rd(g, kHiddenSize), GetParam().hidden_mib * kMiBytes);
   EXPECT_EQ(rd(g, kFenceNum), 4u);
+  // The guest's driver offers only modes up to the type's largest (docs/hardware.md, PVINFO).
+  EXPECT_EQ(rd(g, kMaxMode), GetParam().max_width | GetParam().max_height << 16);
   EXPECT_EQ(res.aperture.size, GetParam().aperture_mib * kMiBytes);
   EXPECT_EQ(res.fences.size(), 4u);
   // Ballooning needs the aperture slice below the aperture end, the hidden one above it.
@@ -152,8 +156,10 @@ TEST_P(PvinfoResourcesTest, AvailRsMatchesAllocation) {
 }
 
 INSTANTIATE_TEST_SUITE_P(StandardTypes, PvinfoResourcesTest,
-                         ::testing::Values(TypeCase{"GVTg_V5_8", 64, 384}, TypeCase{"GVTg_V5_4", 128, 512},
-                                           TypeCase{"GVTg_V5_2", 256, 1024}, TypeCase{"GVTg_V5_1", 512, 2048}),
+                         ::testing::Values(TypeCase{"GVTg_V5_8", 64, 384, 1024, 768},
+                                           TypeCase{"GVTg_V5_4", 128, 512, 1920, 1200},
+                                           TypeCase{"GVTg_V5_2", 256, 1024, 1920, 1200},
+                                           TypeCase{"GVTg_V5_1", 512, 2048, 1920, 1200}),
                          [](const auto& tp) { return std::string(tp.param.type); });
 
 // ---- Reads --------------------------------------------------------------------------------------
@@ -166,7 +172,7 @@ TEST_F(PvinfoTest, AnyReadMarksPvAware) {
 
 TEST_F(PvinfoTest, ListedReadsAreQuiet) {
   for (uint64_t off : {kMagic, kMagic + 4, kVersionMajor, kVgtId, kCaps, kApertureBase, kApertureSize,
-                       kHiddenBase, kHiddenSize, kFenceNum, kRsv6})
+                       kHiddenBase, kHiddenSize, kFenceNum, kMaxMode, kRsv6})
     r(off);
   EXPECT_EQ(v->counters().pvinfo_unlisted_read, 0u);
 }

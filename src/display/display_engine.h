@@ -100,6 +100,7 @@ class DisplayEngine final : public RegisterDevice {
         timer_(&timer),
         ctx_(&ctx),
         limits_(limits) {}
+  ModeLimits limits() const { return limits_; }
 
   // One emulated vblank for every active pipe.
   VblankReport vblank();

@@ -54,7 +54,9 @@ struct Pvinfo {
     uint32_t nonmappable_base;
     uint32_t nonmappable_size;
     uint32_t fence_num;
-    uint32_t rsv2[3];
+    uint32_t rsv2;
+    uint32_t max_mode;  // ours: the type's largest mode, 15:0 width, 31:16 height (0: not told)
+    uint32_t rsv2b;
   } avail_rs;
   uint32_t rsv3[0x200 - 24];
   // Guest -> host half.
@@ -94,6 +96,9 @@ inline constexpr uint64_t kMappableSize = offsetof(Pvinfo, avail_rs.mappable_siz
 inline constexpr uint64_t kNonmappableBase = offsetof(Pvinfo, avail_rs.nonmappable_base);
 inline constexpr uint64_t kNonmappableSize = offsetof(Pvinfo, avail_rs.nonmappable_size);
 inline constexpr uint64_t kFenceNum = offsetof(Pvinfo, avail_rs.fence_num);
+inline constexpr uint64_t kMaxMode = offsetof(Pvinfo, avail_rs.max_mode);
+inline constexpr Field<uint32_t> kMaxModeWidth{0, 16};
+inline constexpr Field<uint32_t> kMaxModeHeight{16, 16};
 inline constexpr uint64_t kRsv4 = offsetof(Pvinfo, rsv4);
 inline constexpr uint64_t kDisplayReady = offsetof(Pvinfo, display_ready);
 inline constexpr uint64_t kRsv5 = offsetof(Pvinfo, rsv5);
@@ -129,6 +134,7 @@ static_assert(sizeof(Pvinfo) == kPvinfoSize);
 static_assert(pv::kVersionMajor == 0x08 && pv::kVersionMinor == 0x0A && pv::kVgtId == 0x0C);
 static_assert(pv::kVgtCaps == 0x10 && pv::kMappableBase == 0x40 && pv::kMappableSize == 0x44);
 static_assert(pv::kNonmappableBase == 0x48 && pv::kNonmappableSize == 0x4C && pv::kFenceNum == 0x50);
+static_assert(pv::kMaxMode == 0x58);
 static_assert(pv::kRsv4 == 0x800 && pv::kDisplayReady == 0x804 && pv::kRsv5 == 0x808);
 static_assert(pv::kG2vNotify == 0x818 && pv::kRsv6 == 0x81C);
 static_assert(pv::kCursorXHot == 0x830 && pv::kCursorYHot == 0x834 && pv::kPdp == 0x838);

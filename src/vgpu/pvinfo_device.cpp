@@ -24,7 +24,7 @@ struct Window {
 // Fields a guest may read without a note in the log (docs/hardware.md, PVINFO).
 constexpr Window kQuietReads[] = {
     {pv::kMagic, pv::kVgtCaps + 4},
-    {pv::kMappableBase, pv::kFenceNum + 4},
+    {pv::kMappableBase, pv::kMaxMode + 4},
     {pv::kRsv6, pv::kRsv6 + 4},
     {pv::kDamageRect, pv::kDamageSubmit + 4},
 };
@@ -56,6 +56,10 @@ void PvinfoDevice::populate(const VgpuResources& res) {
   store(pv::kNonmappableBase, 4, res.hidden.begin.value());
   store(pv::kNonmappableSize, 4, res.hidden.size);
   store(pv::kFenceNum, 4, res.fences.size());
+  if (engine_) {  // so a guest driver offers only modes the pipe will light
+    const display::ModeLimits l = engine_->limits();
+    store(pv::kMaxMode, 4, pv::kMaxModeHeight.set(pv::kMaxModeWidth.set(0, l.max_width), l.max_height));
+  }
   store(pv::kDisplayReady, 4, static_cast<uint32_t>(hw::DisplayReady::NotReady));
   store(pv::kCursorXHot, 4, hw::kHotspotUnknown);
   store(pv::kCursorYHot, 4, hw::kHotspotUnknown);
