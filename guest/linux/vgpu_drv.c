@@ -47,9 +47,11 @@ static int vgpu_read_pvinfo(struct vgpu_device *v)
 	v->hidden.base = readl(v->bar0 + PV_HIDDEN_BASE);
 	v->hidden.size = readl(v->bar0 + PV_HIDDEN_SIZE);
 	v->fence_num = readl(v->bar0 + PV_FENCE_NUM);
-	dev_info(dev, "vGPU %u, PVINFO %u.%u, caps %#x: aperture %#llx+%llu MiB, hidden %#llx+%llu MiB, %u fences\n",
+	v->max_width = readl(v->bar0 + PV_MAX_MODE) & 0xffff;
+	v->max_height = readl(v->bar0 + PV_MAX_MODE) >> 16;
+	dev_info(dev, "vGPU %u, PVINFO %u.%u, caps %#x: aperture %#llx+%llu MiB, hidden %#llx+%llu MiB, %u fences, modes up to %ux%u\n",
 		 v->vgt_id, major, minor, v->caps, v->mappable.base, v->mappable.size >> 20, v->hidden.base,
-		 v->hidden.size >> 20, v->fence_num);
+		 v->hidden.size >> 20, v->fence_num, v->max_width, v->max_height);
 	return 0;
 }
 
@@ -138,6 +140,21 @@ static ssize_t vgpu_traps_show(struct device *dev, struct device_attribute *attr
 }
 static DEVICE_ATTR_RO(vgpu_traps);
 
+static ssize_t vgpu_poll_reads_show(struct device *dev, struct device_attribute *attr, char *buf)
+{
+	struct vgpu_device *v = pci_get_drvdata(to_pci_dev(dev));
+
+	return sysfs_emit(buf, "%lld\n", (long long)atomic64_read(&v->poll_reads));
+}
+static DEVICE_ATTR_RO(vgpu_poll_reads);
+
+static struct attribute *vgpu_attrs[] = {
+	&dev_attr_vgpu_traps.attr,
+	&dev_attr_vgpu_poll_reads.attr,
+	NULL,
+};
+static const struct attribute_group vgpu_attr_group = { .attrs = vgpu_attrs };
+
 static int vgpu_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct vgpu_device *v;
@@ -189,7 +206,7 @@ static int vgpu_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	ret = drm_dev_register(&v->drm, 0);
 	if (ret)
 		goto err_irq;
-	ret = device_create_file(&pdev->dev, &dev_attr_vgpu_traps);
+	ret = sysfs_create_group(&pdev->dev.kobj, &vgpu_attr_group);
 	if (ret)
 		goto err_unregister;
 	drm_fbdev_generic_setup(&v->drm, 32);
@@ -212,7 +229,7 @@ static void vgpu_remove(struct pci_dev *pdev)
 	struct drm_mm_node *node;
 	int i;
 
-	device_remove_file(&pdev->dev, &dev_attr_vgpu_traps);
+	sysfs_remove_group(&pdev->dev.kobj, &vgpu_attr_group);
 	drm_dev_unplug(&v->drm);
 	drm_atomic_helper_shutdown(&v->drm);
 	if (v->have_irq)

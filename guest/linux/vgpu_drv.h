@@ -56,6 +56,7 @@ struct vgpu_device {
 	u64 bar0_len;
 	/* From PVINFO. */
 	u32 vgt_id, caps, fence_num;
+	u32 max_width, max_height; /* the type's largest mode, if PVINFO says; else 0 */
 	struct vgpu_gm_range mappable, hidden;
 	u64 ggtt_size, aperture_size;
 	/* GM allocator with the balloon: everything outside our two slices is reserved. */
@@ -68,6 +69,7 @@ struct vgpu_device {
 	struct vgpu_pipe pipes[VGPU_PIPES];
 	unsigned int num_pipes;
 	atomic64_t traps;          /* register accesses this driver made (sysfs vgpu_traps) */
+	atomic64_t poll_reads;     /* of which the vblank poller's frame-counter reads (vgpu_poll_reads) */
 	bool have_irq;             /* the INTx handler is installed */
 	bool irq_seen;             /* an interrupt arrived: vblanks come from it, not the poller */
 };

@@ -5,8 +5,10 @@
  * A flip completes when the device says so: the pending commit's event is sent at the first
  * vblank at which each plane's PLANE_SURFLIVE shows the address the commit wrote (docs/hardware.md,
  * Flips). Vblanks come from the device's interrupt when one arrives (KVM); a VM under TCG gets
- * none (docs/vm.md, INTx), so until the first interrupt a timer polls PIPE_FRMCOUNT four times per
- * frame while anyone waits for a vblank or a flip.
+ * none (docs/vm.md, INTx), so until the first interrupt a timer polls PIPE_FRMCOUNT while anyone
+ * waits for a vblank or a flip. The poll locks onto the device's vblank grid: after seeing the
+ * counter move it sleeps until one step before the next vblank is due, then polls every step, so
+ * a frame costs about two reads and a vblank is seen at most one step late.
  */
 #include <drm/drm_atomic.h>
 #include <drm/drm_atomic_helper.h>
@@ -32,12 +34,18 @@ MODULE_PARM_DESC(pipes, "CRTCs to expose, 1 to 3 (default 3)");
 
 /* --- vblank and flip completion ------------------------------------------------------------ */
 
+/* A sixteenth of a frame (about 1 ms at 60 Hz), never under 250 us. */
+static ktime_t poll_step(const struct vgpu_pipe *p)
+{
+	return max_t(ktime_t, ktime_divns(p->period, 16), 250 * NSEC_PER_USEC);
+}
+
 static void poll_start_locked(struct vgpu_pipe *p)
 {
 	if (p->polling || p->v->irq_seen || !p->lit)
 		return;
 	p->polling = true;
-	hrtimer_start(&p->poll, ktime_divns(p->period, 4), HRTIMER_MODE_REL);
+	hrtimer_start(&p->poll, poll_step(p), HRTIMER_MODE_REL);
 }
 
 /* The frame counter moved: which owed flips latched, and the event if all did. Under p->lock. */
@@ -83,6 +91,8 @@ static bool pipe_tick(struct vgpu_pipe *p, bool from_timer)
 
 	spin_lock_irqsave(&p->lock, flags);
 	if (p->lit) {
+		if (from_timer)
+			atomic64_inc(&p->v->poll_reads);
 		frame = vgpu_read(p->v, PIPE_REG(p->index, PIPE_FRMCOUNT));
 		moved = frame != p->frame;
 		p->frame = frame;
@@ -93,7 +103,7 @@ static bool pipe_tick(struct vgpu_pipe *p, bool from_timer)
 	if (from_timer) {
 		p->polling = again;
 		if (again)
-			hrtimer_forward_now(&p->poll, ktime_divns(p->period, 4));
+			hrtimer_forward_now(&p->poll, moved ? p->period - poll_step(p) : poll_step(p));
 	}
 	spin_unlock_irqrestore(&p->lock, flags);
 	if (moved)
@@ -178,11 +188,22 @@ static u32 vgpu_get_vblank_counter(struct drm_crtc *crtc)
 
 /* --- CRTC ---------------------------------------------------------------------------------- */
 
+/* The module's limit, lowered to the vGPU type's when PVINFO tells it (docs/hardware.md, PVINFO). */
+static unsigned int limit_width(const struct vgpu_device *v)
+{
+	return v->max_width ? min(max_width, v->max_width) : max_width;
+}
+static unsigned int limit_height(const struct vgpu_device *v)
+{
+	return v->max_height ? min(max_height, v->max_height) : max_height;
+}
+
 static enum drm_mode_status vgpu_crtc_mode_valid(struct drm_crtc *crtc, const struct drm_display_mode *m)
 {
+	struct vgpu_device *v = crtc_to_pipe(crtc)->v;
 	int refresh = drm_mode_vrefresh(m);
 
-	if (m->hdisplay > max_width || m->vdisplay > max_height)
+	if (m->hdisplay > limit_width(v) || m->vdisplay > limit_height(v))
 		return MODE_BAD;
 	/* The device runs its vblank clock at 24 to 240 Hz (docs/hardware.md, Refresh rate). */
 	if (refresh < 24 || refresh > 240 || m->flags & DRM_MODE_FLAG_INTERLACE)
@@ -228,9 +249,13 @@ static void vgpu_crtc_atomic_enable(struct drm_crtc *crtc, struct drm_atomic_sta
 	vgpu_write(v, MASTER_IRQ, MASTER_IRQ_ENABLE);
 	vgpu_write(v, PIPE_REG(i, PIPECONF), PIPECONF_ENABLE);
 	active = vgpu_read(v, PIPE_REG(i, PIPECONF)) & PIPECONF_ACTIVE;
-	if (!active)
+	if (!active) {
+		/* Nothing will latch or tick: the commit's event goes out at once (see atomic_flush). */
 		drm_err(crtc->dev, "pipe %c did not light for %dx%d@%d: beyond this vGPU type's largest mode?\n",
 			'A' + i, m->hdisplay, m->vdisplay, drm_mode_vrefresh(m));
+		drm_dev_exit(idx);
+		return;
+	}
 	memset(&p->shadow, 0xff, sizeof(p->shadow));
 	memset(&p->cursor_shadow, 0xff, sizeof(p->cursor_shadow));
 	spin_lock_irqsave(&p->lock, flags);
@@ -251,7 +276,6 @@ static void vgpu_crtc_atomic_disable(struct drm_crtc *crtc, struct drm_atomic_st
 	unsigned long flags;
 	int idx;
 
-	drm_crtc_vblank_off(crtc);
 	spin_lock_irqsave(&p->lock, flags);
 	p->lit = false;
 	e = p->event;
@@ -259,11 +283,9 @@ static void vgpu_crtc_atomic_disable(struct drm_crtc *crtc, struct drm_atomic_st
 	spin_unlock_irqrestore(&p->lock, flags);
 	hrtimer_cancel(&p->poll);
 	p->polling = false;
-	if (e) { /* cannot happen after vblank_off has sent it; keep the reference balanced */
-		spin_lock_irqsave(&crtc->dev->event_lock, flags);
-		drm_crtc_send_vblank_event(crtc, e);
-		spin_unlock_irqrestore(&crtc->dev->event_lock, flags);
-	}
+	if (e) /* a flip that will never latch now: complete it rather than leave it hanging */
+		send_event(p, e);
+	drm_crtc_vblank_off(crtc);
 	if (drm_dev_enter(crtc->dev, &idx)) {
 		vgpu_write(v, PLANE_REG(p->index, 1, PLANE_CTL), 0);
 		vgpu_write(v, PLANE_REG(p->index, 2, PLANE_CTL), 0);
@@ -289,7 +311,7 @@ static void vgpu_crtc_atomic_flush(struct drm_crtc *crtc, struct drm_atomic_stat
 	if (!e)
 		return;
 	crtc->state->event = NULL;
-	if (drm_crtc_vblank_get(crtc)) { /* the pipe is off: nothing will latch */
+	if (!p->lit || drm_crtc_vblank_get(crtc)) { /* the pipe is off: nothing will latch */
 		spin_lock_irqsave(&crtc->dev->event_lock, flags);
 		drm_crtc_send_vblank_event(crtc, e);
 		spin_unlock_irqrestore(&crtc->dev->event_lock, flags);
@@ -325,7 +347,8 @@ static const struct drm_crtc_funcs vgpu_crtc_funcs = {
 
 static int vgpu_get_modes(struct drm_connector *c)
 {
-	int n = drm_add_modes_noedid(c, max_width, max_height);
+	struct vgpu_device *v = to_vgpu(c->dev);
+	int n = drm_add_modes_noedid(c, limit_width(v), limit_height(v));
 
 	drm_set_preferred_mode(c, 1024, 768);
 	return n;
@@ -420,7 +443,7 @@ int vgpu_kms_init(struct vgpu_device *v)
 	if (ret)
 		return ret;
 	dev->max_vblank_count = 0xffffffff;
-	dev->vblank_disable_immediate = true;
+	/* Vblank stays on for drm_vblank_offdelay after its last user, so the poll keeps its lock. */
 	drm_mode_config_reset(dev);
 	return 0;
 }

@@ -33,6 +33,8 @@
 #define PV_HIDDEN_BASE (VGPU_PVINFO + 0x048)
 #define PV_HIDDEN_SIZE (VGPU_PVINFO + 0x04c)
 #define PV_FENCE_NUM (VGPU_PVINFO + 0x050)
+/* Our extension: the vGPU type's largest mode, 15:0 width, 31:16 height; 0 = not told. */
+#define PV_MAX_MODE (VGPU_PVINFO + 0x058)
 #define PV_DISPLAY_READY (VGPU_PVINFO + 0x804)
 #define PV_CURSOR_X_HOT (VGPU_PVINFO + 0x830)
 #define PV_CURSOR_Y_HOT (VGPU_PVINFO + 0x834)
