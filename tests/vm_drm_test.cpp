@@ -9,7 +9,6 @@
 #include <cstring>
 #include <functional>
 #include <optional>
-#include <regex>
 
 #include "client/connection.h"
 #include "daemon_support.h"
@@ -20,6 +19,7 @@
 #include "util/thread_annotations.h"
 #include "viewers/frame_grab.h"
 #include "vm_support.h"
+#include "vnc_support.h"
 
 namespace vgd {
 namespace {
@@ -32,53 +32,48 @@ using test::Vm;
 constexpr auto kBoot = 300s;
 constexpr auto kCommand = 120s;
 constexpr auto kPicture = 120s;
-// fbcon's font (forced with fbcon=font:VGA8x16) and its default colours, as XRGB8888 scans out.
+// fbcon's character height (font forced with fbcon=font:VGA8x16) and its background, composed.
 constexpr uint32_t kCellHeight = 16;
 constexpr uint32_t kBlack = 0xff000000;
 // The kernel command line of every VM here: the driver, the shell, a known console mode and font.
 constexpr std::string_view kDriverShell = "vgpu.driver=1 vgpu.shell=1 video=1024x768 fbcon=font:VGA8x16";
 
-bool eventually(std::chrono::seconds limit, const std::function<bool()>& pred) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(200ms);
-  }
-  return true;
-}
-
-// Starts a VM with the driver and the shell on a device behind `sock`, and waits for the shell.
-// `consoles` and `extra` go before and after the usual command line.
-std::unique_ptr<Vm> boot_with_driver(const test::VmTools& tools, int sock, const std::string& name,
-                                     const std::string& consoles = "", const std::string& extra = "") {
-  test::VmOptions o;
-  o.append = fmt::format("{} {}", kDriverShell, extra);
-  o.consoles = consoles;
-  o.shell = true;
-  o.args = {"-device", fmt::format("x-pci-proxy-dev,id=vgpu,fd={}", sock)};
-  o.inherit_fds = {sock};
-  auto vm = std::make_unique<Vm>(tools, o, name);
-  EXPECT_TRUE(vm->shell().connected()) << "QEMU's console socket\n" << vm->logs();
-  EXPECT_TRUE(vm->wait_for("shell on the serial console", kBoot)) << vm->logs();
-  return vm;
-}
-
-// Runs `command` in the VM's shell: its output, a test failure (with the console) if it hangs.
-test::SerialShell::Result sh(Vm& vm, const std::string& command) {
-  auto r = vm.shell().run(command, kCommand);
-  EXPECT_TRUE(r.has_value()) << "no answer to `" << command << "`\n" << vm.logs();
-  return r.value_or(test::SerialShell::Result{});
-}
-
-bool has_drm_device(Vm& vm) { return sh(vm, "test -e /dev/dri/card0").status == 0; }
-
-class VmDrmTest : public ::testing::Test {
+// What every test here has: the VM tools (skipping without them or the driver in the image) and
+// one VM with the driver and a shell.
+class DriverVmTest : public ::testing::Test {
  protected:
   void SetUp() override {
     tools = test::find_vm_tools();
     if (!tools.missing.empty()) GTEST_SKIP() << tools.missing;
     if (!tools.driver_missing.empty()) GTEST_SKIP() << tools.driver_missing;
   }
+  // Starts the VM on a device behind `sock` and waits for its shell. `consoles` and `extra` go
+  // before and after the usual kernel command line.
+  void boot(int sock, const std::string& name, const std::string& consoles = "", const std::string& extra = "") {
+    test::VmOptions o;
+    o.append = fmt::format("{} {}", kDriverShell, extra);
+    o.consoles = consoles;
+    o.shell = true;
+    o.args = {"-device", fmt::format("x-pci-proxy-dev,id=vgpu,fd={}", sock)};
+    o.inherit_fds = {sock};
+    vm = std::make_unique<Vm>(tools, o, name);
+    ASSERT_TRUE(vm->shell().connected()) << "QEMU's console socket\n" << vm->logs();
+    ASSERT_TRUE(vm->wait_for("shell on the serial console", kBoot)) << vm->logs();
+  }
+  // Runs `command` in the VM's shell: its output, a test failure (with the console) if it hangs.
+  test::SerialShell::Result sh(const std::string& command) {
+    auto r = vm->shell().run(command, kCommand);
+    EXPECT_TRUE(r.has_value()) << "no answer to `" << command << "`\n" << vm->logs();
+    return r.value_or(test::SerialShell::Result{});
+  }
+  bool has_drm_device() { return sh("test -e /dev/dri/card0").status == 0; }
+
+  test::VmTools tools;
+  std::unique_ptr<Vm> vm;
+};
+
+class VmDrmTest : public DriverVmTest {
+ protected:
   void TearDown() override {
     vm.reset();
     daemon.stop();
@@ -104,7 +99,7 @@ class VmDrmTest : public ::testing::Test {
     session.emplace(std::move(*s));
     auto sock = conn->attach_vm(1);
     ASSERT_TRUE(sock.has_value()) << sock.error().message;
-    vm = boot_with_driver(tools, sock->get(), "drm", consoles, extra);
+    boot(sock->get(), "drm", consoles, extra);
   }
   // The primary plane as a consumer composes it; nothing while the pipe is off.
   std::optional<fb::Image> picture() {
@@ -118,31 +113,39 @@ class VmDrmTest : public ::testing::Test {
   // console has finished drawing); the last one seen (or nothing) when none is.
   std::optional<fb::Image> picture_when(const std::function<bool(const fb::Image&)>& pred) {
     std::optional<fb::Image> last;
-    eventually(kPicture, [&] {
-      auto first = picture();
-      if (!first || !pred(*first)) return false;
-      std::this_thread::sleep_for(1s);
+    test::eventually([&] {
       last = picture();
-      return last && last->px == first->px;
-    });
+      if (!last || !pred(*last)) return false;
+      std::this_thread::sleep_for(1s);
+      auto again = picture();
+      const bool same = again && again->px == last->px;
+      last = std::move(again);
+      return same;
+    }, kPicture);
     return last;
   }
-  // Host view of the vGPU: GGTT entries present in its slices, and PVINFO's display_ready.
-  std::pair<uint64_t, uint32_t> ggtt_and_ready() {
+  // Host view of the vGPU: GGTT entries present in its slices (and the GM address of the first),
+  // and PVINFO's display_ready.
+  struct HostView {
+    uint64_t present = 0;
+    uint64_t first_gm = 0;
+    uint32_t ready = 0;
+  };
+  HostView host_view() {
     auto* hv = daemon.host->find(1);
     const Locked lk(hv->lock());
     const GgttView& g = hv->vgpu().ggtt();
-    uint64_t present = 0;
+    HostView h;
     for (const GmRange r : {g.aperture(), g.hidden()})
-      for (uint64_t i = r.begin.value() / 4096; i < r.end().value() / 4096; ++i) present += g.guest_pte(i) & 1;
-    return {present, hv->vgpu().display_ready()};
+      for (uint64_t i = r.begin.value() / 4096; i < r.end().value() / 4096; ++i)
+        if (g.guest_pte(i) & 1 && h.present++ == 0) h.first_gm = i * 4096;
+    h.ready = hv->vgpu().display_ready();
+    return h;
   }
 
-  test::VmTools tools;
   test::RunningDaemon daemon;
   std::optional<client::Connection> conn;
   std::optional<client::VgpuSession> session;
-  std::unique_ptr<Vm> vm;
 };
 
 // Writes `img` as a PNG next to the VM's logs, for a failure message to point at.
@@ -163,11 +166,11 @@ TEST_F(VmDrmTest, TheDriverBindsAndItsConsoleReachesTheExportedPrimary) {
   // console=tty0 with loglevel=7 (after the usual quiet): the kernel's whole log goes to the
   // framebuffer console too, so it shows text.
   ASSERT_NO_FATAL_FAILURE(start("console=tty0", "loglevel=7"));
-  const std::string dmesg = sh(*vm, "dmesg | grep -i -e vgpu -e drm").output;
+  const std::string dmesg = sh("dmesg | grep -i -e vgpu -e drm").output;
   EXPECT_NE(dmesg.find("vGPU 1, PVINFO 1."), std::string::npos) << dmesg;
   EXPECT_NE(dmesg.find("Initialized vgpu_drm"), std::string::npos) << dmesg;
-  EXPECT_TRUE(has_drm_device(*vm)) << sh(*vm, "ls -l /dev/dri").output;
-  EXPECT_EQ(sh(*vm, "cat /sys/class/graphics/fb0/virtual_size").output.substr(0, 5), "1024,");
+  EXPECT_TRUE(has_drm_device()) << sh("ls -l /dev/dri").output;
+  EXPECT_EQ(sh("cat /sys/class/graphics/fb0/virtual_size").output.substr(0, 5), "1024,");
 
   // The first rows of the console hold text: a good part of them is lit, but far from all.
   const auto img = picture_when([](const fb::Image& i) { return lit_pixels(i, 0, 4 * kCellHeight) > 1000; });
@@ -177,21 +180,21 @@ TEST_F(VmDrmTest, TheDriverBindsAndItsConsoleReachesTheExportedPrimary) {
   const uint64_t lit = lit_pixels(*img, 0, 4 * kCellHeight);
   EXPECT_GT(lit, 1000u) << "no console text in the top rows; " << saved(*img, "console") << "\n" << vm->logs();
   EXPECT_LT(lit, 1024u * 4 * kCellHeight / 2) << "the top rows are mostly lit: not text";
-  const auto [present, ready] = ggtt_and_ready();
-  EXPECT_GT(present, 0u) << "the scanned-out buffer is mapped through the vGPU's GGTT";
-  EXPECT_EQ(ready, 1u);
+  const HostView h = host_view();
+  EXPECT_GT(h.present, 0u) << "the scanned-out buffer is mapped through the vGPU's GGTT";
+  EXPECT_EQ(h.ready, 1u);
 }
 
 TEST_F(VmDrmTest, ALineWrittenToTty1ChangesThePictureWhereTheCursorIs) {
   ASSERT_NO_FATAL_FAILURE(start());
   // A still cursor on a cleared console, five lines down.
-  EXPECT_EQ(sh(*vm, "echo 0 > /sys/class/graphics/fbcon/cursor_blink").status, 0);
-  EXPECT_EQ(sh(*vm, R"(printf '\033[H\033[J\n\n\n\n\n' > /dev/tty1)").status, 0);
+  EXPECT_EQ(sh("echo 0 > /sys/class/graphics/fbcon/cursor_blink").status, 0);
+  EXPECT_EQ(sh(R"(printf '\033[H\033[J\n\n\n\n\n' > /dev/tty1)").status, 0);
   constexpr uint32_t kRow = 5;
   const auto before = picture_when([](const fb::Image&) { return true; });
   ASSERT_TRUE(before.has_value()) << "no primary plane to export\n" << vm->logs();
 
-  EXPECT_EQ(sh(*vm, "printf 'vgpu_drm: a line on tty1 #0123456789' > /dev/tty1").status, 0);
+  EXPECT_EQ(sh("printf 'vgpu_drm: a line on tty1 #0123456789' > /dev/tty1").status, 0);
   const auto after = picture_when([&](const fb::Image& i) { return i.px != before->px; });
   ASSERT_TRUE(after.has_value() && after->px != before->px) << "the line never reached the picture\n" << vm->logs();
   uint32_t top = after->height, bottom = 0, right = 0;
@@ -214,17 +217,18 @@ TEST_F(VmDrmTest, ALineWrittenToTty1ChangesThePictureWhereTheCursorIs) {
 TEST_F(VmDrmTest, RmmodLeavesNoGgttEntryAndTakesDisplayReadyBack) {
   ASSERT_NO_FATAL_FAILURE(start());
   ASSERT_TRUE(picture_when([](const fb::Image&) { return true; }).has_value()) << vm->logs();
-  const auto [present, ready] = ggtt_and_ready();
-  ASSERT_GT(present, 0u) << "the console's buffer is mapped while the driver is bound";
-  ASSERT_EQ(ready, 1u);
+  const HostView bound = host_view();
+  ASSERT_GT(bound.present, 0u) << "the console's buffer is mapped while the driver is bound";
+  ASSERT_EQ(bound.ready, 1u);
 
-  const auto r = sh(*vm, "rmmod vgpu_drm");
+  const auto r = sh("rmmod vgpu_drm");
   EXPECT_EQ(r.status, 0) << r.output;
-  EXPECT_FALSE(has_drm_device(*vm));
-  const auto [left, ready_after] = ggtt_and_ready();
-  EXPECT_EQ(left, 0u) << "GGTT entries still present after rmmod";
-  EXPECT_EQ(ready_after, 0u);
-  const std::string dmesg = sh(*vm, "dmesg").output;
+  EXPECT_FALSE(has_drm_device());
+  const HostView gone = host_view();
+  EXPECT_EQ(gone.present, 0u) << "GGTT entries still present after rmmod, the first at GM " << std::hex
+                              << gone.first_gm << " (of " << std::dec << bound.present << " while bound)";
+  EXPECT_EQ(gone.ready, 0u);
+  const std::string dmesg = sh("dmesg").output;
   EXPECT_EQ(dmesg.find("WARNING"), std::string::npos) << dmesg;
   EXPECT_EQ(dmesg.find("BUG"), std::string::npos) << dmesg;
 }
@@ -233,10 +237,10 @@ TEST_F(VmDrmTest, SlicesTooSmallForAFramebufferAreRefused) {
   // A real vGPU whose type has 1 MiB of aperture and 2 MiB of hidden graphics memory.
   const VgpuType tiny{"tiny", {1 * kMiB, 2 * kMiB, 4}, 2, 1024, 768};
   ASSERT_NO_FATAL_FAILURE(start("", "", &tiny));
-  const std::string dmesg = sh(*vm, "dmesg | grep vgpu_drm").output;
+  const std::string dmesg = sh("dmesg | grep vgpu_drm").output;
   EXPECT_NE(dmesg.find("cannot hold one 1024x768 framebuffer"), std::string::npos) << dmesg;
-  EXPECT_FALSE(has_drm_device(*vm));
-  EXPECT_EQ(ggtt_and_ready().second, 0u);
+  EXPECT_FALSE(has_drm_device());
+  EXPECT_EQ(host_view().ready, 0u);
 }
 
 // A device with the vGPU's PCI identity that serves only a PVINFO page of the test's making (or
@@ -260,29 +264,23 @@ class PvinfoOnlyDevice final : public remote::Endpoint {
   std::optional<hw::Pvinfo> page_;
 };
 
-class VmDrmRefusalTest : public ::testing::Test {
+class VmDrmRefusalTest : public DriverVmTest {
  protected:
-  void SetUp() override {
-    tools = test::find_vm_tools();
-    if (!tools.missing.empty()) GTEST_SKIP() << tools.missing;
-    if (!tools.driver_missing.empty()) GTEST_SKIP() << tools.driver_missing;
-  }
   // Boots a VM on `device` and answers what the driver said about it in dmesg.
   std::string refused(PvinfoOnlyDevice& device, const std::string& name) {
     auto [ours, theirs] = remote::test::socket_pair();
     remote::ProxySession session(std::move(ours), device, intx, {});
     session.start();
-    vm = boot_with_driver(tools, theirs.get(), name);
-    EXPECT_FALSE(has_drm_device(*vm));
+    boot(theirs.get(), name);
+    if (::testing::Test::HasFatalFailure()) return vm->logs();
+    EXPECT_FALSE(has_drm_device());
     EXPECT_EQ(device.writes.load(), 0u) << "the driver wrote to a device it refused";
-    const std::string dmesg = sh(*vm, "dmesg | grep vgpu_drm").output;
-    vm.reset();
+    const std::string dmesg = sh("dmesg | grep vgpu_drm").output;
+    vm.reset();  // before the session it talks to
     return dmesg;
   }
 
-  test::VmTools tools;
   remote::IntxLine intx;
-  std::unique_ptr<Vm> vm;
 };
 
 TEST_F(VmDrmRefusalTest, ADeviceWithoutPvinfoIsRefused) {
