@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <regex>
 
 #include "client/connection.h"
 #include "daemon_support.h"
@@ -170,6 +171,10 @@ TEST_F(VmDrmTest, TheDriverBindsAndItsConsoleReachesTheExportedPrimary) {
   EXPECT_NE(dmesg.find("vGPU 1, PVINFO 1."), std::string::npos) << dmesg;
   EXPECT_NE(dmesg.find("Initialized vgpu_drm"), std::string::npos) << dmesg;
   EXPECT_TRUE(has_drm_device()) << sh("ls -l /dev/dri").output;
+  // libdrm's modetest in the image finds the device by its driver's name and a connected output.
+  const auto connectors = sh("modetest -M vgpu_drm -c");
+  EXPECT_EQ(connectors.status, 0) << connectors.output;
+  EXPECT_TRUE(std::regex_search(connectors.output, std::regex("\\bconnected\\b"))) << connectors.output;
   EXPECT_EQ(sh("cat /sys/class/graphics/fb0/virtual_size").output.substr(0, 5), "1024,");
 
   // The first rows of the console hold text: a good part of them is lit, but far from all.
