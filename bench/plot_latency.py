@@ -144,7 +144,7 @@ elif kind == "vnc":
     lat = next((r for r in rows if r["name"] == "flip_to_pixels"), None)
     cpu = next((r for r in rows if r["name"] == "cpu"), None)
     fig, ax = plt.subplots(figsize=(10, 0.7 * len(byte_rows) + 2.2))
-    labels = [f"{r['workload']} ({r['encodings']})" for r in byte_rows]
+    labels = [f"{r['workload']} ({r['encodings']}{', hints' if r.get('hints') == 'yes' else ''})" for r in byte_rows]
     ys = range(len(byte_rows))
     wire = [max(r["wire_kib_per_s"], 0.01) for r in byte_rows]
     raw = [max(r["raw_frames_kib_per_s"], 0.01) for r in byte_rows]

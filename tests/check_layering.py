@@ -17,6 +17,7 @@ ALLOWED = {
     "exporter": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "fb"},
     "guest": {"util", "hw"},  # runs in the VM: never the host's layers
     "vmguest": {"util", "hw", "guest"},  # vgpu-guest, the guest core's Linux ports inside a VM
+    "kmstest": set(),  # vgpu-kmstest: drives any KMS driver in a VM, nothing of ours below it
     "remote": {"util", "hw"},  # serving a device to a VM (x-pci-proxy-dev): no vGPU knowledge
     "config": {"util", "hw", "proto", "memory", "mmio", "display", "vgpu", "guest"},
     "client": {"util", "hw", "proto", "events"},  # consumers: events/event_value.h only (constexpr)

@@ -102,5 +102,35 @@ TEST(DisplayOff, SaysSoInTheMiddle) {
   EXPECT_EQ(render_display_off(1, 1).px.size(), 1u);
 }
 
+TEST(Damage, WithinHintsOnlyTheirTilesAreCompared) {
+  const auto a = picture(128, 64);
+  auto b = a;
+  b[size_t{5} * 128 + 5] ^= 1;    // tile (0, 0), inside the hint
+  b[size_t{40} * 128 + 100] ^= 1;  // tile (6, 2), outside it
+  const std::vector<Rect> hint = {Rect{0, 0, 20, 10}};  // tiles (0..1, 0)
+  const Damage d = diff_tiles_within(a, b, 128, 64, hint);
+  ASSERT_EQ(d.rects.size(), 1u);
+  EXPECT_EQ(d.rects[0], (Rect{0, 0, 16, 16})) << "compared inside the hint, and only there";
+  EXPECT_TRUE(diff_tiles_within(a, b, 128, 64, {}).empty()) << "no hints: nothing changed";
+}
+
+TEST(Damage, HintsOnTheScreen) {
+  const PlaneHints primary{true, false, {Rect{0, 0, 10, 10}, Rect{1000, 0, 100, 5}}};
+  const PlaneHints sprite{true, false, {Rect{2, 3, 4, 5}}};
+  const Placement at{-10, 50, 100, 100}, moved{200, 50, 100, 100};
+  auto r = hinted_screen_rects(primary, sprite, at, at, 1024, 768);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(*r, (std::vector<Rect>{{0, 0, 10, 10}, {1000, 0, 24, 5}})) << "clipped; the sprite's rect is off screen";
+  r = hinted_screen_rects(primary, PlaneHints{true, false, {Rect{20, 3, 4, 5}}}, at, at, 1024, 768);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->back(), (Rect{10, 53, 4, 5})) << "sprite rects move with the sprite";
+  r = hinted_screen_rects(primary, sprite, moved, at, 1024, 768);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->size(), 4u) << "a moved sprite: where it is and where it was";
+  EXPECT_FALSE(hinted_screen_rects(PlaneHints{true, true, {}}, sprite, at, at, 1024, 768)) << "whole primary";
+  EXPECT_FALSE(hinted_screen_rects(primary, PlaneHints{}, at, at, 1024, 768)) << "a sprite without hints";
+  EXPECT_TRUE(hinted_screen_rects(primary, PlaneHints{}, std::nullopt, std::nullopt, 1024, 768)) << "no sprite";
+}
+
 }  // namespace
 }  // namespace vgd::viewers

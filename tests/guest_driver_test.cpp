@@ -75,7 +75,7 @@ TEST_F(GuestDriverTest, ProbeLearnsExactlyItsOwnVgpu) {
   const guest::PvResources& r = g->driver().resources();
   EXPECT_EQ(r.vgt_id, 2u);
   EXPECT_EQ(r.vgt_id, g->vgpu().id());
-  EXPECT_EQ(r.caps, 0x1Cu);  // FULL_PPGTT | HWSP_EMULATION | HUGE_GTT
+  EXPECT_EQ(r.caps, 0x1001Cu);  // FULL_PPGTT | HWSP_EMULATION | HUGE_GTT | damage hints
   EXPECT_EQ(r.mappable, g->vgpu().resources().aperture);
   EXPECT_EQ(r.nonmappable, g->vgpu().resources().hidden);
   EXPECT_EQ(r.mappable.size, 128 * M);

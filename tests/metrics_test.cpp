@@ -151,6 +151,10 @@ TEST(Metrics, ValuesMatchTheSnapshot) {
   EXPECT_EQ(e.value("vgpud_mmio_refused_total", Labels{{"vgpu", "2"}, {"reason", "out_of_range"}}), 4);
   EXPECT_EQ(e.value("vgpud_malicious_accesses_total", Labels{{"vgpu", "2"}, {"kind", "pte_foreign"}}), 9);
   EXPECT_EQ(e.value("vgpud_malicious_accesses_total", Labels{{"vgpu", "2"}, {"kind", "fence_out_of_range"}}), 2);
+  EXPECT_EQ(e.value("vgpud_malicious_accesses_total", Labels{{"vgpu", "1"}, {"kind", "damage_refused"}}), 3);
+  EXPECT_EQ(e.value("vgpud_damage_hints", Labels{{"vgpu", "1"}}), 1);
+  EXPECT_EQ(e.value("vgpud_damage_hints", Labels{{"vgpu", "2"}}), 0);
+  EXPECT_EQ(e.value("vgpud_damage_submits_total", Labels{{"vgpu", "1"}}), 70);
   EXPECT_EQ(e.value("vgpud_exported_buffers_total", Labels{{"vgpu", "1"}}), 17);
   EXPECT_EQ(e.value("vgpud_exporter_live_buffers", Labels{{"vgpu", "1"}}), 3);
   EXPECT_DOUBLE_EQ(e.value("vgpud_tearing_hold_seconds_total", Labels{{"vgpu", "1"}}), 2.5);

@@ -99,7 +99,7 @@ TEST_F(PvinfoTest, VgtIdIsTheVgpuId) {
   EXPECT_GE(v->id(), 1u);  // upstream's id 0 is the idle vGPU
 }
 
-TEST_F(PvinfoTest, CapsAdvertiseFullPpgttHwspAndHugeGtt) { EXPECT_EQ(r(kCaps), 0x1Cu); }
+TEST_F(PvinfoTest, CapsAdvertiseFullPpgttHwspHugeGttAndDamageHints) { EXPECT_EQ(r(kCaps), 0x1001Cu); }
 
 TEST_F(PvinfoTest, InitialGuestHalf) {
   EXPECT_EQ(r(kDisplayReady), 0u);
@@ -342,7 +342,7 @@ TEST_F(PvinfoTest, ResetRepopulatesAndForgetsGuestState) {
   EXPECT_EQ(r(kMagic, 8), 0x4776544776544776u);
   EXPECT_EQ(r(kVersionMajor, 2), 1u);
   EXPECT_EQ(r(kVgtId), v->id());
-  EXPECT_EQ(r(kCaps), 0x1Cu);
+  EXPECT_EQ(r(kCaps), 0x1001Cu);
   EXPECT_EQ(r(kApertureBase), aperture_base);
   EXPECT_EQ(r(kFenceNum), 4u);
   EXPECT_EQ(r(kDisplayReady), 0u);

@@ -241,6 +241,7 @@ class HandGuest {
     ASSERT_EQ(guest_.display().flip(hw::Pipe::A, hw::Plane::Primary, surface_[shown_]), guest::Error::None);
   }
   int shown() const { return shown_; }
+  guest::Display& display() { return guest_.display(); }
 
  private:
   struct SleepIdle final : guest::IdlePort {

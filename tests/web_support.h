@@ -23,6 +23,8 @@ inline server::DaemonStatus sample_status() {
   a.mmio.writes[static_cast<size_t>(hw::RegBlock::Gtt)] = 1540;
   a.mmio.misaligned = 5;
   a.counters.pte_writes = 1540;
+  a.damage_hints = true;
+  a.counters.damage_submits = 70, a.counters.damage_refused = 3, a.counters.damage_disabled = 5;
   a.exporter.exports = 17, a.exporter.live = 3, a.exporter.queries = 99;
   a.tearing_counters.held = 8, a.tearing_counters.hold_ns_total = 2'500'000'000;
   a.vnc = {5901, 1, 300, 280, 123456, 12, 1};

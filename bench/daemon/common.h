@@ -130,6 +130,7 @@ struct RigOptions {
   uint32_t vgpus = 1;
   Workload workload = Workload::Desktop;
   bool probes = false;
+  bool damage_hints = true;  // offered to the guests (only the console uses them)
 };
 
 // Host + Server on its own thread + guests; torn down in the right order.

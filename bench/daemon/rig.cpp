@@ -35,6 +35,7 @@ Rig::Rig(const RigOptions& ro) {
   DaemonConfig cfg;
   cfg.gpu = bench_gpu();
   cfg.vgpus.assign(ro.vgpus, VgpuSpec{"bench_1080p", ro.workload, guest::kMode1920x1080at60, 64 * kMiB});
+  for (VgpuSpec& v : cfg.vgpus) v.damage_hints = ro.damage_hints;
   cfg.socket = path;
   cfg.max_clients = ro.vgpus + 8;
   auto h = server::Host::create(cfg);

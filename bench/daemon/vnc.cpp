@@ -8,7 +8,9 @@
 //                  pause between flips spreads them over the vblank period.
 //  bytes           For each demo workload at 1080p: what the stream put on the wire per second
 //                  (its own count of bytes sent) with the client's default encodings and with raw
-//                  only, beside what a raw full frame per refresh event would cost.
+//                  only, beside what a raw full frame per refresh event would cost. The console
+//                  runs twice: with damage hints (the stream compares only what the guest says
+//                  changed) and without (every tile compared), with the stream threads' CPU.
 //  cpu             CPU of the stream's threads (its consumer thread and libvncserver's, which
 //                  inherit its name) per stream with one client each, and what the daemon's
 //                  server loop spent answering the streams' queries.
@@ -162,13 +164,17 @@ void flip_latency(const Options& o, std::vector<std::string>& json) {
 
 // --- bytes on the wire -------------------------------------------------------------------------
 
+int64_t threads_cpu_ns(std::string_view prefix);
+
 void bytes_per_workload(const Options& o, std::vector<std::string>& json) {
   std::printf("\n== vnc: bytes on the wire per second, 1080p, one client, %.0f s per row\n", o.seconds);
-  std::printf("%-10s %-9s %9s %10s %12s %16s %8s\n", "workload", "encodings", "events/s", "updates/s", "wire KiB/s",
-              "raw frames KiB/s", "ratio");
-  for (Workload w : {Workload::Desktop, Workload::Console, Workload::Video}) {
+  std::printf("%-10s %-6s %-9s %9s %10s %12s %16s %8s %9s\n", "workload", "hints", "encodings", "events/s", "updates/s",
+              "wire KiB/s", "raw frames KiB/s", "ratio", "vnc CPU%");
+  const std::pair<Workload, bool> runs[] = {
+      {Workload::Desktop, true}, {Workload::Console, true}, {Workload::Console, false}, {Workload::Video, true}};
+  for (const auto& [w, hints] : runs) {
     for (const char* enc : {"tight zrle hextile zlib raw", "raw"}) {
-      Rig rig({1, w, false});
+      Rig rig({1, w, false, hints});
       server::HostedVgpu& hv = *rig.host->vgpus()[0];
       auto stream = stream_for(rig, hv.id());
       RfbClient client(stream->port(), enc);
@@ -177,19 +183,23 @@ void bytes_per_workload(const Options& o, std::vector<std::string>& json) {
       // flip, or every vblank for a single-buffered guest): that is the raw column.
       const viewers::VncStats s0 = stream->stats();
       const uint64_t u0 = client.updates();
-      const int64_t t0 = now_ns();
+      const int64_t t0 = now_ns(), cpu0 = threads_cpu_ns("vnc");
       sleep_s(o.seconds);
       const double secs = static_cast<double>(now_ns() - t0) / 1e9;
+      const double cpu = static_cast<double>(threads_cpu_ns("vnc") - cpu0) / 1e7 / secs;
       const viewers::VncStats st = stream->stats();
+      // "yes" where the guest gave them (the console when offered; the others never hint).
+      const bool used = st.hinted_frames > s0.hinted_frames;
       const double eps = static_cast<double>(st.events - s0.events) / secs;
       const double wire = static_cast<double>(st.bytes_sent - s0.bytes_sent) / secs / 1024;
       const double raw = eps * st.width * st.height * 4 / 1024;
       const double ups = static_cast<double>(client.updates() - u0) / secs;
       const std::string e = std::string(enc) == "raw" ? "raw" : "default";
-      std::printf("%-10s %-9s %9.1f %10.1f %12.1f %16.0f %8.4f\n", std::string(name(w)).c_str(), e.c_str(), eps, ups, wire,
-                  raw, raw > 0 ? wire / raw : 0);
-      json.push_back(JObj().str("name", "bytes").str("workload", name(w)).str("encodings", e).num("events_per_s", eps)
-                         .num("updates_per_s", ups).num("wire_kib_per_s", wire).num("raw_frames_kib_per_s", raw).dump());
+      std::printf("%-10s %-6s %-9s %9.1f %10.1f %12.1f %16.0f %8.4f %9.2f\n", std::string(name(w)).c_str(),
+                  used ? "yes" : "no", e.c_str(), eps, ups, wire, raw, raw > 0 ? wire / raw : 0, cpu);
+      json.push_back(JObj().str("name", "bytes").str("workload", name(w)).str("hints", used ? "yes" : "no")
+                         .str("encodings", e).num("events_per_s", eps).num("updates_per_s", ups)
+                         .num("wire_kib_per_s", wire).num("raw_frames_kib_per_s", raw).num("vnc_cpu_pct", cpu).dump());
     }
   }
 }

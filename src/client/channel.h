@@ -35,6 +35,9 @@ class Channel {
   // The vGPUs open on this connection: the daemon keys a client's state by vGPU, so two
   // sessions of one vGPU would share (and close) each other's references.
   std::set<uint32_t>& open_vgpus() { return open_; }
+  // What the daemon's Hello said it answers (proto::kFeature*).
+  uint32_t features() const { return features_; }
+  void set_features(uint32_t f) { features_ = f; }
 
  private:
   Unexpected<Error> fail(Error e);
@@ -44,6 +47,7 @@ class Channel {
   uint32_t next_seq_ = 1;
   std::optional<Error> broken_;
   std::set<uint32_t> open_;
+  uint32_t features_ = 0;
 };
 
 }  // namespace vgd::client::detail

@@ -80,7 +80,8 @@ Result<Connection> Connection::adopt(UniqueFd sock, std::string_view client_name
   if (reply.server_version != proto::kVersion)
     return Unexpected(Error{Status::Protocol, fmt::format("hello: the daemon speaks protocol {}, this client {}",
                                                           reply.server_version, proto::kVersion)});
-  return Connection(std::move(ch), ServerInfo{reply.server_version, reply.max_packet, reply.vgpus});
+  ch->set_features(reply.features);
+  return Connection(std::move(ch), ServerInfo{reply.server_version, reply.max_packet, reply.vgpus, reply.features});
 }
 
 Result<std::vector<VgpuInfo>> Connection::list() {

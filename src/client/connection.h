@@ -24,6 +24,7 @@ struct ServerInfo {
   uint32_t version = 0;
   uint32_t max_packet = 0;
   uint32_t vgpus = 0;  // how many vGPUs the daemon hosted at Hello
+  uint32_t features = 0;  // proto::kFeature*: requests it answers beyond version 1's first set
 };
 
 struct VgpuInfo {

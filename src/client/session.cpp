@@ -269,6 +269,26 @@ Result<EventCounts> VgpuSession::poll_events() {
   return events::decode(reply.value);
 }
 
+Result<PlaneDamage> VgpuSession::damage(uint32_t plane_type) {
+  if (!ch_) return not_open(id_);
+  if (!(ch_->features() & proto::kFeatureDamage)) return PlaneDamage{};
+  proto::Packet p = proto::make_packet(static_cast<uint16_t>(MsgType::GetDamage), 0, id_);
+  p.append(proto::DamageRequest{plane_type, 0});
+  auto r = call(std::move(p));
+  if (!r) return Unexpected(r.error());
+  proto::DamageReply head;
+  if (!r->read(head) || head.count > proto::kMaxDamageRects ||
+      r->body.size() < sizeof head + size_t{head.count} * sizeof(proto::DamageRect))
+    return Unexpected(Error{Status::Protocol, "GetDamage reply is shorter than its count says"});
+  PlaneDamage d{(head.flags & proto::kDamageHinted) != 0, (head.flags & proto::kDamageWhole) != 0, {}};
+  for (uint32_t i = 0; i < head.count && d.hinted && !d.whole; ++i) {
+    proto::DamageRect rect;
+    (void)r->read(rect, sizeof head + size_t{i} * sizeof rect);
+    d.rects.push_back(rect);
+  }
+  return d;
+}
+
 Result<Done> VgpuSession::close() {
   if (!ch_) return Done{};
   // The daemon returns every reference on Close, so the cache is dropped without Releases, and

@@ -37,6 +37,13 @@ struct SessionOptions {
   size_t cache_size = kDefaultCacheSize;  // at least 1; only for vGPUs without tearing control
 };
 
+// What changed on a plane since the session last asked (docs/protocol.md §3.9).
+struct PlaneDamage {
+  bool hinted = false;  // false: the guest gives no hints for this plane; compare pixels
+  bool whole = false;   // the whole plane changed
+  std::vector<proto::DamageRect> rects;  // otherwise these (none: nothing changed)
+};
+
 struct SessionCounters {
   uint64_t cache_hits = 0;    // buffer() answered from the cache (or a buffer the caller still held)
   uint64_t cache_misses = 0;  // buffer() fetched with GetBuffer
@@ -116,6 +123,12 @@ class VgpuSession {
   // CLOCK_MONOTONIC (std::chrono::steady_clock on Linux) time of the vblank the newest event
   // reported, as of the last poll_events(); 0 before. Wake-up time minus this = delivery latency.
   uint64_t last_event_ns() const { return last_event_ns_; }
+
+  // Damage hints for a plane (kPlanePrimary / kPlaneOverlay; the cursor has none): cleared by
+  // asking. A daemon without GetDamage (ServerInfo::features) answers "no hints" without a
+  // request. Ask before querying and reading the plane, so the picture is at least as new as
+  // the damage.
+  Result<PlaneDamage> damage(uint32_t plane_type);
 
   // Returns every reference this session holds and stops its events; the session is then
   // closed (is_open() false). Closing a closed session succeeds.

@@ -24,7 +24,7 @@ Expected<VgpuSpec, std::string> vgpu_from(const toml::table& t, std::string_view
   TableReader r(t, source, "vgpu.");
   if (!r.str("type", v.type) || !r.str("guest", guest) || !r.str("workload", workload) || !r.str("mode", mode) ||
       !r.u64("ram_mib", ram_mib) || !r.str("tearing", tearing) || !r.u64("copy_budget_mib", copy_budget_mib) ||
-      !r.no_unknown_keys())
+      !r.boolean("damage_hints", v.damage_hints) || !r.no_unknown_keys())
     return Unexpected(r.error);
   const auto at = [&](std::string_view key) { return where(source, t.get(key) ? t.get(key)->source() : t.source()); };
   const auto type = std::find_if(gpu.types.begin(), gpu.types.end(), [&](const VgpuType& vt) { return vt.name == v.type; });

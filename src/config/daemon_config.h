@@ -37,6 +37,9 @@ struct VgpuSpec {
   // resolution (exporter::ShadowFrames::default_budget).
   uint64_t copy_budget = 0;
   GuestKind guest = GuestKind::Builtin;
+  // Offer the guest damage hints (vgt_caps bit 16, docs/hardware.md "Damage hints"): our own
+  // extension, so it can be turned off per vGPU; guests then see the caps upstream GVT-g has.
+  bool damage_hints = true;
 
   bool vm() const { return guest == GuestKind::Qemu; }
   // What the guest runs, for lists and dashboards: the workload, or "qemu".

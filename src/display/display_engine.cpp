@@ -29,6 +29,7 @@ void DisplayEngine::on_write(const RegWrite& w) {
   const auto p = static_cast<Pipe>(w.instance);
   if (w.row->offset == pipe::kConf) return on_pipeconf(p, w.value);
   if (refuses_mode_write(p, w)) return regs_->write32(w.reg, w.old);  // the lit pipe keeps its mode
+  if (w.old != w.value) note_plane_write(p, w);
   for (Plane pl : kPlanes) {
     if (w.row->offset != surf_reg(Pipe::A, pl)) continue;
     const uint32_t ctl = regs_->read32(pl == Plane::Cursor ? cursor::reg(p, cursor::kCntr)
@@ -52,6 +53,7 @@ void MmioFlipPort::on_write(const RegWrite& w) {
 void DisplayEngine::on_pipeconf(Pipe p, uint32_t v) {
   const bool was = active(p), on = pipe::kEnable.get(v) != 0 && (was || may_light(p));
   regs_->write32(pipe_reg(p, pipe::kConf), pipe::kActive.set(v, on ? 1 : 0));
+  if (was != on) damage_.whole_pipe(p);
   if (was && !on) {
     // Flips still pending on a stopped pipe take effect without an event, like a disabled plane.
     for (Plane pl : kPlanes)
@@ -102,6 +104,7 @@ void DisplayEngine::flip(Pipe p, Plane pl, uint32_t surface, bool async) {
   if (async) {
     if (held(p, pl)) end_hold(p, pl, false, false);  // this flip-done covers the held one
     latch(p, pl);
+    damage_.flip_latched(p, pl);
     async_[index(p)] |= plane_bit(pl);
     pending_[index(p)] &= static_cast<uint8_t>(~plane_bit(pl));
     irq_->inject(p, irq::flip_done(pl));
@@ -123,12 +126,15 @@ VblankReport DisplayEngine::vblank() {
       if (!(pending_[index(p)] & plane_bit(pl))) continue;
       const uint32_t previous = regs_->read32(live_reg(p, pl));
       latch(p, pl);
+      damage_.flip_latched(p, pl);
       // A guest that flipped again without waiting gets one flip-done for both, as from one IIR bit.
       if (held(p, pl)) end_hold(p, pl, false, false);
       if (!hold(p, pl, previous)) irq_->inject(p, irq::flip_done(pl));
     }
     out.latched = std::exchange(pending_[index(p)], 0);
     out.async = std::exchange(async_[index(p)], 0);
+    out.hinted = damage_.enabled();
+    for (Plane pl : {Plane::Primary, Plane::Sprite}) out.damage[static_cast<size_t>(pl)] = damage_.take_due(p, pl);
     const uint64_t fc = pipe_reg(p, pipe::kFrameCount);
     regs_->write32(fc, regs_->read32(fc) + 1);
     ++stats_.vblanks[index(p)];
@@ -144,9 +150,47 @@ void DisplayEngine::stop_all() {
   }
   pending_.fill(0);
   async_.fill(0);
-  for (Pipe p : kPipes) drop_holds(p);
+  for (Pipe p : kPipes) drop_holds(p), damage_.whole_pipe(p);
   retime();
   report_pipe_states();
+}
+
+// --- damage hints (docs/hardware.md, Damage hints) ---
+
+void DisplayEngine::note_plane_write(Pipe p, const RegWrite& w) {
+  const uint64_t off = w.row->offset;
+  if (off == trans::kPipeSrc) return damage_.whole(p, Plane::Primary);
+  for (Plane pl : {Plane::Primary, Plane::Sprite}) {
+    const uint32_t n = universal_index(pl);
+    for (uint64_t r : {plane::kCtl, plane::kStride, plane::kPos, plane::kSize, plane::kOffset})
+      if (off == plane::reg(Pipe::A, n, r)) return damage_.whole(p, pl);
+  }
+}
+
+std::pair<uint32_t, uint32_t> DisplayEngine::plane_size(Pipe p, Plane pl) const {
+  if (pl == Plane::Primary) {
+    const uint32_t src = regs_->read32(pipe_reg(p, trans::kPipeSrc));
+    return {trans::kSrcWidth.get(src) + 1, trans::kSrcHeight.get(src) + 1};
+  }
+  const uint32_t size = regs_->read32(plane::reg(p, universal_index(pl), plane::kSize));
+  return {plane::kXY_X.get(size) + 1, plane::kXY_Y.get(size) + 1};
+}
+
+void DisplayEngine::submit_damage(Pipe p, Plane pl, std::span<const DamageRect> rects, bool whole, bool with_flip) {
+  DamageSet d;
+  if (whole) {
+    d.mark_whole();
+  } else {
+    const auto [w, h] = plane_size(p, pl);
+    for (const DamageRect& r : rects) d.add(clip(r, w, h));  // empty ones are ignored
+  }
+  damage_.submit(p, pl, d, with_flip);
+}
+
+void DisplayEngine::damage_whole(std::optional<Pipe> p, std::optional<Plane> pl) {
+  for (Pipe q : kPipes)
+    for (Plane ql : {Plane::Primary, Plane::Sprite})
+      if ((!p || *p == q) && (!pl || *pl == ql)) damage_.whole(q, ql);
 }
 
 void DisplayEngine::set_flip_done_gate(FlipDoneGate* gate, uint32_t max_hold_vblanks) {

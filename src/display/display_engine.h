@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 
+#include "display/damage_tracker.h"
 #include "display/interrupts.h"
 #include "display/refresh.h"
 #include "hw/display.h"
@@ -37,6 +39,16 @@ struct VblankReport {
     bool active = false;
     uint8_t latched = 0;  // planes whose synchronous flip latched at this vblank
     uint8_t async = 0;    // planes flipped asynchronously since the previous vblank
+    // Damage hints (docs/hardware.md, Damage hints): whether the guest had them on at this
+    // vblank, and per hinted plane (primary, sprite) what changed since the previous one.
+    bool hinted = false;
+    std::array<DamageSet, kHintedPlanes> damage{};
+    uint8_t damaged() const {
+      uint8_t m = 0;
+      for (hw::Plane pl : {hw::Plane::Primary, hw::Plane::Sprite})
+        if (!damage[static_cast<size_t>(pl)].empty()) m |= plane_bit(pl);
+      return m;
+    }
   };
   std::array<Pipe, hw::kPipeCount> pipes{};
 };
@@ -106,6 +118,17 @@ class DisplayEngine final : public RegisterDevice {
   void retry_held();
   bool held(hw::Pipe p, hw::Plane pl) const { return holds_[hw::index(p)][static_cast<size_t>(pl)].on; }
 
+  // Damage hints, driven by PVINFO (damage_ctl, damage_submit). A submit's rectangles are
+  // clipped to the plane as it is now; `whole` ignores them.
+  bool damage_hints() const { return damage_.enabled(); }
+  void set_damage_hints(bool on) { damage_.set_enabled(on); }
+  void submit_damage(hw::Pipe p, hw::Plane pl, std::span<const DamageRect> rects, bool whole, bool with_flip);
+  // A refused submit: the plane (every hinted plane when pipe or plane are out of range) is
+  // wholly damaged at the next vblank.
+  void damage_whole(std::optional<hw::Pipe> p, std::optional<hw::Plane> pl);
+  // The plane's shown size: the pipe source for the primary, PLANE_SIZE for the sprite.
+  std::pair<uint32_t, uint32_t> plane_size(hw::Pipe p, hw::Plane pl) const;
+
   bool active(hw::Pipe p) const;
   void set_pipe_state_listener(PipeStateListener l) { pipe_listener_ = std::move(l); }
   uint32_t refresh_mhz() const { return refresh_mhz_; }
@@ -122,6 +145,8 @@ class DisplayEngine final : public RegisterDevice {
   bool refuses_mode_write(hw::Pipe p, const RegWrite& w);
   void flip(hw::Pipe p, hw::Plane plane, uint32_t surface, bool async);
   void latch(hw::Pipe p, hw::Plane plane);
+  // A write that changes a plane's geometry, format or enable (or the pipe source): whole damage.
+  void note_plane_write(hw::Pipe p, const RegWrite& w);
   // At the latching vblank: true when the gate holds this flip's flip-done back.
   bool hold(hw::Pipe p, hw::Plane pl, uint32_t previous);
   // One more vblank for a held flip: completes it if the gate agrees or the bound is reached.
@@ -153,6 +178,7 @@ class DisplayEngine final : public RegisterDevice {
   std::array<std::array<Hold, hw::kPlaneCount>, hw::kPipeCount> holds_{};
   FlipDoneGate* gate_ = nullptr;
   uint32_t max_hold_ = 1;
+  DamageTracker damage_;
 };
 
 // The flip registers at 0x50080..0x5009F, forwarded to the engine.

@@ -14,13 +14,16 @@ uint64_t RefreshTracker::on_vblank(const display::VblankReport& report) {
       continue;
     }
     if (!s.on) on_pipe_state(p, true);  // attached to a pipe that was already running
-    const uint8_t flipped = in.latched | in.async;
+    // A plane the guest's damage hints name changed as surely as one that flipped.
+    const uint8_t flipped = in.latched | in.async | in.damaged();
     for (hw::Plane pl : hw::kPlanes)
       if (pl != hw::Plane::Primary && (flipped & display::plane_bit(pl))) value += event_value(kind_of(pl));
     bool primary = (flipped & display::plane_bit(hw::Plane::Primary)) != 0 || s.fresh;
     s.fresh = false;
     if (primary) {
       s.idle = 0;
+    } else if (in.hinted) {
+      s.idle = 0;  // the guest describes every change: no guessing at front-buffer rendering
     } else if (s.idle > kFrontBufferThreshold) {
       primary = true;  // front-buffer rendering assumed: refresh every vblank
     } else {

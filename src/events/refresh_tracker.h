@@ -13,7 +13,10 @@
 //    advanced it once per pipe, disabled pipes included), and only primary flips reset it
 //    (upstream reset on any flip, so a moving cursor hid a console drawn in place);
 //  * the first vblank of a pipe that came on carries a primary event: a modeset latches its
-//    surface before the pipe runs, so no flip would announce the new picture.
+//    surface before the pipe runs, so no flip would announce the new picture;
+//  * damage hints (docs/hardware.md, Damage hints): a plane with damage this vblank carries its
+//    event, and while the guest has hints on the front-buffer heuristic is off (it describes
+//    every change, so an idle console costs consumers nothing).
 // When a pipe turns off: exactly one display-off event, then silence until it comes back.
 #pragma once
 

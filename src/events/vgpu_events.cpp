@@ -9,8 +9,14 @@ VgpuEvents::VgpuEvents(Vgpu& v, const display::VblankClock* clock) : vgpu_(&v), 
   // turning one off is reported.
   for (hw::Pipe p : hw::kPipes)
     if (v.display().active(p)) tracker_.on_pipe_state(p, true);
-  v.set_vblank_listener([this](Vgpu& g, const display::VblankReport& r) { publish(tracker_.on_vblank(r), g.last_vblank_ns()); });
-  v.set_pipe_state_listener([this](Vgpu&, hw::Pipe p, bool on) { publish(tracker_.on_pipe_state(p, on), 0); });
+  v.set_vblank_listener([this](Vgpu& g, const display::VblankReport& r) {
+    damage_.on_vblank(r);
+    publish(tracker_.on_vblank(r), g.last_vblank_ns());
+  });
+  v.set_pipe_state_listener([this](Vgpu&, hw::Pipe p, bool on) {
+    damage_.on_pipe_state();
+    publish(tracker_.on_pipe_state(p, on), 0);
+  });
 }
 
 namespace {

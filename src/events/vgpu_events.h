@@ -7,6 +7,7 @@
 #pragma once
 
 #include "display/vblank_clock.h"
+#include "events/damage_log.h"
 #include "events/event_hub.h"
 #include "events/event_value.h"
 #include "events/refresh_tracker.h"
@@ -28,6 +29,8 @@ class VgpuEvents {
   EventHub& hub() { return hub_; }
   const EventHub& hub() const { return hub_; }
   const RefreshTracker& tracker() const { return tracker_; }
+  // Damage hints per consumer, up to date before each vblank's events are published.
+  DamageLog& damage() { return damage_; }
   // CLOCK_MONOTONIC time of what the newest event reports: the vblank's nominal time, or when a
   // pipe went off. Consumers subtract it from their wake-up time to see the delivery latency.
   uint64_t last_event_ns() const { return last_event_ns_; }
@@ -43,6 +46,7 @@ class VgpuEvents {
   Vgpu* vgpu_;
   const display::VblankClock* clock_;
   RefreshTracker tracker_;
+  DamageLog damage_;
   EventHub hub_;
 };
 

@@ -64,7 +64,7 @@ void ShadowFrames::on_vblank(const Vgpu& v, const display::VblankReport& r) {
   pipe_ = pipe;
   if (!pipe) return;
   const auto& in = r.pipes[hw::index(*pipe)];
-  bool want = fresh || owed_ || ((in.latched | in.async) & display::plane_bit(hw::Plane::Primary)) != 0;
+  bool want = fresh || owed_ || ((in.latched | in.async | in.damaged()) & display::plane_bit(hw::Plane::Primary)) != 0;
   if (want)
     idle_ = 0;
   else if (idle_ > kFrontBufferThreshold)

@@ -175,4 +175,32 @@ Error Display::wait_vblank(Pipe p) {
   return wait_irq(p, irq::kVblank);
 }
 
+// --- damage hints (docs/hardware.md, Damage hints) ---
+
+Error Display::set_damage_hints(bool on) {
+  if (!damage_hints_offered()) return Error::Unsupported;
+  write(hw::kPvinfoOffset + hw::pv::kDamageCtl, on ? hw::damage::kCtlEnable : 0);
+  hints_on_ = on;
+  return Error::None;
+}
+
+void Display::submit_damage(hw::Pipe p, hw::Plane plane, const DamageBox* boxes, uint32_t count, bool with_next_flip) {
+  namespace dmg = hw::damage;
+  if (!hints_on_ || plane == hw::Plane::Cursor) return;
+  const bool whole = count > dmg::kMaxRects;
+  for (uint32_t i = 0; !whole && i < count; ++i) {
+    // Two dword writes: every transport (a VM's trapped MMIO included) carries those.
+    const DamageBox& b = boxes[i];
+    const uint64_t at = hw::kPvinfoOffset + hw::pv::kDamageRect + uint64_t{i} * 8;
+    write(at, uint32_t{b.x} | uint32_t{b.y} << 16);
+    write(at + 4, uint32_t{b.w} | uint32_t{b.h} << 16);
+  }
+  uint32_t v = dmg::kCount.set(0, whole ? 0 : count);
+  v = dmg::kPlane.set(v, plane == hw::Plane::Primary ? 0 : 1);
+  v = dmg::kPipe.set(v, hw::index(p));
+  v = dmg::kWithFlip.set(v, with_next_flip ? 1 : 0);
+  v = dmg::kWholePlane.set(v, whole ? 1 : 0);
+  write(hw::kPvinfoOffset + hw::pv::kDamageSubmit, v);
+}
+
 }  // namespace vgd::guest

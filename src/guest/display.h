@@ -10,6 +10,7 @@
 #include "guest/status.h"
 #include "hw/display.h"
 #include "hw/formats.h"
+#include "hw/pvinfo.h"
 
 namespace vgd::guest {
 
@@ -52,6 +53,11 @@ struct Surface {
 // to whole tile rows. False for an unsupported combination.
 bool layout_surface(uint32_t width, uint32_t height, PixelFormat f, hw::Tiling t, uint32_t& stride, uint64_t& size);
 
+// A rectangle of a plane that changed (damage hints), in the plane's pixels.
+struct DamageBox {
+  uint16_t x = 0, y = 0, w = 0, h = 0;
+};
+
 class Display {
  public:
   static constexpr uint32_t kMaxIdle = 64;  // waits give up after this many idles (> 3 vblanks)
@@ -80,6 +86,17 @@ class Display {
 
   Error wait_vblank(hw::Pipe p);
 
+  // Damage hints (docs/hardware.md, Damage hints), offered when PVINFO's caps have bit 16.
+  bool damage_hints_offered() const { return (drv_->resources().caps & hw::kCapDamageHints) != 0; }
+  // damage_ctl: from now on every change of a shown primary or sprite is described (on), or
+  // the host compares pixels (off). Unsupported when the device does not offer hints.
+  Error set_damage_hints(bool on);
+  bool damage_hints() const { return hints_on_; }
+  // Describes what changed on a plane: `count` boxes, or the whole plane when count exceeds
+  // 16; for what the plane shows now (front-buffer drawing) or, with_next_flip, for the plane's
+  // next flip (call before the flip). Does nothing while hints are off.
+  void submit_damage(hw::Pipe p, hw::Plane plane, const DamageBox* boxes, uint32_t count, bool with_next_flip);
+
  private:
   Error wait_irq(hw::Pipe p, uint32_t bit);
   void program_plane(hw::Pipe p, hw::Plane plane, const Surface& s, bool async);
@@ -90,6 +107,7 @@ class Display {
   Driver* drv_;
   IdlePort* idle_;
   uint32_t cursor_base_[hw::kPipeCount] = {};
+  bool hints_on_ = false;
 };
 
 }  // namespace vgd::guest

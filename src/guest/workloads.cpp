@@ -86,7 +86,10 @@ Error ConsoleWorkload::start(Display& display, Driver& driver, hw::Pipe pipe) {
   const State s = state(c.height(), 0);
   top_ = s.top;
   lines_ = s.lines;
-  return display.modeset(pipe, mode_, screen_);
+  if (Error e = display.modeset(pipe, mode_, screen_); e != Error::None) return e;
+  // Like a DRM driver's fbdev with dirty callbacks: tell the host which rows each frame wrote.
+  if (display.damage_hints_offered()) return display.set_damage_hints(true);
+  return Error::None;
 }
 
 Error ConsoleWorkload::frame(uint32_t n) {
@@ -96,13 +99,20 @@ Error ConsoleWorkload::frame(uint32_t n) {
   const State s = state(c.height(), n);
   if (s.lines < lines_ || s.top - top_ >= s.rows) {
     render_scene(c, n);  // went back, or scrolled a whole screen: redraw everything
+    display_->submit_damage(pipe_, hw::Plane::Primary, nullptr, hw::damage::kMaxRects + 1, false);
   } else {
     // Like fbcon: scroll what stays by moving memory, then draw only the new rows. Rows below
     // the moved block are all redrawn: they hold new lines or the cursor row.
     const uint32_t shift = s.top - top_;
     if (shift > 0) c.move_rows(0, shift * kLineHeight, (s.rows - shift) * kLineHeight);
+    const uint32_t first = std::max(lines_, s.top) - s.top, cursor_row = s.lines - s.top;
     for (uint32_t i = std::max(lines_, s.top); i < s.lines; ++i) draw_log_row(c, i - s.top, i);
-    draw_cursor_row(c, s.lines - s.top, s.cursor_on);
+    draw_cursor_row(c, cursor_row, s.cursor_on);
+    // Rows from the first one written (the top when it scrolled) down to the cursor row.
+    const uint32_t top = shift > 0 ? 0 : first;
+    const DamageBox rows{0, static_cast<uint16_t>(top * kLineHeight), static_cast<uint16_t>(c.width()),
+                         static_cast<uint16_t>((cursor_row + 1 - top) * kLineHeight)};
+    display_->submit_damage(pipe_, hw::Plane::Primary, &rows, 1, false);
   }
   top_ = s.top;
   lines_ = s.lines;

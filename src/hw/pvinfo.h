@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "hw/field.h"
+
 namespace vgd::hw {
 
 inline constexpr uint64_t kPvinfoOffset = 0x78000;
@@ -18,7 +20,9 @@ inline constexpr uint16_t kPvinfoVersionMinor = 0;
 inline constexpr uint32_t kCapFullPpgtt = 1u << 2;
 inline constexpr uint32_t kCapHwspEmulation = 1u << 3;
 inline constexpr uint32_t kCapHugeGtt = 1u << 4;
-inline constexpr uint32_t kCapsAdvertised = kCapFullPpgtt | kCapHwspEmulation | kCapHugeGtt;
+// Ours, not upstream GVT-g: the damage-hint registers below (docs/hardware.md, Damage hints).
+inline constexpr uint32_t kCapDamageHints = 1u << 16;
+inline constexpr uint32_t kCapsAdvertised = kCapFullPpgtt | kCapHwspEmulation | kCapHugeGtt | kCapDamageHints;
 
 inline constexpr uint32_t kHotspotUnknown = 0xFFFFFFFFu;
 
@@ -67,7 +71,14 @@ struct Pvinfo {
   } pdp[4];
   uint32_t execlist_context_descriptor_lo;
   uint32_t execlist_context_descriptor_hi;
-  uint32_t rsv7[0x200 - 24];
+  uint32_t rsv7[8];
+  // Damage hints (ours): rectangles, then control and submit.
+  struct {
+    uint16_t x, y, width, height;
+  } damage_rect[16];
+  uint32_t damage_ctl;
+  uint32_t damage_submit;
+  uint32_t rsv8[0x200 - 24 - 8 - 32 - 2];
 };
 #pragma pack(pop)
 
@@ -95,7 +106,24 @@ inline constexpr uint64_t kPdp = offsetof(Pvinfo, pdp);
 inline constexpr uint64_t kExeclistDescLo = offsetof(Pvinfo, execlist_context_descriptor_lo);
 inline constexpr uint64_t kExeclistDescHi = offsetof(Pvinfo, execlist_context_descriptor_hi);
 inline constexpr uint64_t kGuestWritableEnd = kExeclistDescHi + 4;
+inline constexpr uint64_t kDamageRect = offsetof(Pvinfo, damage_rect);
+inline constexpr uint64_t kDamageRectSize = sizeof(Pvinfo::damage_rect);
+inline constexpr uint64_t kDamageCtl = offsetof(Pvinfo, damage_ctl);
+inline constexpr uint64_t kDamageSubmit = offsetof(Pvinfo, damage_submit);
 }  // namespace pv
+
+// damage_ctl and damage_submit fields (docs/hardware.md, Damage hints).
+namespace damage {
+inline constexpr uint32_t kMaxRects = 16;
+inline constexpr uint32_t kCtlEnable = 1u << 0;
+inline constexpr Field<uint32_t> kCount{0, 5};
+inline constexpr Field<uint32_t> kPlane{8, 2};  // 0 primary, 1 sprite
+inline constexpr Field<uint32_t> kPipe{12, 2};  // 0 A, 1 B, 2 C
+inline constexpr Field<uint32_t> kWithFlip = bit<uint32_t>(30);
+inline constexpr Field<uint32_t> kWholePlane = bit<uint32_t>(31);
+inline constexpr uint32_t kSubmitReserved =
+    ~(kCount.mask() | kPlane.mask() | kPipe.mask() | kWithFlip.mask() | kWholePlane.mask());
+}  // namespace damage
 
 static_assert(sizeof(Pvinfo) == kPvinfoSize);
 static_assert(pv::kVersionMajor == 0x08 && pv::kVersionMinor == 0x0A && pv::kVgtId == 0x0C);
@@ -105,5 +133,7 @@ static_assert(pv::kRsv4 == 0x800 && pv::kDisplayReady == 0x804 && pv::kRsv5 == 0
 static_assert(pv::kG2vNotify == 0x818 && pv::kRsv6 == 0x81C);
 static_assert(pv::kCursorXHot == 0x830 && pv::kCursorYHot == 0x834 && pv::kPdp == 0x838);
 static_assert(pv::kExeclistDescLo == 0x858 && pv::kExeclistDescHi == 0x85C);
+static_assert(pv::kDamageRect == 0x880 && pv::kDamageRectSize == 16 * 8);
+static_assert(pv::kDamageCtl == 0x900 && pv::kDamageSubmit == 0x904);
 
 }  // namespace vgd::hw

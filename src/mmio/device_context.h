@@ -30,15 +30,18 @@ struct VgpuCounters {
   uint64_t fence_out_of_range = 0;     // fence index beyond the allocation
   uint64_t mode_too_large = 0;         // a mode beyond the type's max resolution: the pipe stays off
   uint64_t refresh_clamped = 0;        // timings outside 24..240 Hz: the vblank timer is clamped
+  uint64_t damage_refused = 0;         // a bad damage_submit or damage_ctl: whole plane instead
   // Informational, not misbehaviour.
   uint64_t pvinfo_unlisted_read = 0;
   uint64_t pte_writes = 0;
   uint64_t pte_not_present = 0;
   uint64_t pte_half_pending = 0;
+  uint64_t damage_submits = 0;   // damage_submit writes, good or not (docs/hardware.md, Damage hints)
+  uint64_t damage_disabled = 0;  // ... of them while hints were off: ignored
 
   uint64_t refused() const {
     return pte_foreign + pte_bad_frame + pte_bad_size + pvinfo_write_dropped + pvinfo_rsv5_write +
-           display_ready_invalid + g2v_invalid + fence_out_of_range + mode_too_large + refresh_clamped;
+           display_ready_invalid + g2v_invalid + fence_out_of_range + mode_too_large + refresh_clamped + damage_refused;
   }
 };
 

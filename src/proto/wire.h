@@ -30,10 +30,11 @@ enum class MsgType : uint16_t {
   Unmask = 10,
   PollEvents = 11,
   AttachVm = 12,
+  GetDamage = 13,
 };
 // A request type of this version; anything else is EPROTO (docs/protocol.md §3).
 constexpr bool known_request(uint16_t type) {
-  return type >= static_cast<uint16_t>(MsgType::Hello) && type <= static_cast<uint16_t>(MsgType::AttachVm);
+  return type >= static_cast<uint16_t>(MsgType::Hello) && type <= static_cast<uint16_t>(MsgType::GetDamage);
 }
 // A reply carries the request's type with this bit set, or kError.
 inline constexpr uint16_t kReplyBit = 0x8000;
@@ -72,11 +73,14 @@ struct HelloRequest {
   uint32_t reserved = 0;
   char client_name[32] = {};
 };
+// HelloReply.features: requests beyond the version's first set that this daemon answers (a
+// daemon that predates one sends 0 there, and would close the connection on the request).
+inline constexpr uint32_t kFeatureDamage = 1u << 0;  // GetDamage (docs/protocol.md §3.9)
 struct HelloReply {
   uint32_t server_version = kVersion;
   uint32_t max_packet = kMaxPacket;
   uint32_t vgpus = 0;
-  uint32_t reserved = 0;
+  uint32_t features = 0;
 };
 
 enum class VgpuState : uint32_t { Running = 0, DisplayOff = 1, Failsafe = 2, GuestFailed = 3, NoVm = 4 };
@@ -145,6 +149,22 @@ struct EventsReply {
   uint64_t event_ns = 0;  // CLOCK_MONOTONIC: the vblank (or pipe-off) the newest event reports
 };
 
+// GetDamage (docs/protocol.md §3.9): what changed on a plane since this connection last asked.
+struct DamageRequest {
+  uint32_t drm_plane_type = 1;  // as in QueryPlane: 0 sprite, 1 primary, 2 cursor
+  uint32_t reserved = 0;
+};
+inline constexpr uint32_t kDamageHinted = 1u << 0;  // the guest hints this plane: trust the rects
+inline constexpr uint32_t kDamageWhole = 1u << 1;   // all of the plane changed (no rects follow)
+struct DamageReply {
+  uint32_t flags = 0;  // 0: no hints, compare pixels
+  uint32_t count = 0;  // DamageRect records follow the struct (at most kMaxDamageRects)
+};
+struct DamageRect {
+  uint32_t x = 0, y = 0, width = 0, height = 0;  // in the plane's pixels, 0,0 its top-left
+};
+inline constexpr uint32_t kMaxDamageRects = 16;
+
 // Layout checks: what docs/protocol.md promises.
 static_assert(sizeof(Header) == 16 && offsetof(Header, type) == 6 && offsetof(Header, vgpu) == 12);
 static_assert(sizeof(ErrorBody) == 256);
@@ -154,6 +174,7 @@ static_assert(sizeof(VgpuEntry) == 72 && offsetof(VgpuEntry, tearing) == 20 && o
 static_assert(sizeof(ListReply) == 8 && sizeof(Extent) == 16 && sizeof(BufferRequest) == 8);
 static_assert(sizeof(BufferReply) == 48 && offsetof(BufferReply, modifier) == 8 && offsetof(BufferReply, size) == 32);
 static_assert(sizeof(ReleaseRequest) == 8 && sizeof(EventsReply) == 16);
+static_assert(sizeof(DamageRequest) == 8 && sizeof(DamageReply) == 8 && sizeof(DamageRect) == 16);
 static_assert(std::is_trivially_copyable_v<VgpuEntry> && std::is_standard_layout_v<BufferReply>);
 
 }  // namespace vgd::proto

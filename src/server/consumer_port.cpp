@@ -70,6 +70,7 @@ Expected<ConsumerId, std::string> ConsumerPort::open() {
   if (!hub) return Unexpected(hub.error());
   const ConsumerId id = next_id_++;
   consumers_[id] = Consumer{*hub};
+  events_.damage().add(id);
   return id;
 }
 
@@ -80,6 +81,7 @@ void ConsumerPort::close(ConsumerId c) {
   exporter_.forget(key(c));
   if (shadows_) shadows_->forget(key(c));
   events_.hub().remove_consumer(k->hub);
+  events_.damage().remove(c);
   consumers_.erase(c);
   vgpu_->retry_held_flips();  // tearing = hold: the guest may have been waiting for these
 }
@@ -172,6 +174,12 @@ std::optional<EventsState> ConsumerPort::poll(ConsumerId c) {
   const Consumer* k = find(c);
   if (!k) return std::nullopt;
   return EventsState{events_.hub().poll(k->hub).value_or(0), events_.last_event_ns()};
+}
+
+std::optional<events::DamageAnswer> ConsumerPort::damage(ConsumerId c, hw::Plane pl) {
+  const Locked lk(lock_);
+  if (!find(c)) return std::nullopt;
+  return events_.damage().take(c, pl);
 }
 
 PortCounters ConsumerPort::counters() const {

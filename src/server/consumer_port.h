@@ -71,6 +71,9 @@ class ConsumerPort {
   // Replaces the consumer's eventfd (an invalid fd: poll instead); its mask stays.
   Expected<bool, std::string> set_eventfd(ConsumerId c, UniqueFd fd) EXCLUDES(lock_);
   bool set_masked(ConsumerId c, bool masked) EXCLUDES(lock_);
+  // Damage hints (docs/protocol.md §3.9): what changed on the plane since this consumer last
+  // asked, or "no hints"; nullopt for a consumer that is not open.
+  std::optional<events::DamageAnswer> damage(ConsumerId c, hw::Plane pl) EXCLUDES(lock_);
   std::optional<EventsState> poll(ConsumerId c) EXCLUDES(lock_);
 
   // With the vGPU's lock held (the status publisher).

@@ -187,6 +187,7 @@ VgpuStatus HostedVgpu::read_status() const {
   if (const auto r = g.failsafe_reason()) s.failsafe_reason = vgd::describe(*r);
   s.tearing = std::string(name(spec_.tearing));
   s.pv_aware = g.pv_aware();
+  s.damage_hints = g.display().damage_hints();
   s.width = e.width, s.height = e.height, s.refresh_mhz = e.refresh_mhz;
   const display::DisplayStats& d = g.display().stats();
   for (size_t p = 0; p < hw::kPipeCount; ++p) {
@@ -250,6 +251,7 @@ Expected<std::unique_ptr<Host>, std::string> Host::create(const DaemonConfig& cf
     if (!ram) return Unexpected(ram.error());
     auto v = h->gpu_->create_vgpu(spec.type, std::move(*ram));
     if (!v) return Unexpected(fmt::format("vGPU {} ({}): {}", i + 1, spec.type, v.error().message));
+    (*v)->offer_damage_hints(spec.damage_hints);
     if (spec.tearing != TearingMode::None) spdlog::info("vGPU {}: tearing control '{}'", (*v)->id(), name(spec.tearing));
     VblankLane& lane = h->lane_of(**v);
     h->hosted_.push_back(

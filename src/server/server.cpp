@@ -215,6 +215,7 @@ Packet Server::handle(Client& c, Packet& req) {
     Packet r = reply_to(req);
     proto::HelloReply body;
     body.vgpus = static_cast<uint32_t>(host_.vgpus().size());
+    body.features = proto::kFeatureDamage;
     r.append(body);
     return r;
   }
@@ -326,9 +327,31 @@ Packet Server::handle_vgpu(Packet& req, HostedVgpu& hv, ConsumerId consumer) {
       r.append(proto::EventsReply{e.value, e.last_event_ns});
       return r;
     }
+    case MsgType::GetDamage: return damage(req, port, consumer);
     default: break;
   }
   return proto::make_error(req.header, Status::Protocol, fmt::format("unknown message type {}", req.header.type));
+}
+
+// docs/protocol.md §3.9.
+Packet Server::damage(const Packet& req, ConsumerPort& port, ConsumerId consumer) {
+  proto::DamageRequest d;
+  if (!req.read(d)) return proto::make_error(req.header, Status::Protocol, "GetDamage without its body");
+  std::optional<hw::Plane> plane;
+  switch (d.drm_plane_type) {
+    case proto::kPlanePrimary: plane = hw::Plane::Primary; break;
+    case proto::kPlaneOverlay: plane = hw::Plane::Sprite; break;
+    case proto::kPlaneCursor: plane = hw::Plane::Cursor; break;
+    default: return proto::make_error(req.header, Status::Invalid, fmt::format("plane type {} is not 0, 1 or 2", d.drm_plane_type));
+  }
+  const auto answer = port.damage(consumer, *plane).value_or(events::DamageAnswer{});
+  Packet r = reply_to(req);
+  proto::DamageReply body;
+  body.flags = answer.hinted ? proto::kDamageHinted | (answer.damage.whole() ? proto::kDamageWhole : 0) : 0;
+  body.count = answer.hinted ? static_cast<uint32_t>(answer.damage.rects().size()) : 0;
+  r.append(body);
+  for (const display::DamageRect& x : answer.damage.rects()) r.append(proto::DamageRect{x.x, x.y, x.w, x.h});
+  return r;
 }
 
 void Server::drop(int fd) {

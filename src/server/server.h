@@ -67,6 +67,7 @@ class Server {
   proto::Packet handle(Client& c, proto::Packet& req);
   proto::Packet handle_vgpu(proto::Packet& req, HostedVgpu& hv, ConsumerId consumer);
   proto::Packet list(const proto::Packet& req);
+  proto::Packet damage(const proto::Packet& req, ConsumerPort& port, ConsumerId consumer);
   void drop(int fd);
 
   Host& host_;

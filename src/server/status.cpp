@@ -21,14 +21,17 @@ std::vector<NamedCount> refused_accesses(const VgpuCounters& c) {
           {"g2v_invalid", c.g2v_invalid},
           {"fence_out_of_range", c.fence_out_of_range},
           {"mode_too_large", c.mode_too_large},
-          {"refresh_clamped", c.refresh_clamped}};
+          {"refresh_clamped", c.refresh_clamped},
+          {"damage_refused", c.damage_refused}};
 }
 
 std::vector<NamedCount> access_notes(const VgpuCounters& c) {
   return {{"pvinfo_unlisted_read", c.pvinfo_unlisted_read},
           {"pte_writes", c.pte_writes},
           {"pte_not_present", c.pte_not_present},
-          {"pte_half_pending", c.pte_half_pending}};
+          {"pte_half_pending", c.pte_half_pending},
+          {"damage_submits", c.damage_submits},
+          {"damage_ignored", c.damage_disabled}};
 }
 
 std::vector<NamedCount> mmio_refusals(const MmioStats& m) {

@@ -57,6 +57,7 @@ struct VgpuStatus {
   std::string failsafe_reason;  // empty unless failsafe
   std::string tearing;          // none, hold, copy
   bool pv_aware = false;
+  bool damage_hints = false;  // the guest has damage hints on (docs/hardware.md, Damage hints)
   uint32_t width = 0, height = 0, refresh_mhz = 0;  // 0 while the display is off
   double fps = 0;  // primary flips per second over the collector's last window
   std::array<double, hw::kPlaneCount> plane_fps{};  // the same per plane (fps == plane_fps[0])

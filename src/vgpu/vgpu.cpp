@@ -33,6 +33,7 @@ Vgpu::Vgpu(GpuKey, GpuLink& gpu, display::VblankClock* clock, uint64_t ggtt_size
             bus_.add(hw::kDeInterruptBlock, irq_) && bus_.add(hw::kDisplayEngineBlock, display_) &&
             bus_.add(hw::kMmioFlipBlock, flip_port_);
   if (!ok) spdlog::critical("vgpu {}: fixed MMIO layout rejected by the bus", id_);
+  pvinfo_.attach(display_);
   pvinfo_.populate(res_);
   display_.set_pipe_state_listener([this](hw::Pipe p, bool on) {
     if (pipe_state_listener_) pipe_state_listener_(*this, p, on);
@@ -54,6 +55,13 @@ void Vgpu::reset() {
   pv_aware_ = false;
   bus_.set_muted(hw::RegBlock::Display, false);
   spdlog::info("vgpu {}: device-model reset", id_);
+}
+
+void Vgpu::offer_damage_hints(bool on) {
+  pvinfo_.offer_damage_hints(on);
+  const uint32_t caps = vregs_.read32(hw::kPvinfoOffset + hw::pv::kVgtCaps);
+  vregs_.write(hw::kPvinfoOffset + hw::pv::kVgtCaps, 4, on ? caps | hw::kCapDamageHints : caps & ~hw::kCapDamageHints);
+  if (!on) display_.set_damage_hints(false);
 }
 
 bool Vgpu::replace_ram(std::shared_ptr<GuestRam> ram) {

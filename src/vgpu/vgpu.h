@@ -66,6 +66,9 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   // Device-model reset: registers, GGTT entries and fences cleared, PVINFO repopulated,
   // failsafe and PV-awareness forgotten.
   void reset();
+  // Damage hints offered in vgt_caps (docs/hardware.md, Damage hints); by default they are.
+  // Takes effect at once, as after a reset of PVINFO's host half: call before the guest runs.
+  void offer_damage_hints(bool on);
 
   bool failsafe() const { return failsafe_.has_value(); }
   std::optional<FailsafeReason> failsafe_reason() const { return failsafe_; }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -36,5 +37,33 @@ inline constexpr double kFullFraction = 0.5;
 // a rectangle spanning the same columns as one in the tile row above extends it downwards.
 Damage diff_tiles(std::span<const uint32_t> prev, std::span<const uint32_t> next, uint32_t width, uint32_t height,
                   uint32_t tile = kTileSize, double full_fraction = kFullFraction);
+// The same, comparing only the tiles that meet one of `within` (the guest's damage hints: what
+// it says changed); tiles elsewhere count as unchanged.
+Damage diff_tiles_within(std::span<const uint32_t> prev, std::span<const uint32_t> next, uint32_t width,
+                         uint32_t height, std::span<const Rect> within, uint32_t tile = kTileSize,
+                         double full_fraction = kFullFraction);
+
+// One plane's damage hints as the daemon gave them (docs/protocol.md §3.9), in its own pixels.
+struct PlaneHints {
+  bool hinted = false;  // false: no hints, compare pixels
+  bool whole = false;
+  std::vector<Rect> rects;
+};
+// Where a plane lies on the screen (a sprite may hang off its edges).
+struct Placement {
+  int32_t x = 0, y = 0;
+  uint32_t w = 0, h = 0;
+  friend bool operator==(const Placement&, const Placement&) = default;
+};
+
+// The screen rectangles (width × height) whose pixels may have changed, from the hints of the
+// primary (its pixels are the screen's) and of the sprite (shown at `sprite_now`, and at
+// `sprite_before` in the last picture; nullopt: off). A sprite that moved, appeared or went
+// adds where it was and where it is. nullopt when a plane has no hints or the primary changed
+// whole: then only comparing every tile will do.
+std::optional<std::vector<Rect>> hinted_screen_rects(const PlaneHints& primary, const PlaneHints& sprite,
+                                                     std::optional<Placement> sprite_now,
+                                                     std::optional<Placement> sprite_before, uint32_t width,
+                                                     uint32_t height);
 
 }  // namespace vgd::viewers

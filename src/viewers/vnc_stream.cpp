@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <cerrno>
 #include <mutex>
 #include <optional>
@@ -56,6 +57,10 @@ struct VncStream::Impl {
   std::string off_detail;             // what the "display off" picture says, when it is up
   std::string lost;                   // why the connection to vgpud ended
   bool held_back = false;             // a write had to wait: retry soon even without an event
+  // Damage hints (docs/viewers.md): the sprite's place in `shown`, and whether the next picture
+  // must be compared everywhere (after a picture the hints do not describe).
+  std::optional<Placement> sprite_shown;
+  bool compare_all = true;
 
   void poke() {
     const uint64_t one = 1;
@@ -69,7 +74,9 @@ struct VncStream::Impl {
   void run();
   void serve(client::VgpuSession& vgpu);
   bool handle(client::VgpuSession& vgpu, const client::EventCounts& ev, bool everything);
-  void show(fb::Image pic);
+  // The guest's damage hints for the primary and the sprite, asked before the planes are read.
+  Expected<std::pair<PlaneHints, PlaneHints>, client::Error> hints(client::VgpuSession& vgpu);
+  void show(fb::Image pic, const std::optional<std::vector<Rect>>& hinted, std::optional<Placement> sprite);
   void show_off(const std::string& detail, bool guest_off);
   void update_cursor(std::optional<CursorImage> c);
 };
@@ -210,6 +217,16 @@ bool VncStream::Impl::handle(client::VgpuSession& vgpu, const client::EventCount
   held_back = false;
   const bool cursor_only =
       !everything && off_detail.empty() && ev.primary == 0 && ev.sprite == 0 && ev.display_off == 0;
+  // The damage first: a change after this answer is in the picture and in the next answer.
+  std::pair<PlaneHints, PlaneHints> hinted;
+  if (!cursor_only) {
+    auto h = hints(vgpu);
+    if (!h) {
+      lost = client::describe(h.error());
+      return false;
+    }
+    hinted = std::move(*h);
+  }
   auto frame = cursor_only ? query_planes(vgpu, {hw::Plane::Cursor}) : query_planes(vgpu);
   if (!frame) {
     lost = client::describe(frame.error());
@@ -237,12 +254,18 @@ bool VncStream::Impl::handle(client::VgpuSession& vgpu, const client::EventCount
       update_cursor(std::nullopt);
       return true;
     }
-    count([](VncStats& s) {
+    count([&](VncStats& s) {
       ++s.frames;
+      s.hinted_frames += hinted.first.hinted ? 1 : 0;
       s.display_off = false;
     });
     off_detail.clear();
-    show(std::move(*pic));
+    std::optional<Placement> sprite;
+    if (const auto& sp = (*frame)[hw::Plane::Sprite])
+      sprite = Placement{proto::signed_pos(sp->info.x_pos), proto::signed_pos(sp->info.y_pos), sp->info.width, sp->info.height};
+    const auto rects = everything || compare_all ? std::nullopt
+                       : hinted_screen_rects(hinted.first, hinted.second, sprite, sprite_shown, pic->width, pic->height);
+    show(std::move(*pic), rects, sprite);
   } else {
     drop_buffers(*frame);
   }
@@ -251,11 +274,24 @@ bool VncStream::Impl::handle(client::VgpuSession& vgpu, const client::EventCount
   return true;
 }
 
-void VncStream::Impl::show(fb::Image pic) {
+Expected<std::pair<PlaneHints, PlaneHints>, client::Error> VncStream::Impl::hints(client::VgpuSession& vgpu) {
+  std::pair<PlaneHints, PlaneHints> out;
+  for (auto [type, to] : {std::pair{proto::kPlanePrimary, &out.first}, std::pair{proto::kPlaneOverlay, &out.second}}) {
+    auto d = vgpu.damage(type);
+    if (!d) return Unexpected(d.error());
+    to->hinted = d->hinted, to->whole = d->whole;
+    for (const proto::DamageRect& r : d->rects) to->rects.push_back(Rect{r.x, r.y, r.width, r.height});
+  }
+  return out;
+}
+
+void VncStream::Impl::show(fb::Image pic, const std::optional<std::vector<Rect>>& hinted, std::optional<Placement> sprite) {
   if (pic.width != rfb->width() || pic.height != rfb->height()) {
     spdlog::info("vnc :{}: vGPU {} now {}x{}", rfb->port(), opts.vgpu, pic.width, pic.height);
     rfb->resize(pic);
     shown = std::move(pic);
+    sprite_shown = sprite;
+    compare_all = false;
     count([](VncStats& s) {
       ++s.resizes;
       ++s.updates;
@@ -263,15 +299,23 @@ void VncStream::Impl::show(fb::Image pic) {
     if (cursor) rfb->move_pointer(cursor->pointer_x(), cursor->pointer_y());  // libvncserver clamped it
     return;
   }
-  const Damage d = diff_tiles(shown.px, pic.px, pic.width, pic.height);
-  if (d.empty()) return;
+  // With hints only their tiles are compared: the guest said nothing else changed.
+  const Damage d = hinted ? diff_tiles_within(shown.px, pic.px, pic.width, pic.height, *hinted)
+                          : diff_tiles(shown.px, pic.px, pic.width, pic.height);
   // Held back (a client that has libvncserver draw the cursor is mid-update): the next picture
-  // is compared with what is still shown, so it carries this change too.
-  if (!rfb->update(pic, d.rects)) {
+  // is compared with what is still shown, everywhere (these hints are spent), so it carries
+  // this change too.
+  if (!d.empty() && !rfb->update(pic, d.rects)) {
     held_back = true;
+    compare_all = true;
     return;
   }
-  shown = std::move(pic);
+  // `shown` stays what the framebuffer holds: only the rectangles sent are copied.
+  for (const Rect& r : d.rects)
+    for (uint32_t y = r.y; y < r.y + r.h; ++y)
+      std::memcpy(&shown.px[size_t{y} * pic.width + r.x], &pic.px[size_t{y} * pic.width + r.x], size_t{r.w} * 4);
+  sprite_shown = sprite;
+  compare_all = false;
   count([&d](VncStats& s) {
     s.damaged_tiles += d.tiles;
     s.updates += d.rects.size();
@@ -286,6 +330,7 @@ void VncStream::Impl::show_off(const std::string& detail, bool guest_off) {
   const uint32_t w = pic.width, h = pic.height;
   if (rfb->update(pic, {Rect{0, 0, w, h}})) {
     shown = std::move(pic);
+    compare_all = true;  // the next picture is the guest's again: no hint describes the change
     off_detail = detail;
     count([](VncStats& s) { ++s.updates; });
   } else {

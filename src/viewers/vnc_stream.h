@@ -1,7 +1,8 @@
 // One vGPU on VNC: an RFB server (libvncserver; its websocket endpoint on the same port serves
 // noVNC) fed by a consumer of vgpud like any other — libvgd-client, events enabled, planes
 // queried and mapped zero-copy on each refresh event, primary and sprite composed. Only tiles
-// that changed since the last picture go out; the cursor goes as a cursor shape and position
+// that changed since the last picture go out (only those inside the guest's damage hints when
+// it gives them, docs/viewers.md); the cursor goes as a cursor shape and position
 // for clients that take them (libvncserver draws it in for the others); a mode change is a
 // desktop resize; a display that goes off shows a "display off" picture.
 #pragma once
@@ -31,6 +32,7 @@ struct VncStats {
   uint64_t events = 0;         // refresh events handled
   uint64_t frames = 0;         // frames composed
   uint64_t damaged_tiles = 0;  // tiles found changed
+  uint64_t hinted_frames = 0;  // frames composed while the guest gave damage hints
   uint64_t updates = 0;        // rectangles marked modified
   uint64_t cursor_shapes = 0, cursor_moves = 0, resizes = 0;
   uint64_t bytes_sent = 0;     // to all clients so far (libvncserver's counters)

@@ -89,6 +89,10 @@ json vgpu_json(const server::VgpuStatus& v) {
                  {"consumers", v.event_consumers},
                  {"latency", histogram_json(v.event_latency)}};
   j["mmio"] = mmio_json(v.mmio);
+  j["damage_hints"] = {{"enabled", v.damage_hints},
+                       {"submits", v.counters.damage_submits},
+                       {"refused", v.counters.damage_refused},
+                       {"ignored", v.counters.damage_disabled}};
   j["malicious_accesses"] = named(server::refused_accesses(v.counters));
   j["access_notes"] = named(server::access_notes(v.counters));
   j["exporter"] = exporter_json(v.exporter);

@@ -191,6 +191,10 @@ void access_metrics(Writer& w, const DaemonStatus& s) {
   w.per_vgpu_named(s, "vgpud_mmio_refused_total", "reason",
                    "MMIO accesses the bus refused (bad size, misaligned, outside BAR0, unbacked) or muted.",
                    [](const VgpuStatus& v) { return server::mmio_refusals(v.mmio); });
+  w.per_vgpu(s, "vgpud_damage_hints", "gauge", "1 while the guest gives damage hints.",
+             [](const VgpuStatus& v) { return uint64_t{v.damage_hints}; });
+  w.per_vgpu(s, "vgpud_damage_submits_total", "counter", "Damage-hint submits, refused and ignored ones included.",
+             [](const VgpuStatus& v) { return v.counters.damage_submits; });
   w.per_vgpu_named(s, "vgpud_malicious_accesses_total", "kind",
                    "Guest accesses the device model refused or neutralised, by kind.",
                    [](const VgpuStatus& v) { return server::refused_accesses(v.counters); });
