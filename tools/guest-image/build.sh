@@ -4,12 +4,13 @@
 # /init, the static vgpu-guest and, when linux-headers-<abi> is installed, the guest driver
 # vgpu_drm with the kernel's DRM modules it needs and libdrm's modetest. The kernel package is the
 # only download, with `apt-get download` into a cache that later builds reuse.
-#   build.sh OUT_DIR VGPU_GUEST CACHE_DIR [ABI [MODULE_DIR]]
+#   build.sh OUT_DIR VGPU_GUEST CACHE_DIR [ABI [MODULE_DIR [VGPU_KMSTEST]]]
 # ABI empty: the pin. MODULE_DIR: where build-module.sh builds vgpu_drm (default CACHE_DIR/module).
+# VGPU_KMSTEST: the static vgpu-kmstest, put in beside the driver (/init's vgpu.run=kmstest).
 # Exits 77 (skip) with the reason when a part is unavailable: no apt, no network, no busybox;
 # fails when apt knows Debian's kernels but not the pinned one (the pin needs a bump).
 set -euo pipefail
-out=$1 guest_bin=$2 cache=$3 abi=${4:-} module_dir=${5:-$3/module}
+out=$1 guest_bin=$2 cache=$3 abi=${4:-} module_dir=${5:-$3/module} kmstest_bin=${6:-}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 skip() { echo "guest-image: $*" >&2; exit 77; }
 fail() { echo "guest-image: $*" >&2; exit 1; }
@@ -57,6 +58,7 @@ status=0
 "$here/build-module.sh" "$here/../../guest/linux" "$module_dir" "$abi" || status=$?
 if ((status == 0)); then
   "$here/add-driver.sh" "$root" "$module_dir/vgpu_drm.ko" "$deb" "$kernel_dir" "$abi" > "$out/driver.txt.tmp"
+  [[ -z $kmstest_bin ]] || strip -o "$root/bin/vgpu-kmstest" "$kmstest_bin"
   mv "$out/driver.txt.tmp" "$out/driver.txt"
 elif ((status == 77)); then
   echo "linux-headers-$abi is not installed, so vgpu_drm could not be built" > "$out/no-driver.txt"
