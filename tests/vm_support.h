@@ -1,7 +1,7 @@
 // Real QEMU VMs booting the guest image (docs/vm.md): find QEMU and the image, start a VM under
-// TCG with its RAM in a memfd (what a vGPU process maps) and its serial console in a file, wait
-// for lines on that console, and kill the VM on teardown. Tests skip, saying what is missing,
-// when QEMU or the image is absent.
+// TCG with its RAM in a memfd (what a vGPU process maps) and its serial console in a file (and,
+// for a shell, on a socket: vm_shell.h), wait for lines on that console, and kill the VM on
+// teardown. Tests skip, saying what is missing, when QEMU or the image (or its driver) is absent.
 #pragma once
 
 #include <fcntl.h>
@@ -21,10 +21,13 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "vm_shell.h"
 
 namespace vgd::test {
 
@@ -35,7 +38,8 @@ inline constexpr uint64_t kVmMemoryMib = 512;
 
 struct VmTools {
   std::string qemu, kernel, initrd;
-  std::string missing;  // why a VM cannot run here; empty when it can
+  std::string missing;         // why a VM cannot run here; empty when it can
+  std::string driver_missing;  // why the image has no vgpu_drm (no linux-headers); empty when it has
 };
 
 inline VmTools find_vm_tools() {
@@ -55,6 +59,13 @@ inline VmTools find_vm_tools() {
     t.missing = "qemu-system-x86_64 is not in PATH (scripts/install-deps installs qemu-system-x86)";
   else if (!std::filesystem::exists(t.kernel) || !std::filesystem::exists(t.initrd))
     t.missing = fmt::format("no guest image in {} (cmake --build build --target guest-image)", dir);
+  // tools/guest-image/build.sh says whether it put the driver in: driver.txt or no-driver.txt.
+  if (!std::filesystem::exists(dir + "/driver.txt")) {
+    std::ifstream why(dir + "/no-driver.txt");
+    std::getline(why, t.driver_missing);
+    if (t.driver_missing.empty()) t.driver_missing = "the guest image was built without vgpu_drm";
+    t.driver_missing = "no vgpu_drm in the guest image: " + t.driver_missing;
+  }
   return t;
 }
 
@@ -69,6 +80,12 @@ struct VmOptions {
   std::vector<int> inherit_fds;     // fds QEMU keeps under the same numbers (for fd=N)
   std::string accel = "tcg";
   bool no_reboot = true;  // a reboot (guest or QMP system_reset) ends QEMU; false: it reboots
+  // The serial console also on a socket this process types at (Vm::shell()); QEMU waits for the
+  // connection before it starts the VM, so nothing the console prints is lost.
+  bool shell = false;
+  // Consoles before the serial one, which stays /dev/console: e.g. "console=tty0" to log to the
+  // framebuffer console too.
+  std::string consoles;
 };
 
 // One VM: started by the constructor, killed (if still running) by the destructor.
@@ -84,12 +101,18 @@ class Vm {
         tools.qemu, "-nodefaults", "-no-user-config", "-display", "none",
         "-accel", opt.accel, "-m", fmt::format("{}M", kVmMemoryMib), "-smp", "1",
         "-kernel", tools.kernel, "-initrd", tools.initrd,
-        "-append", fmt::format("console=ttyS0 quiet panic=-1 memmap={} {}", kGuestReservation, opt.append),
-        "-serial", "file:" + serial_, "-qmp", fmt::format("unix:{},server=on,wait=off", qmp_),
+        "-append", fmt::format("{} console=ttyS0 quiet panic=-1 memmap={} {}", opt.consoles, kGuestReservation, opt.append),
+        "-qmp", fmt::format("unix:{},server=on,wait=off", qmp_),
         // Guest RAM in a memfd: what x-pci-proxy-dev hands a vGPU process (docs/vm.md).
         "-object", fmt::format("memory-backend-memfd,id=mem,size={}M,share=on", kVmMemoryMib),
         "-machine", "pc,memory-backend=mem"};
     if (opt.no_reboot) argv.push_back("-no-reboot");
+    if (opt.shell) {
+      argv.insert(argv.end(), {"-chardev", fmt::format("socket,id=console,path={}/serial.sock,server=on,wait=on,logfile={}", dir_, serial_),
+                               "-serial", "chardev:console"});
+    } else {
+      argv.insert(argv.end(), {"-serial", "file:" + serial_});
+    }
     argv.insert(argv.end(), opt.args.begin(), opt.args.end());
     const std::string log = dir_ + "/qemu.log";
     pid_ = ::fork();
@@ -104,6 +127,7 @@ class Vm {
       ::execv(c[0], c.data());
       ::_exit(127);
     }
+    if (opt.shell) shell_ = std::make_unique<SerialShell>(dir_ + "/serial.sock", std::chrono::seconds(60));
   }
   Vm(const Vm&) = delete;
   Vm& operator=(const Vm&) = delete;
@@ -112,7 +136,11 @@ class Vm {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
     }
+    shell_.reset();
   }
+  // The shell on the serial console (VmOptions::shell; the image's /init runs one for
+  // vgpu.shell=1). Not connected when QEMU never listened.
+  SerialShell& shell() { return *shell_; }
 
   // Waits until the serial console shows `text` (true) or QEMU exits or `limit` passes (false).
   bool wait_for(std::string_view text, std::chrono::seconds limit) {
@@ -153,6 +181,7 @@ class Vm {
   }
 
   std::string dir_, serial_, qmp_;
+  std::unique_ptr<SerialShell> shell_;
   pid_t pid_ = -1;
   bool exited_ = false;
   int status_ = -1;

@@ -1,30 +1,37 @@
 #!/usr/bin/env bash
-# Builds the guest image (docs/vm.md, The guest image): Debian's kernel and an initramfs with
-# busybox (from busybox-static), /init and the static vgpu-guest. The kernel package is the only
-# download, with `apt-get download` into a cache that later builds reuse.
-#   build.sh OUT_DIR VGPU_GUEST CACHE_DIR [KERNEL_PACKAGE]
-# Exits 77 (skip) with the reason when a part is unavailable: no apt, no network, no busybox.
+# Builds the guest image (docs/vm.md, The guest image): Debian's kernel linux-image-<abi> (the ABI
+# pinned in tools/guest-image/kernel-abi) and an initramfs with busybox (from busybox-static),
+# /init, the static vgpu-guest and, when linux-headers-<abi> is installed, the guest driver
+# vgpu_drm with the kernel's DRM modules it needs and libdrm's modetest. The kernel package is the
+# only download, with `apt-get download` into a cache that later builds reuse.
+#   build.sh OUT_DIR VGPU_GUEST CACHE_DIR [ABI [MODULE_DIR [VGPU_KMSTEST]]]
+# ABI empty: the pin. MODULE_DIR: where build-module.sh builds vgpu_drm (default CACHE_DIR/module).
+# VGPU_KMSTEST: the static vgpu-kmstest, put in beside the driver (/init's vgpu.run=kmstest).
+# Exits 77 (skip) with the reason when a part is unavailable: no apt, no network, no busybox;
+# fails when apt knows Debian's kernels but not the pinned one (the pin needs a bump).
 set -euo pipefail
-out=$1 guest_bin=$2 cache=$3 package=${4:-}
+out=$1 guest_bin=$2 cache=$3 abi=${4:-} module_dir=${5:-$3/module} kmstest_bin=${6:-}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 skip() { echo "guest-image: $*" >&2; exit 77; }
-
-# The kernel: the package linux-image-amd64 currently depends on, unless one is named.
-if [[ -z $package ]]; then
-  package=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-/ {print $2; exit}')
-fi
+fail() { echo "guest-image: $*" >&2; exit 1; }
+pin="the ABI in $here/kernel-abi"
+if [[ -n $abi ]]; then pin="the ABI given (-DVGD_GUEST_KERNEL_ABI=$abi)"; else abi=$(sed -n '/^[^#]/{p;q}' "$here/kernel-abi"); fi
+package=linux-image-$abi
 mkdir -p "$cache" "$out"
-if [[ -z $package ]]; then  # no apt metadata: the newest kernel already in the cache, if any
-  deb=$(ls -1 "$cache"/linux-image-*-amd64_*.deb 2>/dev/null | sort -V | tail -n 1 || true)
-  [[ -n $deb ]] || skip "cannot tell which Debian kernel to use (apt-cache knows no linux-image-amd64; run apt-get update)"
-else
-  deb=$(ls -1 "$cache/${package}"_*.deb 2>/dev/null | tail -n 1 || true)
-  if [[ -z $deb ]]; then
-    echo "guest-image: apt-get download $package" >&2
-    (cd "$cache" && apt-get download -q "$package" >/dev/null 2>"$cache/download.log") ||
-      skip "apt-get download $package failed: $(tail -n 1 "$cache/download.log")"
-    deb=$(ls -1 "$cache/${package}"_*.deb | tail -n 1)
+
+# The kernel package, downloaded once.
+deb=$(ls -1 "$cache/${package}"_*.deb 2>/dev/null | tail -n 1 || true)
+if [[ -z $deb ]]; then
+  if ! apt-cache show "$package" >/dev/null 2>&1; then
+    apt-cache show linux-image-amd64 >/dev/null 2>&1 ||
+      skip "apt has no package lists (run apt-get update), so $package cannot be downloaded"
+    fail "$package is no longer in Debian's archive: bump $pin" \
+         "(apt-cache depends linux-image-amd64 names the current one) and install its linux-headers"
   fi
+  echo "guest-image: apt-get download $package" >&2
+  (cd "$cache" && apt-get download -q "$package" >/dev/null 2>"$cache/download.log") ||
+    skip "apt-get download $package failed: $(tail -n 1 "$cache/download.log")"
+  deb=$(ls -1 "$cache/${package}"_*.deb | tail -n 1)
 fi
 kernel_dir="$cache/kernel-$(basename "$deb" .deb)"
 if [[ ! -d $kernel_dir ]]; then
@@ -34,7 +41,7 @@ if [[ ! -d $kernel_dir ]]; then
 fi
 cp "$kernel_dir"/boot/vmlinuz-* "$out/vmlinuz.tmp"
 
-# busybox-static's binary: static, so the initramfs needs no libraries.
+# busybox-static's binary: static, so the initramfs needs no libraries for it.
 busybox=$(dpkg -L busybox-static 2>/dev/null | grep -m1 '/bin/busybox$' || true)
 [[ -n $busybox && -x $busybox ]] || skip "busybox-static is not installed"
 
@@ -44,6 +51,22 @@ mkdir -p "$root"/{bin,dev,proc,sys}
 cp "$busybox" "$root/bin/busybox"
 strip -o "$root/bin/vgpu-guest" "$guest_bin"
 install -m 0755 "$here/init" "$root/init"
+
+# The driver, when it can be built here; the image works without it (vgpu-guest needs none).
+rm -f "$out/driver.txt" "$out/no-driver.txt"
+status=0
+"$here/build-module.sh" "$here/../../guest/linux" "$module_dir" "$abi" || status=$?
+if ((status == 0)); then
+  "$here/add-driver.sh" "$root" "$module_dir/vgpu_drm.ko" "$deb" "$kernel_dir" "$abi" > "$out/driver.txt.tmp"
+  [[ -z $kmstest_bin ]] || strip -o "$root/bin/vgpu-kmstest" "$kmstest_bin"
+  mv "$out/driver.txt.tmp" "$out/driver.txt"
+elif ((status == 77)); then
+  echo "linux-headers-$abi is not installed, so vgpu_drm could not be built" > "$out/no-driver.txt"
+  echo "guest-image: without vgpu_drm: $(cat "$out/no-driver.txt")" >&2
+else
+  exit "$status"
+fi
+
 # Fixed times and order: the same inputs give the same image.
 find "$root" -exec touch -h -d @0 {} +
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet -R 0:0) |
