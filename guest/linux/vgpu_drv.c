@@ -245,6 +245,7 @@ static void vgpu_remove(struct pci_dev *pdev)
 		if (!balloon)
 			vgpu_gm_scrub(v, node->start, node->size);
 	}
+	v->unbound = true;
 	mutex_unlock(&v->gm_lock);
 	if (v->damage)
 		vgpu_write(v, PV_DAMAGE_CTL, 0);

@@ -64,6 +64,12 @@ struct vgpu_device {
 	struct drm_mm gm;
 	struct drm_mm_node balloon[4];
 	bool damage;               /* the device takes damage hints and we enabled them */
+	/*
+	 * vgpu_remove has turned everything off and scrubbed the GGTT; BAR0 goes away after it. Not
+	 * drm_dev_enter(): remove unplugs the DRM device first (no new ioctls) and still has to turn
+	 * pipes off and scrub buffers that fbdev and the last commit let go of.
+	 */
+	bool unbound;
 	struct drm_encoder encoder;
 	struct drm_connector connector;
 	struct vgpu_pipe pipes[VGPU_PIPES];

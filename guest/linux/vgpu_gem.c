@@ -31,15 +31,11 @@ static void vgpu_bo_free(struct drm_gem_object *obj)
 {
 	struct vgpu_bo *bo = to_vgpu_bo(obj);
 	struct vgpu_device *v = to_vgpu(obj->dev);
-	int idx;
 
 	mutex_lock(&v->gm_lock);
 	if (drm_mm_node_allocated(&bo->node)) {
-		/* After the device is gone (unplugged) vgpu_remove has scrubbed every range. */
-		if (drm_dev_enter(obj->dev, &idx)) {
+		if (!v->unbound) /* else vgpu_remove scrubbed it */
 			vgpu_gm_scrub(v, bo->node.start, bo->node.size);
-			drm_dev_exit(idx);
-		}
 		drm_mm_remove_node(&bo->node);
 		drm_gem_shmem_unpin(&bo->base);
 	}

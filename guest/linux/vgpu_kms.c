@@ -236,9 +236,8 @@ static void vgpu_crtc_atomic_enable(struct drm_crtc *crtc, struct drm_atomic_sta
 	unsigned int i = p->index;
 	unsigned long flags;
 	bool active;
-	int idx;
 
-	if (!drm_dev_enter(crtc->dev, &idx))
+	if (v->unbound)
 		return;
 	vgpu_write(v, PIPE_REG(i, PIPECONF), 0);
 	program_mode(v, i, m);
@@ -253,7 +252,6 @@ static void vgpu_crtc_atomic_enable(struct drm_crtc *crtc, struct drm_atomic_sta
 		/* Nothing will latch or tick: the commit's event goes out at once (see atomic_flush). */
 		drm_err(crtc->dev, "pipe %c did not light for %dx%d@%d: beyond this vGPU type's largest mode?\n",
 			'A' + i, m->hdisplay, m->vdisplay, drm_mode_vrefresh(m));
-		drm_dev_exit(idx);
 		return;
 	}
 	memset(&p->shadow, 0xff, sizeof(p->shadow));
@@ -265,7 +263,6 @@ static void vgpu_crtc_atomic_enable(struct drm_crtc *crtc, struct drm_atomic_sta
 	p->owed_surf[0] = p->owed_surf[1] = 0;
 	spin_unlock_irqrestore(&p->lock, flags);
 	drm_crtc_vblank_on(crtc);
-	drm_dev_exit(idx);
 }
 
 static void vgpu_crtc_atomic_disable(struct drm_crtc *crtc, struct drm_atomic_state *state)
@@ -274,7 +271,6 @@ static void vgpu_crtc_atomic_disable(struct drm_crtc *crtc, struct drm_atomic_st
 	struct vgpu_device *v = p->v;
 	struct drm_pending_vblank_event *e;
 	unsigned long flags;
-	int idx;
 
 	spin_lock_irqsave(&p->lock, flags);
 	p->lit = false;
@@ -286,12 +282,11 @@ static void vgpu_crtc_atomic_disable(struct drm_crtc *crtc, struct drm_atomic_st
 	if (e) /* a flip that will never latch now: complete it rather than leave it hanging */
 		send_event(p, e);
 	drm_crtc_vblank_off(crtc);
-	if (drm_dev_enter(crtc->dev, &idx)) {
+	if (!v->unbound) {
 		vgpu_write(v, PLANE_REG(p->index, 1, PLANE_CTL), 0);
 		vgpu_write(v, PLANE_REG(p->index, 2, PLANE_CTL), 0);
 		vgpu_write(v, PIPE_REG(p->index, CURCNTR), 0);
 		vgpu_write(v, PIPE_REG(p->index, PIPECONF), 0);
-		drm_dev_exit(idx);
 	}
 	spin_lock_irqsave(&crtc->dev->event_lock, flags);
 	if (crtc->state->event) {

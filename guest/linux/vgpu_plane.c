@@ -270,15 +270,13 @@ static void vgpu_plane_atomic_update(struct drm_plane *plane, struct drm_atomic_
 	struct drm_plane_state *old = drm_atomic_get_old_plane_state(state, plane);
 	struct drm_crtc *crtc = st->crtc ? st->crtc : old->crtc;
 	struct vgpu_device *v = to_vgpu(plane->dev);
-	int idx;
 
-	if (!crtc || !drm_dev_enter(plane->dev, &idx))
+	if (!crtc || v->unbound)
 		return;
 	if (is_cursor(plane))
 		update_cursor(v, crtc_to_pipe(crtc), st);
 	else
 		update_universal(v, crtc_to_pipe(crtc), plane, old, st);
-	drm_dev_exit(idx);
 }
 
 static bool vgpu_format_mod_supported(struct drm_plane *plane, u32 format, u64 modifier)
