@@ -104,8 +104,10 @@ TEST_F(EventsTest, FrontBufferHeuristicSignalsEveryVblankAfterTenWithoutFlipsUnt
   for (int i = 1; i <= 11; ++i) EXPECT_EQ(vblank_events(), kNone) << "flip-less vblank " << i;
   for (int i = 12; i <= 20; ++i) EXPECT_EQ(vblank_events(), kPrimary) << "flip-less vblank " << i;
   EXPECT_TRUE(ev->tracker().front_buffer(Pipe::A));
+  EXPECT_EQ(ev->tracker().guessed_events(Pipe::A), 9u) << "vblanks 12 to 20 were guesses";
   flip(Pipe::A, Plane::Primary);
   EXPECT_EQ(vblank_events(), kPrimary) << "the flip itself: one event, not two";
+  EXPECT_EQ(ev->tracker().guessed_events(Pipe::A), 9u) << "a flip's event is no guess";
   EXPECT_FALSE(ev->tracker().front_buffer(Pipe::A));
   for (int i = 1; i <= 11; ++i) EXPECT_EQ(vblank_events(), kNone) << "silent again after the flip, vblank " << i;
 }

@@ -136,17 +136,20 @@ TEST_F(VmVgpuTest, AVmDrawsInItsOwnRamAndTheHostShowsTheFrameItReached) {
   // One refresh event per latched primary flip: the eventfd's primary field counts them all.
   auto events = s->wait_events(5s);
   ASSERT_TRUE(events.has_value()) << events.error().message;
-  uint64_t flips = 0;
+  uint64_t flips = 0, guessed = 0;
   {
     auto* hv = daemon.host->find(1);
     const Locked lk(hv->lock());
     flips = hv->vgpu().display().stats().flips[0][0];
+    guessed = hv->port().events().tracker().guessed_events(hw::Pipe::A);
   }
   // 90 frames, each one flip latched at its own vblank and one event, plus the first surface,
-  // which latches with an event or not depending on whether the pipe was lit by then.
+  // which latches with an event or not depending on whether the pipe was lit by then. Once the
+  // guest holds, the front-buffer heuristic adds an event per vblank after 11 quiet ones
+  // (docs/protocol.md §5); how many depends on how long this test took to get here.
   EXPECT_TRUE(flips == 90u || flips == 91u) << flips;
   EXPECT_GE(events->primary, 90u) << "a frame's flip without its refresh event";
-  EXPECT_LE(events->primary, flips) << "more refresh events than flips latched";
+  EXPECT_LE(events->primary, flips + guessed) << "more refresh events than flips latched and guesses";
 }
 
 TEST_F(VmVgpuTest, TwoVmsAtOnceEachOnItsOwnSlice) {

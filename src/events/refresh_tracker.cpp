@@ -26,6 +26,7 @@ uint64_t RefreshTracker::on_vblank(const display::VblankReport& report) {
       s.idle = 0;  // the guest describes every change: no guessing at front-buffer rendering
     } else if (s.idle > kFrontBufferThreshold) {
       primary = true;  // front-buffer rendering assumed: refresh every vblank
+      ++guessed_[hw::index(p)];
     } else {
       ++s.idle;  // stops one past the threshold, so it cannot wrap
     }

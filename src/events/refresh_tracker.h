@@ -41,6 +41,9 @@ class RefreshTracker {
   bool active(hw::Pipe p) const { return pipes_[hw::index(p)].on; }
   // A vblank without a flip on this pipe now carries a primary event (the heuristic engaged).
   bool front_buffer(hw::Pipe p) const { return pipes_[hw::index(p)].idle > kFrontBufferThreshold; }
+  // Primary events the heuristic added on this pipe so far (not flips): what a consumer counting
+  // one event per flip must allow for.
+  uint64_t guessed_events(hw::Pipe p) const { return guessed_[hw::index(p)]; }
 
  private:
   struct PipeState {
@@ -49,6 +52,7 @@ class RefreshTracker {
     uint32_t idle = 0;   // consecutive vblanks without a primary flip, saturating past the threshold
   };
   std::array<PipeState, hw::kPipeCount> pipes_{};
+  std::array<uint64_t, hw::kPipeCount> guessed_{};
 };
 
 }  // namespace vgd::events
