@@ -5,163 +5,22 @@
 // display-ready back; and it refuses devices it cannot drive, saying why, without a DRM device.
 // Label vm; skipped, saying why, without QEMU, the image or the driver in it.
 #include <atomic>
-#include <chrono>
 #include <cstring>
-#include <functional>
-#include <optional>
 #include <regex>
 
-#include "client/connection.h"
-#include "daemon_support.h"
-#include "fb/png.h"
 #include "hw/pvinfo.h"
 #include "remote/proxy_session.h"
 #include "remote_support.h"
-#include "util/thread_annotations.h"
-#include "viewers/frame_grab.h"
-#include "vm_support.h"
-#include "vnc_support.h"
+#include "vm_drm_support.h"
 
 namespace vgd {
 namespace {
 
-using namespace std::chrono_literals;
-using test::Vm;
-
-// TCG boots to /init in 5-15 s on an idle machine; a loaded one (CI, -j2) needs far more. A
-// command in the guest's shell takes well under a second; these only catch hangs.
-constexpr auto kBoot = 300s;
-constexpr auto kCommand = 120s;
-constexpr auto kPicture = 120s;
-// fbcon's character height (font forced with fbcon=font:VGA8x16) and its background, composed.
-constexpr uint32_t kCellHeight = 16;
-constexpr uint32_t kBlack = 0xff000000;
-// The kernel command line of every VM here: the driver, the shell, a known console mode and font.
-constexpr std::string_view kDriverShell = "vgpu.driver=1 vgpu.shell=1 video=1024x768 fbcon=font:VGA8x16";
-
-// What every test here has: the VM tools (skipping without them or the driver in the image) and
-// one VM with the driver and a shell.
-class DriverVmTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    tools = test::find_vm_tools();
-    if (!tools.missing.empty()) GTEST_SKIP() << tools.missing;
-    if (!tools.driver_missing.empty()) GTEST_SKIP() << tools.driver_missing;
-  }
-  // Starts the VM on a device behind `sock` and waits for its shell. `consoles` and `extra` go
-  // before and after the usual kernel command line.
-  void boot(int sock, const std::string& name, const std::string& consoles = "", const std::string& extra = "") {
-    test::VmOptions o;
-    o.append = fmt::format("{} {}", kDriverShell, extra);
-    o.consoles = consoles;
-    o.shell = true;
-    o.args = {"-device", fmt::format("x-pci-proxy-dev,id=vgpu,fd={}", sock)};
-    o.inherit_fds = {sock};
-    vm = std::make_unique<Vm>(tools, o, name);
-    ASSERT_TRUE(vm->shell().connected()) << "QEMU's console socket\n" << vm->logs();
-    ASSERT_TRUE(vm->wait_for("shell on the serial console", kBoot)) << vm->logs();
-  }
-  // Runs `command` in the VM's shell: its output, a test failure (with the console) if it hangs.
-  test::SerialShell::Result sh(const std::string& command) {
-    auto r = vm->shell().run(command, kCommand);
-    EXPECT_TRUE(r.has_value()) << "no answer to `" << command << "`\n" << vm->logs();
-    return r.value_or(test::SerialShell::Result{});
-  }
-  bool has_drm_device() { return sh("test -e /dev/dri/card0").status == 0; }
-
-  test::VmTools tools;
-  std::unique_ptr<Vm> vm;
-};
-
-class VmDrmTest : public DriverVmTest {
- protected:
-  void TearDown() override {
-    vm.reset();
-    daemon.stop();
-  }
-  // The daemon with one VM vGPU of `type`, a consumer session on it, and a VM booted on it.
-  void start(const std::string& consoles = "", const std::string& extra = "", const VgpuType* type = nullptr) {
-    DaemonConfig cfg;
-    VgpuSpec spec;
-    spec.guest = GuestKind::Qemu;
-    if (type) {
-      cfg.gpu.types.push_back(*type);
-      spec.type = type->name;
-    }
-    cfg.vgpus = {spec};
-    cfg.vnc.enabled = false;
-    cfg.web.enabled = false;
-    daemon.start(cfg, "vm-drm");
-    auto c = client::Connection::connect(daemon.path, "vm-drm-test");
-    ASSERT_TRUE(c.has_value()) << c.error().message;
-    conn.emplace(std::move(*c));
-    auto s = conn->open(1);
-    ASSERT_TRUE(s.has_value()) << s.error().message;
-    session.emplace(std::move(*s));
-    auto sock = conn->attach_vm(1);
-    ASSERT_TRUE(sock.has_value()) << sock.error().message;
-    boot(sock->get(), "drm", consoles, extra);
-  }
-  // The primary plane as a consumer composes it; nothing while the pipe is off.
-  std::optional<fb::Image> picture() {
-    auto frame = viewers::query_planes(*session, {hw::Plane::Primary});
-    if (!frame || !viewers::map_buffers(*session, *frame)) return std::nullopt;
-    auto img = viewers::compose_frame(*frame);
-    viewers::drop_buffers(*frame);
-    return img ? std::optional(std::move(*img)) : std::nullopt;
-  }
-  // Waits for a picture that `pred` accepts and that is still the same a second later (the
-  // console has finished drawing); the last one seen (or nothing) when none is.
-  std::optional<fb::Image> picture_when(const std::function<bool(const fb::Image&)>& pred) {
-    std::optional<fb::Image> last;
-    test::eventually([&] {
-      last = picture();
-      if (!last || !pred(*last)) return false;
-      std::this_thread::sleep_for(1s);
-      auto again = picture();
-      const bool same = again && again->px == last->px;
-      last = std::move(again);
-      return same;
-    }, kPicture);
-    return last;
-  }
-  // Host view of the vGPU: GGTT entries present in its slices (and the GM address of the first),
-  // and PVINFO's display_ready.
-  struct HostView {
-    uint64_t present = 0;
-    uint64_t first_gm = 0;
-    uint32_t ready = 0;
-  };
-  HostView host_view() {
-    auto* hv = daemon.host->find(1);
-    const Locked lk(hv->lock());
-    const GgttView& g = hv->vgpu().ggtt();
-    HostView h;
-    for (const GmRange r : {g.aperture(), g.hidden()})
-      for (uint64_t i = r.begin.value() / 4096; i < r.end().value() / 4096; ++i)
-        if (g.guest_pte(i) & 1 && h.present++ == 0) h.first_gm = i * 4096;
-    h.ready = hv->vgpu().display_ready();
-    return h;
-  }
-
-  test::RunningDaemon daemon;
-  std::optional<client::Connection> conn;
-  std::optional<client::VgpuSession> session;
-};
-
-// Writes `img` as a PNG next to the VM's logs, for a failure message to point at.
-std::string saved(const fb::Image& img, const std::string& name) {
-  const std::string path = fmt::format("{}vm-drm-{}-{}.png", ::testing::TempDir(), name, ::getpid());
-  return fb::write_png(img, path) ? "picture in " + path : "picture not saved";
-}
-
-// Pixels in rows [top, bottom) that are not the console's black background.
-uint64_t lit_pixels(const fb::Image& img, uint32_t top, uint32_t bottom) {
-  uint64_t n = 0;
-  for (uint32_t y = top; y < std::min(bottom, img.height); ++y)
-    for (uint32_t x = 0; x < img.width; ++x) n += img.at(x, y) != kBlack;
-  return n;
-}
+using test::DriverVmTest;
+using test::VmDrmTest;
+using test::kCellHeight;
+using test::lit_pixels;
+using test::saved;
 
 TEST_F(VmDrmTest, TheDriverBindsAndItsConsoleReachesTheExportedPrimary) {
   // console=tty0 with loglevel=7 (after the usual quiet): the kernel's whole log goes to the
@@ -198,16 +57,21 @@ TEST_F(VmDrmTest, ALineWrittenToTty1ChangesThePictureWhereTheCursorIs) {
   constexpr uint32_t kRow = 5;
   const auto before = picture_when([](const fb::Image&) { return true; });
   ASSERT_TRUE(before.has_value()) << "no primary plane to export\n" << vm->logs();
+  // The consumer takes the damage so far (its first answer after Open is whole-plane), so
+  // what it is told next is the line's.
+  ASSERT_TRUE(session->damage(proto::kPlanePrimary).has_value());
 
   EXPECT_EQ(sh("printf 'vgpu_drm: a line on tty1 #0123456789' > /dev/tty1").status, 0);
   const auto after = picture_when([&](const fb::Image& i) { return i.px != before->px; });
   ASSERT_TRUE(after.has_value() && after->px != before->px) << "the line never reached the picture\n" << vm->logs();
   uint32_t top = after->height, bottom = 0, right = 0;
   uint64_t changed = 0;
+  std::vector<std::pair<uint32_t, uint32_t>> changed_at;
   for (uint32_t y = 0; y < after->height; ++y)
     for (uint32_t x = 0; x < after->width; ++x)
       if (after->at(x, y) != before->at(x, y)) {
         ++changed;
+        changed_at.emplace_back(x, y);
         top = std::min(top, y);
         bottom = std::max(bottom, y + 1);
         right = std::max(right, x + 1);
@@ -217,6 +81,38 @@ TEST_F(VmDrmTest, ALineWrittenToTty1ChangesThePictureWhereTheCursorIs) {
   // 36 characters and the cursor after them, 8 pixels each.
   EXPECT_LE(right, 37u * 8) << "changed columns up to " << right;
   EXPECT_GT(changed, 36u * 10) << "too few pixels for 36 characters";
+
+  // fbdev's console hints what it drew: the consumer's GetDamage answers are hinted rectangles
+  // (never "no hints", never the whole plane) that come to cover every changed row, and they
+  // are a small part of the screen. Hints follow the guest's writes, so they are gathered
+  // until they cover the change.
+  std::vector<proto::DamageRect> hinted;
+  std::string answers;
+  const auto covered = [&] {
+    for (const auto& [x, y] : changed_at) {
+      const auto inside = [&](const proto::DamageRect& r) { return x >= r.x && x - r.x < r.width && y >= r.y && y - r.y < r.height; };
+      if (std::none_of(hinted.begin(), hinted.end(), inside)) return false;
+    }
+    return true;
+  };
+  test::eventually([&] {
+    auto d = session->damage(proto::kPlanePrimary);
+    if (!d) {
+      answers += " error:" + d.error().message;
+      return true;
+    }
+    answers += fmt::format(" {{hinted={} whole={} rects={}}}", d->hinted, d->whole, d->rects.size());
+    if (!d->hinted || d->whole) return true;
+    hinted.insert(hinted.end(), d->rects.begin(), d->rects.end());
+    return covered();
+  }, test::kPicture);
+  EXPECT_TRUE(covered()) << "damage answers:" << answers;
+  for (const auto& r : hinted) answers += fmt::format(" {}x{}+{}+{}", r.width, r.height, r.x, r.y);
+  EXPECT_EQ(answers.find("hinted=false"), std::string::npos) << answers;
+  EXPECT_EQ(answers.find("whole=true"), std::string::npos) << answers;
+  uint64_t area = 0;
+  for (const auto& r : hinted) area += uint64_t{r.width} * r.height;
+  EXPECT_LE(area, uint64_t{after->width} * after->height / 8) << "hinted rectangles:" << answers;
 }
 
 TEST_F(VmDrmTest, RmmodLeavesNoGgttEntryAndTakesDisplayReadyBack) {

@@ -1,6 +1,7 @@
 // vgpu-kmstest on the vGPU's own DRM driver in a real QEMU VM (docs/vm.md, vgpu-kmstest): after
-// every step the host's composed screen must be the scene the step lines describe, flips must
-// reach the host one by one, and the bench must report one event per flip. Label vm; skipped
+// every step the host's composed screen and a VNC client must show the scene the step lines
+// describe, flips must reach the host one by one with one refresh event each and complete in
+// the guest at device vblanks, and the bench must report one event per flip. Label vm; skipped
 // while the guest image carries no vgpu-kmstest.
 //
 // How the image runs it is the image's /init: this test assumes `vgpu.run=kmstest` runs
@@ -10,6 +11,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -21,7 +23,9 @@
 #include "kmstest/scene.h"
 #include "reference_pictures.h"
 #include "sim/picture.h"
+#include "viewers/vnc_stream.h"
 #include "vm_support.h"
+#include "vnc_support.h"
 
 namespace vgd {
 namespace {
@@ -50,6 +54,19 @@ std::vector<kmstest::ReportLine> report_lines(const std::string& serial) {
   for (std::string line; std::getline(in, line);)
     if (auto l = kmstest::parse_report_line(line)) out.push_back(std::move(*l));
   return out;
+}
+
+std::optional<uint64_t> number(const kmstest::ReportLine& l, std::string_view key) {
+  const auto v = l.get(key);
+  uint64_t out = 0;
+  if (!v || std::from_chars(v->data(), v->data() + v->size(), out).ec != std::errc{}) return std::nullopt;
+  return out;
+}
+
+std::string line_text(const kmstest::ReportLine& l) {
+  std::string s = l.name;
+  for (const auto& [k, v] : l.fields) s += fmt::format(" {}={}", k, v);
+  return s;
 }
 
 fb::Image scene_image(const kmstest::Scene& s) {
@@ -118,6 +135,11 @@ class VmKmsTest : public ::testing::Test {
     return std::nullopt;
   }
   void go_on() { ASSERT_EQ(::write(go, "\n", 1), 1); }
+  uint64_t host_vblanks() {
+    auto* hv = daemon.host->find(1);
+    const Locked lk(hv->lock());
+    return hv->vgpu().display().stats().vblanks[0];
+  }
   uint64_t host_flips() {
     auto* hv = daemon.host->find(1);
     const Locked lk(hv->lock());
@@ -131,29 +153,103 @@ class VmKmsTest : public ::testing::Test {
   int go = -1;
 };
 
+// After every step the host's composed screen and a VNC client show the scene the step lines
+// describe; each flip latches once on the host and a consumer gets one primary refresh event for
+// it; the guest's flip-done events come at device vblanks: their sequence grows from flip to
+// flip, by no more than the vblanks the host's pipe counted meanwhile.
 TEST_F(VmKmsTest, EveryStepReachesTheHostsScreen) {
+  auto events = conn->open(1);
+  ASSERT_TRUE(events.has_value()) << events.error().message;
+  ASSERT_TRUE(events->enable_events().has_value());
+  viewers::VncOptions vo;
+  vo.socket_path = daemon.path;
+  vo.port = 0;
+  auto vnc = viewers::VncStream::start(vo);
+  ASSERT_TRUE(vnc.has_value()) << vnc.error();
+  test::Viewer viewer;
+  ASSERT_TRUE(viewer.connect((*vnc)->port()));
+
   boot("");
   kmstest::Scene scene;
-  uint64_t flips_before = 0;
+  uint64_t flips_before = 0, vblanks_at_go = 0, vblanks_at_last_go = 0, primary_events = 0, flips = 0;
+  std::optional<uint64_t> last_seq;
   for (size_t n = 0;; ++n) {
     const auto l = line(n);
     ASSERT_TRUE(l.has_value()) << "step line " << n << "\n" << vm->logs();
     ASSERT_TRUE(kmstest::apply_step(scene, *l)) << l->name;
     if (l->name == "flip") {
       EXPECT_EQ(host_flips(), flips_before + 1) << "flip " << *l->get("index") << " latched once on the host";
+      ++flips;
+      const auto seq = number(*l, "seq");
+      ASSERT_TRUE(seq.has_value()) << "flip line without seq";
+      if (last_seq) {
+        EXPECT_GT(*seq, *last_seq) << "flip " << *l->get("index") << ": its event's sequence did not grow";
+        // The last flip's event came after its go-on, this one's before its line: the host's
+        // pipe counted at least as many vblanks in between as the guest's sequence moved.
+        EXPECT_LE(*seq - *last_seq, host_vblanks() - vblanks_at_last_go) << "flip " << *l->get("index");
+      }
+      last_seq = seq;
+      vblanks_at_last_go = vblanks_at_go;
+      // Its refresh event reaches the consumer (in time: the event is published at the vblank
+      // that latched the flip, which the guest may see first).
+      test::eventually([&] {
+        auto e = events->wait_events(100ms);
+        if (e) primary_events += e->primary;
+        return primary_events >= flips;
+      }, 30s);
+      EXPECT_EQ(primary_events, flips) << "one primary refresh event per flip";
     }
     flips_before = host_flips();
     if (scene.on) {
+      const fb::Image want = scene_image(scene);
       auto* hv = daemon.host->find(1);
-      const Locked lk(hv->lock());
-      auto pic = compose_display(hv->vgpu());
-      ASSERT_TRUE(pic.has_value()) << l->name << ": " << pic.error();
-      ASSERT_EQ(pic->image.width, scene.width) << l->name;
-      ASSERT_EQ(pic->image.height, scene.height) << l->name;
-      std::string first;
-      EXPECT_EQ(test::differing_pixels(pic->image, scene_image(scene), first), 0u) << l->name << ": " << first;
+      {
+        const Locked lk(hv->lock());
+        auto pic = compose_display(hv->vgpu());
+        ASSERT_TRUE(pic.has_value()) << l->name << ": " << pic.error();
+        ASSERT_EQ(pic->image.width, scene.width) << l->name;
+        ASSERT_EQ(pic->image.height, scene.height) << l->name;
+        std::string first;
+        EXPECT_EQ(test::differing_pixels(pic->image, want, first), 0u) << l->name << ": " << first;
+      }
+      // The VNC client: the picture without the cursor, which travels as its own shape and
+      // position (docs/viewers.md, Cursor), cropped where its pointer would be off screen: the
+      // shape must lie within the scene's cursor and hold all of what is on screen of it.
+      kmstest::Scene under = scene;
+      under.cursor.reset();
+      const fb::Image want_vnc = scene_image(under);
+      int cx = 0, cy = 0, cw = 0, ch = 0;
+      const auto cursor_ok = [&] {
+        const test::ViewerLog v = viewer.log();
+        cx = v.cursor_x - v.hot_x, cy = v.cursor_y - v.hot_y, cw = v.cursor_w, ch = v.cursor_h;
+        if (!scene.cursor) return true;
+        const kmstest::Layer& c = *scene.cursor;
+        const auto spans = [](int at, int len, int want_at, int want_len, int screen) {
+          return at >= want_at && at + len <= want_at + want_len && at <= std::max(want_at, 0) &&
+                 at + len >= std::min(want_at + want_len, screen);
+        };
+        return spans(cx, cw, c.x, int(c.width), int(scene.width)) && spans(cy, ch, c.y, int(c.height), int(scene.height));
+      };
+      const bool shown = test::eventually([&] { return cursor_ok() && viewer.shows(want_vnc); }, 30s);
+      if (!shown) {
+        const fb::Image got = viewer.picture();
+        std::string first;
+        const size_t bad = got.width == want_vnc.width && got.height == want_vnc.height ? test::differing_pixels(got, want_vnc, first) : 0;
+        ADD_FAILURE() << line_text(*l) << ": the VNC client shows " << got.width << "x" << got.height << ", " << bad
+                      << " pixels differ from the scene, the first at " << first << "; its cursor " << cw << "x" << ch
+                      << " at " << cx << "," << cy;
+      }
     }
     if (l->name == "off") break;
+    // What arrived since: after a flip nothing more (a second event for it), before the next
+    // step changes anything; after other steps their own events, not counted.
+    auto e = events->wait_events(500ms);
+    ASSERT_TRUE(e.has_value()) << e.error().message;
+    if (l->name == "flip") {
+      EXPECT_EQ(e->primary, 0u) << "before the step after `" << line_text(*l) << "`: more primary events than flips ("
+                                << host_flips() << " primary flips latched on the host)";
+    }
+    vblanks_at_go = host_vblanks();
     go_on();
   }
   EXPECT_TRUE(vm->wait_for("exited with status 0", 60s)) << vm->logs();
