@@ -19,7 +19,6 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <random>
 #include <string_view>
 #include <thread>
@@ -94,8 +93,6 @@ void flip_latency(const Options& o, std::vector<std::string>& json) {
 
 // --- bytes on the wire -------------------------------------------------------------------------
 
-int64_t threads_cpu_ns(std::string_view prefix);
-
 void bytes_per_workload(const Options& o, std::vector<std::string>& json) {
   std::printf("\n== vnc: bytes on the wire per second, 1080p, one client, %.0f s per row\n", o.seconds);
   std::printf("%-10s %-6s %-9s %9s %10s %12s %16s %8s %9s\n", "workload", "hints", "encodings", "events/s", "updates/s",
@@ -135,27 +132,6 @@ void bytes_per_workload(const Options& o, std::vector<std::string>& json) {
 }
 
 // --- CPU -----------------------------------------------------------------------------------------
-
-// CPU time of this process's threads whose name starts with `prefix`.
-int64_t threads_cpu_ns(std::string_view prefix) {
-  int64_t total = 0;
-  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
-    FILE* f = std::fopen((t.path() / "stat").c_str(), "r");
-    if (!f) continue;
-    char buf[1024] = {};
-    const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-    std::fclose(f);
-    const std::string_view s(buf, n);
-    const size_t open = s.find('('), close = s.rfind(')');
-    if (open == std::string_view::npos || close == std::string_view::npos) continue;
-    if (s.substr(open + 1, close - open - 1).substr(0, prefix.size()) != prefix) continue;
-    unsigned long long ut = 0, st = 0;
-    // Fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
-    if (std::sscanf(buf + close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
-      total += static_cast<int64_t>((ut + st) * (1'000'000'000 / ::sysconf(_SC_CLK_TCK)));
-  }
-  return total;
-}
 
 void cpu_per_stream(const Options& o, std::vector<std::string>& json) {
   constexpr uint32_t kStreams = 4;
