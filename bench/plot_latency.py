@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Plot a daemon_bench result file (bench-results/daemon-{latency,query,cpu,vnc,dispatch,vm}.json).
+"""Plot a daemon_bench result file (bench-results/daemon-{latency,query,cpu,vnc,dispatch,vm,vm-drm}.json).
 
 usage: plot_latency.py RESULTS.json PLOT.png
 
@@ -19,6 +19,10 @@ dispatch: the fraction of vblanks emulated later than x after their deadline (th
 vm:      µs per trapped access from inside a QEMU VM (read and write, QEMU and vgpud on one CPU
          and on any) beside the transport's floor, a bare socket round trip and in-process
          dispatch (log scale), with traps per frame and flip -> event in the title.
+vm-drm:  our DRM driver in a QEMU VM: p50 and p99 of the atomic flip's legs (guest ioctl -> flip
+         event, trap -> consumer event, event -> next flip) beside vgpu-guest's video flip ->
+         event; VNC wire bytes per second for the console, a moving box and a /dev/fb0 band with damage hints
+         offered and not; traps per atomic flip in the title.
 """
 import json
 import sys
@@ -193,6 +197,34 @@ elif kind == "vm":
                  f"p99 {flip.get('p99_us', 0) / 1000:.1f} ms\n{subtitle}", fontsize=10)
     ax.grid(True, axis="x", which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="lower right")
+elif kind == "vm-drm":
+    legs = [("guest: ioctl -> flip event", data["ioctl_to_flip_event"]),
+            ("host: PLANE_SURF trap -> consumer event", data["trap_to_event"]),
+            ("host: consumer event -> next flip trap", data["event_to_next_flip"]),
+            ("baseline: video sprite flip -> event", data["video_flip_to_event"])]
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 4.8))
+    ys = range(len(legs))
+    ax.barh([y - 0.2 for y in ys], [d["p50_us"] / 1e3 for _, d in legs], height=0.4, color="#3a7", label="p50")
+    ax.barh([y + 0.2 for y in ys], [d["p99_us"] / 1e3 for _, d in legs], height=0.4, color="#37a", label="p99")
+    ax.set_yticks(list(ys))
+    ax.set_yticklabels([n for n, _ in legs], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("ms")
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="x", alpha=0.25)
+    loads = sorted({r["load"] for r in rows})
+    for i, offered in enumerate(["yes", "no"]):
+        vals = [next((r["wire_kib_per_s"] for r in rows if r["load"] == ld and r["hints_offered"] == offered), 0) for ld in loads]
+        bx.bar([x + (i - 0.5) * 0.4 for x in range(len(loads))], vals, width=0.4, color=["#3a7", "#a73"][i],
+               label=f"damage hints {'offered' if offered == 'yes' else 'off (tile comparison)'}")
+    bx.set_xticks(list(range(len(loads))))
+    bx.set_xticklabels(loads)
+    bx.set_ylabel("VNC wire KiB/s")
+    bx.legend(fontsize=8)
+    t = data["traps_per_flip"]
+    fig.suptitle(f"vgpu_drm in a QEMU VM (TCG): traps per atomic flip {t['total']:.2f} (goal <= 2): flip's own "
+                 f"{t['plane_surf'] + t['plane_surflive']:.2f}, vblank poll {t['frmcount']:.2f}, other {t['other']:.2f}\n{subtitle}",
+                 fontsize=10)
 elif kind == "dispatch":
     fig, ax = plt.subplots(figsize=(10, 6))
     for r in rows:

@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 #include <fstream>
 #include <numeric>
 
@@ -208,6 +209,26 @@ bool set_affinity(pthread_t t, int cpu) {  // cpu < 0: every CPU
   for (int i = 0; i < std::max(n, 1); ++i)
     if (cpu < 0 || i == cpu) CPU_SET(i, &set);
   return ::pthread_setaffinity_np(t, sizeof set, &set) == 0;
+}
+
+int64_t threads_cpu_ns(std::string_view prefix) {
+  int64_t total = 0;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+    FILE* f = std::fopen((t.path() / "stat").c_str(), "r");
+    if (!f) continue;
+    char buf[1024] = {};
+    const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    const std::string_view s(buf, n);
+    const size_t open = s.find('('), close = s.rfind(')');
+    if (open == std::string_view::npos || close == std::string_view::npos) continue;
+    if (s.substr(open + 1, close - open - 1).substr(0, prefix.size()) != prefix) continue;
+    unsigned long long ut = 0, st = 0;
+    // Fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
+    if (std::sscanf(buf + close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
+      total += static_cast<int64_t>((ut + st) * (1'000'000'000 / ::sysconf(_SC_CLK_TCK)));
+  }
+  return total;
 }
 
 }  // namespace vgd::daemon_bench

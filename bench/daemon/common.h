@@ -33,6 +33,7 @@ using proto::Packet;
 int64_t now_ns();
 int64_t cpu_ns(clockid_t c);
 int64_t thread_cpu_ns(std::thread& t);
+int64_t threads_cpu_ns(std::string_view prefix);  // this process's threads whose name starts so
 void sleep_s(double s);
 [[noreturn]] void die(const std::string& why);
 
@@ -104,6 +105,7 @@ void run_cpu(const Options& o);      // cpu.cpp
 void run_vnc(const Options& o);      // vnc.cpp
 void run_dispatch(const Options& o); // dispatch.cpp
 void run_vm(const Options& o);       // vm.cpp
+void run_vm_drm(const Options& o);   // vm_drm.cpp
 
 // --- The daemon, in-process ---------------------------------------------------------------------
 

@@ -13,9 +13,6 @@
 //     writes, a consumer thread its eventfd reads.
 // Needs qemu-system-x86_64 and the guest image (cmake --build build --target guest-image).
 #include <fmt/format.h>
-#include <fcntl.h>
-#include <sched.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,8 +23,6 @@
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <regex>
 #include <string>
 #include <thread>
@@ -36,140 +31,14 @@
 #include "client/connection.h"
 #include "common.h"
 #include "vm_peers.h"
+#include "vm_rig.h"
 #include "server/host.h"
 #include "server/server.h"
 
 namespace vgd::daemon_bench {
 namespace {
 
-namespace fs = std::filesystem;
 constexpr uint32_t kAccesses = 20000;
-
-struct VmFiles {
-  std::string qemu, kernel, initrd, vgpuctl;
-};
-
-std::string slurp(const std::string& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// Every thread of this process (the server's, the vblank threads, each VM's session thread and
-// those they start later) on `cpu`, or on any CPU for -1.
-void pin_self(int cpu) {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (cpu < 0) {
-    for (int c = 0; c < CPU_SETSIZE && c < static_cast<int>(std::thread::hardware_concurrency()); ++c) CPU_SET(c, &set);
-  } else {
-    CPU_SET(cpu, &set);
-  }
-  for (const auto& task : fs::directory_iterator("/proc/self/task"))
-    sched_setaffinity(static_cast<pid_t>(std::stol(task.path().filename().string())), sizeof set, &set);
-}
-
-// vgpud in this process with one vGPU waiting for a VM.
-struct VmRig {
-  std::unique_ptr<server::Host> host;
-  std::unique_ptr<server::Server> srv;
-  std::thread loop;
-  std::string path;
-
-  VmRig() {
-    path = fmt::format("/tmp/vgd-vmbench-{}.sock", ::getpid());
-    DaemonConfig cfg;
-    VgpuSpec vm;
-    vm.guest = GuestKind::Qemu;
-    cfg.vgpus = {vm};
-    auto h = server::Host::create(cfg);
-    if (!h) die(h.error());
-    host = std::move(*h);
-    auto s = server::Server::create(*host, {path, 8, false});
-    if (!s) die(s.error());
-    srv = std::move(*s);
-    loop = std::thread([this] { srv->run(); });
-  }
-  ~VmRig() {
-    srv->request_stop();
-    loop.join();
-    srv.reset();
-    host.reset();
-  }
-  VmRig(const VmRig&) = delete;
-  VmRig& operator=(const VmRig&) = delete;
-
-  // The previous VM's detach is seen on its session's thread: wait for it before the next.
-  void wait_detached() {
-    for (int i = 0; i < 500 && host->find(1)->vm_attached(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  uint64_t traps() NO_THREAD_SAFETY_ANALYSIS {
-    auto* hv = host->find(1);
-    const Locked lk(hv->lock());
-    const MmioStats& s = hv->vgpu().mmio_stats();
-    uint64_t n = 0;
-    for (size_t b = 0; b < s.reads.size(); ++b) n += s.reads[b] + s.writes[b];
-    return n;
-  }
-};
-
-// One VM run through `vgpuctl qemu`: its serial console, read until `until` shows up.
-class VmRun {
- public:
-  // Through `vgpuctl qemu` against vgpud at `socket`, or (device_fd >= 0) QEMU itself with the
-  // proxy device on that descriptor.
-  VmRun(const VmFiles& f, const std::string& socket, const std::string& append, int cpu, int device_fd = -1) {
-    serial_ = fmt::format("/tmp/vgd-vmbench-{}-{}.log", ::getpid(), counter_++);
-    fs::remove(serial_);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      pin_self(cpu);  // QEMU inherits it
-      const int null = ::open((serial_ + ".out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      ::dup2(null, 1);
-      ::dup2(null, 2);
-      const std::string kappend =
-          fmt::format("console=ttyS0 quiet panic=-1 memmap=64M$0x10000000 {}", append);
-      const std::string serial = "file:" + serial_;
-      std::vector<std::string> argv = {f.qemu, "-nodefaults", "-no-user-config", "-display", "none",
-                                       "-no-reboot", "-accel", "tcg", "-m", "512M", "-smp", "1",
-                                       "-kernel", f.kernel, "-initrd", f.initrd, "-append", kappend,
-                                       "-serial", serial};
-      if (device_fd < 0) {
-        argv.insert(argv.begin(), {f.vgpuctl, "qemu", "--vgpu", "1", "--socket", socket, "--"});
-      } else {
-        ::fcntl(device_fd, F_SETFD, 0);
-        argv.insert(argv.end(), {"-object", "memory-backend-memfd,id=m,size=512M,share=on", "-machine",
-                                 "memory-backend=m", "-device", fmt::format("x-pci-proxy-dev,fd={}", device_fd)});
-      }
-      std::vector<char*> c;
-      for (auto& a : argv) c.push_back(a.data());
-      c.push_back(nullptr);
-      ::execv(c[0], c.data());
-      ::_exit(127);
-    }
-  }
-  ~VmRun() {
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, nullptr, 0);
-    fs::remove(serial_);
-  }
-  VmRun(const VmRun&) = delete;
-  VmRun& operator=(const VmRun&) = delete;
-
-  std::string wait_for(const std::string& text, std::chrono::seconds limit = std::chrono::seconds(300)) {
-    const auto until = std::chrono::steady_clock::now() + limit;
-    for (;;) {
-      std::string s = slurp(serial_);
-      if (s.find(text) != std::string::npos) return s;
-      if (std::chrono::steady_clock::now() > until) die(fmt::format("the VM never printed '{}':\n{}", text, s));
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  }
-
- private:
-  static inline int counter_ = 0;
-  std::string serial_;
-  pid_t pid_ = -1;
-};
 
 // Two processes exchanging x-pci-proxy-dev-sized messages over a stream socketpair.
 double socket_round_trip_us(int cpu_a, int cpu_b, uint32_t n) {
@@ -213,45 +82,11 @@ double inprocess_us(VmRig& rig, uint32_t n) NO_THREAD_SAFETY_ANALYSIS {
   return static_cast<double>(t1 - t0) / n / 1000.0;
 }
 
-// Guest flip (the surface write leaving QEMU) → a consumer's eventfd read, for a desktop in a VM:
-// a FlipSpy between QEMU and vgpud times the flips, a consumer thread the wake-ups; each wake is
-// paired with the newest flip before it that no earlier wake took.
+// Guest flip (the surface write leaving QEMU) → a consumer's eventfd read, for a desktop in a VM.
 Dist flip_to_event(VmRig& rig, const VmFiles& f) {
-  auto conn = client::Connection::connect(rig.path, "vm-bench");
-  if (!conn) die(conn.error().message);
-  auto session = conn->open(1);
-  if (!session || !session->enable_events()) die("cannot open vGPU 1 for events");
-  auto sock = conn->attach_vm(1);
-  if (!sock) die(sock.error().message);
-  int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) die("socketpair");
-  FlipSpy spy(sv[0], sock->release());
-  std::vector<int64_t> wakes;
-  std::atomic<bool> done{false};
-  std::thread consumer([&] {
-    while (!done) {
-      auto e = session->wait_events(std::chrono::milliseconds(100));
-      if (e && e->primary) wakes.push_back(now_ns());
-    }
-  });
-  {
-    VmRun vm(f, rig.path, "vgpu.workload=desktop vgpu.frames=300 vgpu.then=hold", -1, sv[1]);
-    ::close(sv[1]);
-    vm.wait_for("holding frame 300");
-  }
-  done = true;
-  consumer.join();
-  const std::vector<int64_t> flips = spy.flips();
-  std::vector<int64_t> lat;
-  size_t fi = 0;
-  int64_t taken = 0;
-  for (int64_t w : wakes) {
-    while (fi < flips.size() && flips[fi] <= w) ++fi;
-    if (fi == 0 || flips[fi - 1] <= taken) continue;  // no flip since the last wake
-    taken = flips[fi - 1];
-    lat.push_back(w - taken);
-  }
-  return summarize(std::move(lat));
+  const SpiedRun r = spied_run(rig, f, "vgpu.workload=desktop vgpu.frames=300 vgpu.then=hold", false,
+                               [](VmRun& vm) { vm.wait_for("holding frame 300"); });
+  return summarize(flip_to_wake(r.flips, r.wakes));
 }
 
 struct TrapRow {
@@ -263,18 +98,9 @@ struct TrapRow {
 
 void run_vm(const Options& o) {
   std::printf("\n== vm: a QEMU VM (TCG) on vgpud through x-pci-proxy-dev; %s\n", context_line().c_str());
-  VmFiles f;
-  const std::string dir = VGD_GUEST_IMAGE_DIR;
-  f.kernel = dir + "/vmlinuz";
-  f.initrd = dir + "/initramfs.cpio.gz";
-  f.vgpuctl = VGPUCTL_PATH;
-  for (const char* p : {"/usr/bin/qemu-system-x86_64", "/usr/local/bin/qemu-system-x86_64"})
-    if (::access(p, X_OK) == 0) f.qemu = p;
-  if (f.qemu.empty() || !fs::exists(f.kernel) || !fs::exists(f.initrd)) {
-    std::printf("   skipped: needs qemu-system-x86_64 and the guest image in %s "
-                "(cmake --build build --target guest-image)\n", dir.c_str());
-    return;
-  }
+  const auto files = find_vm_files();
+  if (!files) return;
+  const VmFiles& f = *files;
   const int cpus = static_cast<int>(std::thread::hardware_concurrency());
   VmRig rig;
   OtherLoad load;

@@ -75,6 +75,11 @@ std::vector<int64_t> FlipSpy::flips() const {
   return flips_;
 }
 
+std::vector<FlipSpy::Access> FlipSpy::accesses() const {
+  const std::lock_guard lk(mu_);
+  return accesses_;
+}
+
 bool FlipSpy::forward_request() {
   std::array<std::byte, mq::kHeaderSize + mq::kMaxPayload> buf{};
   std::vector<UniqueFd> fds;
@@ -84,13 +89,16 @@ bool FlipSpy::forward_request() {
   if (h && h->payload_size &&
       ::recv(qemu_, buf.data() + size, h->payload_size, MSG_WAITALL) == static_cast<ssize_t>(h->payload_size))
     size += h->payload_size;
-  if (h && h->cmd == mq::Command::BarWrite) {
+  if (h && (h->cmd == mq::Command::BarWrite || h->cmd == mq::Command::BarRead)) {
     const auto m = mq::parse_payload(*h, std::span<const std::byte>(buf.data() + mq::kHeaderSize, size - mq::kHeaderSize), 0);
     const auto* b = m ? std::get_if<mq::BarAccess>(&*m) : nullptr;
     // BAR0 is 16 MiB and naturally aligned: the offset is the address's low 24 bits.
-    if (b && (b->addr.value() & 0xFFFFFF) == hw::plane::reg(hw::Pipe::A, 1, hw::plane::kSurf)) {
+    const auto offset = b ? static_cast<uint32_t>(b->addr.value() & 0xFFFFFF) : 0;
+    if (b && b->memory) {
+      const int64_t t = now_ns();
       const std::lock_guard lk(mu_);
-      flips_.push_back(now_ns());
+      accesses_.push_back({t, offset, b->write});
+      if (b->write && offset == hw::plane::reg(hw::Pipe::A, 1, hw::plane::kSurf)) flips_.push_back(t);
     }
   }
   std::vector<int> raw;

@@ -27,7 +27,8 @@ class MinimalRemote {
 
 // Forwards every byte and descriptor between QEMU (qemu_fd) and vgpud (vgpud_fd) unchanged, and
 // notes the time of each guest write to pipe A's primary surface register: a flip, as the guest
-// makes it. Costs one more hop per trap; what it measures is dominated by the wait for vblank.
+// makes it, and every BAR access with its register. Costs one more hop per trap; what it measures
+// is dominated by the wait for vblank.
 class FlipSpy {
  public:
   FlipSpy(int qemu_fd, int vgpud_fd) : qemu_(qemu_fd), vgpud_(vgpud_fd), thread_([this] { loop(); }) {}
@@ -35,6 +36,12 @@ class FlipSpy {
   FlipSpy(const FlipSpy&) = delete;
   FlipSpy& operator=(const FlipSpy&) = delete;
   std::vector<int64_t> flips() const;  // CLOCK_MONOTONIC ns, in order
+  struct Access {
+    int64_t ns;
+    uint32_t offset;  // in BAR0
+    bool write;
+  };
+  std::vector<Access> accesses() const;  // in order
 
  private:
   void loop();
@@ -42,6 +49,7 @@ class FlipSpy {
   int qemu_, vgpud_;
   mutable std::mutex mu_;
   std::vector<int64_t> flips_;
+  std::vector<Access> accesses_;
   std::thread thread_;
 };
 

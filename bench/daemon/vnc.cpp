@@ -15,92 +15,21 @@
 //                  inherit its name) per stream with one client each, and what the daemon's
 //                  server loop spent answering the streams' queries.
 #include <fmt/format.h>
-#include <rfb/rfbclient.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <random>
 #include <string_view>
 #include <thread>
 
 #include "common.h"
+#include "rfb_client.h"
 #include "decode/decoder.h"
 #include "viewers/vnc_stream.h"
 
 namespace vgd::daemon_bench {
 namespace {
-
-void quiet(const char*, ...) {}
-
-// A libvncclient on its own thread; remembers when pixel (0, 0) last changed to what.
-class RfbClient {
- public:
-  RfbClient(int port, const char* encodings) {
-    rfbClientLog = rfbClientErr = quiet;  // libvncclient's chatter
-    cl_ = rfbGetClient(8, 3, 4);
-    cl_->serverHost = ::strdup("127.0.0.1");
-    cl_->serverPort = port;
-    cl_->appData.encodingsString = encodings;
-    cl_->GotFrameBufferUpdate = &RfbClient::on_update;
-    cl_->FinishedFrameBufferUpdate = [](rfbClient* c) {
-      static_cast<RfbClient*>(rfbClientGetClientData(c, &kTag))->updates_.fetch_add(1, std::memory_order_relaxed);
-    };
-    rfbClientSetClientData(cl_, &kTag, this);
-    if (!rfbInitClient(cl_, nullptr, nullptr)) {
-      cl_ = nullptr;  // freed by libvncclient on failure
-      die(fmt::format("libvncclient could not connect to port {}", port));
-    }
-    thread_ = std::thread([this] {
-      while (!stop_.load(std::memory_order_relaxed)) {
-        const int n = WaitForMessage(cl_, 20'000);
-        if (n < 0 || (n > 0 && !HandleRFBServerMessage(cl_))) break;
-      }
-    });
-  }
-  ~RfbClient() {
-    stop_ = true;
-    thread_.join();
-    rfbClientCleanup(cl_);
-  }
-  RfbClient(const RfbClient&) = delete;
-  RfbClient& operator=(const RfbClient&) = delete;
-
-  uint32_t corner() const { return corner_.load(std::memory_order_acquire); }  // 0x00RRGGBB
-  int64_t corner_ns() const { return corner_ns_.load(std::memory_order_acquire); }
-  uint64_t updates() const { return updates_.load(std::memory_order_relaxed); }  // FramebufferUpdates
-
- private:
-  static inline char kTag;
-  static void on_update(rfbClient* c, int x, int y, int, int) {
-    auto* self = static_cast<RfbClient*>(rfbClientGetClientData(c, &kTag));
-    if (x != 0 || y != 0) return;
-    const uint8_t* p = c->frameBuffer;  // 32 bpp, red at bit 0
-    const uint32_t rgb = uint32_t{p[0]} << 16 | uint32_t{p[1]} << 8 | p[2];
-    if (rgb != self->corner_.load(std::memory_order_relaxed)) {
-      self->corner_ns_.store(now_ns(), std::memory_order_relaxed);
-      self->corner_.store(rgb, std::memory_order_release);
-    }
-  }
-
-  rfbClient* cl_ = nullptr;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  std::atomic<uint32_t> corner_{0xFFFFFFFF};
-  std::atomic<int64_t> corner_ns_{0};
-  std::atomic<uint64_t> updates_{0};
-};
-
-std::unique_ptr<viewers::VncStream> stream_for(const Rig& rig, uint32_t vgpu) {
-  viewers::VncOptions o;
-  o.socket_path = rig.path;
-  o.vgpu = vgpu;
-  o.port = 0;
-  auto s = viewers::VncStream::start(o);
-  if (!s) die("VNC stream: " + s.error());
-  return std::move(*s);
-}
 
 // --- flip → pixels -----------------------------------------------------------------------------
 
@@ -120,7 +49,7 @@ void flip_latency(const Options& o, std::vector<std::string>& json) {
     sleep_s(0.005);
   }
   if (surfaces.size() < 2) die("the desktop guest did not flip between two surfaces");
-  auto stream = stream_for(rig, hv.id());
+  auto stream = vnc_stream_for(rig.path, hv.id());
   RfbClient client(stream->port(), "raw");
   rig.host->stop_guests();  // from here on the bench is the guest
   sleep_s(o.warmup);
@@ -164,8 +93,6 @@ void flip_latency(const Options& o, std::vector<std::string>& json) {
 
 // --- bytes on the wire -------------------------------------------------------------------------
 
-int64_t threads_cpu_ns(std::string_view prefix);
-
 void bytes_per_workload(const Options& o, std::vector<std::string>& json) {
   std::printf("\n== vnc: bytes on the wire per second, 1080p, one client, %.0f s per row\n", o.seconds);
   std::printf("%-10s %-6s %-9s %9s %10s %12s %16s %8s %9s\n", "workload", "hints", "encodings", "events/s", "updates/s",
@@ -176,7 +103,7 @@ void bytes_per_workload(const Options& o, std::vector<std::string>& json) {
     for (const char* enc : {"tight zrle hextile zlib raw", "raw"}) {
       Rig rig({1, w, false, hints});
       server::HostedVgpu& hv = *rig.host->vgpus()[0];
-      auto stream = stream_for(rig, hv.id());
+      auto stream = vnc_stream_for(rig.path, hv.id());
       RfbClient client(stream->port(), enc);
       sleep_s(o.warmup);
       // A naive server would send a whole frame for every refresh event (every vblank with a
@@ -206,27 +133,6 @@ void bytes_per_workload(const Options& o, std::vector<std::string>& json) {
 
 // --- CPU -----------------------------------------------------------------------------------------
 
-// CPU time of this process's threads whose name starts with `prefix`.
-int64_t threads_cpu_ns(std::string_view prefix) {
-  int64_t total = 0;
-  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
-    FILE* f = std::fopen((t.path() / "stat").c_str(), "r");
-    if (!f) continue;
-    char buf[1024] = {};
-    const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-    std::fclose(f);
-    const std::string_view s(buf, n);
-    const size_t open = s.find('('), close = s.rfind(')');
-    if (open == std::string_view::npos || close == std::string_view::npos) continue;
-    if (s.substr(open + 1, close - open - 1).substr(0, prefix.size()) != prefix) continue;
-    unsigned long long ut = 0, st = 0;
-    // Fields after the name: state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
-    if (std::sscanf(buf + close + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) == 2)
-      total += static_cast<int64_t>((ut + st) * (1'000'000'000 / ::sysconf(_SC_CLK_TCK)));
-  }
-  return total;
-}
-
 void cpu_per_stream(const Options& o, std::vector<std::string>& json) {
   constexpr uint32_t kStreams = 4;
   std::printf("\n== vnc: CPU per stream, %u desktop guests at 1080p, one client each (default encodings), %.0f s\n", kStreams,
@@ -238,7 +144,7 @@ void cpu_per_stream(const Options& o, std::vector<std::string>& json) {
   std::vector<std::unique_ptr<viewers::VncStream>> streams;
   std::vector<std::unique_ptr<RfbClient>> clients;
   for (auto& hv : rig.host->vgpus()) {
-    streams.push_back(stream_for(rig, hv->id()));
+    streams.push_back(vnc_stream_for(rig.path, hv->id()));
     clients.push_back(std::make_unique<RfbClient>(streams.back()->port(), "tight zrle hextile zlib raw"));
   }
   sleep_s(o.warmup);
