@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <initializer_list>
 #include <ctime>
 
 namespace vgd::kmstest {
@@ -31,8 +32,8 @@ const char* connector_type_name(uint32_t type) {
 
 // Fills the arrays of a "count, then arrays" ioctl: sizes them from a first call and repeats
 // while the counts grow underneath (a hotplug between the calls). `sync` points the struct's
-// pointers at the vectors and returns whether every count still fits (its `&`s, not `&&`s, so
-// that every array is resized in one pass).
+// pointers at the vectors and returns whether every count still fits (through all_fit, which
+// evaluates every fit, so that every array is resized in one pass).
 template <typename Arg, typename Sync>
 void two_call(const Card& card, unsigned long request, Arg& arg, const char* what, Sync sync) {
   for (int attempt = 0; attempt < 8; ++attempt) {
@@ -52,6 +53,13 @@ bool fit(std::vector<T>& v, Count& count, __u64& field) {
   count = static_cast<Count>(v.size());
   field = ptr(v.data());
   return fits;
+}
+
+// True when every one is: a braced list evaluates each element, in order, unlike &&.
+bool all_fit(std::initializer_list<bool> fits) {
+  for (bool f : fits)
+    if (!f) return false;
+  return true;
 }
 
 }  // namespace
@@ -96,7 +104,7 @@ Properties object_properties(const Card& card, uint32_t object_id, uint32_t obje
   arg.obj_type = object_type;
   two_call(card, DRM_IOCTL_MODE_OBJ_GETPROPERTIES, arg, "OBJ_GETPROPERTIES", [&](drm_mode_obj_get_properties& a) {
     uint32_t n = a.count_props;
-    return fit(ids, a.count_props, a.props_ptr) & fit(values, n, a.prop_values_ptr);
+    return all_fit({fit(ids, a.count_props, a.props_ptr), fit(values, n, a.prop_values_ptr)});
   });
   Properties out;
   for (size_t i = 0; i < arg.count_props; ++i) {
@@ -120,8 +128,9 @@ Pipeline find_pipeline(const Card& card, bool writeback) {
   std::vector<uint32_t> fbs, crtcs, connectors, encoders;
   drm_mode_card_res res{};
   two_call(card, DRM_IOCTL_MODE_GETRESOURCES, res, "GETRESOURCES", [&](drm_mode_card_res& r) {
-    return fit(fbs, r.count_fbs, r.fb_id_ptr) & fit(crtcs, r.count_crtcs, r.crtc_id_ptr) &
-           fit(connectors, r.count_connectors, r.connector_id_ptr) & fit(encoders, r.count_encoders, r.encoder_id_ptr);
+    return all_fit({fit(fbs, r.count_fbs, r.fb_id_ptr), fit(crtcs, r.count_crtcs, r.crtc_id_ptr),
+                    fit(connectors, r.count_connectors, r.connector_id_ptr),
+                    fit(encoders, r.count_encoders, r.encoder_id_ptr)});
   });
   crtcs.resize(res.count_crtcs);
   connectors.resize(res.count_connectors);
@@ -139,8 +148,8 @@ Pipeline find_pipeline(const Card& card, bool writeback) {
     // The first call with no room for modes is what makes the kernel probe the connector.
     two_call(card, DRM_IOCTL_MODE_GETCONNECTOR, c, "GETCONNECTOR", [&](drm_mode_get_connector& a) {
       uint32_t n = a.count_props;
-      return fit(modes, a.count_modes, a.modes_ptr) & fit(conn_encoders, a.count_encoders, a.encoders_ptr) &
-             fit(prop_ids, a.count_props, a.props_ptr) & fit(prop_values, n, a.prop_values_ptr);
+      return all_fit({fit(modes, a.count_modes, a.modes_ptr), fit(conn_encoders, a.count_encoders, a.encoders_ptr),
+                      fit(prop_ids, a.count_props, a.props_ptr), fit(prop_values, n, a.prop_values_ptr)});
     });
     uint32_t mask = 0;
     for (size_t i = 0; i < c.count_encoders; ++i) {
