@@ -3,6 +3,8 @@
 // a BAR0 offset only while the BAR is really mapped.
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "remote/pci_function.h"
 
 namespace vgd::remote {
@@ -19,8 +21,7 @@ TEST(PciFunction, IdentityAsEnumerationReadsIt) {
   EXPECT_EQ(f.read(cfg::kSubsystem, 2), 0x10f0u);
   EXPECT_EQ(f.read(cfg::kHeaderType, 1), 0u);  // type 0, single function
   EXPECT_EQ(f.read(cfg::kInterruptPin, 1), 1u);  // INTA
-  EXPECT_EQ(f.read(0x34, 1), 0u);  // no capabilities
-  EXPECT_EQ(f.read(cfg::kStatus, 2), 0u);
+  EXPECT_EQ(f.read(cfg::kStatus, 2), cfg::kStatusCapList);
   EXPECT_EQ(f.read(0, 4), 0x10f01af4u);
 }
 
@@ -51,10 +52,13 @@ TEST(PciFunction, ReadOnlyAndReservedBytesKeepTheirValues) {
   PciFunction f;
   for (uint32_t off = 0; off < PciFunction::kSize; off += 4) {
     const uint32_t before = f.read(off, 4);
+    if (off == cfg::kAfCtrl) continue;  // bit 0 resets the function: its own test
     f.write(off, 4, 0xa5a5a5a5);
     const uint32_t after = f.read(off, 4);
     switch (off) {
-      case cfg::kCommand: EXPECT_EQ(after, 0xa5a5a5a5u & 0x0546u) << "command: only its enables"; break;
+      case cfg::kCommand:
+        EXPECT_EQ(after, (0xa5a5a5a5u & 0x0546u) | uint32_t{cfg::kStatusCapList} << 16) << "command: only its enables";
+        break;
       case 0x0c: EXPECT_EQ(after, 0xa5u) << "cache line size"; break;
       case cfg::kBar0: EXPECT_EQ(after, 0xa5000000u); break;
       case 0x3c: EXPECT_EQ(after, before | 0xa5u) << "interrupt line"; break;
@@ -106,14 +110,53 @@ TEST(PciFunction, ResetRestoresDefaults) {
   f.write(cfg::kInterruptLine, 1, 11);
   f.set_interrupt_status(true);
   EXPECT_TRUE(f.intx_disabled());
-  EXPECT_EQ(f.read(cfg::kStatus, 2), cfg::kStatusInterrupt);
+  EXPECT_EQ(f.read(cfg::kStatus, 2), cfg::kStatusInterrupt | cfg::kStatusCapList);
   f.reset();
   EXPECT_EQ(f.read(cfg::kBar0, 4), 0u);
   EXPECT_EQ(f.read(cfg::kCommand, 2), 0u);
   EXPECT_EQ(f.read(cfg::kInterruptLine, 1), line);
-  EXPECT_EQ(f.read(cfg::kStatus, 2), 0u);
+  EXPECT_EQ(f.read(cfg::kStatus, 2), cfg::kStatusCapList);
   EXPECT_FALSE(f.memory_enabled());
   EXPECT_EQ(f.read(cfg::kVendor, 2), 0x1af4u);
+}
+
+// Linux's pci_af_flr: walks the capability list to ID 0x13 and needs both TP and FLR in AF_CAP
+// before it offers the function's reset.
+TEST(PciFunction, TheCapabilityListOffersAnAdvancedFeaturesFlr) {
+  const PciFunction f;
+  ASSERT_TRUE(f.read(cfg::kStatus, 2) & cfg::kStatusCapList);
+  std::vector<uint32_t> ids;
+  for (uint32_t at = f.read(cfg::kCapPointer, 1) & ~3u, hops = 0; at != 0 && hops < 48; ++hops) {
+    ASSERT_GE(at, 0x40u) << "a capability inside the header";
+    ids.push_back(f.read(at, 1));
+    if (ids.back() == cfg::kCapIdAf) {
+      EXPECT_EQ(f.read(at + 2, 1), 6u) << "AF length";
+      EXPECT_EQ(f.read(at + 3, 1), 0x03u) << "AF_CAP: TP and FLR";
+      EXPECT_EQ(f.read(at + 4, 2), 0u) << "AF_CTRL reads 0, nothing pending in AF_STATUS";
+    }
+    at = f.read(at + 1, 1) & ~3u;
+  }
+  EXPECT_EQ(ids, std::vector<uint32_t>{cfg::kCapIdAf});
+}
+
+TEST(PciFunction, AfFlrResetsTheRegistersAndSaysSo) {
+  PciFunction f;
+  f.write(cfg::kBar0, 4, 0xfd000000);
+  f.write(cfg::kCommand, 2, cfg::kCommandMemory | cfg::kCommandMaster);
+  // Writing AF_CTRL without the FLR bit, or other capability bytes, changes nothing.
+  EXPECT_EQ(f.write(cfg::kAfCtrl, 1, 0xfe), PciFunction::WriteEffect::None);
+  EXPECT_EQ(f.write(cfg::kAfCap, 4, 0xffffffff), PciFunction::WriteEffect::None);
+  EXPECT_EQ(f.bar0_base(), Gpa(0xfd000000));
+  EXPECT_EQ(f.read(cfg::kAfCap + 3, 1), 0x03u);
+  // As Linux does it (a byte), and as part of a wider write.
+  EXPECT_EQ(f.write(cfg::kAfCtrl, 1, cfg::kAfCtrlFlr), PciFunction::WriteEffect::FunctionReset);
+  EXPECT_FALSE(f.bar0_base());
+  EXPECT_FALSE(f.memory_enabled());
+  EXPECT_EQ(f.read(cfg::kAfCtrl, 1), 0u);
+  f.write(cfg::kCommand, 2, cfg::kCommandMemory);
+  EXPECT_EQ(f.write(cfg::kAfCap, 4, 0), PciFunction::WriteEffect::None);
+  EXPECT_EQ(f.write(cfg::kAfCap + 2, 4, 0x10000), PciFunction::WriteEffect::FunctionReset);
+  EXPECT_FALSE(f.memory_enabled());
 }
 
 }  // namespace

@@ -108,13 +108,13 @@ TEST(ProxySession, IntxThroughIrqfdAndResample) {
   FakeQemu& q = *vm.qemu;
   const UniqueFd irq = make_eventfd(), resample = make_eventfd();
   q.send(mq::SetIrqfd{}, {irq.get(), resample.get()});
-  EXPECT_EQ(q.config_read(0x06, 2), 0u);  // status: no interrupt pending
+  EXPECT_EQ(q.config_read(0x06, 2), 0x10u);  // status: a capability list, no interrupt pending
 
   vm.intx.set_level(true);
   EXPECT_EQ(drain(irq.get()), 1u) << "rising edge";
   vm.intx.set_level(true);
   EXPECT_EQ(drain(irq.get()), 0u) << "already high";
-  EXPECT_EQ(q.config_read(0x06, 2), 0x08u);  // status: interrupt pending
+  EXPECT_EQ(q.config_read(0x06, 2), 0x18u);  // status: interrupt pending
 
   // The guest's EOI: the interrupt controller signals the resamplefd; the line is still high,
   // so the interrupt is asserted again.
@@ -139,6 +139,34 @@ TEST(ProxySession, IntxThroughIrqfdAndResample) {
   q.send(mq::DeviceReset{});
   EXPECT_EQ(q.reply(), 0u);
   EXPECT_EQ(q.config_read(0x04, 2), 0u);
+}
+
+// The guest's function-level reset through the Advanced Features capability (docs/vm.md,
+// Config space): the device resets as at DEVICE_RESET, but the VM's RAM stays with it.
+TEST(ProxySession, AfFlrResetsTheDeviceAndKeepsTheRam) {
+  Vm vm;
+  FakeQemu& q = *vm.qemu;
+  const UniqueFd ram = make_memfd(1u << 20);
+  const uint64_t marker = 0x5eed5eed5eed5eedull;
+  ASSERT_EQ(::pwrite(ram.get(), &marker, sizeof marker, 0x2000), static_cast<ssize_t>(sizeof marker));
+  q.send(mq::SyncSysmem{{{Gpa(0), 1u << 20, 0}}}, {ram.get()});
+  q.config_write(0x10, 4, 0xfd000000);
+  q.config_write(0x04, 2, 0x0006);
+  ASSERT_EQ(vm.session->counters().bar0_base, 0xfd000000u);
+  EXPECT_EQ(q.config_read(0x34, 1), 0x40u);
+  EXPECT_EQ(q.config_read(0x40, 4), 0x03060013u);  // AF, last in the list, length 6, TP | FLR
+
+  q.config_write(0x44, 1, 0x01);
+  EXPECT_EQ(vm.device.resets(), 1);
+  EXPECT_EQ(vm.session->counters().function_resets, 1u);
+  EXPECT_EQ(vm.session->counters().bar0_base, 0u) << "config space is back to power-on values";
+  EXPECT_EQ(q.config_read(0x10, 4), 0u);
+  EXPECT_EQ(q.config_read(0x44, 1), 0u);
+  EXPECT_EQ(vm.device.read_ram(Gpa(0x2000)), marker) << "the VM's RAM is still mapped";
+  // Linux restores config space after the reset; the BAR decodes again.
+  q.config_write(0x10, 4, 0xfd000000);
+  q.config_write(0x04, 2, 0x0006);
+  EXPECT_EQ(vm.session->counters().bar0_base, 0xfd000000u);
 }
 
 TEST(IntxLine, ConnectingWhileHighSignalsAtOnce) {

@@ -121,11 +121,12 @@ class VmDrmTest : public DriverVmTest {
     return last;
   }
   // Host view of the vGPU: GGTT entries present in its slices (and the GM address of the first),
-  // and PVINFO's display_ready.
+  // PVINFO's display_ready, and the device resets so far.
   struct HostView {
     uint64_t present = 0;
     uint64_t first_gm = 0;
     uint32_t ready = 0;
+    uint64_t resets = 0;
   };
   HostView host_view() {
     auto* hv = daemon.host->find(1);
@@ -136,6 +137,7 @@ class VmDrmTest : public DriverVmTest {
       for (uint64_t i = r.begin.value() / 4096; i < r.end().value() / 4096; ++i)
         if (g.guest_pte(i) & 1 && h.present++ == 0) h.first_gm = i * 4096;
     h.ready = hv->vgpu().display_ready();
+    h.resets = hv->vgpu().resets();
     return h;
   }
 

@@ -2,7 +2,8 @@
 // loads it (vgpu.driver=1) and gives the test a shell on the serial console (vgpu.shell=1). It
 // binds a vgpud vGPU and its fbdev console reaches a consumer's picture; a line written to tty1
 // changes that picture where the cursor is; rmmod leaves no GGTT entry behind and takes
-// display-ready back; and it refuses devices it cannot drive, saying why, without a DRM device.
+// display-ready back; a function-level reset gives the console back with no stale GGTT entry;
+// and it refuses devices it cannot drive, saying why, without a DRM device.
 // Label vm; skipped, saying why, without QEMU, the image or the driver in it.
 #include <atomic>
 #include <cstring>
@@ -132,6 +133,46 @@ TEST_F(VmDrmTest, RmmodLeavesNoGgttEntryAndTakesDisplayReadyBack) {
   const std::string dmesg = sh("dmesg").output;
   EXPECT_EQ(dmesg.find("WARNING"), std::string::npos) << dmesg;
   EXPECT_EQ(dmesg.find("BUG"), std::string::npos) << dmesg;
+}
+
+// The device offers a function-level reset (docs/vm.md, Config space), so Linux lists `reset` in
+// sysfs and runs the driver's reset hooks around it (docs/guest-driver.md, Device reset).
+TEST_F(VmDrmTest, AFunctionResetRestoresTheConsoleWithNoStaleGgttEntry) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  EXPECT_EQ(sh("echo 0 > /sys/class/graphics/fbcon/cursor_blink").status, 0);
+  EXPECT_EQ(sh(R"(printf '\033[H\033[Jbefore the reset' > /dev/tty1)").status, 0);
+  const auto before = picture_when([](const fb::Image& i) { return lit_pixels(i, 0, kCellHeight) > 0; });
+  ASSERT_TRUE(before.has_value()) << "no console picture\n" << vm->logs();
+  const HostView bound = host_view();
+  ASSERT_GT(bound.present, 0u);
+
+  const auto dev = sh(R"sh(for d in /sys/bus/pci/devices/*; do [ "$(cat $d/vendor):$(cat $d/device)" = 0x1af4:0x10f0 ] && echo $d; done)sh");
+  ASSERT_EQ(dev.output.find("/sys/bus/pci/devices/"), 0u) << dev.output;
+  const std::string path = dev.output.substr(0, dev.output.find('\n'));
+  const auto r = sh(fmt::format("echo 1 > {}/reset", path));
+  ASSERT_EQ(r.status, 0) << r.output << sh("dmesg | tail -20").output;
+
+  // The device was reset once and forgot everything; the driver restored its display, which
+  // maps the console's one buffer again and nothing else, to the same picture.
+  const auto after = picture_when([&](const fb::Image& i) { return i.px == before->px; });
+  EXPECT_TRUE(after.has_value() && after->px == before->px)
+      << "the console's picture did not come back; " << (after ? saved(*after, "after-reset") : "no picture") << "\n"
+      << vm->logs();
+  const HostView restored = host_view();
+  EXPECT_EQ(restored.resets, bound.resets + 1);
+  EXPECT_EQ(restored.present, bound.present) << "GGTT entries after the reset vs before";
+  EXPECT_EQ(restored.ready, 1u);
+  const std::string dmesg = sh("dmesg").output;
+  EXPECT_NE(dmesg.find("device reset: display restored"), std::string::npos) << dmesg;
+  EXPECT_EQ(dmesg.find("WARNING"), std::string::npos) << dmesg;
+  EXPECT_EQ(dmesg.find("BUG"), std::string::npos) << dmesg;
+
+  // The console keeps drawing, and unloading still leaves nothing behind.
+  EXPECT_EQ(sh("printf '\nafter the reset' > /dev/tty1").status, 0);
+  const auto drawn = picture_when([&](const fb::Image& i) { return i.px != before->px; });
+  EXPECT_TRUE(drawn && drawn->px != before->px) << "the console stopped drawing after the reset";
+  EXPECT_EQ(sh("rmmod vgpu_drm").status, 0);
+  EXPECT_EQ(host_view().present, 0u);
 }
 
 TEST_F(VmDrmTest, SlicesTooSmallForAFramebufferAreRefused) {

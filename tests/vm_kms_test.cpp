@@ -161,13 +161,9 @@ TEST_F(VmKmsTest, EveryStepReachesTheHostsScreen) {
   auto events = conn->open(1);
   ASSERT_TRUE(events.has_value()) << events.error().message;
   ASSERT_TRUE(events->enable_events().has_value());
-  viewers::VncOptions vo;
-  vo.socket_path = daemon.path;
-  vo.port = 0;
-  auto vnc = viewers::VncStream::start(vo);
-  ASSERT_TRUE(vnc.has_value()) << vnc.error();
+  std::unique_ptr<viewers::VncStream> vnc;
   test::Viewer viewer;
-  ASSERT_TRUE(viewer.connect((*vnc)->port()));
+  ASSERT_NO_FATAL_FAILURE(test::stream_to(daemon.path, vnc, viewer));
 
   boot("");
   kmstest::Scene scene;

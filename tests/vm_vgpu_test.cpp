@@ -105,13 +105,9 @@ TEST_F(VmVgpuTest, AVmDrawsInItsOwnRamAndTheHostShowsTheFrameItReached) {
   auto s = conn->open(1);
   ASSERT_TRUE(s.has_value()) << s.error().message;
   ASSERT_TRUE(s->enable_events().has_value());
-  viewers::VncOptions vo;
-  vo.socket_path = daemon.path;
-  vo.port = 0;
-  auto vnc = viewers::VncStream::start(vo);
-  ASSERT_TRUE(vnc.has_value()) << vnc.error();
+  std::unique_ptr<viewers::VncStream> vnc;
   test::Viewer viewer;
-  ASSERT_TRUE(viewer.connect((*vnc)->port()));
+  ASSERT_NO_FATAL_FAILURE(test::stream_to(daemon.path, vnc, viewer));
   Vm& vm = boot(1, "desktop", "vgpu.frames=90 vgpu.then=hold");
   ASSERT_TRUE(vm.wait_for("vgpu-guest: holding frame 90", kBoot)) << vm.logs();
   EXPECT_NE(vm.serial().find("running desktop on vGPU 1"), std::string::npos) << vm.logs();

@@ -26,6 +26,7 @@
 #include "sim/inprocess.h"
 #include "util/unique_fd.h"
 #include "viewers/frame_grab.h"
+#include "viewers/vnc_stream.h"
 
 #include <rfb/rfbclient.h>
 
@@ -287,6 +288,18 @@ inline UniqueFd raw_rfb(int port, int rcvbuf = 0) {
   const uint32_t name_len = (uint32_t(init[20]) << 24) | (uint32_t(init[21]) << 16) | (uint32_t(init[22]) << 8) | init[23];
   if (read_n(name_len).empty() && name_len) return {};
   return s;
+}
+
+// A VNC stream of the daemon at `socket`, on a port the kernel picks, with `viewer` connected
+// to it. Declare the viewer after the stream, so it disconnects first.
+inline void stream_to(const std::string& socket, std::unique_ptr<viewers::VncStream>& stream, Viewer& viewer) {
+  viewers::VncOptions o;
+  o.socket_path = socket;
+  o.port = 0;
+  auto s = viewers::VncStream::start(o);
+  ASSERT_TRUE(s.has_value()) << s.error();
+  stream = std::move(*s);
+  ASSERT_TRUE(viewer.connect(stream->port()));
 }
 
 }  // namespace vgd::test

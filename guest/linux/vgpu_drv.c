@@ -11,6 +11,7 @@
 #include <drm/drm_gem_shmem_helper.h>
 #include <drm/drm_ioctl.h>
 #include <drm/drm_managed.h>
+#include <drm/drm_modeset_helper.h>
 #include <linux/io-64-nonatomic-lo-hi.h>
 #include <linux/module.h>
 #include <linux/pci.h>
@@ -80,7 +81,6 @@ static int vgpu_balloon(struct vgpu_device *v)
 			v->mappable.size >> 10, v->hidden.size >> 10);
 		return -ENOSPC;
 	}
-	drm_mm_init(&v->gm, 0, total);
 	for (i = 0; i < 4; i++) {
 		struct drm_mm_node *n = &v->balloon[order[i]];
 
@@ -97,16 +97,29 @@ static int vgpu_balloon(struct vgpu_device *v)
 	return 0;
 }
 
-/* The drm_device's last reference is gone: every object has been freed. */
-static void vgpu_deballoon(struct drm_device *drm, void *arg)
+static void vgpu_deballoon(struct vgpu_device *v)
 {
-	struct vgpu_device *v = to_vgpu(drm);
 	int i;
 
 	for (i = 0; i < 4; i++)
 		if (drm_mm_node_allocated(&v->balloon[i]))
 			drm_mm_remove_node(&v->balloon[i]);
+}
+
+/* The drm_device's last reference is gone: every object has been freed. */
+static void vgpu_gm_fini(struct drm_device *drm, void *arg)
+{
+	struct vgpu_device *v = to_vgpu(drm);
+
+	vgpu_deballoon(v);
 	drm_mm_takedown(&v->gm);
+}
+
+static void vgpu_enable_hints(struct vgpu_device *v)
+{
+	v->damage = damage_hints && (v->caps & PV_CAP_DAMAGE);
+	if (v->damage)
+		vgpu_write(v, PV_DAMAGE_CTL, PV_DAMAGE_ENABLE);
 }
 
 static int vgpu_dumb_create(struct drm_file *file, struct drm_device *dev, struct drm_mode_create_dumb *args)
@@ -184,7 +197,8 @@ static int vgpu_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ret)
 		return ret;
 	mutex_init(&v->gm_lock);
-	ret = drmm_add_action(&v->drm, vgpu_deballoon, NULL);
+	drm_mm_init(&v->gm, 0, v->ggtt_size);
+	ret = drmm_add_action(&v->drm, vgpu_gm_fini, NULL);
 	if (ret)
 		return ret;
 	ret = vgpu_balloon(v);
@@ -200,9 +214,7 @@ static int vgpu_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		else
 			v->have_irq = true;
 	}
-	v->damage = damage_hints && (v->caps & PV_CAP_DAMAGE);
-	if (v->damage)
-		vgpu_write(v, PV_DAMAGE_CTL, PV_DAMAGE_ENABLE);
+	vgpu_enable_hints(v);
 	ret = drm_dev_register(&v->drm, 0);
 	if (ret)
 		goto err_irq;
@@ -227,7 +239,6 @@ static void vgpu_remove(struct pci_dev *pdev)
 {
 	struct vgpu_device *v = pci_get_drvdata(pdev);
 	struct drm_mm_node *node;
-	int i;
 
 	sysfs_remove_group(&pdev->dev.kobj, &vgpu_attr_group);
 	drm_dev_unplug(&v->drm);
@@ -237,20 +248,66 @@ static void vgpu_remove(struct pci_dev *pdev)
 	vgpu_kms_fini(v);
 	/* Objects that userspace still holds are freed later, without the device: scrub now. */
 	mutex_lock(&v->gm_lock);
-	drm_mm_for_each_node(node, &v->gm) {
-		bool balloon = false;
-
-		for (i = 0; i < 4; i++)
-			balloon |= node == &v->balloon[i];
-		if (!balloon)
+	drm_mm_for_each_node(node, &v->gm)
+		if (!vgpu_is_balloon(v, node))
 			vgpu_gm_scrub(v, node->start, node->size);
-	}
 	v->unbound = true;
 	mutex_unlock(&v->gm_lock);
 	if (v->damage)
 		vgpu_write(v, PV_DAMAGE_CTL, 0);
 	vgpu_write(v, PV_DISPLAY_READY, 0);
 }
+
+/*
+ * A function-level reset (sysfs "reset", or the hypervisor's) makes the device forget its GGTT,
+ * its registers, damage_ctl and display_ready. Before it: the display is suspended (its state
+ * saved) and every object unbound, so the allocator holds the balloon alone and no entry is left
+ * for the device to forget. After it: PVINFO is read and ballooned again, and the saved state is
+ * committed, which binds what it shows (docs/guest-driver.md, Device reset). Like other DRM
+ * drivers this does not fence off userspace between the two: a commit in the window binds anew.
+ */
+static void vgpu_reset_prepare(struct pci_dev *pdev)
+{
+	struct vgpu_device *v = pci_get_drvdata(pdev);
+
+	if (!v || v->unbound)
+		return;
+	drm_mode_config_helper_suspend(&v->drm);
+	mutex_lock(&v->gm_lock);
+	vgpu_gem_unbind_all(v);
+	vgpu_deballoon(v);
+	mutex_unlock(&v->gm_lock);
+	dev_info(&pdev->dev, "device reset: display suspended, graphics memory released\n");
+}
+
+static void vgpu_reset_done(struct pci_dev *pdev)
+{
+	struct vgpu_device *v = pci_get_drvdata(pdev);
+	int ret;
+
+	if (!v || v->unbound)
+		return;
+	ret = vgpu_read_pvinfo(v);
+	if (!ret) {
+		mutex_lock(&v->gm_lock);
+		ret = vgpu_balloon(v);
+		mutex_unlock(&v->gm_lock);
+	}
+	if (ret) {
+		/* The display stays suspended: nothing is bound, nothing is written. */
+		dev_err(&pdev->dev, "after the device reset: %d; the display stays off\n", ret);
+		return;
+	}
+	vgpu_enable_hints(v);
+	vgpu_write(v, PV_DISPLAY_READY, 1);
+	drm_mode_config_helper_resume(&v->drm);
+	dev_info(&pdev->dev, "device reset: display restored\n");
+}
+
+static const struct pci_error_handlers vgpu_err_handlers = {
+	.reset_prepare = vgpu_reset_prepare,
+	.reset_done = vgpu_reset_done,
+};
 
 static void vgpu_shutdown(struct pci_dev *pdev)
 {
@@ -271,6 +328,7 @@ static struct pci_driver vgpu_pci_driver = {
 	.probe = vgpu_probe,
 	.remove = vgpu_remove,
 	.shutdown = vgpu_shutdown,
+	.err_handler = &vgpu_err_handlers,
 };
 
 static int __init vgpu_init(void)

@@ -85,6 +85,12 @@ static inline struct vgpu_device *to_vgpu(struct drm_device *d)
 	return container_of(d, struct vgpu_device, drm);
 }
 
+/* Every other node of the GM allocator is a bound object's range. */
+static inline bool vgpu_is_balloon(const struct vgpu_device *v, const struct drm_mm_node *n)
+{
+	return n >= &v->balloon[0] && n < &v->balloon[ARRAY_SIZE(v->balloon)];
+}
+
 /* Register access: each one is one trapped access in the VM. */
 static inline u32 vgpu_read(struct vgpu_device *v, u32 off)
 {
@@ -110,6 +116,7 @@ struct drm_gem_object *vgpu_gem_create_object(struct drm_device *dev, size_t siz
 int vgpu_bo_bind(struct vgpu_device *v, struct vgpu_bo *bo);
 u64 vgpu_bo_gm(struct vgpu_bo *bo);
 void vgpu_gm_scrub(struct vgpu_device *v, u64 base, u64 size);
+void vgpu_gem_unbind_all(struct vgpu_device *v);
 
 /* KMS (vgpu_kms.c). */
 int vgpu_kms_init(struct vgpu_device *v);

@@ -65,6 +65,20 @@ struct drm_gem_object *vgpu_gem_create_object(struct drm_device *dev, size_t siz
 	return &bo->base.base;
 }
 
+/* Under gm_lock: every bound object gives its GM range back and its pages' pin. */
+void vgpu_gem_unbind_all(struct vgpu_device *v)
+{
+	struct drm_mm_node *node, *next;
+
+	drm_mm_for_each_node_safe(node, next, &v->gm) {
+		if (vgpu_is_balloon(v, node))
+			continue;
+		vgpu_gm_scrub(v, node->start, node->size);
+		drm_mm_remove_node(node);
+		drm_gem_shmem_unpin(&container_of(node, struct vgpu_bo, node)->base);
+	}
+}
+
 int vgpu_bo_bind(struct vgpu_device *v, struct vgpu_bo *bo)
 {
 	struct drm_gem_object *obj = &bo->base.base;

@@ -27,8 +27,16 @@ PciFunction::PciFunction(PciIdentity id, uint64_t bar0_size) : bar0_size_(bar0_s
   put(defaults_, cfg::kSubsystemVendor, id.subsystem_vendor);
   put(defaults_, cfg::kSubsystem, id.subsystem);
   put(defaults_, cfg::kInterruptPin, cfg::kPinIntA);
-  // Everything else reads 0: header type 0 (one function), no capabilities, BARs 1-5, the
-  // CardBus pointer and the ROM unimplemented, so sizing them reads back 0 (docs/vm.md).
+  // One capability, Advanced Features with FLR (and the transactions-pending bit, which Linux
+  // requires beside it; nothing is ever pending): Linux then offers the function's reset in
+  // sysfs and a driver's reset hooks run around it (docs/vm.md, Config space).
+  put(defaults_, cfg::kStatus, cfg::kStatusCapList);
+  put(defaults_, cfg::kCapPointer, static_cast<uint8_t>(cfg::kAfCap));
+  put(defaults_, cfg::kAfCap, cfg::kCapIdAf);
+  put(defaults_, cfg::kAfCap + 2, cfg::kAfLength);
+  put(defaults_, cfg::kAfCap + 3, static_cast<uint8_t>(cfg::kAfCapTp | cfg::kAfCapFlr));
+  // Everything else reads 0: header type 0 (one function), BARs 1-5, the CardBus pointer and
+  // the ROM unimplemented, so sizing them reads back 0 (docs/vm.md).
 
   // No I/O BAR, so I/O decoding stays off; bus mastering and the error-reporting enables are
   // accepted (Linux sets them) and do nothing.
@@ -52,13 +60,18 @@ uint32_t PciFunction::read(uint32_t offset, uint32_t len) const {
   return v;
 }
 
-void PciFunction::write(uint32_t offset, uint32_t len, uint32_t value) {
-  if (offset >= kSize || len > kSize - offset || len == 0 || len > 4) return;
+PciFunction::WriteEffect PciFunction::write(uint32_t offset, uint32_t len, uint32_t value) {
+  if (offset >= kSize || len > kSize - offset || len == 0 || len > 4) return WriteEffect::None;
+  bool flr = false;
   for (uint32_t i = 0; i < len; ++i) {
     const auto b = static_cast<uint8_t>(value >> (8 * i));
     const uint8_t mask = writable_[offset + i];
     bytes_[offset + i] = static_cast<uint8_t>((bytes_[offset + i] & ~mask) | (b & mask));
+    flr |= offset + i == cfg::kAfCtrl && (b & cfg::kAfCtrlFlr);  // the bit itself always reads 0
   }
+  if (!flr) return WriteEffect::None;
+  reset();
+  return WriteEffect::FunctionReset;
 }
 
 void PciFunction::set_interrupt_status(bool pending) {

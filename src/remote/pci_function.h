@@ -35,12 +35,17 @@ inline constexpr uint32_t kVendor = 0x00, kDevice = 0x02, kCommand = 0x04, kStat
 inline constexpr uint32_t kRevision = 0x08, kClass = 0x09, kCacheLine = 0x0c, kHeaderType = 0x0e;
 inline constexpr uint32_t kBar0 = 0x10, kCardbusCis = 0x28, kSubsystemVendor = 0x2c;
 inline constexpr uint32_t kSubsystem = 0x2e, kRom = 0x30, kInterruptLine = 0x3c;
-inline constexpr uint32_t kInterruptPin = 0x3d;
+inline constexpr uint32_t kInterruptPin = 0x3d, kCapPointer = 0x34;
 inline constexpr uint16_t kCommandMemory = 1u << 1, kCommandMaster = 1u << 2;
 inline constexpr uint16_t kCommandParity = 1u << 6, kCommandSerr = 1u << 8;
 inline constexpr uint16_t kCommandIntxDisable = 1u << 10;
-inline constexpr uint16_t kStatusInterrupt = 1u << 3;
+inline constexpr uint16_t kStatusInterrupt = 1u << 3, kStatusCapList = 1u << 4;
 inline constexpr uint8_t kPinIntA = 1;
+// The one capability: Advanced Features, which gives a conventional PCI function a
+// function-level reset (docs/vm.md, Config space).
+inline constexpr uint32_t kAfCap = 0x40, kAfCtrl = kAfCap + 4;
+inline constexpr uint8_t kCapIdAf = 0x13, kAfLength = 6;
+inline constexpr uint8_t kAfCapTp = 1u << 0, kAfCapFlr = 1u << 1, kAfCtrlFlr = 1u << 0;
 }  // namespace cfg
 
 class PciFunction {
@@ -50,10 +55,15 @@ class PciFunction {
   // bar0_size: a power of two from 4 KiB to 1 GiB (QEMU computes BAR sizes in an int).
   explicit PciFunction(PciIdentity id = {}, uint64_t bar0_size = kBar0Size);
 
+  // What a config write asks of the device beyond its registers.
+  enum class WriteEffect { None, FunctionReset };
+
   // Little-endian accesses of 1, 2 or 4 bytes at any offset; offset + len must lie within
   // 256 bytes (the wire parser guarantees it; beyond it reads are all ones, writes dropped).
+  // A write that sets AF_CTRL's FLR bit has already reset the registers when it returns
+  // FunctionReset; the caller resets the device behind them.
   uint32_t read(uint32_t offset, uint32_t len) const;
-  void write(uint32_t offset, uint32_t len, uint32_t value);
+  WriteEffect write(uint32_t offset, uint32_t len, uint32_t value);
 
   // The BAR0 offset of [gpa, gpa + size), or nothing unless memory decoding is on, BAR0 holds
   // an address, and the whole access lies inside it.
@@ -66,7 +76,7 @@ class PciFunction {
 
   // The status register's interrupt bit mirrors the device's INTx level.
   void set_interrupt_status(bool pending);
-  // A device reset: every register back to its power-on value.
+  // A device or function-level reset: every register back to its power-on value.
   void reset();
 
  private:

@@ -101,6 +101,7 @@ SessionCounters ProxySession::counters() const {
   c.ram_updates = ram_updates_;
   c.bar_misses = bar_misses_;
   c.bar0_base = bar0_base_;
+  c.function_resets = function_resets_;
   return c;
 }
 
@@ -190,7 +191,14 @@ std::optional<Detach> ProxySession::dispatch(const mq::Message& m, std::vector<U
       pci_.set_interrupt_status(intx_.level());
       return reply(pci_.read(c->offset, c->len));
     }
-    pci_.write(c->offset, c->len, c->value);
+    if (pci_.write(c->offset, c->len, c->value) == PciFunction::WriteEffect::FunctionReset) {
+      // The guest's own reset of the function (its driver's reset hooks run around it): the
+      // device as after DEVICE_RESET, the VM's RAM still there. The kernel restores config.
+      ++function_resets_;
+      spdlog::info("{}: function-level reset by the guest", options_.name);
+      reset_device();
+      return reply(0);
+    }
     intx_.set_enabled(!pci_.intx_disabled());
     bar0_base_ = pci_.memory_enabled() ? pci_.bar0_base().value_or(Gpa(0)).value() : 0;
     return reply(0);
@@ -198,10 +206,14 @@ std::optional<Detach> ProxySession::dispatch(const mq::Message& m, std::vector<U
   if (const auto* b = std::get_if<mq::BarAccess>(&m)) return reply(bar_access(*b));
   // DEVICE_RESET
   pci_.reset();
+  reset_device();
+  return reply(0);
+}
+
+void ProxySession::reset_device() {
   intx_.set_enabled(true);
   bar0_base_ = 0;
   endpoint_.reset();
-  return reply(0);
 }
 
 uint64_t ProxySession::bar_access(const mq::BarAccess& b) {

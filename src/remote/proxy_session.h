@@ -47,6 +47,7 @@ struct SessionCounters {
   uint64_t ram_updates = 0;
   uint64_t bar_misses = 0;  // BAR accesses outside BAR0 or while decoding is off
   uint64_t bar0_base = 0;   // where BAR0 decodes; 0 while unassigned or decoding is off
+  uint64_t function_resets = 0;  // FLRs the guest asked for through config space
 };
 
 class ProxySession {
@@ -86,6 +87,7 @@ class ProxySession {
   std::optional<Detach> receive(Incoming& in);
   std::optional<Detach> dispatch(const mpqemu::Message& m, std::vector<UniqueFd>& fds);
   uint64_t bar_access(const mpqemu::BarAccess& b);
+  void reset_device();  // after the registers were reset
   std::optional<Detach> reply(uint64_t value);
   Detach malformed(std::string why);
 
@@ -99,7 +101,7 @@ class ProxySession {
 
   std::array<std::atomic<uint64_t>, mpqemu::kCommandCount> messages_{};
   std::atomic<uint64_t> malformed_{0}, bytes_in_{0}, bytes_out_{0}, ram_updates_{0};
-  std::atomic<uint64_t> bar_misses_{0}, bar0_base_{0};
+  std::atomic<uint64_t> bar_misses_{0}, bar0_base_{0}, function_resets_{0};
 };
 
 }  // namespace vgd::remote

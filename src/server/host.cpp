@@ -195,6 +195,7 @@ VgpuStatus HostedVgpu::read_status() const {
     for (size_t pl = 0; pl < hw::kPlaneCount; ++pl) s.flips[pl] += d.flips[p][pl];
   }
   s.interrupts = g.interrupts_raised();
+  s.resets = g.resets();
   PortCounters pc = port_counters();
   s.events = pc.events;
   s.event_consumers = pc.event_consumers;

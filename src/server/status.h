@@ -62,6 +62,7 @@ struct VgpuStatus {
   double fps = 0;  // primary flips per second over the collector's last window
   std::array<double, hw::kPlaneCount> plane_fps{};  // the same per plane (fps == plane_fps[0])
   uint64_t vblanks = 0, interrupts = 0;
+  uint64_t resets = 0;  // device resets: machine, function-level, and a VM leaving
   std::array<uint64_t, hw::kPlaneCount> flips{};  // per plane, every pipe added up
   events::HubStats events;
   uint64_t event_consumers = 0;

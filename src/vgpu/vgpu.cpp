@@ -54,6 +54,7 @@ void Vgpu::reset() {
   failsafe_.reset();
   pv_aware_ = false;
   bus_.set_muted(hw::RegBlock::Display, false);
+  ++resets_;
   spdlog::info("vgpu {}: device-model reset", id_);
 }
 

@@ -66,6 +66,7 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   // Device-model reset: registers, GGTT entries and fences cleared, PVINFO repopulated,
   // failsafe and PV-awareness forgotten.
   void reset();
+  uint64_t resets() const { return resets_; }  // device-model resets since creation
   // Damage hints offered in vgt_caps (docs/hardware.md, Damage hints); by default they are.
   // Takes effect at once, as after a reset of PVINFO's host half: call before the guest runs.
   void offer_damage_hints(bool on);
@@ -163,6 +164,7 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   VgpuCounters counters_;
   std::optional<FailsafeReason> failsafe_;
   bool pv_aware_ = false;
+  uint64_t resets_ = 0;
 };
 
 }  // namespace vgd

@@ -80,6 +80,7 @@ json vgpu_json(const server::VgpuStatus& v) {
   j["vblanks"] = v.vblanks;
   j["vblank_dispatch"] = {{"late", v.late_vblanks}, {"missed", v.missed_vblanks}, {"delay", histogram_json(v.dispatch_delay)}};
   j["interrupts"] = v.interrupts;
+  j["resets"] = v.resets;
   j["flips"] = std::move(flips);
   j["events"] = {{"published", v.events.published},
                  {"signalled", v.events.signalled},

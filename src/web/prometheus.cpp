@@ -118,6 +118,9 @@ void display_metrics(Writer& w, const DaemonStatus& s) {
              [](const VgpuStatus& v) { return v.vblanks; });
   w.per_vgpu(s, "vgpud_interrupts_total", "counter", "Interrupts raised to the guest.",
              [](const VgpuStatus& v) { return v.interrupts; });
+  w.per_vgpu(s, "vgpud_device_resets_total", "counter",
+             "Device resets: the VM's machine reset, the guest's function-level reset, a VM leaving.",
+             [](const VgpuStatus& v) { return v.resets; });
   w.family("vgpud_flips_total", "counter", "Plane flips the guest made, every pipe.");
   for (const auto& v : s.vgpus)
     for (size_t p = 0; p < v.flips.size(); ++p)
