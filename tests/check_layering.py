@@ -14,6 +14,8 @@ ALLOWED = {
     "vgpu": {"util", "hw", "memory", "mmio", "display"},
     "events": {"util", "hw", "memory", "mmio", "display", "vgpu"},
     "fb": {"util", "hw", "memory", "mmio", "decode"},
+    # Host displays (KMS, virtual monitor): pixels and formats, nothing of vGPUs.
+    "hostdisplay": {"util", "hw", "memory", "mmio", "decode", "fb"},
     "exporter": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "fb"},
     "guest": {"util", "hw"},  # runs in the VM: never the host's layers
     "vmguest": {"util", "hw", "guest"},  # vgpu-guest, the guest core's Linux ports inside a VM
