@@ -135,6 +135,34 @@ TEST_F(VmDrmTest, RmmodLeavesNoGgttEntryAndTakesDisplayReadyBack) {
   EXPECT_EQ(dmesg.find("BUG"), std::string::npos) << dmesg;
 }
 
+// Plain write(2) to /dev/fb0, as a splash program or `dd` does: fbdev's shadow is copied to the
+// scanned-out buffer for the damaged rows. Blocks of two lines: Linux 6.1 computes an empty
+// damage rectangle for a write of exactly one whole line (docs/guest-driver.md, Limits).
+TEST_F(VmDrmTest, WritesToDevFb0ReachTheExportedPrimary) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  EXPECT_EQ(sh("echo 0 > /sys/class/graphics/fbcon/cursor_blink").status, 0);
+  EXPECT_EQ(sh(R"(printf '\033[H\033[J' > /dev/tty1)").status, 0);
+  const auto before = picture_when([](const fb::Image&) { return true; });
+  ASSERT_TRUE(before.has_value()) << "no console picture\n" << vm->logs();
+
+  // 96 blocks of 8 KiB: the first 192 rows of the 1024-pixel (4 KiB) lines, every byte 0xff.
+  constexpr uint32_t kRows = 192;
+  const auto r = sh("tr '\\000' '\\377' < /dev/zero | dd of=/dev/fb0 bs=8192 count=96 2>&1");
+  EXPECT_EQ(r.status, 0) << r.output;
+  const auto white = [&](const fb::Image& i) {
+    for (uint32_t y = 0; y < kRows; ++y)
+      for (uint32_t x = 0; x < i.width; ++x)
+        if (i.at(x, y) != 0xffffffffu) return false;
+    return true;
+  };
+  const auto after = picture_when(white);
+  ASSERT_TRUE(after.has_value() && white(*after)) << "the written rows are not white; "
+                                                  << (after ? saved(*after, "fb0-write") : "no picture");
+  for (uint32_t y = kRows; y < after->height; ++y)
+    for (uint32_t x = 0; x < after->width; ++x)
+      ASSERT_EQ(after->at(x, y), before->at(x, y)) << "a row below the write changed at " << x << "," << y;
+}
+
 // The device offers a function-level reset (docs/vm.md, Config space), so Linux lists `reset` in
 // sysfs and runs the driver's reset hooks around it (docs/guest-driver.md, Device reset).
 TEST_F(VmDrmTest, AFunctionResetRestoresTheConsoleWithNoStaleGgttEntry) {
