@@ -17,6 +17,8 @@ ALLOWED = {
     # Host displays (KMS, virtual monitor): pixels and formats, nothing of vGPUs.
     "hostdisplay": {"util", "hw", "memory", "mmio", "decode", "fb"},
     "exporter": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "fb"},
+    # Guest pipes on host outputs: vGPUs and their planes above, host displays below.
+    "directflip": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "hostdisplay"},
     "guest": {"util", "hw"},  # runs in the VM: never the host's layers
     "vmguest": {"util", "hw", "guest"},  # vgpu-guest, the guest core's Linux ports inside a VM
     "kmstest": set(),  # vgpu-kmstest: drives any KMS driver in a VM, nothing of ours below it
@@ -24,11 +26,11 @@ ALLOWED = {
     "config": {"util", "hw", "proto", "memory", "mmio", "display", "vgpu", "guest"},
     "client": {"util", "hw", "proto", "events"},  # consumers: events/event_value.h only (constexpr)
     "sim": {"util", "hw", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest"},
-    "server": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest", "config", "sim", "remote"},
+    "server": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest", "config", "sim", "remote", "hostdisplay", "directflip"},
     # Viewers are consumers like any other: they see vGPUs through libvgd-client only.
     "viewers": {"util", "hw", "proto", "events", "decode", "fb", "client", "config", "guest"},  # guest: its font
     # The dashboard reports on the daemon (server/status.h) and its viewers.
-    "web": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest", "config", "sim", "server", "client", "viewers", "remote"},
+    "web": {"util", "hw", "proto", "memory", "mmio", "display", "decode", "vgpu", "events", "fb", "exporter", "guest", "config", "sim", "server", "client", "viewers", "remote", "hostdisplay", "directflip"},
 }
 # The guest may use only these heap-free util headers.
 GUEST_UTIL = {"util/address.h", "util/range_allocator.h"}

@@ -1,0 +1,63 @@
+#include "directflip/assign.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace vgd::directflip {
+
+using hostdisplay::PlaneType;
+
+namespace {
+
+bool taken_by_other(const std::vector<uint32_t>& taken, uint32_t id) {
+  return std::find(taken.begin(), taken.end(), id) != taken.end();
+}
+
+// The free plane of `type` that can scan out on CRTC `index`, lowest id first (KMS lists
+// planes in id order, and drivers give the CRTC's own planes first).
+uint32_t free_plane(const hostdisplay::Resources& r, PlaneType type, uint32_t index, const std::vector<uint32_t>& taken) {
+  for (const auto& p : r.planes)
+    if (p.type == type && (p.possible_crtcs >> index & 1) && !taken_by_other(taken, p.id)) return p.id;
+  return 0;
+}
+
+}  // namespace
+
+Expected<OutputPlanes, std::string> choose_planes(const hostdisplay::Resources& r, std::string_view output,
+                                                  const std::vector<uint32_t>& taken) {
+  const auto* o = r.output(output);
+  if (!o) return Unexpected(fmt::format("no output named {}", output));
+  if (!o->connected) return Unexpected(fmt::format("output {} has nothing connected", output));
+  OutputPlanes out;
+  out.connector_id = o->connector_id;
+  const hostdisplay::CrtcInfo* crtc = o->crtc_id ? r.crtc(o->crtc_id) : nullptr;
+  if (!crtc) {
+    // An output that is off gets a CRTC it may use that drives no other output.
+    for (const auto& c : r.crtcs) {
+      const bool drives_other = std::any_of(r.outputs.begin(), r.outputs.end(), [&](const auto& x) { return x.crtc_id == c.id; });
+      if ((o->possible_crtcs >> c.index & 1) && !drives_other && !taken_by_other(taken, c.id)) {
+        crtc = &c;
+        break;
+      }
+    }
+  }
+  if (!crtc) return Unexpected(fmt::format("output {} has no free CRTC", output));
+  if (taken_by_other(taken, crtc->id)) return Unexpected(fmt::format("output {} is already assigned", output));
+  out.crtc_id = crtc->id;
+  out.primary = free_plane(r, PlaneType::Primary, crtc->index, taken);
+  if (!out.primary) return Unexpected(fmt::format("output {}: its CRTC has no primary plane", output));
+  out.overlay = free_plane(r, PlaneType::Overlay, crtc->index, taken);
+  out.cursor = free_plane(r, PlaneType::Cursor, crtc->index, taken);
+  if (crtc->active && crtc->mode) {
+    out.mode = *crtc->mode;
+  } else {
+    if (o->modes.empty()) return Unexpected(fmt::format("output {} lists no mode", output));
+    const auto preferred = std::find_if(o->modes.begin(), o->modes.end(), [](const auto& m) { return m.preferred; });
+    out.mode = preferred != o->modes.end() ? *preferred : o->modes.front();
+    out.needs_bringup = true;
+  }
+  return out;
+}
+
+}  // namespace vgd::directflip
