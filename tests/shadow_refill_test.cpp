@@ -214,11 +214,12 @@ TEST(ShadowScale, BilinearSamplesPixelCentres) {
   std::vector<uint32_t> dst(4);
   scale_bilinear(src, dst.data(), 4, {0, 0, 4, 1});
   EXPECT_EQ(dst, (std::vector<uint32_t>{0xFF000000u, 0xFF404040u, 0xFFBFBFBFu, 0xFFFFFFFFu}));
-  // Halving averages each 2 × 2 block (rounded); the same size copies exactly.
+  // Halving averages each 2 × 2 block (each column's pair, then the two, rounded each time);
+  // the same size copies exactly.
   const fb::Image quad{2, 2, {0x00000010u, 0x00000020u, 0x00100030u, 0x00200041u}};
   uint32_t one = 0;
   scale_bilinear(quad, &one, 1, {0, 0, 1, 1});
-  EXPECT_EQ(one, 0x000C0028u);
+  EXPECT_EQ(one, 0x000C0029u);
   std::vector<uint32_t> same(4);
   scale_bilinear(quad, same.data(), 2, {0, 0, 2, 2});
   EXPECT_EQ(same, quad.px);

@@ -46,8 +46,8 @@ class Refiller {
 Rect fit_rect(uint32_t src_w, uint32_t src_h, uint32_t dst_w, uint32_t dst_h);
 
 // src scaled bilinearly into `into` of a dst picture (0xAARRGGBB words, dst_stride words a row),
-// sampling at pixel centres with the edges clamped: a same-size scale copies exactly and a
-// halving averages each 2 × 2 block.
+// sampling at pixel centres with the edges clamped, vertically then horizontally (each rounded,
+// 8-bit weights): a same-size scale copies exactly and a halving averages each 2 × 2 block.
 void scale_bilinear(const fb::Image& src, uint32_t* dst, size_t dst_stride, Rect into);
 
 struct ComposeSources {
