@@ -8,10 +8,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
-#include <new>
 #include <random>
 #include <span>
 
@@ -19,6 +16,7 @@
 #include "fb/view.h"
 #include "hostdisplay/shadow_refill.h"
 #include "hw/formats.h"
+#include "page_buffer.h"
 
 using namespace vgd;
 using namespace vgd::hostdisplay;
@@ -29,27 +27,17 @@ namespace drm = hw::drm;
 constexpr uint32_t kWidth = 1920, kHeight = 1080, kRowsAllocated = 1088;  // whole 32-row tiles
 constexpr size_t kFrameBytes = size_t{kWidth} * kHeight * 4;
 
-struct Aligned {
-  struct Free {
-    void operator()(std::byte* q) const { std::free(q); }
-  };
-  std::unique_ptr<std::byte[], Free> p;
-  size_t size;
-  explicit Aligned(size_t n) : p(static_cast<std::byte*>(std::aligned_alloc(4096, (n + 4095) / 4096 * 4096))), size(n) {
-    if (!p) throw std::bad_alloc();
-    for (size_t i = 0; i < n; ++i) p[i] = std::byte{static_cast<uint8_t>(i * 131 + (i >> 12))};
-  }
-};
+using bench::PageBuffer;
 
 // A dumb buffer as the KMS backend maps one: linear, pitch = width · 4.
 class ShadowBuffer : public Buffer {
  public:
   ShadowBuffer(uint32_t w, uint32_t h, uint32_t fourcc)
       : Buffer(BufferLayout{w, h, {fourcc, drm::kModLinear}, {w * 4}, {}}, 1), mem_(size_t{w} * h * 4) {}
-  std::span<std::byte> pixels() override { return {mem_.p.get(), mem_.size}; }
+  std::span<std::byte> pixels() override { return mem_.writable(); }
 
  private:
-  Aligned mem_;
+  PageBuffer mem_;
 };
 
 decode::PlaneInfo primary(uint32_t fourcc, hw::Tiling t, uint32_t w = kWidth, uint32_t h = kHeight) {
@@ -74,10 +62,10 @@ Region five_percent() {
 }
 
 void BM_Baseline_Memcpy(benchmark::State& st) {
-  const Aligned src(kFrameBytes), dst(kFrameBytes);
+  const PageBuffer src(kFrameBytes), dst(kFrameBytes);
   for (auto _ : st) {
-    std::memcpy(dst.p.get(), src.p.get(), kFrameBytes);
-    benchmark::DoNotOptimize(dst.p.get());
+    std::memcpy(dst.data(), src.data(), kFrameBytes);
+    benchmark::DoNotOptimize(dst.data());
     benchmark::ClobberMemory();
   }
   st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * kFrameBytes));
@@ -86,8 +74,8 @@ void BM_Baseline_Memcpy(benchmark::State& st) {
 BENCHMARK(BM_Baseline_Memcpy);
 
 void BM_Refill(benchmark::State& st, uint32_t fourcc, hw::Tiling tiling, uint32_t shadow_fourcc, bool damaged) {
-  const Aligned surface(size_t{kWidth} * 4 * kRowsAllocated);
-  const auto view = fb::PlaneView::borrow({surface.p.get(), surface.size});
+  const PageBuffer surface(size_t{kWidth} * 4 * kRowsAllocated);
+  const auto view = fb::PlaneView::borrow(surface.span());
   const decode::PlaneInfo plane = primary(fourcc, tiling);
   ShadowBuffer dst(kWidth, kHeight, shadow_fourcc);
   const Region region = damaged ? five_percent() : Region::whole_picture();
@@ -114,8 +102,8 @@ BENCHMARK_CAPTURE(BM_Refill, Full_Convert_YUYV_XTiled, drm::kYUYV, kX, drm::kXRG
 
 // The fallback: a 1280×720 guest composed and scaled (bilinear) to a 1920×1080 host mode.
 void BM_ComposeScaled(benchmark::State& st) {
-  const Aligned surface(size_t{kWidth} * 4 * kRowsAllocated);
-  const auto view = fb::PlaneView::borrow({surface.p.get(), surface.size});
+  const PageBuffer surface(size_t{kWidth} * 4 * kRowsAllocated);
+  const auto view = fb::PlaneView::borrow(surface.span());
   const decode::PlaneInfo plane = primary(drm::kXRGB8888, kLinear, 1280, 720);
   ShadowBuffer dst(kWidth, kHeight, drm::kXRGB8888);
   ComposeSources src;
