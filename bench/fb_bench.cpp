@@ -17,10 +17,8 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <new>
 #include <span>
 #include <string>
 
@@ -30,6 +28,7 @@
 #include "fb/detile.h"
 #include "hw/bar.h"
 #include "hw/formats.h"
+#include "page_buffer.h"
 #include "vgpu/gpu.h"
 
 using namespace vgd;
@@ -41,20 +40,7 @@ constexpr uint32_t kWidth = 1920, kHeight = 1080;
 constexpr size_t kOutBytes = size_t{kWidth} * kHeight * 4;
 constexpr uint32_t kRowsAllocated = 1088;  // whole 32-row tiles
 
-// A page-aligned buffer filled with a pattern (every page touched before timing).
-struct Buffer {
-  struct Free {
-    void operator()(std::byte* q) const { std::free(q); }
-  };
-  std::unique_ptr<std::byte[], Free> p;
-  size_t size;
-  explicit Buffer(size_t n) : p(static_cast<std::byte*>(std::aligned_alloc(4096, (n + 4095) / 4096 * 4096))), size(n) {
-    if (!p) throw std::bad_alloc();
-    for (size_t i = 0; i < n; ++i) p[i] = std::byte{static_cast<uint8_t>(i * 131 + (i >> 12))};
-  }
-  std::byte* data() const { return p.get(); }
-  std::span<const std::byte> span() const { return {p.get(), size}; }
-};
+using Buffer = bench::PageBuffer;
 
 void finish(benchmark::State& st, uint32_t src_bytes_per_px) {
   st.SetBytesProcessed(static_cast<int64_t>(st.iterations() * kOutBytes));
