@@ -108,6 +108,11 @@ class VirtualMonitorTest : public testing::Test {
     const BufferLayout& l = b->layout();
     return PlaneState{plane, c, b, 0, 0, fixed16(l.width), fixed16(l.height), x, y, l.width, l.height};
   }
+  static PlaneState off(uint32_t plane) {
+    PlaneState p;
+    p.plane_id = plane;
+    return p;
+  }
   static State planes(std::vector<PlaneState> ps) {
     State s;
     s.planes = std::move(ps);

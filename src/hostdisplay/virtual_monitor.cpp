@@ -142,8 +142,9 @@ Expected<bool, CommitError> VirtualMonitor::commit(const State& state, uint32_t 
     auto checked = vmon::check_update(res_, current, state, flags, owner_tag_);
     if (checked && (flags & (kNonblock | kAsync)) && !(flags & kTestOnly)) {
       // KMS refuses to queue a nonblocking commit behind one that has not completed.
-      for (size_t i = 0; i < crtcs_.size(); ++i)
-        if ((checked->touched & (1u << i)) && !crtcs_[i].pending.empty())
+      const uint32_t touched = checked->touched;
+      for (size_t i = 0; i < crtcs_.size() && checked; ++i)
+        if ((touched & (1u << i)) && !crtcs_[i].pending.empty())
           checked = Unexpected(CommitError{EBUSY, fmt::format("CRTC {} has a commit waiting for vblank", res_.crtcs[i].id)});
     }
     if (!checked) {
