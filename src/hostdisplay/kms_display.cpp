@@ -97,6 +97,7 @@ Expected<bool, CommitError> KmsDisplay::commit(const State& state, uint32_t flag
     spdlog::debug("kms: {}: {} refused: {}", dev_->name, kms::flags_text(flags), what);
     return Unexpected(CommitError{err, std::move(what)});
   };
+  if (std::string why = leased_out(state); !why.empty()) return refuse(EACCES, std::move(why));
   // Prepare: new mode blobs, kept only if a real commit succeeds (then they replace the CRTC's
   // old one); after a test or a failure they are destroyed with `fresh`.
   std::map<uint32_t, std::unique_ptr<kms::PropertyBlob>> fresh;

@@ -59,12 +59,16 @@ class KmsDisplay final : public HostDisplay {
  private:
   KmsDisplay(std::shared_ptr<kms::Device> dev, bool lease);
   Expected<bool, std::string> enumerate();
+  // Why `state` touches an object leased out (the kernel lets the owner keep using them: this
+  // display does not), or empty. Leases that ended (their lessee closed its fd) are pruned first.
+  std::string leased_out(const State& state);
 
   std::shared_ptr<kms::Device> dev_;
   bool lease_;
   Resources res_;
   kms::PropertyTable props_;
   std::map<uint32_t, std::unique_ptr<kms::PropertyBlob>> mode_blobs_;  // per CRTC: its committed MODE_ID
+  std::map<uint32_t, uint32_t> leased_;  // object id -> the lessee holding it
   CommitCounters counters_;
 };
 
