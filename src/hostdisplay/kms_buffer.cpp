@@ -5,7 +5,10 @@
 #include <xf86drm.h>
 #include <xf86drmMode.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <iterator>
 #include <cstring>
 
 #include <fmt/format.h>
@@ -95,6 +98,11 @@ Expected<BufferRef, std::string> KmsDisplay::create_buffer(uint32_t width, uint3
 }
 
 Expected<BufferRef, std::string> KmsDisplay::import(int fd, const BufferLayout& layout) {
+  // AddFB2 takes 32-bit offsets, and the first plane must have a pitch.
+  const bool offsets_fit = std::all_of(std::begin(layout.offset), std::end(layout.offset), [](uint64_t o) { return o <= UINT32_MAX; });
+  if (layout.width == 0 || layout.height == 0 || layout.pitch[0] == 0 || !offsets_fit)
+    return Unexpected(fmt::format("{}: import of a {}x{} buffer with pitch {} or an offset past 4 GiB refused", dev_->name,
+                                  layout.width, layout.height, layout.pitch[0]));
   uint32_t handle = 0;
   if (drmPrimeFDToHandle(dev_->fd.get(), fd, &handle) != 0)
     return Unexpected(fmt::format("{}: PRIME import refused ({}): not a dma-buf this device can scan out", dev_->name,
