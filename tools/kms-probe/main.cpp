@@ -3,11 +3,13 @@
 // host test that captures each output over QEMU's VNC:
 //   1. enumerate; show pattern A on the first output and B on the second (one atomic modeset);
 //   2. after a line on stdin: lease the second output (connector, CRTC, its primary and cursor
-//      planes), check that the master can no longer commit there, and in a child drive that
-//      output through the lease fd alone: pattern C with a page flip and its event;
+//      planes), check that the master can no longer commit there, pass the lease fd to a child
+//      over a socket, and there drive that output through it alone: pattern C with a page flip
+//      and its event;
 //   3. after another line: end the lease and exit.
 // Lines start with "kms-probe: "; a failure prints "kms-probe: FAIL <why>" and exits 1.
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <xf86drm.h>
@@ -27,6 +29,7 @@
 #include "hostdisplay/kms_display.h"
 #include "hw/formats.h"
 #include "kmstest/patterns.h"
+#include "util/fd_passing.h"
 
 namespace {
 
@@ -155,9 +158,14 @@ int kernel_answer_for_leased(int fd, uint32_t plane, uint32_t fb_id) {
   return r < 0 ? -r : 0;
 }
 
-// The child: output 2 through the lease fd alone.
-int lessee(vgd::UniqueFd fd, const Route& own, const Route& other, int ready_fd, int done_fd) {
-  auto d = KmsDisplay::adopt(std::move(fd), "lease of card0");
+// The child: output 2 through the lease fd alone, which the parent passes over `sock`
+// (SCM_RIGHTS, as vgpud hands a lease to another process); it says "shown" with a byte and
+// keeps the lease until the parent closes the socket.
+int lessee(int sock, const Route& own, const Route& other) {
+  std::byte tag[1];
+  std::vector<vgd::UniqueFd> fds;
+  if (vgd::recv_with_fds(sock, tag, 0, 1, fds).n != 1 || fds.size() != 1) fail("lessee: no lease fd came");
+  auto d = KmsDisplay::adopt(std::move(fds[0]), "lease of card0");
   if (!d) fail("lessee: {}", d.error());
   const hd::Resources& r = (*d)->resources();
   std::string outputs;
@@ -179,8 +187,8 @@ int lessee(vgd::UniqueFd fd, const Route& own, const Route& other, int ready_fd,
   say("lessee counters tests={} commits={} refused={} allow_modeset={} events={}", n.tests, n.commits, n.refused,
       n.with_allow_modeset, n.events);
   char byte = 1;
-  if (::write(ready_fd, &byte, 1) != 1) return 1;
-  (void)!::read(done_fd, &byte, 1);  // the parent closes it: the lease ends with this process
+  if (::send(sock, &byte, 1, MSG_NOSIGNAL) != 1) return 1;
+  (void)!::recv(sock, &byte, 1, 0);  // 0 when the parent closes it: the lease ends with this process
   return 0;
 }
 
@@ -218,6 +226,18 @@ int main() {
   say("step modeset shown");
   wait_line("lease");
 
+  // The lessee process exists before the lease does: it gets the fd only over the socket.
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) fail("socketpair: {}", std::strerror(errno));
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(sv[0]);
+    ::close(card.event_fd());  // the card's master fd: the child has only what the lease gives
+    std::_Exit(lessee(sv[1], r[1], r[0]));
+  }
+  ::close(sv[1]);
+  const vgd::UniqueFd sock(sv[0]);
+
   std::vector<uint32_t> planes = {r[1].primary};
   if (r[1].cursor) planes.push_back(r[1].cursor);
   auto lease = card.create_lease(r[1].output->connector_id, r[1].crtc_id, planes);
@@ -234,22 +254,15 @@ int main() {
   say("kernel answers the owner's test on leased plane {}: errno={} ({})", r[1].primary, kernel,
       kernel ? std::strerror(kernel) : "accepted: the lessor is not stopped by the kernel");
 
-  int ready[2], done[2];
-  if (::pipe(ready) != 0 || ::pipe(done) != 0) fail("pipe: {}", std::strerror(errno));
-  const pid_t child = ::fork();
-  if (child == 0) {
-    ::close(ready[0]);
-    ::close(done[1]);
-    std::_Exit(lessee(std::move(lease->fd), r[1], r[0], ready[1], done[0]));
-  }
+  const std::byte tag[1] = {std::byte{'L'}};
+  const int lease_fd = lease->fd.get();
+  if (vgd::send_with_fds(sock.get(), tag, std::span(&lease_fd, 1)) != 1) fail("sending the lease: {}", std::strerror(errno));
   lease->fd.reset();  // only the lessee holds it now
-  ::close(ready[1]);
-  ::close(done[0]);
   char byte = 0;
-  if (::read(ready[0], &byte, 1) != 1) fail("the lessee ended early");
+  if (::recv(sock.get(), &byte, 1, 0) != 1) fail("the lessee ended early");
   say("step lessee shown");
   wait_line("end the lease");
-  ::close(done[1]);
+  ::shutdown(sock.get(), SHUT_RDWR);
   int status = 0;
   ::waitpid(child, &status, 0);
   const auto after = card.lessees();
