@@ -2,15 +2,17 @@
 # Builds the guest image (docs/vm.md, The guest image): Debian's kernel linux-image-<abi> (the ABI
 # pinned in tools/guest-image/kernel-abi) and an initramfs with busybox (from busybox-static),
 # /init, the static vgpu-guest and, when linux-headers-<abi> is installed, the guest driver
-# vgpu_drm with the kernel's DRM modules it needs and libdrm's modetest. The kernel package is the
-# only download, with `apt-get download` into a cache that later builds reuse.
-#   build.sh OUT_DIR VGPU_GUEST CACHE_DIR [ABI [MODULE_DIR [VGPU_KMSTEST]]]
+# vgpu_drm with the kernel's DRM modules it needs and libdrm's modetest; and, given the probe,
+# virtio-gpu's modules with vgpu-kms-probe (the kms test rig). The kernel package is the only
+# download, with `apt-get download` into a cache that later builds reuse.
+#   build.sh OUT_DIR VGPU_GUEST CACHE_DIR [ABI [MODULE_DIR [VGPU_KMSTEST [VGPU_KMS_PROBE]]]]
 # ABI empty: the pin. MODULE_DIR: where build-module.sh builds vgpu_drm (default CACHE_DIR/module).
 # VGPU_KMSTEST: the static vgpu-kmstest, put in beside the driver (/init's vgpu.run=kmstest).
+# VGPU_KMS_PROBE: vgpu-kms-probe and its libraries, with virtio-gpu (/init's vgpu.run=kmsprobe).
 # Exits 77 (skip) with the reason when a part is unavailable: no apt, no network, no busybox;
 # fails when apt knows Debian's kernels but not the pinned one (the pin needs a bump).
 set -euo pipefail
-out=$1 guest_bin=$2 cache=$3 abi=${4:-} module_dir=${5:-$3/module} kmstest_bin=${6:-}
+out=$1 guest_bin=$2 cache=$3 abi=${4:-} module_dir=${5:-$3/module} kmstest_bin=${6:-} probe_bin=${7:-}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 skip() { echo "guest-image: $*" >&2; exit 77; }
 fail() { echo "guest-image: $*" >&2; exit 1; }
@@ -67,10 +69,19 @@ else
   exit "$status"
 fi
 
+# The kms test rig: virtio-gpu's modules (virtio_pci is its transport, not a dependency) and the
+# probe; it needs no headers, only the kernel package.
+rm -f "$out/kms.txt"
+if [[ -n $probe_bin ]]; then
+  "$here/add-modules.sh" "$root" "$deb" "$kernel_dir" "$abi" kms-load-order "" virtio_pci virtio_gpu > "$out/kms.txt.tmp"
+  "$here/add-program.sh" "$root" "$probe_bin"
+fi
+
 # Fixed times and order: the same inputs give the same image.
 find "$root" -exec touch -h -d @0 {} +
 (cd "$root" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc --reproducible --quiet -R 0:0) |
   gzip -n -9 > "$out/initramfs.cpio.gz.tmp"
 mv "$out/vmlinuz.tmp" "$out/vmlinuz"
 mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
+[[ ! -f $out/kms.txt.tmp ]] || mv "$out/kms.txt.tmp" "$out/kms.txt"
 echo "guest-image: $out/vmlinuz ($(basename "$deb")), $out/initramfs.cpio.gz ($(stat -c %s "$out/initramfs.cpio.gz") bytes)"
