@@ -37,6 +37,7 @@ Vgpu::Vgpu(GpuKey, GpuLink& gpu, display::VblankClock* clock, uint64_t ggtt_size
   pvinfo_.populate(res_);
   display_.set_pipe_state_listener([this](hw::Pipe p, bool on) {
     if (pipe_state_listener_) pipe_state_listener_(*this, p, on);
+    if (observer_) observer_->on_pipe_state(p, on);
   });
 }
 
@@ -116,6 +117,7 @@ display::VblankReport Vgpu::vblank_at(uint64_t nominal_ns) {
   last_vblank_ns_ = nominal_ns;
   display::VblankReport r = display_.vblank();
   if (latch_listener_) latch_listener_(*this, r);
+  if (observer_) observer_->on_vblank(r);
   if (vblank_listener_) vblank_listener_(*this, r);
   return r;
 }

@@ -49,6 +49,18 @@ class GpuKey {
   GpuKey() = default;
 };
 
+// A second pair of ears on the display, besides the server's listeners (which refresh events and
+// tearing control already use): the direct-flip engine (docs/direct-flip.md, The engine). Runs
+// under whatever serialises the vGPU, after the latch listener and before the vblank listener.
+class DisplayObserver {
+ public:
+  virtual void on_vblank(const display::VblankReport& r) = 0;
+  virtual void on_pipe_state(hw::Pipe p, bool active) = 0;
+
+ protected:
+  ~DisplayObserver() = default;
+};
+
 class Vgpu final : private DeviceContext, private display::VblankControl {
  public:
   Vgpu(const Vgpu&) = delete;
@@ -106,6 +118,9 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   // Hears each vblank before the vblank listener: tearing control ("copy") takes the new front
   // buffer before consumers are told it changed.
   void set_latch_listener(VblankListener l) { latch_listener_ = std::move(l); }
+  // One observer slot (nullptr: none); the observer must outlive its registration.
+  void set_display_observer(DisplayObserver* o) { observer_ = o; }
+  DisplayObserver* display_observer() const { return observer_; }
   // Tearing control ("hold"): see DisplayEngine::set_flip_done_gate and retry_held.
   void set_flip_done_gate(display::FlipDoneGate* gate, uint32_t max_hold_vblanks) {
     display_.set_flip_done_gate(gate, max_hold_vblanks);
@@ -160,6 +175,7 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   VblankListener latch_listener_;
   VblankListener vblank_listener_;
   PipeStateListener pipe_state_listener_;
+  DisplayObserver* observer_ = nullptr;
   RamListener ram_listener_;
   VgpuCounters counters_;
   std::optional<FailsafeReason> failsafe_;

@@ -1,0 +1,130 @@
+// One vGPU pipe put on one host output (docs/direct-flip.md, The engine). At each guest vblank
+// that latched a plane of the pipe, its planes are decoded and planned (shadow_plan.h) against the
+// host planes chosen at assignment (assign.h), and one atomic state is committed with
+// NONBLOCK | PAGE_FLIP_EVENT, never ALLOW_MODESET: the primary as an import of the guest's pages
+// or a refilled shadow, the sprite on the overlay plane or composed, the cursor on the cursor
+// plane. A guest mode the host plane cannot scale to is composed and scaled into a shadow.
+// A commit refused with EBUSY waits for the page-flip event of the one before; only the newest
+// waits (a mailbox). The guest's flip-done comes when the host has shown the flip (a
+// FlipDoneGate), within kMaxHoldVblanks guest vblanks.
+//
+// Threads. Every call, including the constructor and destructor, is made under whatever
+// serialises the vGPU (the daemon's device lock): the vGPU calls on_vblank / on_pipe_state /
+// the gate under it, and whoever polls the HostDisplay's event_fd takes that lock before
+// handing each FlipEvent of this link's CRTC to on_flip(). One HostDisplay may carry several
+// links (of several vGPUs): its owner dispatches and routes events by crtc_id.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "directflip/assign.h"
+#include "directflip/plane_feed.h"
+#include "hostdisplay/shadow_plan.h"
+#include "display/display_engine.h"
+#include "hostdisplay/host_display.h"
+#include "vgpu/vgpu.h"
+
+namespace vgd::directflip {
+
+// A guest that out-runs a slow host still gets flip-done this many guest vblanks after its flip.
+inline constexpr uint32_t kMaxHoldVblanks = 3;
+
+struct LinkCounters {
+  uint64_t frames = 0;            // guest frames the link built a state for
+  uint64_t commits = 0;           // commits the host accepted
+  uint64_t imports = 0;           // planes given the guest's pages without a copy
+  uint64_t refills = 0;           // planes given a refilled shadow (copy or conversion)
+  uint64_t scaled_fallbacks = 0;  // frames composed and scaled: the host plane could not scale
+  uint64_t bytes_copied = 0;      // into shadows
+  uint64_t busy_deferrals = 0;    // commits refused with EBUSY, retried at the next page flip
+  uint64_t superseded = 0;        // deferred states replaced by a newer one before they went out
+  uint64_t refused = 0;           // commits refused otherwise (logged)
+  uint64_t failed_frames = 0;     // frames that could not be decoded or fed (logged)
+  uint64_t flips_shown = 0;       // page-flip events of this link's commits
+};
+
+class PipeLink final : private DisplayObserver, private display::FlipDoneGate {
+ public:
+  // Lights the output first when `planes.needs_bringup` (one commit with ALLOW_MODESET, the
+  // only one this link makes), then installs itself on the vGPU (its display observer and its
+  // flip-done gate; refused when either slot is taken). The first guest vblank puts the pipe up.
+  static Expected<std::unique_ptr<PipeLink>, std::string> create(Vgpu& vgpu, hw::Pipe pipe,
+                                                                 hostdisplay::HostDisplay& display,
+                                                                 const OutputPlanes& planes);
+  // Planes off (the CRTC stays lit), gate and observer removed: the vGPU completes flips at its
+  // own vblanks again.
+  ~PipeLink();
+  PipeLink(const PipeLink&) = delete;
+  PipeLink& operator=(const PipeLink&) = delete;
+
+  // A page-flip event of this link's CRTC (others are ignored).
+  void on_flip(const hostdisplay::FlipEvent& e);
+
+  const LinkCounters& counters() const { return c_; }
+  const OutputPlanes& planes() const { return planes_; }
+  hw::Pipe pipe() const { return pipe_; }
+
+ private:
+  // One state for the host, and what it carries.
+  struct Frame {
+    hostdisplay::State state;
+    std::vector<std::pair<PlaneFeed*, Fed>> shadows;  // ring buffers to submit or abandon
+    std::array<uint64_t, 2> carries{};                // guest latches of primary, sprite it shows
+    uint64_t seq = 0;
+    uint64_t bytes = 0;
+    uint32_t imports = 0, refills = 0;
+    bool scaled_fallback = false;
+    bool off = false;  // the pipe's planes off
+  };
+
+  PipeLink(Vgpu& vgpu, hw::Pipe pipe, hostdisplay::HostDisplay& display, const OutputPlanes& planes);
+
+  void on_vblank(const display::VblankReport& r) override;
+  void on_pipe_state(hw::Pipe p, bool active) override;
+  bool may_complete(const display::HeldFlip& f) override;
+  void hold_ended(const display::HeldFlip&, bool) override {}
+
+  // The guest pipe as it is now, as a state for the host (nullopt: logged and counted).
+  std::optional<Frame> build(const display::VblankReport::Pipe& r);
+  // The primary (and sprite) at the plane's own size, or composed into the host mode's size.
+  bool feed_pipe(Frame& f, const decode::PlaneInfo& primary, const decode::PlaneInfo* sprite,
+                 const decode::PlaneInfo* cursor, const display::VblankReport::Pipe& r, bool fits);
+  // The cursor on the cursor plane, where the primary's scaling puts it (null: off).
+  bool feed_cursor(Frame& f, const decode::PlaneInfo* cursor, const decode::PlaneInfo& primary);
+  Expected<Fed, std::string> feed_one(PlaneFeed& feed, const decode::PlaneInfo& p, const hostdisplay::ShadowPlan& plan,
+                                      const hostdisplay::Region& damage);
+  hostdisplay::PlaneState place(uint32_t plane, const Fed& f, int32_t x, int32_t y, uint32_t w, uint32_t h) const;
+  // The primary showing a black buffer of the mode's size (empty if none could be made).
+  std::vector<hostdisplay::PlaneState> black();
+  Frame planes_off();
+  // Commits f now, or keeps it for the next page-flip event when one is due or it got EBUSY.
+  void submit(Frame f);
+  void release(Frame& f);  // its shadows will not be shown
+  hostdisplay::PlaneState off(uint32_t plane) const { return {plane, 0, nullptr, 0, 0, 0, 0, 0, 0, 0, 0}; }
+
+  Vgpu* vgpu_;
+  hw::Pipe pipe_;
+  hostdisplay::HostDisplay* display_;
+  OutputPlanes planes_;
+  PlaneFeed primary_, overlay_, cursor_;
+  hostdisplay::BufferRef black_;
+  // Guest sizes other than the mode's, and whether the primary plane scales them (TEST_ONLY).
+  std::map<std::pair<uint32_t, uint32_t>, bool> scales_;  // guest size -> the plane scales it
+  bool can_import_ = true;  // until the display refuses an import of guest RAM
+  bool shown_once_ = false;  // a state went out since the pipe (or the link) came up
+  std::array<uint64_t, 2> latches_{};  // guest latches seen of primary, sprite
+  std::array<uint64_t, 2> shown_{};    // ... of which the host has shown
+  std::deque<Frame> in_flight_;        // committed with an event, oldest first
+  std::optional<Frame> deferred_;      // the newest state, waiting for a page-flip event
+  uint64_t next_seq_ = 1;
+  LinkCounters c_;
+};
+
+}  // namespace vgd::directflip
