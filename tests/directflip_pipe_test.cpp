@@ -32,9 +32,34 @@ uint32_t pattern(uint32_t x, uint32_t y, uint32_t frame) {
   return 0xFF000000u | ((x * 7 + frame * 31) & 0xFF) << 16 | ((y * 3 + frame * 17) & 0xFF) << 8 | ((x ^ y) & 0xFF);
 }
 
+// The monitor behind a display that cannot import guest memory (a KMS device without PRIME, or
+// a host without /dev/udmabuf): the link must use shadows.
+class NoImport final : public hostdisplay::HostDisplay {
+ public:
+  explicit NoImport(hostdisplay::HostDisplay& d) : d_(&d) {}
+  std::string name() const override { return "no-import"; }
+  const hostdisplay::Resources& resources() const override { return d_->resources(); }
+  Expected<bool, std::string> refresh() override { return d_->refresh(); }
+  Expected<hostdisplay::BufferRef, std::string> create_buffer(uint32_t w, uint32_t h, uint32_t f) override {
+    return d_->create_buffer(w, h, f);
+  }
+  Expected<hostdisplay::BufferRef, std::string> import(int, const hostdisplay::BufferLayout&) override {
+    return Unexpected(std::string("this display cannot import"));
+  }
+  Expected<bool, hostdisplay::CommitError> commit(const hostdisplay::State& s, uint32_t fl, uint64_t u) override {
+    return d_->commit(s, fl, u);
+  }
+  int event_fd() const override { return d_->event_fd(); }
+  void dispatch(const std::function<void(const hostdisplay::FlipEvent&)>& f) override { d_->dispatch(f); }
+  hostdisplay::CommitCounters counters() const override { return d_->counters(); }
+
+ private:
+  hostdisplay::HostDisplay* d_;
+};
+
 class DirectFlipPipeTest : public test::GpuTest {
  protected:
-  void boot(uint32_t host_w = kW, uint32_t host_h = kH) {
+  void boot(uint32_t host_w = kW, uint32_t host_h = kH, bool can_import = true) {
     g = std::make_unique<InProcessGuest>(create(), gpu->geometry());
     ASSERT_EQ(g->driver().probe(), Error::None);
     ASSERT_EQ(g->driver().balloon(), Error::None);
@@ -52,15 +77,17 @@ class DirectFlipPipeTest : public test::GpuTest {
     auto planes = directflip::choose_planes(mon->resources(), "Virtual-1");
     ASSERT_TRUE(planes) << planes.error();
     crtc = planes->crtc_id;
-    auto l = PipeLink::create(g->vgpu(), Pipe::A, *mon, *planes);
+    no_import = std::make_unique<NoImport>(*mon);
+    auto l = PipeLink::create(g->vgpu(), Pipe::A, can_import ? *mon : static_cast<hostdisplay::HostDisplay&>(*no_import),
+                              *planes);
     ASSERT_TRUE(l) << l.error();
     link = std::move(*l);
   }
-  void draw(const guest::Surface& s, uint32_t frame) {
+  void draw(const guest::Surface& s, uint32_t frame, guest::DamageBox b = {0, 0, kW, kH}) {
     auto* px = g->driver().ram().at(s.buffer.gpa, s.buffer.size);
     ASSERT_NE(px, nullptr);
-    for (uint32_t y = 0; y < s.height; ++y)
-      for (uint32_t x = 0; x < s.width; ++x) {
+    for (uint32_t y = b.y; y < uint32_t{b.y} + b.h; ++y)
+      for (uint32_t x = b.x; x < uint32_t{b.x} + b.w; ++x) {
         const uint32_t v = pattern(x, y, frame);
         std::memcpy(px + size_t{y} * s.stride + x * 4, &v, 4);
       }
@@ -75,19 +102,24 @@ class DirectFlipPipeTest : public test::GpuTest {
   bool flip_done() { return (rd(g->vgpu(), hw::irq::iir(Pipe::A)) & hw::irq::flip_done(Plane::Primary)) != 0; }
   std::shared_ptr<const fb::Image> screen() { return mon->scanout(crtc).image; }
   // Pixels of the screen that differ from pattern `frame` (the first one in `where`).
-  size_t mismatches(uint32_t frame, std::string* where = nullptr) {
+  // ... or of pattern `inside` in box b and `frame` around it.
+  size_t mismatches(uint32_t frame, std::string* where = nullptr, guest::DamageBox b = {}, uint32_t inside = 0) {
     auto img = screen();
     if (!img || img->width != kW || img->height != kH) return SIZE_MAX;
     size_t bad = 0;
     for (uint32_t y = 0; y < kH; ++y)
-      for (uint32_t x = 0; x < kW; ++x)
-        if (img->px[size_t{y} * kW + x] != pattern(x, y, frame) && bad++ == 0 && where)
-          *where = fmt::format("({}, {}): {:08x} != {:08x}", x, y, img->px[size_t{y} * kW + x], pattern(x, y, frame));
+      for (uint32_t x = 0; x < kW; ++x) {
+        const bool in = x >= b.x && x < uint32_t{b.x} + b.w && y >= b.y && y < uint32_t{b.y} + b.h;
+        const uint32_t want = pattern(x, y, in ? inside : frame);
+        if (img->px[size_t{y} * kW + x] != want && bad++ == 0 && where)
+          *where = fmt::format("({}, {}): {:08x} != {:08x}", x, y, img->px[size_t{y} * kW + x], want);
+      }
     return bad;
   }
 
   std::unique_ptr<InProcessGuest> g;
   std::unique_ptr<VirtualMonitor> mon;
+  std::unique_ptr<NoImport> no_import;
   std::unique_ptr<PipeLink> link;
   guest::Surface front, back, third;
   uint32_t crtc = 0;
@@ -116,6 +148,38 @@ TEST_F(DirectFlipPipeTest, GuestFlipsReachTheMonitorPixelExactAndFlipDoneWaitsFo
   EXPECT_EQ(c.bytes_copied, 0u);
   EXPECT_EQ(c.scaled_fallbacks, 0u);
   EXPECT_EQ(mon->counters().with_allow_modeset, 1u) << "only the bring-up modesets";
+}
+
+TEST_F(DirectFlipPipeTest, WithoutImportsShadowsAreRefilledWhereTheGuestSaysItDrew) {
+  boot(kW, kH, /*can_import=*/false);
+  ASSERT_EQ(g->display().set_damage_hints(true), Error::None);
+  draw(back, 0);
+  g->vgpu().vblank();
+  host_vblank();
+  std::string where;
+  EXPECT_EQ(mismatches(0, &where), 0u) << where;
+  EXPECT_EQ(link->counters().imports, 0u);
+  EXPECT_EQ(link->counters().bytes_copied, uint64_t{kW} * kH * 4) << "the first frame is copied whole";
+
+  // Frames that change only a box, said so: once every shadow of the ring has been filled, a
+  // refill copies the box's tiles of the frames it missed, not the picture.
+  const guest::DamageBox box{100, 50, 40, 30};
+  const guest::Surface* bufs[] = {&back, &front};
+  uint64_t last_bytes = 0;
+  for (uint32_t k = 1; k <= 5; ++k) {
+    const guest::Surface& s = *bufs[k % 2];
+    draw(s, k, box);
+    g->display().submit_damage(Pipe::A, Plane::Primary, &box, 1, /*with_next_flip=*/true);
+    ASSERT_EQ(g->display().queue_flip(Pipe::A, Plane::Primary, s), Error::None);
+    const uint64_t before = link->counters().bytes_copied;
+    g->vgpu().vblank();
+    host_vblank();
+    last_bytes = link->counters().bytes_copied - before;
+    EXPECT_EQ(mismatches(0, &where, box, k), 0u) << "frame " << k << ": " << where;
+  }
+  EXPECT_GT(last_bytes, 0u);
+  EXPECT_LT(last_bytes, uint64_t{kW} * kH * 4 / 50) << "damage-only refill";
+  EXPECT_EQ(link->counters().refills, 6u);
 }
 
 TEST_F(DirectFlipPipeTest, TheCursorIsOnTheCursorPlaneWhereTheGuestPutIt) {
