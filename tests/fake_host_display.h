@@ -76,11 +76,19 @@ class FakeHostDisplay : public hostdisplay::HostDisplay {
     (void)!::write(efd_, &one, sizeof one);
   }
   int event_fd() const override { return efd_; }
-  void dispatch(const std::function<void(const hostdisplay::FlipEvent&)>& on_flip) override {
+  // Like a device without vblank interrupts (virtio-gpu): the caller keeps its own timer.
+  Expected<bool, std::string> watch_vblanks(uint32_t, bool) override {
+    return Unexpected(std::string("the fake display has no vblank events"));
+  }
+  using HostDisplay::dispatch;
+  void dispatch(const hostdisplay::EventHandlers& h) override {
     uint64_t n = 0;
     (void)!::read(efd_, &n, sizeof n);
     for (; delivered_ < latched_.size(); ++delivered_)
-      for (const auto& c : latched_[delivered_].state.crtcs) on_flip({c.crtc_id, ++sequence_, {}, latched_[delivered_].user_data});
+      for (const auto& c : latched_[delivered_].state.crtcs) {
+        const hostdisplay::FlipEvent e{c.crtc_id, ++sequence_, {}, latched_[delivered_].user_data};
+        if (h.on_flip) h.on_flip(e);
+      }
   }
   hostdisplay::CommitCounters counters() const override { return {}; }
 

@@ -156,6 +156,20 @@ struct FlipEvent {
   uint64_t user_data = 0;                      // what the commit passed
 };
 
+// A CRTC's vblank, delivered while watch_vblanks() is on for it (docs/direct-flip.md, Vblank
+// events): what drives a guest's vblank while its pipe is assigned to that CRTC.
+struct VblankEvent {
+  uint32_t crtc_id = 0;
+  uint64_t sequence = 0;                       // the CRTC's vblank counter, as in FlipEvent
+  std::chrono::nanoseconds timestamp{};        // CLOCK_MONOTONIC of the vblank
+};
+
+// What dispatch() calls; an empty handler drops its kind of event.
+struct EventHandlers {
+  std::function<void(const FlipEvent&)> on_flip;
+  std::function<void(const VblankEvent&)> on_vblank;
+};
+
 // What a commit carried, for the debug counters (and the test that no guest flip modesets).
 struct CommitCounters {
   uint64_t tests = 0, commits = 0, refused = 0;
@@ -181,10 +195,19 @@ class HostDisplay {
   // EBUSY while a previous one on the same CRTC has not latched yet.
   virtual Expected<bool, CommitError> commit(const State& state, uint32_t flags, uint64_t user_data = 0) = 0;
 
-  // Readable when events are pending; dispatch() then calls `on_flip` for each (on the caller's
-  // thread). Page-flip events of a CRTC come in commit order.
+  // From now on, every vblank of this (lit) CRTC is delivered as a VblankEvent (on), or no
+  // more (off). True when it will be; an error saying why when the device has no vblank events
+  // (the caller then ticks from its own timer at the mode's refresh). While the CRTC is off it
+  // has no vblanks.
+  virtual Expected<bool, std::string> watch_vblanks(uint32_t crtc_id, bool on) = 0;
+
+  // Readable when events are pending; dispatch() then calls the handlers for each (on the
+  // caller's thread). Page-flip events of a CRTC come in commit order.
   virtual int event_fd() const = 0;
-  virtual void dispatch(const std::function<void(const FlipEvent&)>& on_flip) = 0;
+  virtual void dispatch(const EventHandlers& handlers) = 0;
+  // Page flips only (vblank events, if any are watched, are dropped). Derived classes bring it
+  // in with `using HostDisplay::dispatch;`.
+  void dispatch(const std::function<void(const FlipEvent&)>& on_flip) { dispatch(EventHandlers{on_flip, {}}); }
 
   virtual CommitCounters counters() const = 0;
 };

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -143,10 +144,11 @@ Expected<bool, CommitError> KmsDisplay::commit(const State& state, uint32_t flag
 namespace {
 
 struct DispatchContext {
-  const std::function<void(const FlipEvent&)>* on_flip;
+  const EventHandlers* handlers;
+  std::function<void(const VblankEvent&)> vblank;  // KmsDisplay::vblank_arrived
   uint64_t delivered = 0;
 };
-thread_local DispatchContext* g_dispatch = nullptr;  // drmHandleEvent's handler has no closure
+thread_local DispatchContext* g_dispatch = nullptr;  // drmHandleEvent's handlers have no closure
 
 void on_page_flip(int, unsigned sequence, unsigned sec, unsigned usec, unsigned crtc_id, void* user_data) {
   if (!g_dispatch) return;
@@ -156,19 +158,33 @@ void on_page_flip(int, unsigned sequence, unsigned sec, unsigned usec, unsigned 
   ev.timestamp = std::chrono::seconds(sec) + std::chrono::microseconds(usec);
   ev.user_data = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(user_data));
   ++g_dispatch->delivered;
-  (*g_dispatch->on_flip)(ev);
+  if (g_dispatch->handlers->on_flip) g_dispatch->handlers->on_flip(ev);
+}
+
+// Vblank events carry the CRTC id as their user data (kms_vblank.cpp).
+void on_sequence(int, uint64_t sequence, uint64_t ns, uint64_t crtc_id) {
+  if (g_dispatch)
+    g_dispatch->vblank(VblankEvent{static_cast<uint32_t>(crtc_id), sequence, std::chrono::nanoseconds(ns)});
+}
+
+void on_wait_vblank(int, unsigned sequence, unsigned sec, unsigned usec, void* crtc_id) {
+  if (g_dispatch)
+    g_dispatch->vblank(VblankEvent{static_cast<uint32_t>(reinterpret_cast<uintptr_t>(crtc_id)), sequence,
+                                   std::chrono::seconds(sec) + std::chrono::microseconds(usec)});
 }
 
 }  // namespace
 
-void KmsDisplay::dispatch(const std::function<void(const FlipEvent&)>& on_flip) {
+void KmsDisplay::dispatch(const EventHandlers& handlers) {
   // drmHandleEvent reads, and a read with nothing pending would block.
   pollfd p{dev_->fd.get(), POLLIN, 0};
   if (::poll(&p, 1, 0) != 1) return;
   drmEventContext ctx{};
-  ctx.version = 3;
+  ctx.version = 4;
   ctx.page_flip_handler2 = on_page_flip;
-  DispatchContext dc{&on_flip};
+  ctx.sequence_handler = on_sequence;
+  ctx.vblank_handler = on_wait_vblank;
+  DispatchContext dc{&handlers, [&](const VblankEvent& e) { vblank_arrived(e, handlers); }};
   g_dispatch = &dc;
   if (drmHandleEvent(dev_->fd.get(), &ctx) != 0)
     spdlog::warn("kms: {}: reading events: {}", dev_->name, std::strerror(errno));

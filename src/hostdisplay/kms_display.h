@@ -1,7 +1,9 @@
 // The KMS backend of HostDisplay on libdrm's atomic API (docs/direct-flip.md, The KMS backend):
 // a card opened as DRM master, or a DRM lease fd adopted (a master restricted to the leased
 // objects: enumeration shows only those). As master it also hands out leases (docs/direct-flip.md,
-// Leases). Single-threaded: one owner calls it, and runs dispatch() when event_fd() is readable.
+// Leases). Vblank events come from the kernel's per-CRTC sequence events (docs/direct-flip.md,
+// Vblank events). Single-threaded: one owner calls it, and runs dispatch() when event_fd() is
+// readable.
 #pragma once
 
 #include <cstdint>
@@ -38,8 +40,10 @@ class KmsDisplay final : public HostDisplay {
   Expected<BufferRef, std::string> create_buffer(uint32_t width, uint32_t height, uint32_t fourcc) override;
   Expected<BufferRef, std::string> import(int fd, const BufferLayout& layout) override;
   Expected<bool, CommitError> commit(const State& state, uint32_t flags, uint64_t user_data = 0) override;
+  Expected<bool, std::string> watch_vblanks(uint32_t crtc_id, bool on) override;
   int event_fd() const override;
-  void dispatch(const std::function<void(const FlipEvent&)>& on_flip) override;
+  using HostDisplay::dispatch;
+  void dispatch(const EventHandlers& handlers) override;
   CommitCounters counters() const override { return counters_; }
 
   // Leases (master only): a connector, the CRTC that will drive it and planes for that CRTC go
@@ -62,6 +66,14 @@ class KmsDisplay final : public HostDisplay {
   // Why `state` touches an object leased out (the kernel lets the owner keep using them: this
   // display does not), or empty. Leases that ended (their lessee closed its fd) are pruned first.
   std::string leased_out(const State& state);
+  // Vblank events (kms_vblank.cpp): one kernel event queued per watched CRTC, re-queued for the
+  // next vblank as each arrives; errno when the kernel refuses.
+  int queue_vblank(uint32_t crtc_id);
+  void vblank_arrived(const VblankEvent& e, const EventHandlers& handlers);
+  struct VblankWatch {
+    bool on = false;
+    bool queued = false;  // a kernel event is outstanding (it cannot be cancelled)
+  };
 
   std::shared_ptr<kms::Device> dev_;
   bool lease_;
@@ -69,6 +81,7 @@ class KmsDisplay final : public HostDisplay {
   kms::PropertyTable props_;
   std::map<uint32_t, std::unique_ptr<kms::PropertyBlob>> mode_blobs_;  // per CRTC: its committed MODE_ID
   std::map<uint32_t, uint32_t> leased_;  // object id -> the lessee holding it
+  std::map<uint32_t, VblankWatch> vblank_watch_;  // per CRTC id
   CommitCounters counters_;
 };
 

@@ -58,11 +58,23 @@ void VirtualMonitor::latch(size_t i, const Update& u, uint64_t at_ns) {
   c.frame = Frame{vmon::compose_crtc(c.screen, &unreadable_), c.frame.number + 1};
   new_frames_.emplace_back(res_.crtcs[i].id, c.frame.number);
   if (u.event) {
-    events_.push_back(FlipEvent{res_.crtcs[i].id, c.vblanks, std::chrono::nanoseconds(at_ns), u.user_data});
-    ++counters_.events;
-    const uint64_t one = 1;
-    (void)!::write(event_fd_.get(), &one, sizeof one);
+    queue_event(FlipEvent{res_.crtcs[i].id, c.vblanks, std::chrono::nanoseconds(at_ns), u.user_data});
+    ++counters_.events;  // page flips only: the counters tell what commits carried
   }
+}
+
+void VirtualMonitor::queue_event(std::variant<FlipEvent, VblankEvent> e) {
+  events_.push_back(std::move(e));
+  const uint64_t one = 1;
+  (void)!::write(event_fd_.get(), &one, sizeof one);
+}
+
+Expected<bool, std::string> VirtualMonitor::watch_vblanks(uint32_t crtc_id, bool on) {
+  const Locked lk(mu_);
+  Crtc* c = crtc(crtc_id);
+  if (!c) return Unexpected(fmt::format("watch vblanks: no CRTC {}", crtc_id));
+  c->watched = on;
+  return true;
 }
 
 uint64_t VirtualMonitor::earliest_vblank() const {
@@ -87,6 +99,8 @@ void VirtualMonitor::fire_due(uint64_t now) {
     const uint64_t at = c.next_vblank_ns + late * c.period_ns;
     c.vblanks += late + 1;
     c.next_vblank_ns = at + c.period_ns;
+    // The vblank first, then what latched at it (docs/direct-flip.md, Vblank events).
+    if (c.watched) queue_event(VblankEvent{res_.crtcs[due].id, c.vblanks, std::chrono::nanoseconds(at)});
     if (!c.pending.empty()) {
       const Update u = std::move(c.pending.front());
       c.pending.pop_front();

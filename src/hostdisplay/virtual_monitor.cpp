@@ -200,15 +200,18 @@ CommitCounters VirtualMonitor::counters() const {
 
 // --- Events and frames -------------------------------------------------------------------------
 
-void VirtualMonitor::dispatch(const std::function<void(const FlipEvent&)>& on_flip) {
-  std::deque<FlipEvent> due;
+void VirtualMonitor::dispatch(const EventHandlers& handlers) {
+  std::deque<std::variant<FlipEvent, VblankEvent>> due;
   {
     const Locked lk(mu_);
     uint64_t n = 0;
     (void)!::read(event_fd_.get(), &n, sizeof n);  // EAGAIN when nothing was signalled
     due.swap(events_);
   }
-  for (const FlipEvent& e : due) on_flip(e);
+  for (const auto& e : due) {
+    if (const auto* flip = std::get_if<FlipEvent>(&e); flip && handlers.on_flip) handlers.on_flip(*flip);
+    if (const auto* vblank = std::get_if<VblankEvent>(&e); vblank && handlers.on_vblank) handlers.on_vblank(*vblank);
+  }
 }
 
 VirtualMonitor::Frame VirtualMonitor::scanout(uint32_t crtc_id) const {

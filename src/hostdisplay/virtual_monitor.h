@@ -4,8 +4,13 @@
 // active CRTC; and a scan-out image per CRTC, recomposed when a commit latches, that viewers can
 // watch. Direct flip runs on it, and is tested, on hosts without a GPU.
 //
+// Vblank events (watch_vblanks): one per vblank of a watched, lit CRTC, at its clock's time,
+// with its vblank count; at a vblank it comes before the page-flip events latched there. On the
+// real clock a late dispatch counts the vblanks it slept through and delivers one event, the
+// last (its sequence jumps), as KMS does for a re-queued event that missed.
+//
 // Threads. One owner thread makes the HostDisplay calls (resources, refresh, create_buffer,
-// import, commit, dispatch), as with a DRM fd. The clock calls (advance_*, dispatch_timer) may
+// import, commit, watch_vblanks, dispatch), as with a DRM fd. The clock calls (advance_*, dispatch_timer) may
 // come from another thread: with `clock_thread` the monitor runs its own. scanout(),
 // vblank_count(), frames() and counters() may be called from any thread. The frame listener runs
 // on whichever thread latched the frame (the clock's, or the owner's for a commit that latches at
@@ -19,6 +24,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "fb/image.h"
@@ -53,8 +59,10 @@ class VirtualMonitor final : public HostDisplay {
   Expected<BufferRef, std::string> create_buffer(uint32_t width, uint32_t height, uint32_t fourcc) override;
   Expected<BufferRef, std::string> import(int fd, const BufferLayout& layout) override;
   Expected<bool, CommitError> commit(const State& state, uint32_t flags, uint64_t user_data = 0) override;
+  Expected<bool, std::string> watch_vblanks(uint32_t crtc_id, bool on) override;
   int event_fd() const override { return event_fd_.get(); }
-  void dispatch(const std::function<void(const FlipEvent&)>& on_flip) override;
+  using HostDisplay::dispatch;
+  void dispatch(const EventHandlers& handlers) override;
   CommitCounters counters() const override;
 
   // --- The vblank clock ---
@@ -94,6 +102,7 @@ class VirtualMonitor final : public HostDisplay {
     std::deque<Update> pending;  // committed, waiting for vblanks, oldest first
     uint64_t period_ns = 0, next_vblank_ns = 0;  // next 0: no vblanks (off)
     uint64_t vblanks = 0;
+    bool watched = false;  // vblank events wanted
     Frame frame;
   };
 
@@ -104,6 +113,7 @@ class VirtualMonitor final : public HostDisplay {
   const Crtc* crtc(uint32_t crtc_id) const REQUIRES(mu_);
   uint64_t clock_now() const REQUIRES(mu_);
   void latch(size_t i, const Update& u, uint64_t at_ns) REQUIRES(mu_);
+  void queue_event(std::variant<FlipEvent, VblankEvent> e) REQUIRES(mu_);
   void fire_due(uint64_t now) REQUIRES(mu_);
   uint64_t earliest_vblank() const REQUIRES(mu_);
   void rearm() REQUIRES(mu_);
@@ -122,7 +132,7 @@ class VirtualMonitor final : public HostDisplay {
   std::vector<Crtc> crtcs_ GUARDED_BY(mu_);
   uint64_t virtual_now_ GUARDED_BY(mu_) = 0;
   uint32_t next_fb_id_ GUARDED_BY(mu_) = 0;
-  std::deque<FlipEvent> events_ GUARDED_BY(mu_);
+  std::deque<std::variant<FlipEvent, VblankEvent>> events_ GUARDED_BY(mu_);
   CommitCounters counters_ GUARDED_BY(mu_);
   uint64_t unreadable_ GUARDED_BY(mu_) = 0;
   std::vector<std::pair<uint32_t, uint64_t>> new_frames_ GUARDED_BY(mu_);

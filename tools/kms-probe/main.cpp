@@ -2,6 +2,7 @@
 // drives the KMS backend on /dev/dri/card0 and says on stdout what it put on screen, for the
 // host test that captures each output over QEMU's VNC:
 //   1. enumerate; show pattern A on the first output and B on the second (one atomic modeset);
+//      ask for vblank events on the first and say what the kernel answers;
 //   2. after a line on stdin: lease the second output (connector, CRTC, its primary and cursor
 //      planes), check that the master can no longer commit there, pass the lease fd to a child
 //      over a socket, and there drive that output through it alone: pattern C with a page flip
@@ -116,16 +117,50 @@ hd::PlaneState full_screen(uint32_t plane, uint32_t crtc, BufferRef buf) {
   return s;
 }
 
+// Dispatches events to `h` until `done`, for up to 10 s; false if it never was.
+template <class Done>
+bool pump(hd::HostDisplay& d, const hd::EventHandlers& h, Done done) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done() && std::chrono::steady_clock::now() < until) {
+    pollfd p{d.event_fd(), POLLIN, 0};
+    if (::poll(&p, 1, 100) == 1) d.dispatch(h);
+  }
+  return done();
+}
+
 // Dispatches events until `want` page flips came, for up to 10 s.
 std::vector<hd::FlipEvent> wait_flips(hd::HostDisplay& d, size_t want) {
   std::vector<hd::FlipEvent> got;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (got.size() < want && std::chrono::steady_clock::now() < until) {
-    pollfd p{d.event_fd(), POLLIN, 0};
-    if (::poll(&p, 1, 100) == 1) d.dispatch([&](const hd::FlipEvent& e) { got.push_back(e); });
-  }
-  if (got.size() < want) fail("{} page-flip events of {} after 10 s", got.size(), want);
+  if (!pump(d, {[&](const hd::FlipEvent& e) { got.push_back(e); }, {}}, [&] { return got.size() >= want; }))
+    fail("{} page-flip events of {} after 10 s", got.size(), want);
   return got;
+}
+
+// What the kernel answers the older vblank-event request, DRM_IOCTL_WAIT_VBLANK with an event
+// for the next vblank of the CRTC with index `index`, which the backend uses where the kernel has
+// no CRTC_QUEUE_SEQUENCE (an event it queues is dropped: its user data names no CRTC).
+int kernel_answer_for_wait_vblank(int fd, uint32_t index) {
+  drmVBlank vbl{};
+  vbl.request.type = static_cast<drmVBlankSeqType>(DRM_VBLANK_RELATIVE | DRM_VBLANK_EVENT |
+                                                   ((index << DRM_VBLANK_HIGH_CRTC_SHIFT) & DRM_VBLANK_HIGH_CRTC_MASK));
+  vbl.request.sequence = 1;
+  return drmWaitVBlank(fd, &vbl) == 0 ? 0 : errno;
+}
+
+// Vblank events of a lit output: what the kernel answers (a driver without vblank interrupts
+// refuses), and when it delivers, that three come with consecutive sequences.
+void probe_vblanks(hd::HostDisplay& d, const Route& route) {
+  const std::string head = fmt::format("watch_vblanks on {} crtc {}", route.output->name, route.crtc_id);
+  if (auto w = d.watch_vblanks(route.crtc_id, true); !w) {
+    say("{}: refused: {}", head, w.error());
+    return;
+  }
+  std::vector<hd::VblankEvent> got;
+  pump(d, {{}, [&](const hd::VblankEvent& e) { got.push_back(e); }}, [&] { return got.size() >= 3; });
+  bool consecutive = got.size() == 3;
+  for (size_t i = 1; i < got.size(); ++i) consecutive = consecutive && got[i].sequence == got[i - 1].sequence + 1;
+  say("{}: {} events in 10 s, consecutive={}", head, got.size(), consecutive);
+  if (auto w = d.watch_vblanks(route.crtc_id, false); !w) fail("{}: off: {}", head, w.error());
 }
 
 void commit_or_fail(hd::HostDisplay& d, const hd::State& s, uint32_t flags, uint64_t user_data, const char* what) {
@@ -223,6 +258,11 @@ int main() {
   for (size_t i = 0; i < r.size(); ++i)
     say("shows {} on head {} output {} crtc {} mode {}x{}", vgd::kmstest::pattern_name(patterns[i]), i,
         r[i].output->name, r[i].crtc_id, r[i].mode.width, r[i].mode.height);
+  probe_vblanks(card, r[0]);
+  const uint32_t index0 = res.crtc(r[0].crtc_id)->index;
+  const int wait = kernel_answer_for_wait_vblank(card.event_fd(), index0);
+  say("kernel answers WAIT_VBLANK with an event on crtc {}: errno={} ({})", r[0].crtc_id, wait,
+      wait ? std::strerror(wait) : "queued");
   say("step modeset shown");
   wait_line("lease");
 
