@@ -50,7 +50,9 @@ class NoImport final : public hostdisplay::HostDisplay {
     return d_->commit(s, fl, u);
   }
   int event_fd() const override { return d_->event_fd(); }
-  void dispatch(const std::function<void(const hostdisplay::FlipEvent&)>& f) override { d_->dispatch(f); }
+  Expected<bool, std::string> watch_vblanks(uint32_t crtc, bool on) override { return d_->watch_vblanks(crtc, on); }
+  using HostDisplay::dispatch;
+  void dispatch(const hostdisplay::EventHandlers& h) override { d_->dispatch(h); }
   hostdisplay::CommitCounters counters() const override { return d_->counters(); }
 
  private:
