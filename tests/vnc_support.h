@@ -34,8 +34,9 @@ namespace vgd::test {
 
 using namespace std::chrono_literals;
 
-// Polls `pred` every 10 ms for up to `limit`.
-inline bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
+// Polls `pred` every 10 ms for up to `limit`: a bound that catches hangs, generous because a
+// loaded CI machine (two CPUs, a VM booting beside) has taken more than 10 s for a first update.
+inline bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 30s) {
   const auto end = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < end) {
     if (pred()) return true;
