@@ -41,6 +41,7 @@ using namespace std::chrono_literals;
 constexpr auto kHoldBackLimit = 2s;
 constexpr auto kDrawerWait = 50ms;
 constexpr auto kResizeWait = 2s;
+constexpr auto kShutdownWait = 5s;  // for clients cut off at shutdown to leave
 // libvncserver drops a client whose socket took nothing for this long (it checks every 5 s).
 constexpr int kMaxClientWaitMs = 10000;
 
@@ -181,14 +182,12 @@ Expected<std::unique_ptr<RfbServer>, std::string> RfbServer::start(const RfbOpti
 
 RfbServer::~RfbServer() {
   if (!screen_) return;
-  shutting_down_ = true;
-  admit_clients();  // rfbShutdownServer joins every listed client's thread: each must have one
-  // rfbShutdownServer joins every client's threads; an output thread stuck writing to a client
-  // that reads nothing would hold it up for maxClientWait: end those writes first.
-  const auto held = hold_clients();
-  for (rfbClientPtr cl : held) cut_off(cl, nullptr);
-  release_clients(held);
-  rfbShutdownServer(screen_, TRUE);
+  // Every client ended by us and gone before rfbShutdownServer: it walks its client list while
+  // clients that end on their own take themselves off it and free themselves, and a client
+  // freed under that walk was freed twice (seen: a browser closing as the daemon stopped).
+  // Cutting them off first also ends writes stuck on a client that reads nothing.
+  end_clients(kShutdownWait);
+  rfbShutdownServer(screen_, TRUE);  // joins whoever did not leave in time
   screen_->cursor = nullptr;  // ours, freed below
   rfbScreenCleanup(screen_);
   free_cursor(cursor_);

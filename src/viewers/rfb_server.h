@@ -3,8 +3,11 @@
 // from one thread; libvncserver's threads read the framebuffer and the cursor meanwhile.
 #pragma once
 
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -82,6 +85,10 @@ class RfbServer {
   bool quiesce_drawers(ClientLocks& locks);
   // Cuts off a client whose socket has taken nothing for too long (its writer is stuck).
   static void cut_off(_rfbClientRec* cl, const char* why);
+  // Joins the threads of clients that ended on their own (see client_gone).
+  void reap_ended();
+  // The destructor's first half: every client cut off, and gone within `wait`.
+  void end_clients(std::chrono::milliseconds wait);
 
   _rfbScreenInfo* screen_ = nullptr;
   std::unique_ptr<uint32_t[]> fb_;
@@ -95,7 +102,12 @@ class RfbServer {
   int port_ = 0;
   std::atomic<uint32_t> width_{0}, height_{0}, clients_{0};
   std::atomic<uint64_t> bytes_{0};
-  std::atomic<bool> shutting_down_{false};
+  std::atomic<bool> shutting_down_{false};  // libvncserver joins the clients still listed
+  // A client's gone hook runs on its own input thread, as the thread ends: it queues the thread
+  // here to be joined later (by reap_ended()), once it has freed the client.
+  std::mutex ended_mu_;
+  std::condition_variable ended_cv_;  // a client left: end_clients() waits on it
+  std::vector<pthread_t> ended_;
   std::optional<std::chrono::steady_clock::time_point> held_back_since_;  // updates deferred since
 };
 

@@ -1,0 +1,204 @@
+// A browser's VNC connection (RFB over WebSockets, as noVNC speaks it to our VNC servers) that
+// goes away in the middle of an update loses only itself. With libvncserver 0.9.14 both of such
+// a client's threads closed it (the reader's read failed, the writer's write failed), and the
+// second close freed its WebSockets request path again: the daemon aborted (docs/viewers.md).
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "fb/image.h"
+#include "util/unique_fd.h"
+#include "viewers/rfb_server.h"
+
+namespace vgd {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Just enough of a WebSockets client (RFC 6455) for RFB: binary frames, ours masked.
+class WsRfbClient {
+ public:
+  explicit WsRfbClient(int port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    timeval tv{30, 0};  // a bound that catches a hang, never reached when things work
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok_ = ::connect(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  }
+
+  // The upgrade, then RFB 3.8 without authentication up to ServerInit; its width and height.
+  std::optional<std::pair<uint16_t, uint16_t>> handshake() {
+    const std::string req =
+        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    if (!ok_ || !send_raw(req)) return std::nullopt;
+    std::string head;
+    char c;
+    while (head.find("\r\n\r\n") == std::string::npos)
+      if (::read(fd_.get(), &c, 1) != 1) return std::nullopt; else head += c;
+    if (head.find(" 101 ") == std::string::npos) return std::nullopt;
+    auto version = take(12);
+    if (!version || version->rfind("RFB 003.", 0) != 0 || !send("RFB 003.008\n")) return std::nullopt;
+    auto count = take(1);
+    if (!count || (*count)[0] == 0 || !take(static_cast<uint8_t>((*count)[0])) || !send(std::string(1, '\1')))
+      return std::nullopt;
+    auto result = take(4);
+    if (!result || *result != std::string(4, '\0') || !send(std::string(1, '\1'))) return std::nullopt;  // shared
+    auto init = take(24);
+    if (!init) return std::nullopt;
+    auto name_len = be32(init->data() + 20);
+    if (!take(name_len)) return std::nullopt;
+    return std::pair{be16(init->data()), be16(init->data() + 2)};
+  }
+
+  // Raw pixels only (the largest updates), then the whole screen, non-incremental.
+  bool request_everything(uint16_t w, uint16_t h) {
+    const std::string encodings("\x02\x00\x00\x01\x00\x00\x00\x00", 8);
+    std::string fur("\x03\x00\x00\x00\x00\x00", 6);
+    fur += static_cast<char>(w >> 8), fur += static_cast<char>(w & 0xff);
+    fur += static_cast<char>(h >> 8), fur += static_cast<char>(h & 0xff);
+    return send(encodings + fur);
+  }
+  // The first `n` bytes of what the server sends after ServerInit.
+  bool receive(size_t n) { return take(n).has_value(); }
+
+  // Closes with a reset (SO_LINGER 0): the server's reads and writes fail at once.
+  void reset() {
+    linger l{1, 0};
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    fd_.reset();
+  }
+
+ private:
+  static uint16_t be16(const char* p) { return static_cast<uint16_t>((uint8_t(p[0]) << 8) | uint8_t(p[1])); }
+  static uint32_t be32(const char* p) { return (uint32_t{be16(p)} << 16) | be16(p + 2); }
+
+  bool send_raw(const std::string& s) {
+    return ::send(fd_.get(), s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size());
+  }
+  bool send(const std::string& payload) {  // one masked binary frame (payloads < 126 bytes)
+    const char mask[4] = {0x11, 0x22, 0x33, 0x44};
+    std::string f{static_cast<char>(0x82), static_cast<char>(0x80 | payload.size())};
+    f.append(mask, 4);
+    for (size_t i = 0; i < payload.size(); ++i) f += static_cast<char>(payload[i] ^ mask[i % 4]);
+    return send_raw(f);
+  }
+  bool read_exact(char* p, size_t n) {
+    while (n > 0) {
+      const ssize_t r = ::read(fd_.get(), p, n);
+      if (r <= 0) return false;
+      p += r, n -= static_cast<size_t>(r);
+    }
+    return true;
+  }
+  // n bytes of the RFB stream, unwrapped from the server's frames.
+  std::optional<std::string> take(size_t n) {
+    while (buf_.size() < n) {
+      char h[2];
+      if (!read_exact(h, 2)) return std::nullopt;
+      uint64_t len = uint8_t(h[1]) & 0x7f;
+      const size_t ext = len == 126 ? 2 : len == 127 ? 8 : 0;
+      char e[8];
+      if (ext && !read_exact(e, ext)) return std::nullopt;
+      if (ext) {
+        len = 0;
+        for (size_t i = 0; i < ext; ++i) len = (len << 8) | uint8_t(e[i]);
+      }
+      std::string payload(len, '\0');
+      if (!read_exact(payload.data(), len)) return std::nullopt;
+      buf_ += payload;
+    }
+    std::string out = buf_.substr(0, n);
+    buf_.erase(0, n);
+    return out;
+  }
+
+  UniqueFd fd_;
+  bool ok_ = false;
+  std::string buf_;
+};
+
+TEST(VncWebSocket, BrowsersThatGoAwayMidUpdateLoseOnlyThemselves) {
+  constexpr uint32_t kW = 1024, kH = 768;
+  auto srv = viewers::RfbServer::start({"127.0.0.1", 0, "", "ws test"}, kW, kH, [] {});
+  ASSERT_TRUE(srv) << srv.error();
+  viewers::RfbServer& rfb = **srv;
+  // The stream's part, on one thread: admit newcomers, keep the whole picture changing.
+  std::atomic<bool> stop{false};
+  std::thread stream([&] {
+    fb::Image pic{kW, kH, std::vector<uint32_t>(size_t{kW} * kH)};
+    for (uint32_t n = 0; !stop; ++n) {
+      for (size_t i = 0; i < pic.px.size(); ++i) pic.px[i] = static_cast<uint32_t>(i * 2654435761u + n);
+      rfb.admit_clients();
+      rfb.update(pic, {viewers::Rect{0, 0, kW, kH}});
+      std::this_thread::sleep_for(5ms);
+    }
+  });
+  for (int i = 0; i < 12; ++i) {
+    WsRfbClient c(rfb.port());
+    auto size = c.handshake();
+    ASSERT_TRUE(size) << "client " << i << ": no RFB handshake over WebSockets";
+    EXPECT_EQ(size->first, kW);
+    ASSERT_TRUE(c.request_everything(size->first, size->second));
+    ASSERT_TRUE(c.receive(256 * 1024)) << "client " << i << ": no update";  // mid-way through 3 MiB
+    c.reset();
+  }
+  // Still serving: a newcomer gets its picture.
+  WsRfbClient last(rfb.port());
+  auto size = last.handshake();
+  ASSERT_TRUE(size);
+  ASSERT_TRUE(last.request_everything(size->first, size->second));
+  EXPECT_TRUE(last.receive(size_t{kW} * kH * 4));
+  stop = true;
+  stream.join();
+}
+
+// The daemon stopping as browsers go away: the server's teardown and the clients' own endings
+// must not both free a client.
+TEST(VncWebSocket, StoppingWhileBrowsersGoAwayFreesEachClientOnce) {
+  constexpr uint32_t kW = 1024, kH = 768;
+  for (int round = 0; round < 8; ++round) {
+    auto srv = viewers::RfbServer::start({"127.0.0.1", 0, "", "ws test"}, kW, kH, [] {});
+    ASSERT_TRUE(srv) << srv.error();
+    std::atomic<bool> stop{false};
+    std::thread stream([&, rfb = srv->get()] {
+      fb::Image pic{kW, kH, std::vector<uint32_t>(size_t{kW} * kH)};
+      for (uint32_t n = 0; !stop; ++n) {
+        for (size_t i = 0; i < pic.px.size(); ++i) pic.px[i] = static_cast<uint32_t>(i * 2654435761u + n);
+        rfb->admit_clients();
+        rfb->update(pic, {viewers::Rect{0, 0, kW, kH}});
+        std::this_thread::sleep_for(5ms);
+      }
+    });
+    std::vector<std::unique_ptr<WsRfbClient>> clients;
+    for (int i = 0; i < 3; ++i) {
+      auto c = std::make_unique<WsRfbClient>((*srv)->port());
+      auto size = c->handshake();
+      ASSERT_TRUE(size);
+      ASSERT_TRUE(c->request_everything(size->first, size->second));
+      ASSERT_TRUE(c->receive(64 * 1024));
+      clients.push_back(std::move(c));
+    }
+    stop = true;
+    stream.join();
+    for (auto& c : clients) c->reset();
+    srv->reset();  // at once, while the clients' threads find their sockets reset
+  }
+}
+
+}  // namespace
+}  // namespace vgd
