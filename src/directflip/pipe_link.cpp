@@ -65,7 +65,7 @@ Expected<std::unique_ptr<PipeLink>, std::string> PipeLink::create(Vgpu& vgpu, hw
     }
   }
   vgpu.set_display_observer(link.get());
-  vgpu.set_flip_done_gate(link.get(), kMaxHoldVblanks);
+  vgpu.add_flip_done_gate(link.get(), kMaxHoldVblanks);
   spdlog::info("direct flip: vGPU {} pipe {} on CRTC {} ({})", vgpu.id(), hw::index(pipe), planes.crtc_id,
                planes.mode.name);
   return link;
@@ -73,7 +73,7 @@ Expected<std::unique_ptr<PipeLink>, std::string> PipeLink::create(Vgpu& vgpu, hw
 
 PipeLink::~PipeLink() {
   if (vgpu_->display_observer() == this) vgpu_->set_display_observer(nullptr);
-  vgpu_->set_flip_done_gate(nullptr, 1);  // held flips complete now
+  vgpu_->remove_flip_done_gate(this);  // flips only this link held complete now
   if (deferred_) release(*deferred_);
   // Blocking: it waits behind a commit still in flight, and nothing of ours is shown after it.
   Frame f = planes_off();
@@ -320,6 +320,10 @@ void PipeLink::submit(Frame f) {
     vgpu_->retry_held_flips();
     return;
   }
+  accepted(std::move(f));
+}
+
+void PipeLink::accepted(Frame f) {
   ++c_.commits;
   ++c_.frames;
   c_.imports += f.imports;
@@ -327,6 +331,7 @@ void PipeLink::submit(Frame f) {
   c_.bytes_copied += f.bytes;
   if (f.scaled_fallback) ++c_.scaled_fallbacks;
   for (auto& [feed, fed] : f.shadows) feed->submitted(fed);
+  for (const auto& p : f.state.planes) committed_[p.plane_id] = p;
   in_flight_.push_back(std::move(f));
 }
 
