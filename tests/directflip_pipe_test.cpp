@@ -98,6 +98,9 @@ TEST_F(DirectFlipPipeTest, TheCursorIsOnTheCursorPlaneWhereTheGuestPutIt) {
       bad += img->px[size_t{y} * kW + x] != want;
     }
   EXPECT_EQ(bad, 0u);
+  const auto on_host = mon->shown_plane(link->planes().cursor);
+  ASSERT_TRUE(on_host);
+  EXPECT_EQ(on_host->hotspot, (hostdisplay::Hotspot{3, 4})) << "the guest's hotspot, for a host's own pointer";
 }
 
 TEST_F(DirectFlipPipeTest, BusyCommitsKeepOnlyTheNewestFrame) {

@@ -173,7 +173,7 @@ Expected<Fed, std::string> PipeLink::feed_one(PlaneFeed& feed, const decode::Pla
 
 hostdisplay::PlaneState PipeLink::place(uint32_t plane, const Fed& f, int32_t x, int32_t y, uint32_t w, uint32_t h) const {
   return {plane, planes_.crtc_id, f.buffer, fixed16(f.src_x), fixed16(f.src_y), fixed16(f.src_w), fixed16(f.src_h),
-          x, y, w, h};
+          x, y, w, h, {}};
 }
 
 bool PipeLink::feed_pipe(Frame& f, const decode::PlaneInfo& primary, const decode::PlaneInfo* sprite,
@@ -259,11 +259,15 @@ bool PipeLink::feed_cursor(Frame& f, const decode::PlaneInfo* cursor, const deco
   }
   if (fed->slot) f.shadows.emplace_back(&cursor_, *fed);
   f.bytes += fed->bytes;
-  // CURPOS is the image's top-left, signed; KMS takes the same (the hotspot has no place in a
-  // PlaneState yet: virtio-gpu's HOTSPOT_X/Y properties would carry it).
+  // CURPOS is the image's top-left, signed; KMS takes the same. The hotspot (PVINFO; unknown:
+  // the top-left) is in the image's pixels, which are not scaled.
   const uint32_t mw = planes_.mode.width, mh = planes_.mode.height;
-  f.state.planes.push_back(place(planes_.cursor, *fed, scale(cursor->x_pos, mw, primary.width),
-                                 scale(cursor->y_pos, mh, primary.height), cursor->width, cursor->height));
+  auto p = place(planes_.cursor, *fed, scale(cursor->x_pos, mw, primary.width), scale(cursor->y_pos, mh, primary.height),
+                 cursor->width, cursor->height);
+  const bool known = cursor->x_hot != 0xFFFFFFFFu && cursor->y_hot != 0xFFFFFFFFu;
+  p.hotspot = known ? hostdisplay::Hotspot{static_cast<int32_t>(cursor->x_hot), static_cast<int32_t>(cursor->y_hot)}
+                    : hostdisplay::Hotspot{};
+  f.state.planes.push_back(std::move(p));
   return true;
 }
 
@@ -277,7 +281,7 @@ std::vector<hostdisplay::PlaneState> PipeLink::black() {
     black_ = *b;  // dumb buffers come zeroed: black
   }
   const uint32_t w = planes_.mode.width, h = planes_.mode.height;
-  return {{planes_.primary, planes_.crtc_id, black_, 0, 0, fixed16(w), fixed16(h), 0, 0, w, h}};
+  return {{planes_.primary, planes_.crtc_id, black_, 0, 0, fixed16(w), fixed16(h), 0, 0, w, h, {}}};
 }
 
 PipeLink::Frame PipeLink::planes_off() {

@@ -118,7 +118,7 @@ class PipeLink final : private DisplayObserver, private display::FlipDoneGate {
   void submit(Frame f);
   void accepted(Frame f);  // the host took f's commit: its books
   void release(Frame& f);  // its shadows will not be shown
-  hostdisplay::PlaneState off(uint32_t plane) const { return {plane, 0, nullptr, 0, 0, 0, 0, 0, 0, 0, 0}; }
+  hostdisplay::PlaneState off(uint32_t plane) const { return {plane, 0, nullptr, 0, 0, 0, 0, 0, 0, 0, 0, {}}; }
 
   Vgpu* vgpu_;
   hw::Pipe pipe_;

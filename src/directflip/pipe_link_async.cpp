@@ -16,7 +16,7 @@ namespace {
 bool same_place(const hostdisplay::PlaneState& a, const hostdisplay::PlaneState& b) {
   return a.crtc_id == b.crtc_id && a.src_x == b.src_x && a.src_y == b.src_y && a.src_w == b.src_w &&
          a.src_h == b.src_h && a.crtc_x == b.crtc_x && a.crtc_y == b.crtc_y && a.crtc_w == b.crtc_w &&
-         a.crtc_h == b.crtc_h;
+         a.crtc_h == b.crtc_h && a.hotspot == b.hotspot;
 }
 
 }  // namespace
