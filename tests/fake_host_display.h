@@ -1,12 +1,13 @@
 // A host display in memory for tests of code above the HostDisplay interface: buffers are byte
 // vectors (rows padded to 64 bytes, as dumb buffers often are, so code that assumes pitch =
 // width · cpp shows), imports are refused, commits are recorded and latch only when the test
-// says so (latch()), which queues the page-flip event dispatch() delivers.
+// says so (latch()), or at once when async, which queues the page-flip event dispatch() delivers.
 #pragma once
 
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <string>
 #include <vector>
@@ -64,7 +65,10 @@ class FakeHostDisplay : public hostdisplay::HostDisplay {
 
   Expected<bool, hostdisplay::CommitError> commit(const hostdisplay::State& s, uint32_t flags, uint64_t ud) override {
     commits_.push_back({s, flags, ud});
-    if (!(flags & hostdisplay::kTestOnly)) pending_.push_back(commits_.back());
+    if (flags & hostdisplay::kTestOnly) return true;
+    pending_.push_back(commits_.back());
+    if (flags & hostdisplay::kAsync)  // at once, after whatever was queued before it
+      while (!pending_.empty()) latch();
     return true;
   }
   // The oldest pending commit reaches the screen: its page-flip event becomes dispatchable.
@@ -75,6 +79,7 @@ class FakeHostDisplay : public hostdisplay::HostDisplay {
     const uint64_t one = 1;
     (void)!::write(efd_, &one, sizeof one);
   }
+  size_t pending() const { return pending_.size(); }
   int event_fd() const override { return efd_; }
   // Like a device without vblank interrupts (virtio-gpu): the caller keeps its own timer.
   Expected<bool, std::string> watch_vblanks(uint32_t, bool) override {
@@ -84,11 +89,13 @@ class FakeHostDisplay : public hostdisplay::HostDisplay {
   void dispatch(const hostdisplay::EventHandlers& h) override {
     uint64_t n = 0;
     (void)!::read(efd_, &n, sizeof n);
-    for (; delivered_ < latched_.size(); ++delivered_)
-      for (const auto& c : latched_[delivered_].state.crtcs) {
-        const hostdisplay::FlipEvent e{c.crtc_id, ++sequence_, {}, latched_[delivered_].user_data};
+    for (; delivered_ < latched_.size(); ++delivered_) {
+      if (!(latched_[delivered_].flags & hostdisplay::kPageFlipEvent)) continue;
+      for (uint32_t crtc : touched(latched_[delivered_].state)) {
+        const hostdisplay::FlipEvent e{crtc, ++sequence_, {}, latched_[delivered_].user_data};
         if (h.on_flip) h.on_flip(e);
       }
+    }
   }
   hostdisplay::CommitCounters counters() const override { return {}; }
 
@@ -97,6 +104,17 @@ class FakeHostDisplay : public hostdisplay::HostDisplay {
   int created() const { return created_; }
 
  private:
+  // The CRTCs a state names, and those of the planes it puts on one (one event each, as KMS).
+  static std::vector<uint32_t> touched(const hostdisplay::State& s) {
+    std::vector<uint32_t> out;
+    auto add = [&out](uint32_t id) {
+      if (id && std::find(out.begin(), out.end(), id) == out.end()) out.push_back(id);
+    };
+    for (const auto& c : s.crtcs) add(c.crtc_id);
+    for (const auto& p : s.planes) add(p.crtc_id);
+    return out;
+  }
+
   hostdisplay::Resources res_;
   int efd_;
   uint32_t next_fb_ = 100;

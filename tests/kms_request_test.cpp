@@ -76,6 +76,33 @@ TEST(KmsRequest, APlaneOnACrtcSetsBufferCrtcAndBothRectangles) {
   EXPECT_EQ(value_of(*sets, 32, t.find(32, "CRTC_H")), 64u);
 }
 
+// A cursor's hotspot goes where the plane has HOTSPOT_X/Y (a virtualized driver's cursor plane,
+// Linux 6.8) and is left out where it has not (any other plane, older kernels).
+TEST(KmsRequest, AHotspotIsSetOnlyOnPlanesWithHotspotProperties) {
+  PropertyTable t = card();
+  t.set(32, "HOTSPOT_X", 150);
+  t.set(32, "HOTSPOT_Y", 151);
+  State s;
+  PlaneState cursor = plane(32, 40, 77);
+  cursor.hotspot = Hotspot{3, 4};
+  PlaneState primary = plane(31, 40, 78);
+  primary.hotspot = Hotspot{5, 6};
+  s.planes = {cursor, primary};
+  const auto sets = build_request(s, t, {});
+  ASSERT_TRUE(sets) << sets.error();
+  ASSERT_EQ(sets->size(), 22u) << "ten properties per plane, and the cursor's two";
+  EXPECT_EQ(value_of(*sets, 32, 150), 3u);
+  EXPECT_EQ(value_of(*sets, 32, 151), 4u);
+
+  const PropertyTable old_kernel = card();
+  const auto without = build_request(s, old_kernel, {});
+  ASSERT_TRUE(without) << without.error();
+  EXPECT_EQ(without->size(), 20u) << "no HOTSPOT properties: the hotspot is left out, not an error";
+
+  s.planes = {plane(32, 40, 77)};  // no hotspot: the plane's stays as it was
+  EXPECT_EQ(build_request(s, t, {})->size(), 10u);
+}
+
 TEST(KmsRequest, APlaneWithoutBufferIsTurnedOff) {
   const PropertyTable t = card();
   State s;

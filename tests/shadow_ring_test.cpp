@@ -71,7 +71,7 @@ class ShadowRingTest : public ::testing::Test {
   // The engine's part: commit the acquired buffer with a page-flip event carrying its fb id.
   void commit(ShadowRing& ring, const ShadowRing::Acquired& a) {
     State s;
-    s.planes.push_back({31, 41, a.buffer, 0, 0, fixed16(kW), fixed16(kH), 0, 0, kW, kH});
+    s.planes.push_back({31, 41, a.buffer, 0, 0, fixed16(kW), fixed16(kH), 0, 0, kW, kH, {}});
     s.crtcs.push_back({41, {}, {}, {}});
     ASSERT_TRUE(display.commit(s, kNonblock | kPageFlipEvent, a.buffer->fb_id()));
     ring.submitted(a.index);

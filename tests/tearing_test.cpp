@@ -83,9 +83,9 @@ class HoldTest : public TearingTest {
   void SetUp() override {
     TearingTest::SetUp();
     gate = std::make_unique<HoldGate>(*ex, [this] { return now_ns; });
-    v->set_flip_done_gate(gate.get(), kHoldVblanks);
+    v->add_flip_done_gate(gate.get(), kHoldVblanks);
   }
-  void TearDown() override { v->set_flip_done_gate(nullptr, 1); }
+  void TearDown() override { v->remove_flip_done_gate(gate.get()); }
   // A consumer takes the buffer on screen and keeps it.
   uint32_t export_front() {
     auto q = ex->query(kA, request(), decoded());
@@ -386,7 +386,7 @@ TEST_F(CopyTest, VblanksCopyNothingAConsumerQueryCopiesOnce) {
 // surface, waits for the copy to end.
 TEST_F(CopyTest, AFlipAwayFromTheSurfaceBeingCopiedWaitsForTheCopy) {
   HoldGate gate([this](Gma base) { return shadows->copying(base); }, [] { return uint64_t{0}; });
-  v->set_flip_done_gate(&gate, kHoldVblanks);
+  v->add_flip_done_gate(&gate, kHoldVblanks);
   present(1, 0x66);
   const DecodeResult d = decoded();
   ASSERT_TRUE(d);
@@ -407,7 +407,7 @@ TEST_F(CopyTest, AFlipAwayFromTheSurfaceBeingCopiedWaitsForTheCopy) {
   map(*b, m);
   EXPECT_TRUE(m.all(0x66)) << "the copy is the frame that was on screen when it began";
   EXPECT_EQ(gate.counters().held, 1u);
-  v->set_flip_done_gate(nullptr, kHoldVblanks);
+  v->remove_flip_done_gate(&gate);
 }
 
 }  // namespace

@@ -212,6 +212,26 @@ TEST_F(VirtualMonitorTest, AsyncFlipLatchesAtOnceAndChangesOnlyTheBuffer) {
   EXPECT_EQ(busy ? 0 : busy.error().err, EBUSY) << "not past a pending flip either";
 }
 
+// Like virtio-gpu's, the monitor's cursor planes have a hotspot (where a host would draw its own
+// pointer); other planes have no such property and ignore one.
+TEST_F(VirtualMonitorTest, TheCursorsHotspotLatchesWithItAndIsKeptUntilChanged) {
+  light();
+  BufferRef bg = pattern(kBig.width, kBig.height, 1), cur = buffer(64, 64, drm::kARGB8888);
+  PlaneState c = on(cursor, crtc, cur, 10, 20), p = on(primary, crtc, bg);
+  c.hotspot = Hotspot{3, 4};
+  p.hotspot = Hotspot{5, 6};
+  commit_ok(planes({p, c}), kNonblock);
+  EXPECT_FALSE(mon->shown_plane(cursor)->hotspot) << "not before the vblank";
+  mon->advance_to_next_vblank();
+  EXPECT_EQ(mon->shown_plane(cursor)->hotspot, (Hotspot{3, 4}));
+  EXPECT_FALSE(mon->shown_plane(primary)->hotspot) << "the primary has no hotspot";
+  commit_ok(planes({on(cursor, crtc, cur, 30, 40)}));  // moved, no hotspot said
+  mon->advance_to_next_vblank();
+  EXPECT_EQ(mon->shown_plane(cursor)->crtc_x, 30);
+  EXPECT_EQ(mon->shown_plane(cursor)->hotspot, (Hotspot{3, 4})) << "kept";
+  EXPECT_FALSE(mon->shown_plane(12345)) << "no such plane";
+}
+
 TEST_F(VirtualMonitorTest, ModesetsNeedAllowModesetAndAreCounted) {
   EXPECT_EQ(mon->counters().with_allow_modeset, 0u);
   light(kBig);

@@ -106,7 +106,7 @@ class VirtualMonitorTest : public testing::Test {
   // The whole of `b` on `plane` at (x, y), unscaled.
   static PlaneState on(uint32_t plane, uint32_t c, const BufferRef& b, int32_t x = 0, int32_t y = 0) {
     const BufferLayout& l = b->layout();
-    return PlaneState{plane, c, b, 0, 0, fixed16(l.width), fixed16(l.height), x, y, l.width, l.height};
+    return PlaneState{plane, c, b, 0, 0, fixed16(l.width), fixed16(l.height), x, y, l.width, l.height, {}};
   }
   static PlaneState off(uint32_t plane) {
     PlaneState p;

@@ -166,7 +166,7 @@ TEST_F(VirtualMonitorTest, OverlayAndCursorComposeAtTheirPlacesClippedAtTheEdges
 TEST_F(VirtualMonitorTest, ASourceWindowShowsThatPartOfTheBuffer) {
   light();
   BufferRef b = pattern(400, 300, 3);
-  PlaneState p{primary, crtc, b, fixed16(30), fixed16(40), fixed16(200), fixed16(100), 10, 20, 200, 100};
+  PlaneState p{primary, crtc, b, fixed16(30), fixed16(40), fixed16(200), fixed16(100), 10, 20, 200, 100, {}};
   commit_ok(planes({p}));
   mon->advance_to_next_vblank();
   const fb::Image& img = screen();
@@ -247,7 +247,7 @@ TEST_F(VirtualMonitorTest, TiledBuffersComposeAsTheFbLayerDetilesThem) {
     ASSERT_TRUE(b) << b.error();
     const fb::Window win{16, 3, 200, 50};
     PlaneState p{primary, crtc, *b, fixed16(win.x), fixed16(win.y), fixed16(win.width), fixed16(win.height), 5, 6,
-                 win.width, win.height};
+                 win.width, win.height, {}};
     commit_ok(planes({p}));
     mon->advance_to_next_vblank();
 
@@ -320,7 +320,7 @@ TEST(VirtualMonitorRealClock, ItsThreadLatchesAndSignalsTheFlipEvent) {
   auto b = mon.create_buffer(64, 64, drm::kXRGB8888);
   ASSERT_TRUE(b);
   State flip;
-  flip.planes.push_back(PlaneState{r.planes[0].id, r.crtcs[0].id, *b, 0, 0, fixed16(64), fixed16(64), 0, 0, 64, 64});
+  flip.planes.push_back(PlaneState{r.planes[0].id, r.crtcs[0].id, *b, 0, 0, fixed16(64), fixed16(64), 0, 0, 64, 64, {}});
   const uint64_t before = mon.now_ns();
   ASSERT_TRUE(mon.commit(flip, kNonblock | kPageFlipEvent, 42));
   pollfd p{mon.event_fd(), POLLIN, 0};

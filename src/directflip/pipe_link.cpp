@@ -65,7 +65,7 @@ Expected<std::unique_ptr<PipeLink>, std::string> PipeLink::create(Vgpu& vgpu, hw
     }
   }
   vgpu.set_display_observer(link.get());
-  vgpu.set_flip_done_gate(link.get(), kMaxHoldVblanks);
+  vgpu.add_flip_done_gate(link.get(), kMaxHoldVblanks);
   spdlog::info("direct flip: vGPU {} pipe {} on CRTC {} ({})", vgpu.id(), hw::index(pipe), planes.crtc_id,
                planes.mode.name);
   return link;
@@ -73,7 +73,7 @@ Expected<std::unique_ptr<PipeLink>, std::string> PipeLink::create(Vgpu& vgpu, hw
 
 PipeLink::~PipeLink() {
   if (vgpu_->display_observer() == this) vgpu_->set_display_observer(nullptr);
-  vgpu_->set_flip_done_gate(nullptr, 1);  // held flips complete now
+  vgpu_->remove_flip_done_gate(this);  // flips only this link held complete now
   if (deferred_) release(*deferred_);
   // Blocking: it waits behind a commit still in flight, and nothing of ours is shown after it.
   Frame f = planes_off();
@@ -173,7 +173,7 @@ Expected<Fed, std::string> PipeLink::feed_one(PlaneFeed& feed, const decode::Pla
 
 hostdisplay::PlaneState PipeLink::place(uint32_t plane, const Fed& f, int32_t x, int32_t y, uint32_t w, uint32_t h) const {
   return {plane, planes_.crtc_id, f.buffer, fixed16(f.src_x), fixed16(f.src_y), fixed16(f.src_w), fixed16(f.src_h),
-          x, y, w, h};
+          x, y, w, h, {}};
 }
 
 bool PipeLink::feed_pipe(Frame& f, const decode::PlaneInfo& primary, const decode::PlaneInfo* sprite,
@@ -259,11 +259,15 @@ bool PipeLink::feed_cursor(Frame& f, const decode::PlaneInfo* cursor, const deco
   }
   if (fed->slot) f.shadows.emplace_back(&cursor_, *fed);
   f.bytes += fed->bytes;
-  // CURPOS is the image's top-left, signed; KMS takes the same (the hotspot has no place in a
-  // PlaneState yet: virtio-gpu's HOTSPOT_X/Y properties would carry it).
+  // CURPOS is the image's top-left, signed; KMS takes the same. The hotspot (PVINFO; unknown:
+  // the top-left) is in the image's pixels, which are not scaled.
   const uint32_t mw = planes_.mode.width, mh = planes_.mode.height;
-  f.state.planes.push_back(place(planes_.cursor, *fed, scale(cursor->x_pos, mw, primary.width),
-                                 scale(cursor->y_pos, mh, primary.height), cursor->width, cursor->height));
+  auto p = place(planes_.cursor, *fed, scale(cursor->x_pos, mw, primary.width), scale(cursor->y_pos, mh, primary.height),
+                 cursor->width, cursor->height);
+  const bool known = cursor->x_hot != 0xFFFFFFFFu && cursor->y_hot != 0xFFFFFFFFu;
+  p.hotspot = known ? hostdisplay::Hotspot{static_cast<int32_t>(cursor->x_hot), static_cast<int32_t>(cursor->y_hot)}
+                    : hostdisplay::Hotspot{};
+  f.state.planes.push_back(std::move(p));
   return true;
 }
 
@@ -277,7 +281,7 @@ std::vector<hostdisplay::PlaneState> PipeLink::black() {
     black_ = *b;  // dumb buffers come zeroed: black
   }
   const uint32_t w = planes_.mode.width, h = planes_.mode.height;
-  return {{planes_.primary, planes_.crtc_id, black_, 0, 0, fixed16(w), fixed16(h), 0, 0, w, h}};
+  return {{planes_.primary, planes_.crtc_id, black_, 0, 0, fixed16(w), fixed16(h), 0, 0, w, h, {}}};
 }
 
 PipeLink::Frame PipeLink::planes_off() {
@@ -320,6 +324,10 @@ void PipeLink::submit(Frame f) {
     vgpu_->retry_held_flips();
     return;
   }
+  accepted(std::move(f));
+}
+
+void PipeLink::accepted(Frame f) {
   ++c_.commits;
   ++c_.frames;
   c_.imports += f.imports;
@@ -327,6 +335,7 @@ void PipeLink::submit(Frame f) {
   c_.bytes_copied += f.bytes;
   if (f.scaled_fallback) ++c_.scaled_fallbacks;
   for (auto& [feed, fed] : f.shadows) feed->submitted(fed);
+  for (const auto& p : f.state.planes) committed_[p.plane_id] = p;
   in_flight_.push_back(std::move(f));
 }
 

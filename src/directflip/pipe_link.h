@@ -48,18 +48,22 @@ struct LinkCounters {
   uint64_t refused = 0;           // commits refused otherwise (logged)
   uint64_t failed_frames = 0;     // frames that could not be decoded or fed (logged)
   uint64_t flips_shown = 0;       // page-flip events of this link's commits
+  uint64_t async_commits = 0;     // guest async primary flips committed async (kAsync): shown at once
+  uint64_t async_fallbacks = 0;   // ... committed as ordinary flips instead: shown at the host's next vblank
 };
 
 class PipeLink final : private DisplayObserver, private display::FlipDoneGate {
  public:
   // Lights the output first when `planes.needs_bringup` (one commit with ALLOW_MODESET, the
-  // only one this link makes), then installs itself on the vGPU (its display observer and its
-  // flip-done gate; refused when either slot is taken). The first guest vblank puts the pipe up.
+  // only one this link makes), then installs itself on the vGPU: its display observer (refused
+  // when that slot is taken) and one of its flip-done gates, beside tearing control's if that is
+  // on (the guest's flip-done then waits for both). The first guest vblank puts the pipe up.
   static Expected<std::unique_ptr<PipeLink>, std::string> create(Vgpu& vgpu, hw::Pipe pipe,
                                                                  hostdisplay::HostDisplay& display,
                                                                  const OutputPlanes& planes);
-  // Planes off (the CRTC stays lit), gate and observer removed: the vGPU completes flips at its
-  // own vblanks again.
+  // Planes off (the CRTC stays lit), gate and observer removed: flips only this link held
+  // complete now, and the vGPU completes flips at its own vblanks again (or when its other
+  // gates allow).
   ~PipeLink();
   PipeLink(const PipeLink&) = delete;
   PipeLink& operator=(const PipeLink&) = delete;
@@ -90,6 +94,12 @@ class PipeLink final : private DisplayObserver, private display::FlipDoneGate {
   void on_pipe_state(hw::Pipe p, bool active) override;
   bool may_complete(const display::HeldFlip& f) override;
   void hold_ended(const display::HeldFlip&, bool) override {}
+  // An async guest flip of the primary goes to the host at once (pipe_link_async.cpp).
+  void on_async_flip(hw::Pipe p, hw::Plane pl) override;
+  // Commits the primary of f alone with kAsync when the host flips async and only the primary's
+  // buffer changed since the newest commit (what KMS allows); false: f was left as it was.
+  bool commit_async(Frame& f);
+  bool only_primary_buffer_changes(const Frame& f) const;
 
   // The guest pipe as it is now, as a state for the host (nullopt: logged and counted).
   std::optional<Frame> build(const display::VblankReport::Pipe& r);
@@ -106,8 +116,9 @@ class PipeLink final : private DisplayObserver, private display::FlipDoneGate {
   Frame planes_off();
   // Commits f now, or keeps it for the next page-flip event when one is due or it got EBUSY.
   void submit(Frame f);
+  void accepted(Frame f);  // the host took f's commit: its books
   void release(Frame& f);  // its shadows will not be shown
-  hostdisplay::PlaneState off(uint32_t plane) const { return {plane, 0, nullptr, 0, 0, 0, 0, 0, 0, 0, 0}; }
+  hostdisplay::PlaneState off(uint32_t plane) const { return {plane, 0, nullptr, 0, 0, 0, 0, 0, 0, 0, 0, {}}; }
 
   Vgpu* vgpu_;
   hw::Pipe pipe_;
@@ -123,6 +134,7 @@ class PipeLink final : private DisplayObserver, private display::FlipDoneGate {
   std::array<uint64_t, 2> shown_{};    // ... of which the host has shown
   std::deque<Frame> in_flight_;        // committed with an event, oldest first
   std::optional<Frame> deferred_;      // the newest state, waiting for a page-flip event
+  std::map<uint32_t, hostdisplay::PlaneState> committed_;  // each plane as the newest commit left it
   uint64_t next_seq_ = 1;
   LinkCounters c_;
 };

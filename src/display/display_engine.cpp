@@ -108,6 +108,7 @@ void DisplayEngine::flip(Pipe p, Plane pl, uint32_t surface, bool async) {
     async_[index(p)] |= plane_bit(pl);
     pending_[index(p)] &= static_cast<uint8_t>(~plane_bit(pl));
     irq_->inject(p, irq::flip_done(pl));
+    if (async_listener_) async_listener_(p, pl);
     return;
   }
   pending_[index(p)] |= plane_bit(pl);
@@ -193,26 +194,26 @@ void DisplayEngine::damage_whole(std::optional<Pipe> p, std::optional<Plane> pl)
       if ((!p || *p == q) && (!pl || *pl == ql)) damage_.whole(q, ql);
 }
 
-void DisplayEngine::set_flip_done_gate(FlipDoneGate* gate, uint32_t max_hold_vblanks) {
-  for (Pipe p : kPipes)
-    for (Plane pl : kPlanes)
-      if (held(p, pl)) end_hold(p, pl, true, false);  // never strand a guest waiting on the old gate
-  gate_ = gate;
-  max_hold_ = std::max<uint32_t>(max_hold_vblanks, 1);
+void DisplayEngine::add_flip_done_gate(FlipDoneGate* gate, uint32_t max_hold_vblanks) {
+  gates_.add(gate, max_hold_vblanks);
+}
+
+void DisplayEngine::remove_flip_done_gate(FlipDoneGate* gate) {
+  if (gates_.remove(gate)) retry_held();  // never strand a guest waiting on the gate that left
 }
 
 void DisplayEngine::retry_held() {
   for (Pipe p : kPipes)
     for (Plane pl : kPlanes) {
       const Hold& h = holds_[index(p)][static_cast<size_t>(pl)];
-      if (h.on && gate_->may_complete({p, pl, h.previous, false})) end_hold(p, pl, true, false);
+      if (h.on && gates_.may_complete({p, pl, h.previous, false})) end_hold(p, pl, true, false);
     }
 }
 
 bool DisplayEngine::hold(Pipe p, Plane pl, uint32_t previous) {
   // Flipping to the surface already shown frees nothing, so there is nothing to wait for.
-  if (!gate_ || previous == regs_->read32(live_reg(p, pl))) return false;
-  if (gate_->may_complete({p, pl, previous, true})) return false;
+  if (gates_.empty() || previous == regs_->read32(live_reg(p, pl))) return false;
+  if (gates_.may_complete({p, pl, previous, true})) return false;
   holds_[index(p)][static_cast<size_t>(pl)] = Hold{true, previous, 0};
   ++stats_.held;
   return true;
@@ -222,8 +223,8 @@ void DisplayEngine::age_hold(Pipe p, Plane pl) {
   Hold& h = holds_[index(p)][static_cast<size_t>(pl)];
   if (!h.on) return;
   ++h.vblanks;
-  if (gate_->may_complete({p, pl, h.previous, false})) return end_hold(p, pl, true, false);
-  if (h.vblanks < max_hold_) return;
+  if (gates_.may_complete({p, pl, h.previous, false})) return end_hold(p, pl, true, false);
+  if (h.vblanks < gates_.max_hold()) return;
   ++stats_.hold_timeouts;
   end_hold(p, pl, true, true);
 }
@@ -232,7 +233,7 @@ void DisplayEngine::end_hold(Pipe p, Plane pl, bool raise, bool timed_out) {
   Hold& h = holds_[index(p)][static_cast<size_t>(pl)];
   h.on = false;
   if (raise) irq_->inject(p, irq::flip_done(pl));
-  gate_->hold_ended({p, pl, h.previous, false}, timed_out);
+  gates_.hold_ended({p, pl, h.previous, false}, timed_out);
 }
 
 void DisplayEngine::drop_holds(Pipe p) {

@@ -13,6 +13,7 @@
 #include <span>
 
 #include "display/damage_tracker.h"
+#include "display/gate_chain.h"
 #include "display/interrupts.h"
 #include "display/refresh.h"
 #include "hw/display.h"
@@ -56,35 +57,15 @@ struct VblankReport {
 // Hears a pipe's state bit change (pipe, now active). Refresh events need the off edge at once:
 // when the last pipe stops, so do the vblanks that would otherwise carry the news.
 using PipeStateListener = std::function<void(hw::Pipe, bool active)>;
+// Hears an async flip as it happens (flip-done already raised): direct flip puts it on the host
+// display at once instead of at the next vblank.
+using AsyncFlipListener = std::function<void(hw::Pipe, hw::Plane)>;
 
 struct DisplayStats {
   std::array<uint64_t, hw::kPipeCount> vblanks{};
   std::array<std::array<uint64_t, hw::kPlaneCount>, hw::kPipeCount> flips{};
-  uint64_t held = 0;           // sync flips whose flip-done the gate held past their vblank
-  uint64_t hold_timeouts = 0;  // ... raised at the bound although the gate still said no
-};
-
-// A latched synchronous flip whose flip-done may be held back (tearing control): the guest takes
-// flip-done as leave to draw into `previous`, the surface the flip took off the screen.
-struct HeldFlip {
-  hw::Pipe pipe = hw::Pipe::A;
-  hw::Plane plane = hw::Plane::Primary;
-  uint32_t previous = 0;  // SURFLIVE before the flip latched
-  bool first = false;     // asked at the vblank that latched it
-};
-
-// Decides when a latched synchronous flip may complete. Asked at the latching vblank, again at
-// each later vblank and at retry_held(); the engine raises flip-done anyway at its bound, so a
-// gate can slow a guest down but never stall it.
-class FlipDoneGate {
- public:
-  virtual bool may_complete(const HeldFlip& f) = 0;
-  // A flip it refused is over: flip-done raised (timed_out: at the bound), or dropped (its pipe
-  // stopped, a later flip of the plane superseded it, the gate was replaced).
-  virtual void hold_ended(const HeldFlip& f, bool timed_out) = 0;
-
- protected:
-  ~FlipDoneGate() = default;
+  uint64_t held = 0;           // sync flips whose flip-done a gate held past their vblank
+  uint64_t hold_timeouts = 0;  // ... raised at the bound although a gate still said no
 };
 
 // Which bits a guest may write (the pipe's state bit, the counters and SURFLIVE are the host's,
@@ -110,11 +91,16 @@ class DisplayEngine final : public RegisterDevice {
   // A write to one of the 0x50080 flip registers: `value` flips plane pl of pipe p.
   void mmio_flip(hw::Pipe p, hw::Plane pl, uint32_t value);
 
-  // Tearing control: a sync flip's flip-done waits for `gate`, at most max_hold_vblanks (>= 1)
-  // vblanks after it latched; SURFLIVE still latches at its vblank. nullptr: flip-done at the
-  // latching vblank again (flips held now complete at once).
-  void set_flip_done_gate(FlipDoneGate* gate, uint32_t max_hold_vblanks);
-  // Asks the gate again for every held flip and completes those it now allows (a consumer
+  // Flip-done gates (gate_chain.h): a sync flip's flip-done waits until every gate allows it, at
+  // most the smallest of their max_hold_vblanks (>= 1) vblanks after it latched; SURFLIVE still
+  // latches at its vblank. Adding a gate already in changes its bound. Removing one ends its
+  // holds for it and asks the others again (retry_held): with none left, flip-done comes at the
+  // latching vblank again and flips held now complete at once. Gates must not add or remove
+  // gates from their own calls.
+  void add_flip_done_gate(FlipDoneGate* gate, uint32_t max_hold_vblanks);
+  void remove_flip_done_gate(FlipDoneGate* gate);
+  const GateChain& flip_done_gates() const { return gates_; }
+  // Asks the gates again for every held flip and completes those they now allow (a consumer
   // released a buffer): the guest need not wait for the next vblank.
   void retry_held();
   bool held(hw::Pipe p, hw::Plane pl) const { return holds_[hw::index(p)][static_cast<size_t>(pl)].on; }
@@ -132,6 +118,7 @@ class DisplayEngine final : public RegisterDevice {
 
   bool active(hw::Pipe p) const;
   void set_pipe_state_listener(PipeStateListener l) { pipe_listener_ = std::move(l); }
+  void set_async_flip_listener(AsyncFlipListener l) { async_listener_ = std::move(l); }
   uint32_t refresh_mhz() const { return refresh_mhz_; }
   const DisplayStats& stats() const { return stats_; }
 
@@ -148,9 +135,9 @@ class DisplayEngine final : public RegisterDevice {
   void latch(hw::Pipe p, hw::Plane plane);
   // A write that changes a plane's geometry, format or enable (or the pipe source): whole damage.
   void note_plane_write(hw::Pipe p, const RegWrite& w);
-  // At the latching vblank: true when the gate holds this flip's flip-done back.
+  // At the latching vblank: true when a gate holds this flip's flip-done back.
   bool hold(hw::Pipe p, hw::Plane pl, uint32_t previous);
-  // One more vblank for a held flip: completes it if the gate agrees or the bound is reached.
+  // One more vblank for a held flip: completes it if the gates agree or the bound is reached.
   void age_hold(hw::Pipe p, hw::Plane pl);
   void end_hold(hw::Pipe p, hw::Plane pl, bool raise, bool timed_out);
   void drop_holds(hw::Pipe p);
@@ -170,6 +157,7 @@ class DisplayEngine final : public RegisterDevice {
   uint64_t period_ns_ = 0;
   DisplayStats stats_;
   PipeStateListener pipe_listener_;
+  AsyncFlipListener async_listener_;
   uint8_t reported_active_ = 0;  // pipes last reported active, bit per pipe
   struct Hold {
     bool on = false;
@@ -177,8 +165,7 @@ class DisplayEngine final : public RegisterDevice {
     uint32_t vblanks = 0;  // since it latched
   };
   std::array<std::array<Hold, hw::kPlaneCount>, hw::kPipeCount> holds_{};
-  FlipDoneGate* gate_ = nullptr;
-  uint32_t max_hold_ = 1;
+  GateChain gates_;
   DamageTracker damage_;
 };
 

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <utility>
 
 #include "decode/decoder.h"
 
@@ -42,7 +43,10 @@ bool HoldGate::may_complete(const display::HeldFlip& f) {
   // The primary only: it is what consumers map and what a guest double-buffers.
   if (f.plane != hw::Plane::Primary) return true;
   if (!busy_(Gma(f.previous & hw::plane::kSurfAddrMask))) return true;
-  if (f.first) {
+  // The hold begins at the first refusal: the latching vblank, or later when another gate held
+  // the flip meanwhile (docs/design.md, Tearing control).
+  if (!holding_[hw::index(f.pipe)]) {
+    holding_[hw::index(f.pipe)] = true;
     ++c_.held;
     since_[hw::index(f.pipe)] = now_ns_();
   }
@@ -50,6 +54,7 @@ bool HoldGate::may_complete(const display::HeldFlip& f) {
 }
 
 void HoldGate::hold_ended(const display::HeldFlip& f, bool timed_out) {
+  if (f.plane != hw::Plane::Primary || !std::exchange(holding_[hw::index(f.pipe)], false)) return;
   const uint64_t ns = now_ns_() - since_[hw::index(f.pipe)];
   c_.hold_timeouts += timed_out ? 1 : 0;
   c_.hold_ns_total += ns;

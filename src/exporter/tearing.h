@@ -65,6 +65,7 @@ class HoldGate final : public display::FlipDoneGate {
   std::function<bool(Gma)> busy_;
   std::function<uint64_t()> now_ns_;
   std::array<uint64_t, hw::kPipeCount> since_{};  // when each pipe's primary hold began
+  std::array<bool, hw::kPipeCount> holding_{};    // ... while it lasts
   TearingCounters c_;
 };
 

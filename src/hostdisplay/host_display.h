@@ -113,6 +113,12 @@ using BufferRef = std::shared_ptr<Buffer>;
 // 16.16 fixed point, as KMS's SRC_* properties.
 inline constexpr uint32_t fixed16(uint32_t v) { return v << 16; }
 
+// Where a cursor image points, in its buffer's pixels.
+struct Hotspot {
+  int32_t x = 0, y = 0;
+  bool operator==(const Hotspot&) const = default;
+};
+
 struct PlaneState {
   uint32_t plane_id = 0;
   uint32_t crtc_id = 0;                        // 0 (with no buffer): the plane off
@@ -120,6 +126,10 @@ struct PlaneState {
   uint32_t src_x = 0, src_y = 0, src_w = 0, src_h = 0;  // 16.16, inside the buffer
   int32_t crtc_x = 0, crtc_y = 0;              // may be negative (a cursor half off screen)
   uint32_t crtc_w = 0, crtc_h = 0;
+  // A cursor's hotspot, for hosts that draw their own pointer over a guest's (virtualized KMS
+  // drivers' HOTSPOT_X/Y, Linux 6.8); planes without hotspot properties ignore it. Unset: the
+  // plane's hotspot stays as it was.
+  std::optional<Hotspot> hotspot = std::nullopt;
 };
 
 struct CrtcState {

@@ -47,11 +47,17 @@ namespace {
 // Atomic and universal planes on this fd (a client cap is per open file, so a lease fd needs
 // them too); refused, saying why, where the driver has no atomic modesetting.
 Expected<bool, std::string> set_caps(int fd, const std::string& name) {
+  constexpr uint64_t kClientCapCursorPlaneHotspot = 6;  // Linux 6.8's uapi; Debian 12's libdrm predates it
   if (drmSetClientCap(fd, DRM_CLIENT_CAP_UNIVERSAL_PLANES, 1) != 0)
     return Unexpected(fmt::format("{}: no universal planes ({})", name, std::strerror(errno)));
   if (drmSetClientCap(fd, DRM_CLIENT_CAP_ATOMIC, 1) != 0)
     return Unexpected(fmt::format("{}: the driver has no atomic modesetting ({}); the KMS backend needs it", name,
                                   std::strerror(errno)));
+  // Virtualized drivers (virtio-gpu, vmwgfx, qxl) show atomic clients their cursor plane, with
+  // HOTSPOT_X/Y, only when the client says it sets hotspots (Linux 6.8); older kernels refuse
+  // the cap and show the plane anyway.
+  if (drmSetClientCap(fd, kClientCapCursorPlaneHotspot, 1) != 0)
+    spdlog::debug("{}: no cursor-hotspot client cap ({})", name, std::strerror(errno));
   return true;
 }
 

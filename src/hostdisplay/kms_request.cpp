@@ -57,6 +57,11 @@ Expected<std::vector<PropertySet>, std::string> build_request(const State& state
     req.add(p.plane_id, "CRTC_Y", static_cast<uint64_t>(int64_t{p.crtc_y}));
     req.add(p.plane_id, "CRTC_W", p.crtc_w);
     req.add(p.plane_id, "CRTC_H", p.crtc_h);
+    // Only virtualized drivers' cursor planes have them (signed, like CRTC_X).
+    if (p.hotspot && props.find(p.plane_id, "HOTSPOT_X") && props.find(p.plane_id, "HOTSPOT_Y")) {
+      req.add(p.plane_id, "HOTSPOT_X", static_cast<uint64_t>(int64_t{p.hotspot->x}));
+      req.add(p.plane_id, "HOTSPOT_Y", static_cast<uint64_t>(int64_t{p.hotspot->y}));
+    }
   }
   if (req.failed()) return Unexpected(req.error());
   return req.sets();

@@ -52,7 +52,8 @@ class RequestBuilder {
 };
 
 // The whole request for `state`; `mode_blobs` gives the MODE_ID blob of each CRTC whose state
-// sets a mode (the caller created them).
+// sets a mode (the caller created them). A plane's hotspot becomes HOTSPOT_X/Y where the plane
+// has those properties and is left out elsewhere.
 Expected<std::vector<PropertySet>, std::string> build_request(const State& state, const PropertyTable& props,
                                                               const std::map<uint32_t, uint32_t>& mode_blobs);
 

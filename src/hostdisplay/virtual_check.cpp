@@ -129,7 +129,11 @@ Expected<Checked, CommitError> check_update(const Resources& res, std::span<cons
     if (flags & kAsync)
       if (auto err = check_async(*info, slot, p)) return Unexpected(std::move(*err));
     if (p.buffer) {
+      const std::optional<Hotspot> kept = slot.hotspot;
       slot = p;
+      // Only cursor planes have hotspot properties (as virtio-gpu's), and unset keeps the old.
+      if (info->type != PlaneType::Cursor) slot.hotspot.reset();
+      else if (!p.hotspot) slot.hotspot = kept;
     } else {
       slot = PlaneState{};  // an off plane keeps no rectangles
       slot.plane_id = p.plane_id;

@@ -220,6 +220,14 @@ VirtualMonitor::Frame VirtualMonitor::scanout(uint32_t crtc_id) const {
   return c ? c->frame : Frame{};
 }
 
+std::optional<PlaneState> VirtualMonitor::shown_plane(uint32_t plane_id) const {
+  const Locked lk(mu_);
+  const PlaneInfo* info = res_.plane(plane_id);
+  if (!info) return std::nullopt;
+  const auto k = static_cast<size_t>(info - res_.planes.data());
+  return crtcs_[k / vmon::kPlanesPerCrtc].screen.planes[k % vmon::kPlanesPerCrtc];
+}
+
 void VirtualMonitor::set_frame_listener(std::function<void(uint32_t, uint64_t)> listener) {
   const Locked lk(mu_);
   listener_ = listener ? std::make_shared<const std::function<void(uint32_t, uint64_t)>>(std::move(listener)) : nullptr;

@@ -84,6 +84,9 @@ class VirtualMonitor final : public HostDisplay {
     uint64_t number = 0;                     // grows each time the image changes
   };
   Frame scanout(uint32_t crtc_id) const;
+  // A plane as the screen shows it (the state that latched; a cursor's hotspot is kept there,
+  // where a host would draw its pointer); nullopt for an unknown plane.
+  std::optional<PlaneState> shown_plane(uint32_t plane_id) const;
   // Called with the CRTC and frame number after every new frame (see Threads above).
   void set_frame_listener(std::function<void(uint32_t crtc_id, uint64_t number)> listener);
   // Planes left out of a frame because their memory could not be read (0 unless the monitor

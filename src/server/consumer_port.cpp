@@ -39,14 +39,14 @@ ConsumerPort::ConsumerPort(WorkLock& lock, Vgpu& v, const VgpuSpec& spec, const 
   const Locked lk(lock_);
   if (shadows_)
     v.set_latch_listener([s = shadows_.get()](Vgpu& g, const display::VblankReport& r) { s->on_vblank(g, r); });
-  if (gate_) v.set_flip_done_gate(gate_.get(), exporter::kHoldVblanks);
+  if (gate_) v.add_flip_done_gate(gate_.get(), exporter::kHoldVblanks);
   // replace_ram() runs under the vGPU's lock, which the analysis cannot see through the callback.
   v.set_ram_listener([this](Vgpu&, bool changed) NO_THREAD_SAFETY_ANALYSIS { follow_ram(changed); });
 }
 
 ConsumerPort::~ConsumerPort() {
   const Locked lk(lock_);
-  vgpu_->set_flip_done_gate(nullptr, exporter::kHoldVblanks);  // a held guest gets its flip-done
+  if (gate_) vgpu_->remove_flip_done_gate(gate_.get());  // a guest it held gets its flip-done
   vgpu_->set_latch_listener({});
   vgpu_->set_ram_listener({});
 }

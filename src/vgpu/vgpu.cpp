@@ -39,6 +39,9 @@ Vgpu::Vgpu(GpuKey, GpuLink& gpu, display::VblankClock* clock, uint64_t ggtt_size
     if (pipe_state_listener_) pipe_state_listener_(*this, p, on);
     if (observer_) observer_->on_pipe_state(p, on);
   });
+  display_.set_async_flip_listener([this](hw::Pipe p, hw::Plane pl) {
+    if (observer_) observer_->on_async_flip(p, pl);
+  });
 }
 
 Vgpu::~Vgpu() {

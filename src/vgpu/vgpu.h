@@ -56,6 +56,9 @@ class DisplayObserver {
  public:
   virtual void on_vblank(const display::VblankReport& r) = 0;
   virtual void on_pipe_state(hw::Pipe p, bool active) = 0;
+  // An async flip of plane pl of pipe p, as the guest makes it (its flip-done already raised);
+  // the next vblank's report lists it too.
+  virtual void on_async_flip(hw::Pipe, hw::Plane) {}
 
  protected:
   ~DisplayObserver() = default;
@@ -121,10 +124,12 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   // One observer slot (nullptr: none); the observer must outlive its registration.
   void set_display_observer(DisplayObserver* o) { observer_ = o; }
   DisplayObserver* display_observer() const { return observer_; }
-  // Tearing control ("hold"): see DisplayEngine::set_flip_done_gate and retry_held.
-  void set_flip_done_gate(display::FlipDoneGate* gate, uint32_t max_hold_vblanks) {
-    display_.set_flip_done_gate(gate, max_hold_vblanks);
+  // Flip-done gates (tearing control's "hold", direct flip): see DisplayEngine::add_flip_done_gate
+  // and retry_held. The gate must outlive its registration.
+  void add_flip_done_gate(display::FlipDoneGate* gate, uint32_t max_hold_vblanks) {
+    display_.add_flip_done_gate(gate, max_hold_vblanks);
   }
+  void remove_flip_done_gate(display::FlipDoneGate* gate) { display_.remove_flip_done_gate(gate); }
   void retry_held_flips() { display_.retry_held(); }
   // One emulated vblank. Without a tick handler the GPU's clock calls it at the rate the guest
   // programmed; by hand it has no nominal time.
