@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "directflip/pipe_link.h"
 #include "events/event_hub.h"
 #include "exporter/exporter.h"
 #include "exporter/tearing.h"
@@ -50,6 +51,13 @@ struct VmStatus {
   std::string last_detach;                // "<reason>: <detail>"; empty before the first
 };
 
+// A vGPU's pipe on a host output (docs/direct-flip.md, The engine; PipeLink's counters).
+struct DirectFlipStatus {
+  std::string output;
+  char pipe = 'A';
+  directflip::LinkCounters counters;
+};
+
 struct VgpuStatus {
   uint32_t id = 0;
   std::string type, workload;
@@ -77,6 +85,7 @@ struct VgpuStatus {
   uint64_t late_vblanks = 0, missed_vblanks = 0;
   ViewerStatus vnc;
   std::optional<VmStatus> vm;  // only for guest = "qemu"
+  std::optional<DirectFlipStatus> direct_flip;  // only while its pipe is on a host output
 };
 
 struct DaemonStatus {
