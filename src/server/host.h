@@ -160,6 +160,7 @@ class Host {
   HostedVgpu* find(uint32_t id);
   // The host display guest pipes can be put on; null without one (no direct flip).
   DisplayLinks* links() { return links_.get(); }
+  const DisplayLinks* links() const { return links_.get(); }
   const std::vector<std::unique_ptr<HostedVgpu>>& vgpus() const { return hosted_; }
   const Gpu& gpu() const { return *gpu_; }
   // The vblank threads, for CPU accounting.

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "directflip/pipe_link.h"
+#include "server/display_links.h"
 #include "events/event_hub.h"
 #include "exporter/exporter.h"
 #include "exporter/tearing.h"
@@ -88,11 +89,20 @@ struct VgpuStatus {
   std::optional<DirectFlipStatus> direct_flip;  // only while its pipe is on a host output
 };
 
+// The host display guest pipes are put on (docs/direct-flip.md, In the daemon).
+struct HostDisplayStatus {
+  std::string name;  // "virtual", "card0"
+  std::vector<OutputStatus> outputs;
+  DisplayLinkStats links;
+  hostdisplay::CommitCounters commits;  // every commit made on it, the bring-ups' modesets included
+};
+
 struct DaemonStatus {
   double uptime_s = 0;
   uint64_t clients = 0;  // connected now
   uint64_t connections = 0, requests = 0, errors = 0, malformed = 0, refused = 0;
   std::vector<VgpuStatus> vgpus;
+  std::optional<HostDisplayStatus> host_display;  // none: direct flip is off
   const VgpuStatus* find(uint32_t id) const;
 };
 
