@@ -60,7 +60,13 @@ Expected<std::unique_ptr<DisplayLinks>, std::string> DisplayLinks::open(const Ho
     for (const VirtualOutputConfig& v : outs) o.preferred.push_back(virtual_mode(v));
     o.clock = hostdisplay::VirtualMonitorOptions::Clock::Real;
     o.clock_thread = true;
+    // Its clock thread inherits this mask: signals are the server loop's (its signalfd), and a
+    // SIGTERM taken by that thread would kill the daemon without its shutdown.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     auto m = hostdisplay::VirtualMonitor::create(std::move(o));
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (!m) return Unexpected(fmt::format("host_display (virtual monitor): {}", m.error()));
     vmon = m->get();
     display = std::move(*m);
