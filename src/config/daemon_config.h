@@ -71,8 +71,8 @@ struct WebConfig {
   uint32_t port = 8080;  // 0: any free port
 };
 
-// [host_display]: where guest pipes can be put (docs/direct-flip.md). A virtual monitor (software,
-// its pictures shown on the dashboard) or a KMS device: a card opened as DRM master, or a DRM
+// [host_display]: where guest pipes can be put (docs/direct-flip.md). A virtual monitor (a
+// software display, for hosts without a GPU) or a KMS device: a card opened as DRM master, or a DRM
 // lease fd the daemon inherited.
 struct VirtualOutputConfig {
   std::string name;  // "Virtual-<n>": the monitor numbers its outputs from 1
