@@ -214,5 +214,24 @@ TEST(DirectFlipServerOff, WithoutAHostDisplayTheRequestsAreNotSupported) {
   EXPECT_TRUE(c->list()) << "still serving";
 }
 
+TEST(DirectFlipServerOff, AHostDisplayThatCannotBeOpenedStopsTheDaemonSayingWhy) {
+  DaemonConfig cfg;
+  cfg.vgpus = {VgpuSpec{}};
+  cfg.host_display.backend = HostDisplayConfig::Backend::Kms;
+  cfg.host_display.card = "/nonexistent/card9";
+  auto h = server::Host::create(cfg);
+  ASSERT_FALSE(h);
+  EXPECT_NE(h.error().find("host_display"), std::string::npos) << h.error();
+  // An output the display lacks, for a configured vGPU (the config checks virtual names; a
+  // card's are known only once it is open): refused at start, naming the vGPU.
+  cfg.host_display.backend = HostDisplayConfig::Backend::Virtual;
+  cfg.host_display.outputs = {{"Virtual-1", 1024, 768, 60}};
+  cfg.vgpus[0].direct_flip = DirectFlipSpec{"HDMI-A-1", hw::Pipe::A};
+  auto h2 = server::Host::create(cfg);
+  ASSERT_FALSE(h2);
+  EXPECT_NE(h2.error().find("vGPU 1 direct_flip"), std::string::npos) << h2.error();
+  EXPECT_NE(h2.error().find("HDMI-A-1"), std::string::npos) << h2.error();
+}
+
 }  // namespace
 }  // namespace vgd

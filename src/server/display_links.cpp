@@ -155,7 +155,7 @@ std::vector<OutputStatus> DisplayLinks::outputs() const {
 Expected<OutputStatus, LinkRefusal> DisplayLinks::assign(HostedVgpu& hv, hw::Pipe pipe, std::string_view output, uint64_t owner) {
   const hostdisplay::Resources r = display_.resources_copy();
   const Locked lk(mu_);
-  const auto refuse = [&](Why why, std::string msg) {
+  const auto refuse = [&](Why why, std::string msg) REQUIRES(mu_) {
     ++stats_.refused;
     return Unexpected(LinkRefusal{why, std::move(msg)});
   };
