@@ -118,8 +118,81 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"vnc_unknown_key", "[vnc]\nport = 5900\n", "bad.toml:2", "vnc.port"},
                       BadCase{"web_port_too_high", "[web]\nport = 70000\n", "bad.toml:2", "web.port"},
                       BadCase{"web_not_table", "web = 8080\n", "bad.toml:1", "web"},
-                      BadCase{"syntax", "[[vgpu]\n", "bad.toml:1", ""}),
+                      BadCase{"syntax", "[[vgpu]\n", "bad.toml:1", ""},
+                      // Direct flip (docs/config.md, "Direct flip").
+                      BadCase{"bad_backend", "[host_display]\nbackend = 'wayland'\n", "bad.toml:2", "host_display.backend"},
+                      BadCase{"kms_without_card", "[host_display]\nbackend = 'kms'\n", "bad.toml:1", "card"},
+                      BadCase{"kms_card_and_lease", "[host_display]\nbackend = 'kms'\ncard = '/dev/dri/card0'\nlease_fd = 5\n",
+                              "bad.toml:1", "not both"},
+                      BadCase{"kms_relative_card", "[host_display]\nbackend = 'kms'\ncard = 'card0'\n", "bad.toml:3", "host_display.card"},
+                      BadCase{"lease_is_stdio", "[host_display]\nbackend = 'kms'\nlease_fd = 1\n", "bad.toml:3", "host_display.lease_fd"},
+                      BadCase{"card_on_virtual", "[host_display]\ncard = '/dev/dri/card0'\n", "bad.toml:2", "host_display.card"},
+                      BadCase{"outputs_on_kms", "[host_display]\nbackend = 'kms'\ncard = '/dev/dri/card0'\noutputs = []\n",
+                              "bad.toml:4", "host_display.outputs"},
+                      BadCase{"misnamed_output", "[host_display]\noutputs = [{ name = 'HDMI-A-1' }]\n", "bad.toml:2",
+                              "host_display.outputs[0].name must be Virtual-1"},
+                      BadCase{"tiny_output", "[host_display]\noutputs = [{ width = 10, height = 10 }]\n", "bad.toml:2",
+                              "width and height"},
+                      BadCase{"output_refresh", "[host_display]\n\noutputs = [{ refresh_hz = 0 }]\n", "bad.toml:3",
+                              "refresh_hz"},
+                      BadCase{"output_typo", "[host_display]\noutputs = [{ widht = 800 }]\n", "bad.toml:2",
+                              "host_display.outputs[0].widht"},
+                      BadCase{"no_outputs", "[host_display]\noutputs = []\n", "bad.toml:2", "host_display.outputs"},
+                      BadCase{"direct_flip_not_table", "[[vgpu]]\ndirect_flip = 'Virtual-1'\n", "bad.toml:2", "vgpu.direct_flip"},
+                      BadCase{"direct_flip_no_output", "[[vgpu]]\ndirect_flip = { pipe = 'A' }\n", "bad.toml:2",
+                              "vgpu.direct_flip.output"},
+                      BadCase{"direct_flip_bad_pipe", "[[vgpu]]\ndirect_flip = { output = 'Virtual-1', pipe = 'D' }\n",
+                              "bad.toml:2", "vgpu.direct_flip.pipe"},
+                      BadCase{"direct_flip_unknown_output", "[[vgpu]]\ndirect_flip = { output = 'Virtual-3' }\n", "bad.toml:2",
+                              "Virtual-3 is not an output"},
+                      BadCase{"direct_flip_output_taken",
+                              "[[vgpu]]\ndirect_flip = { output = 'Virtual-1' }\n[[vgpu]]\ndirect_flip = { output = 'Virtual-1' }\n",
+                              "bad.toml:4", "already vGPU 1's"}),
     [](const auto& p) { return std::string(p.param.name); });
+
+TEST(DaemonConfig, DirectFlipBringsADefaultVirtualMonitor) {
+  const DaemonConfig none;
+  EXPECT_EQ(none.host_display.backend, HostDisplayConfig::Backend::None) << "no direct flip, no host display";
+  auto cfg = parse_daemon_config("[[vgpu]]\ndirect_flip = { output = 'Virtual-2' }\n[[vgpu]]\n", "df.toml");
+  ASSERT_TRUE(cfg.has_value()) << cfg.error();
+  EXPECT_EQ(cfg->host_display.backend, HostDisplayConfig::Backend::Virtual);
+  ASSERT_EQ(cfg->host_display.outputs.size(), 2u);
+  EXPECT_EQ(cfg->host_display.outputs[1].name, "Virtual-2");
+  EXPECT_EQ(cfg->host_display.outputs[1].width, 1920u);
+  ASSERT_TRUE(cfg->vgpus[0].direct_flip.has_value());
+  EXPECT_EQ(cfg->vgpus[0].direct_flip->output, "Virtual-2");
+  EXPECT_EQ(cfg->vgpus[0].direct_flip->pipe, hw::Pipe::A);
+  EXPECT_FALSE(cfg->vgpus[1].direct_flip.has_value());
+}
+
+TEST(DaemonConfig, ReadsVirtualOutputsAndKms) {
+  auto cfg = parse_daemon_config(R"(
+[host_display]
+backend = "virtual"
+outputs = [{ name = "Virtual-1", width = 1280, height = 720, refresh_hz = 50 }, { height = 768, width = 1024 }]
+[[vgpu]]
+direct_flip = { output = "Virtual-2", pipe = "B" }
+)", "v.toml");
+  ASSERT_TRUE(cfg.has_value()) << cfg.error();
+  const auto& o = cfg->host_display.outputs;
+  ASSERT_EQ(o.size(), 2u);
+  EXPECT_EQ(o[0].width, 1280u);
+  EXPECT_EQ(o[0].refresh_hz, 50u);
+  EXPECT_EQ(o[1].name, "Virtual-2") << "a name left out is the one the monitor gives";
+  EXPECT_EQ(o[1].refresh_hz, 60u);
+  EXPECT_EQ(cfg->vgpus[0].direct_flip->pipe, hw::Pipe::B);
+
+  auto kms = parse_daemon_config("[host_display]\nbackend = 'kms'\ncard = '/dev/dri/card1'\n[[vgpu]]\ndirect_flip = { output = 'HDMI-A-1' }\n",
+                                 "k.toml");
+  ASSERT_TRUE(kms.has_value()) << kms.error();
+  EXPECT_EQ(kms->host_display.backend, HostDisplayConfig::Backend::Kms);
+  EXPECT_EQ(kms->host_display.card, "/dev/dri/card1");
+  EXPECT_EQ(kms->vgpus[0].direct_flip->output, "HDMI-A-1") << "a card's outputs are known only when it is opened";
+  auto lease = parse_daemon_config("[host_display]\nbackend = 'kms'\nlease_fd = 7\n", "l.toml");
+  ASSERT_TRUE(lease.has_value()) << lease.error();
+  EXPECT_EQ(lease->host_display.lease_fd, 7);
+  EXPECT_TRUE(lease->host_display.card.empty());
+}
 
 TEST(DaemonConfig, AVgpuMayWaitForAQemuVm) {
   auto cfg = parse_daemon_config("[[vgpu]]\nworkload = 'console'\n[[vgpu]]\nguest = 'qemu'\ntearing = 'hold'\n", "vm.toml");

@@ -124,7 +124,7 @@ TEST(Metrics, PerVgpuSeriesAreLabelledByVgpu) {
   const std::set<std::string> daemon_wide = {"vgpud_uptime_seconds", "vgpud_vgpus", "vgpud_clients",
                                              "vgpud_connections_total", "vgpud_requests_total",
                                              "vgpud_request_errors_total", "vgpud_malformed_clients_total",
-                                             "vgpud_refused_connections_total"};
+                                             "vgpud_refused_connections_total", "vgpud_direct_flip_available"};
   for (const auto& s : e.samples) {
     if (daemon_wide.count(s.name)) {
       EXPECT_TRUE(s.labels.empty()) << s.name;
@@ -165,6 +165,39 @@ TEST(Metrics, ValuesMatchTheSnapshot) {
                                                 {"tearing", "none"}}),
             1)
       << "quotes and backslashes in a label survive escaping";
+}
+
+TEST(Metrics, DirectFlipSeriesForTheHostDisplayAndTheVgpusOnIt) {
+  server::DaemonStatus s = test::sample_status();
+  EXPECT_EQ(parse(web::prometheus_text(s)).value("vgpud_direct_flip_available", {}), 0) << "no host display";
+  server::HostDisplayStatus h;
+  h.name = "virtual";
+  server::OutputStatus one, two;
+  one.name = "Virtual-1", one.vgpu = 2;
+  two.name = "Virtual-2";
+  h.outputs = {one, two};
+  h.links.assigns = 3, h.links.released = 1, h.links.refused = 4;
+  h.commits.commits = 500, h.commits.with_allow_modeset = 2;
+  s.host_display = h;
+  s.vgpus[1].direct_flip = server::DirectFlipStatus{"Virtual-1", 'A', {}};
+  s.vgpus[1].direct_flip->counters.imports = 42;
+  s.vgpus[1].direct_flip->counters.flips_shown = 40;
+  const Exposition e = parse(web::prometheus_text(s));
+  for (const auto& err : e.errors) ADD_FAILURE() << err;
+  EXPECT_EQ(e.value("vgpud_direct_flip_available", {}), 1);
+  EXPECT_EQ(e.value("vgpud_direct_flip_output_vgpu", Labels{{"output", "Virtual-1"}}), 2);
+  EXPECT_EQ(e.value("vgpud_direct_flip_output_vgpu", Labels{{"output", "Virtual-2"}}), 0);
+  EXPECT_EQ(e.value("vgpud_direct_flip_assigns_total", {}), 3);
+  EXPECT_EQ(e.value("vgpud_direct_flip_released_total", {}), 1);
+  EXPECT_EQ(e.value("vgpud_direct_flip_refused_requests_total", {}), 4);
+  EXPECT_EQ(e.value("vgpud_direct_flip_host_modesets_total", {}), 2);
+  EXPECT_EQ(e.value("vgpud_direct_flip_imports_total", Labels{{"vgpu", "2"}}), 42);
+  EXPECT_EQ(e.value("vgpud_direct_flip_flips_shown_total", Labels{{"vgpu", "2"}}), 40);
+  for (const auto& x : e.samples) {
+    if (x.name == "vgpud_direct_flip_imports_total") {
+      EXPECT_EQ(x.labels.at("vgpu"), "2") << "only vGPUs on an output";
+    }
+  }
 }
 
 TEST(Metrics, LatencyHistogramIsCumulativeWithInfEqualToCount) {

@@ -86,6 +86,37 @@ TEST(WebApi, VgpusIsTheFullRecordOfEach) {
   EXPECT_EQ(web::vgpus_json(server::DaemonStatus{}), json::array());
 }
 
+TEST(WebApi, DirectFlipBlockAndOutputs) {
+  server::DaemonStatus s = test::sample_status();
+  EXPECT_TRUE(web::vgpu_json(s.vgpus[0]).at("direct_flip").is_null()) << "on no output";
+  EXPECT_EQ(web::outputs_json(s).at("available"), false);
+  EXPECT_TRUE(web::outputs_json(s).at("outputs").empty());
+  s.vgpus[0].direct_flip = server::DirectFlipStatus{"Virtual-1", 'A', {}};
+  s.vgpus[0].direct_flip->counters.commits = 9;
+  s.vgpus[0].direct_flip->counters.scaled_fallbacks = 2;
+  const json d = web::vgpu_json(s.vgpus[0]).at("direct_flip");
+  EXPECT_EQ(d.at("output"), "Virtual-1");
+  EXPECT_EQ(d.at("pipe"), "A");
+  EXPECT_EQ(d.at("commits"), 9);
+  EXPECT_EQ(d.at("scaled_fallbacks"), 2);
+  for (const char* k : {"frames", "imports", "refills", "bytes_copied", "flips_shown"}) EXPECT_TRUE(d.contains(k)) << k;
+  server::HostDisplayStatus h;
+  h.name = "virtual";
+  server::OutputStatus o;
+  o.name = "Virtual-1", o.connected = true, o.crtc = 32, o.width = 1920, o.height = 1080, o.refresh_mhz = 60000;
+  o.vgpu = 1, o.by_config = true;
+  h.outputs = {o};
+  h.links.refused = 5;
+  s.host_display = h;
+  const json j = web::outputs_json(s);
+  EXPECT_EQ(j.at("available"), true);
+  EXPECT_EQ(j.at("display"), "virtual");
+  ASSERT_EQ(j.at("outputs").size(), 1u);
+  EXPECT_EQ(j["outputs"][0].at("mode"), (json{{"width", 1920}, {"height", 1080}, {"refresh_mhz", 60000}}));
+  EXPECT_EQ(j["outputs"][0].at("vgpu"), (json{{"id", 1}, {"pipe", "A"}, {"by_config", true}}));
+  EXPECT_EQ(j.at("requests").at("refused"), 5);
+}
+
 TEST(WebApi, ErrorShape) {
   EXPECT_EQ(web::error_json(404, "no vGPU 9"), (json{{"error", {{"status", 404}, {"message", "no vGPU 9"}}}}));
 }

@@ -26,6 +26,9 @@ const ROWS = [
   ['MMIO traps (reads / writes)', v => traps(v.mmio.traps)],
   ['refused accesses', v => sum(v.malicious_accesses) + sum(v.mmio.refused)],
   ['exported buffers / live', v => `${v.exporter.exported_buffers} / ${v.exporter.live_buffers}`],
+  ['host output (direct flip)', v => v.direct_flip
+    ? `${v.direct_flip.output} (pipe ${v.direct_flip.pipe}), ${v.direct_flip.flips_shown} flips shown`
+    : 'none'],
   ['VNC', v => v.vnc ? `:${v.vnc.port}, ${v.vnc.clients} client(s), ${v.vnc.updates} updates` : 'none'],
 ];
 

@@ -124,4 +124,50 @@ Result<UniqueFd> Connection::attach_vm(uint32_t id) {
   return std::move(r->fds.front());
 }
 
+namespace {
+OutputInfo output_info(const proto::OutputEntry& e) {
+  return {field_text(e.name, sizeof e.name), e.connected != 0, e.width, e.height, e.refresh_mhz, e.vgpu,
+          static_cast<char>('A' + std::min(e.pipe, 25u)), (e.flags & proto::kOutputByConfig) != 0};
+}
+}  // namespace
+
+Result<Outputs> Connection::outputs() {
+  auto r = ch_->request(proto::make_packet(static_cast<uint16_t>(MsgType::ListOutputs), 0, 0));
+  if (!r) return Unexpected(r.error());
+  proto::OutputsReply head;
+  if (!r->read(head) || head.count > proto::kMaxOutputs ||
+      r->body.size() < sizeof head + size_t{head.count} * sizeof(proto::OutputEntry))
+    return Unexpected(Error{Status::Protocol, "ListOutputs reply is shorter than its count says"});
+  Outputs out{field_text(head.display, sizeof head.display), {}};
+  for (uint32_t i = 0; i < head.count; ++i) {
+    proto::OutputEntry e;
+    (void)r->read(e, sizeof head + size_t{i} * sizeof e);
+    out.outputs.push_back(output_info(e));
+  }
+  return out;
+}
+
+Result<OutputInfo> Connection::assign_output(uint32_t id, std::string_view output, uint32_t pipe) {
+  proto::AssignRequest a;
+  a.pipe = pipe;
+  if (output.empty() || output.size() >= sizeof a.output)
+    return Unexpected(Error{Status::Invalid, fmt::format("output name '{}' is empty or longer than 31 bytes", output)});
+  std::memcpy(a.output, output.data(), output.size());
+  proto::Packet p = proto::make_packet(static_cast<uint16_t>(MsgType::AssignOutput), 0, id);
+  p.append(a);
+  auto r = ch_->request(std::move(p));
+  if (!r) return Unexpected(r.error());
+  proto::OutputEntry e;
+  if (!r->read(e)) return Unexpected(Error{Status::Protocol, "AssignOutput reply is too short"});
+  return output_info(e);
+}
+
+Result<bool> Connection::unassign_output(uint32_t id, uint32_t pipe) {
+  proto::Packet p = proto::make_packet(static_cast<uint16_t>(MsgType::UnassignOutput), 0, id);
+  p.append(proto::UnassignRequest{pipe, 0});
+  auto r = ch_->request(std::move(p));
+  if (!r) return Unexpected(r.error());
+  return true;
+}
+
 }  // namespace vgd::client

@@ -40,6 +40,21 @@ struct VgpuInfo {
 using proto::state_name;
 std::string_view tearing_name(proto::Tearing t);  // "none", "hold", "copy"
 
+// An output of the daemon's host display, and the vGPU pipe on it (direct flip,
+// docs/protocol.md §3.10).
+struct OutputInfo {
+  std::string name;  // "Virtual-1", "HDMI-A-1"
+  bool connected = false;
+  uint32_t width = 0, height = 0, refresh_mhz = 0;  // the mode it shows or would be lit with
+  uint32_t vgpu = 0;  // 0: none
+  char pipe = 'A';
+  bool by_config = false;  // the daemon's config put it there
+};
+struct Outputs {
+  std::string display;  // "virtual", "card0"
+  std::vector<OutputInfo> outputs;
+};
+
 struct ConnectOptions {
   // A reply that takes longer breaks the connection (the daemon answers at once; a hang means
   // it is stuck or gone).
@@ -67,6 +82,14 @@ class Connection {
   // For whoever starts a VM on vGPU `id` (configured `guest = "qemu"`): the socket to hand to
   // QEMU's x-pci-proxy-dev (docs/protocol.md §3.8). Busy while another VM is attached.
   Result<UniqueFd> attach_vm(uint32_t id);
+
+  // Direct flip (ServerInfo::features has kFeatureDirectFlip; otherwise NotSupported): the host
+  // display's outputs; vGPU `id`'s `pipe` (0 = A) put on `output` until UnassignOutput or until
+  // this connection closes (NoEntry: no such output; Busy: the output or the vGPU is taken);
+  // and taken off.
+  Result<Outputs> outputs();
+  Result<OutputInfo> assign_output(uint32_t id, std::string_view output, uint32_t pipe = 0);
+  Result<bool> unassign_output(uint32_t id, uint32_t pipe = 0);
 
  private:
   Connection(std::shared_ptr<detail::Channel> ch, ServerInfo s) : ch_(std::move(ch)), server_(s) {}

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "config/host_display_config.h"
 #include "config/toml_reader.h"
 
 namespace vgd {
@@ -22,6 +23,7 @@ Expected<VgpuSpec, std::string> vgpu_from(const toml::table& t, std::string_view
   std::string guest = "builtin", workload(name(v.workload)), mode = "1024x768@60", tearing(name(v.tearing));
   uint64_t ram_mib = v.ram >> 20, copy_budget_mib = 0;
   TableReader r(t, source, "vgpu.");
+  r.allow("direct_flip");
   if (!r.str("type", v.type) || !r.str("guest", guest) || !r.str("workload", workload) || !r.str("mode", mode) ||
       !r.u64("ram_mib", ram_mib) || !r.str("tearing", tearing) || !r.u64("copy_budget_mib", copy_budget_mib) ||
       !r.boolean("damage_hints", v.damage_hints) || !r.no_unknown_keys())
@@ -61,6 +63,11 @@ Expected<VgpuSpec, std::string> vgpu_from(const toml::table& t, std::string_view
   if (t.get("copy_budget_mib") && (copy_budget_mib < 1 || copy_budget_mib > 65536))
     return Unexpected(fmt::format("{}: vgpu.copy_budget_mib must be 1..65536", at("copy_budget_mib")));
   v.copy_budget = copy_budget_mib << 20;
+  if (const toml::node* d = t.get("direct_flip")) {
+    auto df = direct_flip_from(*d, source);
+    if (!df) return Unexpected(df.error());
+    v.direct_flip = std::move(*df);
+  }
   return v;
 }
 
@@ -86,6 +93,7 @@ Expected<DaemonConfig, std::string> parse_daemon_config(std::string_view text, s
   top.allow("export");
   top.allow("vnc");
   top.allow("web");
+  top.allow("host_display");
   if (!top.no_unknown_keys()) return Unexpected(top.error);
   DaemonConfig cfg;
   auto gpu = gpu_config_from(*root, source);
@@ -136,6 +144,9 @@ Expected<DaemonConfig, std::string> parse_daemon_config(std::string_view text, s
                port_ok("web", "port", w.port, 65535);
       });
   if (!ok) return Unexpected(err);
+  auto hd = host_display_from(*root, source);
+  if (!hd) return Unexpected(hd.error());
+  cfg.host_display = std::move(*hd);
   if (const toml::node* list = root->get("vgpu")) {
     const toml::array* arr = list->as_array();
     if (!arr) return Unexpected(fmt::format("{}: vgpu must be an array of tables ([[vgpu]])", where(source, list->source())));
@@ -148,6 +159,7 @@ Expected<DaemonConfig, std::string> parse_daemon_config(std::string_view text, s
       cfg.vgpus.push_back(std::move(*v));
     }
   }
+  if (auto checked = check_direct_flip(cfg, *root, source); !checked) return Unexpected(checked.error());
   return cfg;
 }
 

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "guest/display.h"
+#include "hw/display.h"
 #include "guest/workload_kind.h"
 #include "proto/socket_path.h"
 #include "util/expected.h"
@@ -27,6 +29,13 @@ constexpr std::string_view name(TearingMode m) {
 // through `vgpuctl qemu` (docs/vm.md).
 enum class GuestKind : uint8_t { Builtin, Qemu };
 
+// `[[vgpu]] direct_flip = { output = "Virtual-1", pipe = "A" }`: the vGPU's pipe on a host output
+// from the start (docs/direct-flip.md, The engine; docs/config.md, Direct flip).
+struct DirectFlipSpec {
+  std::string output;
+  hw::Pipe pipe = hw::Pipe::A;
+};
+
 struct VgpuSpec {
   std::string type = "GVTg_V5_8";
   Workload workload = Workload::Desktop;  // the builtin guest's; a VM runs what it likes
@@ -40,6 +49,7 @@ struct VgpuSpec {
   // Offer the guest damage hints (vgt_caps bit 16, docs/hardware.md "Damage hints"): our own
   // extension, so it can be turned off per vGPU; guests then see the caps upstream GVT-g has.
   bool damage_hints = true;
+  std::optional<DirectFlipSpec> direct_flip = std::nullopt;  // put on a host output at start-up
 
   bool vm() const { return guest == GuestKind::Qemu; }
   // What the guest runs, for lists and dashboards: the workload, or "qemu".
@@ -61,6 +71,25 @@ struct WebConfig {
   uint32_t port = 8080;  // 0: any free port
 };
 
+// [host_display]: where guest pipes can be put (docs/direct-flip.md). A virtual monitor (a
+// software display, for hosts without a GPU) or a KMS device: a card opened as DRM master, or a DRM
+// lease fd the daemon inherited.
+struct VirtualOutputConfig {
+  std::string name;  // "Virtual-<n>": the monitor numbers its outputs from 1
+  uint32_t width = 1920, height = 1080, refresh_hz = 60;
+};
+struct HostDisplayConfig {
+  // None: no host display (no [host_display] and no vGPU with direct_flip): direct flip is off.
+  enum class Backend : uint8_t { None, Virtual, Kms } backend = Backend::None;
+  std::vector<VirtualOutputConfig> outputs;  // Virtual: default Virtual-1 and Virtual-2, 1920x1080@60
+  std::string card;                          // Kms: "/dev/dri/card0", opened as master
+  int lease_fd = -1;                         // Kms: an inherited DRM lease fd (instead of card)
+};
+constexpr std::string_view name(HostDisplayConfig::Backend b) {
+  return b == HostDisplayConfig::Backend::Virtual ? "virtual" : b == HostDisplayConfig::Backend::Kms ? "kms" : "none";
+}
+std::vector<VirtualOutputConfig> default_virtual_outputs();
+
 struct DaemonConfig {
   GpuConfig gpu;
   std::vector<VgpuSpec> vgpus = {VgpuSpec{}, VgpuSpec{"GVTg_V5_8", Workload::Console},
@@ -72,6 +101,7 @@ struct DaemonConfig {
   bool udmabuf = true;         // hand out a real dma-buf too when /dev/udmabuf works
   VncConfig vnc;
   WebConfig web;
+  HostDisplayConfig host_display;
 };
 
 // The modes a guest can be asked for, by name ("1024x768@60", "1024x768@75", "1920x1080@60",

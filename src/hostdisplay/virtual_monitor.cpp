@@ -31,6 +31,10 @@ Resources make_resources(const VirtualMonitorOptions& o, uint32_t& next_id) {
   r.async_page_flip = true;
   for (uint32_t i = 0; i < o.outputs; ++i) {
     OutputInfo out{next_id++, fmt::format("Virtual-{}", i + 1), true, 0, 1u << i, o.modes};
+    if (i < o.preferred.size()) {
+      std::erase_if(out.modes, [&](const Mode& m) { return m.same_timing(o.preferred[i]); });
+      out.modes.insert(out.modes.begin(), o.preferred[i]);
+    }
     for (size_t m = 0; m < out.modes.size(); ++m) out.modes[m].preferred = m == 0;
     r.outputs.push_back(std::move(out));
   }
@@ -59,8 +63,9 @@ std::vector<Mode> default_virtual_modes() {
 Expected<std::unique_ptr<VirtualMonitor>, std::string> VirtualMonitor::create(VirtualMonitorOptions options) {
   if (options.outputs == 0 || options.outputs > 32) return Unexpected(fmt::format("{} outputs: 1 to 32", options.outputs));
   if (options.modes.empty()) return Unexpected(std::string("an output needs at least one mode"));
-  for (const Mode& m : options.modes)
-    if (m.width == 0 || m.height == 0 || m.refresh_mhz == 0) return Unexpected(fmt::format("mode {}: empty", m.name));
+  for (const auto* list : {&options.modes, &options.preferred})
+    for (const Mode& m : *list)
+      if (m.width == 0 || m.height == 0 || m.refresh_mhz == 0) return Unexpected(fmt::format("mode {}: empty", m.name));
   if (options.clock_thread && options.clock != VirtualMonitorOptions::Clock::Real)
     return Unexpected(std::string("a clock thread runs the real clock only"));
   UniqueFd events(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));

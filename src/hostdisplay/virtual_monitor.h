@@ -41,6 +41,9 @@ std::vector<Mode> default_virtual_modes();
 struct VirtualMonitorOptions {
   uint32_t outputs = 2;
   std::vector<Mode> modes = default_virtual_modes();  // every output's, preferred first
+  // Output i < size: its own preferred mode, listed before `modes` (which keep the rest, without
+  // a duplicate of it).
+  std::vector<Mode> preferred;
   // Virtual: time moves only through advance_to() (tests). Real: CLOCK_MONOTONIC, vblanks when
   // timer_fd() is readable and dispatch_timer() runs, or on the monitor's own thread.
   enum class Clock : uint8_t { Virtual, Real } clock = Clock::Real;

@@ -31,10 +31,13 @@ enum class MsgType : uint16_t {
   PollEvents = 11,
   AttachVm = 12,
   GetDamage = 13,
+  ListOutputs = 14,
+  AssignOutput = 15,
+  UnassignOutput = 16,
 };
 // A request type of this version; anything else is EPROTO (docs/protocol.md §3).
 constexpr bool known_request(uint16_t type) {
-  return type >= static_cast<uint16_t>(MsgType::Hello) && type <= static_cast<uint16_t>(MsgType::GetDamage);
+  return type >= static_cast<uint16_t>(MsgType::Hello) && type <= static_cast<uint16_t>(MsgType::UnassignOutput);
 }
 // A reply carries the request's type with this bit set, or kError.
 inline constexpr uint16_t kReplyBit = 0x8000;
@@ -76,6 +79,10 @@ struct HelloRequest {
 // HelloReply.features: requests beyond the version's first set that this daemon answers (a
 // daemon that predates one sends 0 there, and would close the connection on the request).
 inline constexpr uint32_t kFeatureDamage = 1u << 0;  // GetDamage (docs/protocol.md §3.9)
+// The daemon has a host display: vGPU pipes can be put on its outputs (direct flip: ListOutputs,
+// AssignOutput, UnassignOutput answer, docs/protocol.md §3.10). Without it they are refused with
+// NotSupported.
+inline constexpr uint32_t kFeatureDirectFlip = 1u << 1;
 struct HelloReply {
   uint32_t server_version = kVersion;
   uint32_t max_packet = kMaxPacket;
@@ -165,6 +172,36 @@ struct DamageRect {
 };
 inline constexpr uint32_t kMaxDamageRects = 16;
 
+// Direct flip (docs/protocol.md §3.10): a host display's outputs, and vGPU pipes put on them.
+struct OutputEntry {
+  char name[32] = {};             // "Virtual-1", "HDMI-A-1"
+  uint32_t connected = 0;         // 1: a monitor is connected
+  uint32_t width = 0, height = 0;  // the mode it shows, or would be lit with; 0: none
+  uint32_t refresh_mhz = 0;
+  uint32_t vgpu = 0;   // the vGPU on it, 0: none
+  uint32_t pipe = 0;   // that vGPU's pipe: 0 A, 1 B, 2 C
+  uint32_t flags = 0;  // kOutputByConfig
+  uint32_t reserved = 0;
+};
+inline constexpr uint32_t kOutputByConfig = 1u << 0;  // put there by the daemon's config, not a client
+struct OutputsReply {
+  uint32_t count = 0;  // OutputEntry records follow the struct
+  uint32_t reserved = 0;
+  char display[32] = {};  // the host display: "virtual", "card0", "lease fd 5"
+};
+inline constexpr size_t kMaxOutputs = (kMaxPacket - sizeof(Header) - sizeof(OutputsReply)) / sizeof(OutputEntry);
+// AssignOutput: header.vgpu's pipe on the output named; the reply is the output's OutputEntry.
+struct AssignRequest {
+  uint32_t pipe = 0;  // 0 A, 1 B, 2 C
+  uint32_t reserved = 0;
+  char output[32] = {};
+};
+// UnassignOutput: header.vgpu's pipe off its output; the reply has no body.
+struct UnassignRequest {
+  uint32_t pipe = 0;
+  uint32_t reserved = 0;
+};
+
 // Layout checks: what docs/protocol.md promises.
 static_assert(sizeof(Header) == 16 && offsetof(Header, type) == 6 && offsetof(Header, vgpu) == 12);
 static_assert(sizeof(ErrorBody) == 256);
@@ -175,6 +212,8 @@ static_assert(sizeof(ListReply) == 8 && sizeof(Extent) == 16 && sizeof(BufferReq
 static_assert(sizeof(BufferReply) == 48 && offsetof(BufferReply, modifier) == 8 && offsetof(BufferReply, size) == 32);
 static_assert(sizeof(ReleaseRequest) == 8 && sizeof(EventsReply) == 16);
 static_assert(sizeof(DamageRequest) == 8 && sizeof(DamageReply) == 8 && sizeof(DamageRect) == 16);
+static_assert(sizeof(OutputEntry) == 64 && offsetof(OutputEntry, connected) == 32 && offsetof(OutputEntry, vgpu) == 48);
+static_assert(sizeof(OutputsReply) == 40 && sizeof(AssignRequest) == 40 && sizeof(UnassignRequest) == 8);
 static_assert(std::is_trivially_copyable_v<VgpuEntry> && std::is_standard_layout_v<BufferReply>);
 
 }  // namespace vgd::proto

@@ -107,8 +107,15 @@ Expected<UniqueFd, HostedVgpu::AttachError> HostedVgpu::attach_vm() {
 
 HostedVgpu::~HostedVgpu() {
   const Locked lk(lock_);
+  link_.reset();  // DisplayLinks ended it already; this is for a Host that failed half-way
   vgpu_->set_tick_handler({});
   vgpu_->set_interrupt_sink(nullptr);
+}
+
+void HostedVgpu::set_link(std::unique_ptr<directflip::PipeLink> link, std::string output) {
+  link_ = std::move(link);
+  link_output_ = std::move(output);
+  publish(0, 0);
 }
 
 void HostedVgpu::on_tick(uint64_t deadline_ns) {
@@ -207,6 +214,7 @@ VgpuStatus HostedVgpu::read_status() const {
   s.dispatch_delay = dispatch_delay_;
   s.late_vblanks = late_.load(std::memory_order_relaxed);
   s.missed_vblanks = g.missed_vblanks();
+  if (link_) s.direct_flip = DirectFlipStatus{link_output_, hw::letter(link_->pipe()), link_->counters()};
   return s;
 }
 
@@ -258,6 +266,17 @@ Expected<std::unique_ptr<Host>, std::string> Host::create(const DaemonConfig& cf
     h->hosted_.push_back(
         std::make_unique<HostedVgpu>(**v, spec, ex, *lane.clock, h->gpu_->geometry(), h->abandon_, lane.due));
   }
+  if (cfg.host_display.backend != HostDisplayConfig::Backend::None) {
+    auto links = DisplayLinks::open(cfg.host_display);
+    if (!links) return Unexpected(links.error());
+    h->links_ = std::move(*links);
+    for (size_t i = 0; i < cfg.vgpus.size(); ++i) {
+      const auto& d = cfg.vgpus[i].direct_flip;
+      if (!d) continue;
+      auto a = h->links_->assign(*h->hosted_[i], d->pipe, d->output, DisplayLinks::kConfigOwner);
+      if (!a) return Unexpected(fmt::format("vGPU {} direct_flip: {}", h->hosted_[i]->id(), a.error().message));
+    }
+  }
   h->wake_ = make_eventfd();
   if (!h->wake_) return Unexpected(fmt::format("eventfd: {}", std::strerror(errno)));
   for (auto& lane : h->lanes_) lane->thread = std::thread([p = h.get(), l = lane.get()] { p->vblank_loop(*l); });
@@ -265,6 +284,7 @@ Expected<std::unique_ptr<Host>, std::string> Host::create(const DaemonConfig& cf
 }
 
 Host::~Host() {
+  if (links_) links_->release_all();  // planes off, gates removed, before any vGPU goes
   stop_guests();
   const uint64_t one = 1;  // the eventfd stays readable: it ends every lane
   (void)!::write(wake_.get(), &one, sizeof one);

@@ -18,7 +18,9 @@
 #include "display/interrupts.h"
 #include "display/vblank_clock.h"
 #include "proto/wire.h"
+#include "directflip/pipe_link.h"
 #include "server/consumer_port.h"
+#include "server/display_links.h"
 #include "server/status.h"
 #include "server/vm_link.h"
 #include "sim/guest_session.h"
@@ -79,6 +81,11 @@ class HostedVgpu {
   Expected<UniqueFd, AttachError> attach_vm() EXCLUDES(vm_mu_, lock_, vm_info_mu_);
   bool vm_attached() const { return vm_attached_.load(std::memory_order_acquire); }
 
+  // Its pipe on a host output (docs/direct-flip.md): set and ended by DisplayLinks, used by the
+  // event thread, all under lock_. Null: none. Setting null destroys the link (planes off).
+  directflip::PipeLink* link() REQUIRES(lock_) { return link_.get(); }
+  void set_link(std::unique_ptr<directflip::PipeLink> link, std::string output) REQUIRES(lock_);
+
   // The protocol's view of the vGPU (List).
   proto::VgpuEntry describe() const REQUIRES(lock_);
   // The newest published status (no fps): what the dashboard and /metrics read, without the lock.
@@ -127,6 +134,9 @@ class HostedVgpu {
   uint64_t published_ns_ GUARDED_BY(lock_) = 0;
   mutable Mutex published_mu_;  // a leaf: never held while taking another lock
   VgpuStatus published_ GUARDED_BY(published_mu_);
+  // After the vGPU and lock_ it uses, so destroyed before them (~HostedVgpu ends it first anyway).
+  std::unique_ptr<directflip::PipeLink> link_ GUARDED_BY(lock_);
+  std::string link_output_ GUARDED_BY(lock_);
   // Last, so destroyed first: the link's session thread, as it ends, uses everything above.
   // Lock order: vm_mu_, then lock_ (a VmLink takes the vGPU's lock as it starts and ends).
   mutable Mutex vm_mu_;
@@ -148,6 +158,9 @@ class Host {
   void stop_guests();
 
   HostedVgpu* find(uint32_t id);
+  // The host display guest pipes can be put on; null without one (no direct flip).
+  DisplayLinks* links() { return links_.get(); }
+  const DisplayLinks* links() const { return links_.get(); }
   const std::vector<std::unique_ptr<HostedVgpu>>& vgpus() const { return hosted_; }
   const Gpu& gpu() const { return *gpu_; }
   // The vblank threads, for CPU accounting.
@@ -166,8 +179,10 @@ class Host {
   VblankLane& lane_of(const Vgpu& v);
   void vblank_loop(VblankLane& lane);
 
-  // Declaration order is teardown order reversed: the clocks outlive the GPU (its vGPUs leave
-  // them), the GPU outlives the hosted vGPUs (they detach from their Vgpu).
+  // Declaration order is teardown order reversed: the host display outlives everything (the
+  // destructor ends its links first), the clocks outlive the GPU (its vGPUs leave them), the GPU
+  // outlives the hosted vGPUs (they detach from their Vgpu).
+  std::unique_ptr<DisplayLinks> links_;
   std::vector<std::unique_ptr<VblankLane>> lanes_;
   std::unique_ptr<Gpu> gpu_;
   std::vector<std::unique_ptr<HostedVgpu>> hosted_;

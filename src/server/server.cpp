@@ -37,8 +37,6 @@ Status status_of(exporter::Errc e) {
   return Status::Again;
 }
 
-Packet reply_to(const Packet& req) { return proto::make_packet(req.header.type | proto::kReplyBit, req.header.seq, req.header.vgpu); }
-
 bool watch(int epoll, int fd, uint64_t tag) {
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -160,6 +158,7 @@ void Server::accept_clients() {
     ++stats_.connections;
     spdlog::info("client connected: pid {} uid {}", c->pid, c->uid);
     c->fd = std::move(fd);
+    c->id = next_client_id_++;
     const int key = c->fd.get();
     clients_[key] = std::move(c);
   }
@@ -215,7 +214,7 @@ Packet Server::handle(Client& c, Packet& req) {
     Packet r = reply_to(req);
     proto::HelloReply body;
     body.vgpus = static_cast<uint32_t>(host_.vgpus().size());
-    body.features = proto::kFeatureDamage;
+    body.features = proto::kFeatureDamage | (host_.links() ? proto::kFeatureDirectFlip : 0);
     r.append(body);
     return r;
   }
@@ -227,6 +226,7 @@ Packet Server::handle(Client& c, Packet& req) {
     case MsgType::List: return list(req);
     default: break;
   }
+  if (auto r = outputs_request(c, req)) return std::move(*r);
   HostedVgpu* hv = host_.find(req.header.vgpu);
   if (!hv) return proto::make_error(req.header, Status::NoEntry, fmt::format("no vGPU {}", req.header.vgpu));
   if (type == MsgType::AttachVm) {  // for the tool that starts the VM: no Open needed
@@ -360,6 +360,10 @@ void Server::drop(int fd) {
   Client& c = *it->second;
   for (auto [id, consumer] : c.opened)
     if (HostedVgpu* hv = host_.find(id)) hv->port().close(consumer);
+  // Consumer gone, output released (docs/protocol.md §3.10); the config's assignments stay.
+  if (DisplayLinks* links = host_.links())
+    if (const size_t n = links->release_owner(c.id))
+      spdlog::info("client pid {} ({}) went: {} output assignment(s) released", c.pid, c.name, n);
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
   spdlog::info("client pid {} ({}) disconnected", c.pid, c.name);
   clients_.erase(it);

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "proto/packet.h"
@@ -57,6 +58,7 @@ class Server {
     std::string name;  // from Hello, for logs
     int pid = 0, uid = 0;
     std::map<uint32_t, Opened> opened;
+    uint64_t id = 0;  // owner of the outputs it assigned (DisplayLinks): they go with it
   };
 
   Server(Host& host, ServerOptions opt) : host_(host), opt_(std::move(opt)) {}
@@ -68,12 +70,18 @@ class Server {
   proto::Packet handle_vgpu(proto::Packet& req, HostedVgpu& hv, ConsumerId consumer);
   proto::Packet list(const proto::Packet& req);
   proto::Packet damage(const proto::Packet& req, ConsumerPort& port, ConsumerId consumer);
+  // ListOutputs, AssignOutput, UnassignOutput (server_outputs.cpp); nullopt: another request.
+  std::optional<proto::Packet> outputs_request(const Client& c, const proto::Packet& req);
+  static proto::Packet reply_to(const proto::Packet& req) {
+    return proto::make_packet(req.header.type | proto::kReplyBit, req.header.seq, req.header.vgpu);
+  }
   void drop(int fd);
 
   Host& host_;
   ServerOptions opt_;
   UniqueFd listen_, epoll_, signal_, stop_;
   std::map<int, std::unique_ptr<Client>> clients_;
+  uint64_t next_client_id_ = 1;
   mutable Mutex stats_mu_;
   ServerStats stats_ GUARDED_BY(stats_mu_);
 };

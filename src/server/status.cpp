@@ -68,6 +68,8 @@ DaemonStatus StatusCollector::collect(const Host& host, const Server& server) {
   out.connections = ss.connections, out.requests = ss.requests, out.errors = ss.errors;
   out.malformed = ss.malformed, out.refused = ss.refused_connections;
   for (const auto& hv : host.vgpus()) out.vgpus.push_back(hv->published());
+  if (const DisplayLinks* l = host.links())
+    out.host_display = HostDisplayStatus{l->name(), l->outputs(), l->stats(), l->display_counters()};
   const auto now = now_();
   out.uptime_s = std::chrono::duration<double>(now - started_).count();
   const Locked lk(mu_);

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "directflip/pipe_link.h"
+#include "server/display_links.h"
 #include "events/event_hub.h"
 #include "exporter/exporter.h"
 #include "exporter/tearing.h"
@@ -50,6 +52,13 @@ struct VmStatus {
   std::string last_detach;                // "<reason>: <detail>"; empty before the first
 };
 
+// A vGPU's pipe on a host output (docs/direct-flip.md, The engine; PipeLink's counters).
+struct DirectFlipStatus {
+  std::string output;
+  char pipe = 'A';
+  directflip::LinkCounters counters;
+};
+
 struct VgpuStatus {
   uint32_t id = 0;
   std::string type, workload;
@@ -77,6 +86,15 @@ struct VgpuStatus {
   uint64_t late_vblanks = 0, missed_vblanks = 0;
   ViewerStatus vnc;
   std::optional<VmStatus> vm;  // only for guest = "qemu"
+  std::optional<DirectFlipStatus> direct_flip;  // only while its pipe is on a host output
+};
+
+// The host display guest pipes are put on (docs/direct-flip.md, In the daemon).
+struct HostDisplayStatus {
+  std::string name;  // "virtual", "card0"
+  std::vector<OutputStatus> outputs;
+  DisplayLinkStats links;
+  hostdisplay::CommitCounters commits;  // every commit made on it, the bring-ups' modesets included
 };
 
 struct DaemonStatus {
@@ -84,6 +102,7 @@ struct DaemonStatus {
   uint64_t clients = 0;  // connected now
   uint64_t connections = 0, requests = 0, errors = 0, malformed = 0, refused = 0;
   std::vector<VgpuStatus> vgpus;
+  std::optional<HostDisplayStatus> host_display;  // none: direct flip is off
   const VgpuStatus* find(uint32_t id) const;
 };
 

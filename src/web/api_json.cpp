@@ -57,6 +57,18 @@ json vnc_json(const server::ViewerStatus& v) {
           {"resizes", v.resizes}};
 }
 
+json direct_flip_json(const std::optional<server::DirectFlipStatus>& d) {
+  if (!d) return nullptr;  // on no output
+  const directflip::LinkCounters& c = d->counters;
+  return {{"output", d->output},           {"pipe", std::string(1, d->pipe)},
+          {"frames", c.frames},            {"commits", c.commits},
+          {"imports", c.imports},          {"refills", c.refills},
+          {"scaled_fallbacks", c.scaled_fallbacks}, {"bytes_copied", c.bytes_copied},
+          {"busy_deferrals", c.busy_deferrals},     {"superseded", c.superseded},
+          {"refused", c.refused},          {"failed_frames", c.failed_frames},
+          {"flips_shown", c.flips_shown}};
+}
+
 json summary(const server::VgpuStatus& v) {
   return {{"id", v.id}, {"type", v.type}, {"workload", v.workload}, {"state", v.state}};
 }
@@ -104,7 +116,31 @@ json vgpu_json(const server::VgpuStatus& v) {
                         {"detaches", named(v.vm->detaches)},
                         {"last_detach", v.vm->last_detach.empty() ? json(nullptr) : json(v.vm->last_detach)}}
                  : json(nullptr);
+  j["direct_flip"] = direct_flip_json(v.direct_flip);
   return j;
+}
+
+json outputs_json(const server::DaemonStatus& s) {
+  if (!s.host_display) return {{"available", false}, {"display", nullptr}, {"outputs", json::array()}};
+  const server::HostDisplayStatus& h = *s.host_display;
+  json outs = json::array();
+  for (const server::OutputStatus& o : h.outputs)
+    outs.push_back({{"name", o.name},
+                    {"connected", o.connected},
+                    {"crtc", o.crtc},
+                    {"mode", {{"width", o.width}, {"height", o.height}, {"refresh_mhz", o.refresh_mhz}}},
+                    {"vgpu", o.vgpu ? json{{"id", o.vgpu}, {"pipe", std::string(1, hw::letter(o.pipe))}, {"by_config", o.by_config}}
+                                    : json(nullptr)}});
+  const server::DisplayLinkStats& l = h.links;
+  const hostdisplay::CommitCounters& c = h.commits;
+  return {{"available", true},
+          {"display", h.name},
+          {"outputs", std::move(outs)},
+          {"requests", {{"assigns", l.assigns}, {"unassigns", l.unassigns}, {"released", l.released}, {"refused", l.refused}}},
+          {"flip_events", {{"routed", l.events}, {"unrouted", l.unrouted}}},
+          {"host_commits",
+           {{"tests", c.tests}, {"commits", c.commits}, {"refused", c.refused}, {"with_allow_modeset", c.with_allow_modeset},
+            {"async", c.async}, {"events", c.events}}}};
 }
 
 json vgpus_json(const server::DaemonStatus& s) {

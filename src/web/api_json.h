@@ -14,6 +14,9 @@ nlohmann::json daemon_json(const server::DaemonStatus& s);
 nlohmann::json vgpu_json(const server::VgpuStatus& v);
 // /api/vgpus: every vGPU in full, as an array.
 nlohmann::json vgpus_json(const server::DaemonStatus& s);
+// /api/outputs: the host display's outputs, the vGPU on each, its request and commit counters
+// ({"available": false, ...} without a host display).
+nlohmann::json outputs_json(const server::DaemonStatus& s);
 // The body of every /api error: {"error": {"status": N, "message": "..."}}.
 nlohmann::json error_json(int status, std::string_view message);
 

@@ -51,6 +51,7 @@ struct Dashboard::Impl {
 
   void routes() {
     http.Get("/api/daemon", [this](const httplib::Request&, httplib::Response& res) { send_json(res, daemon_json(status())); });
+    http.Get("/api/outputs", [this](const httplib::Request&, httplib::Response& res) { send_json(res, outputs_json(status())); });
     http.Get("/api/vgpus", [this](const httplib::Request&, httplib::Response& res) { send_json(res, vgpus_json(status())); });
     // Up to 9 digits keeps stoul in range; longer ids fall through to the 404 below anyway.
     http.Get(R"(/api/vgpus/(\d{1,9}))", [this](const httplib::Request& req, httplib::Response& res) {

@@ -2,6 +2,7 @@
 //   /                 the page (web_root: index.html, dashboard.js, noVNC under /novnc/)
 //   /api/daemon       daemon counters and the vGPU list (JSON)
 //   /api/vgpus        every vGPU in full; /api/vgpus/<id> one (404 JSON for an unknown id)
+//   /api/outputs      the host display's outputs and the vGPU on each (direct flip)
 //   /metrics          Prometheus text format
 // Anything else, or a request httplib cannot parse, gets a 4xx with a short reason; a bad
 // request only ever ends its own connection. Only GET and HEAD are served.

@@ -256,6 +256,47 @@ void viewer_metrics(Writer& w, const DaemonStatus& s) {
     w.per_vgpu(with_vnc, f.name, "counter", f.help, [&](const VgpuStatus& v) { return v.vnc.*f.field; });
 }
 
+// docs/viewers.md, "Direct flip": the host display, then the links of the vGPUs on an output.
+void direct_flip_metrics(Writer& w, const DaemonStatus& s) {
+  w.family("vgpud_direct_flip_available", "gauge", "1 when the daemon has a host display vGPU pipes can be put on.");
+  w.sample("vgpud_direct_flip_available", "", uint64_t{s.host_display.has_value()});
+  if (!s.host_display) return;
+  const server::HostDisplayStatus& h = *s.host_display;
+  w.family("vgpud_direct_flip_output_vgpu", "gauge", "The vGPU shown on each host output (0: none).");
+  for (const auto& o : h.outputs) w.sample("vgpud_direct_flip_output_vgpu", fmt::format("output=\"{}\"", escape_label(o.name)), uint64_t{o.vgpu});
+  const std::pair<std::string_view, std::string_view> totals[] = {
+      {"vgpud_direct_flip_assigns_total", "Pipes put on an output (config and clients)."},
+      {"vgpud_direct_flip_unassigns_total", "Pipes taken off an output by UnassignOutput."},
+      {"vgpud_direct_flip_released_total", "Assignments ended because their client disconnected."},
+      {"vgpud_direct_flip_refused_requests_total", "AssignOutput / UnassignOutput requests refused."},
+      {"vgpud_direct_flip_host_commits_total", "Commits the host display accepted."},
+      {"vgpud_direct_flip_host_refused_total", "Commits and tests the host display refused."},
+      {"vgpud_direct_flip_host_modesets_total", "Requests with ALLOW_MODESET (output bring-ups only, never a guest flip)."}};
+  const uint64_t values[] = {h.links.assigns, h.links.unassigns, h.links.released, h.links.refused,
+                             h.commits.commits, h.commits.refused, h.commits.with_allow_modeset};
+  for (size_t i = 0; i < std::size(totals); ++i) {
+    w.family(totals[i].first, "counter", totals[i].second);
+    w.sample(totals[i].first, "", values[i]);
+  }
+  DaemonStatus linked;  // only vGPUs on an output
+  for (const auto& v : s.vgpus)
+    if (v.direct_flip) linked.vgpus.push_back(v);
+  using L = directflip::LinkCounters;
+  const Field<L> fields[] = {
+      {"vgpud_direct_flip_frames_total", "Guest frames a state was built for.", &L::frames},
+      {"vgpud_direct_flip_commits_total", "Commits of the vGPU's planes the host accepted.", &L::commits},
+      {"vgpud_direct_flip_imports_total", "Planes shown from the guest's pages without a copy.", &L::imports},
+      {"vgpud_direct_flip_refills_total", "Planes shown from a refilled shadow.", &L::refills},
+      {"vgpud_direct_flip_scaled_fallbacks_total", "Frames composed and scaled (the host plane could not scale).", &L::scaled_fallbacks},
+      {"vgpud_direct_flip_bytes_copied_total", "Bytes copied into shadows.", &L::bytes_copied},
+      {"vgpud_direct_flip_busy_deferrals_total", "Commits refused busy, retried at the next page flip.", &L::busy_deferrals},
+      {"vgpud_direct_flip_refused_total", "The vGPU's commits the host refused otherwise.", &L::refused},
+      {"vgpud_direct_flip_failed_frames_total", "Guest frames that could not be decoded or fed.", &L::failed_frames},
+      {"vgpud_direct_flip_flips_shown_total", "Page-flip events of the vGPU's commits.", &L::flips_shown}};
+  for (const auto& f : fields)
+    w.per_vgpu(linked, f.name, "counter", f.help, [&](const VgpuStatus& v) { return v.direct_flip->counters.*f.field; });
+}
+
 }  // namespace
 
 std::string prometheus_text(const DaemonStatus& s) {
@@ -268,6 +309,7 @@ std::string prometheus_text(const DaemonStatus& s) {
   access_metrics(w, s);
   exporter_metrics(w, s);
   viewer_metrics(w, s);
+  direct_flip_metrics(w, s);
   return w.take();
 }
 

@@ -12,6 +12,7 @@
 
 #include "client/connection.h"
 #include "config/gpu_config.h"
+#include "outputs.h"
 #include "qemu_command.h"
 #include "report.h"
 #include "sim/demo.h"
@@ -150,6 +151,24 @@ int main(int argc, char** argv) {
   qemu->add_flag("--dry-run", qemu_opt.dry_run, "print the QEMU command, one argument a line, without asking vgpud (fd=3 stands for the socket)");
   qemu->add_option("command", qemu_opt.command, "the QEMU command, after --")->required();
 
+  // Direct flip (docs/protocol.md §3.10).
+  std::string df_socket = vgd::client::default_socket_path();
+  bool outputs_as_json = false;
+  uint32_t df_vgpu = 0;
+  std::string df_output, df_pipe = "A";
+  auto* outputs = app.add_subcommand("outputs", "list the host display's outputs and the vGPU on each (direct flip)");
+  outputs->add_option("--socket", df_socket, "vgpud's socket");
+  outputs->add_flag("--json", outputs_as_json, "print JSON");
+  auto* assign = app.add_subcommand("assign", "put a vGPU's pipe on a host output until Ctrl-C (direct flip)");
+  assign->add_option("--vgpu", df_vgpu, "the vGPU's id")->required();
+  assign->add_option("--output", df_output, "the output's name (vgpuctl outputs), e.g. Virtual-1")->required();
+  auto* unassign = app.add_subcommand("unassign", "take a vGPU's pipe off its host output");
+  unassign->add_option("--vgpu", df_vgpu, "the vGPU's id")->required();
+  for (auto* sub : {assign, unassign}) {
+    sub->add_option("--pipe", df_pipe, "the vGPU's pipe: A (default), B or C")->check(CLI::IsMember({"A", "B", "C"}));
+    sub->add_option("--socket", df_socket, "vgpud's socket");
+  }
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(verbose ? spdlog::level::info : spdlog::level::err);
 
@@ -163,6 +182,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (qemu->parsed()) return run_qemu(qemu_opt);
+  if (outputs->parsed()) return vgd::ctl::run_outputs(df_socket, outputs_as_json);
+  if (assign->parsed()) return vgd::ctl::run_assign(df_socket, df_vgpu, df_output, df_pipe[0]);
+  if (unassign->parsed()) return vgd::ctl::run_unassign(df_socket, df_vgpu, df_pipe[0]);
   if (run->parsed()) return run_display(run_gpu, run_opt, run_workloads, run_type, run_as_json);
   auto gpu = demo_gpu.make_gpu();
   if (!gpu) return fail(gpu.error());

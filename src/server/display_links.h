@@ -1,0 +1,111 @@
+// vgpud's host display and the vGPU pipes put on its outputs (docs/direct-flip.md, "In the
+// daemon"): it owns the HostDisplay (a virtual monitor or a KMS device), makes and ends each
+// assignment (a directflip::PipeLink, kept by the vGPU and used only under its lock), and runs the
+// thread that polls the display's event_fd and hands each page-flip event to the link whose CRTC
+// it names, under that vGPU's lock.
+//
+// Lock order (docs/design.md, "Ownership"): mu_ (the assignment table), then a vGPU's lock, then
+// the display's own leaf lock (SerializedDisplay). Nothing under a vGPU's lock takes mu_.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "config/daemon_config.h"
+#include "directflip/assign.h"
+#include "hostdisplay/host_display.h"
+#include "hostdisplay/virtual_monitor.h"
+#include "server/serialized_display.h"
+#include "util/expected.h"
+#include "util/thread_annotations.h"
+#include "util/unique_fd.h"
+
+namespace vgd::server {
+
+class HostedVgpu;
+
+// An output as ListOutputs and /api/outputs show it.
+struct OutputStatus {
+  std::string name;
+  bool connected = false;
+  uint32_t crtc = 0;  // the CRTC driving it (or that its assignment lights), 0: none
+  // The mode it shows, or would be lit with (its preferred); 0 when it lists none.
+  uint32_t width = 0, height = 0, refresh_mhz = 0;
+  uint32_t vgpu = 0;  // the vGPU on it, 0: none
+  hw::Pipe pipe = hw::Pipe::A;
+  bool by_config = false;  // assigned by [[vgpu]] direct_flip (stays until unassigned)
+};
+
+struct LinkRefusal {
+  enum class Why : uint8_t { UnknownOutput, OutputTaken, VgpuLinked, NotAssigned, Failed } why;
+  std::string message;
+};
+
+struct DisplayLinkStats {
+  uint64_t assigns = 0, unassigns = 0;
+  uint64_t released = 0;  // assignments ended because the client that made them went
+  uint64_t refused = 0;   // assign / unassign requests refused
+  uint64_t events = 0;    // page-flip events routed to a link
+  uint64_t unrouted = 0;  // page-flip events of a CRTC no link has (a link that just went)
+};
+
+class DisplayLinks {
+ public:
+  static constexpr uint64_t kConfigOwner = 0;  // owners > 0 are the server's clients
+
+  // The configured host display (backend Virtual or Kms), its event thread running.
+  static Expected<std::unique_ptr<DisplayLinks>, std::string> open(const HostDisplayConfig& cfg);
+  ~DisplayLinks();  // release_all()
+  DisplayLinks(const DisplayLinks&) = delete;
+  DisplayLinks& operator=(const DisplayLinks&) = delete;
+
+  std::string name() const { return display_.name(); }
+  // The virtual monitor, to watch what it scans out (null on KMS).
+  hostdisplay::VirtualMonitor* virtual_monitor() const { return vmon_; }
+  hostdisplay::CommitCounters display_counters() const { return display_.counters(); }
+
+  std::vector<OutputStatus> outputs() const EXCLUDES(mu_);
+  // Puts `pipe` of `hv` on `output` for `owner` (kConfigOwner, or a client whose disconnection
+  // ends it). Takes the vGPU's lock.
+  Expected<OutputStatus, LinkRefusal> assign(HostedVgpu& hv, hw::Pipe pipe, std::string_view output, uint64_t owner)
+      EXCLUDES(mu_);
+  // Ends the assignment of `pipe` of `hv`, whoever made it: planes off, the vGPU's flips its own
+  // again. Returns the output it was on.
+  Expected<std::string, LinkRefusal> unassign(HostedVgpu& hv, hw::Pipe pipe) EXCLUDES(mu_);
+  // The client `owner` went: its assignments end. Returns how many.
+  size_t release_owner(uint64_t owner) EXCLUDES(mu_);
+  // Shutdown, before any vGPU goes: every assignment ends and the event thread stops.
+  void release_all() EXCLUDES(mu_);
+  DisplayLinkStats stats() const EXCLUDES(mu_);
+
+ private:
+  struct Assignment {
+    HostedVgpu* hv = nullptr;
+    hw::Pipe pipe = hw::Pipe::A;
+    uint64_t owner = kConfigOwner;
+    directflip::OutputPlanes planes;
+  };
+  using Table = std::map<std::string, Assignment, std::less<>>;
+
+  DisplayLinks(std::unique_ptr<hostdisplay::HostDisplay> display, hostdisplay::VirtualMonitor* vmon, UniqueFd stop);
+  void event_loop();
+  void route(const std::vector<hostdisplay::FlipEvent>& events) EXCLUDES(mu_);
+  void end(Table::iterator it) REQUIRES(mu_);  // destroys the link under its vGPU's lock
+  OutputStatus describe(const hostdisplay::Resources& r, const hostdisplay::OutputInfo& o) const REQUIRES(mu_);
+
+  std::unique_ptr<hostdisplay::HostDisplay> owned_;
+  hostdisplay::VirtualMonitor* const vmon_;
+  mutable SerializedDisplay display_;  // every call to owned_ (the links' too) goes through it
+  mutable Mutex mu_;
+  Table assigned_ GUARDED_BY(mu_);  // by output name
+  DisplayLinkStats stats_ GUARDED_BY(mu_);
+  UniqueFd stop_;
+  std::thread thread_;  // last: started when everything else is set up
+};
+
+}  // namespace vgd::server

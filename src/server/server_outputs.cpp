@@ -1,0 +1,87 @@
+// Direct flip on the control protocol (docs/protocol.md §3.10): the host display's outputs, and
+// vGPU pipes put on them for as long as the client that asked stays connected.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "server/server.h"
+
+namespace vgd::server {
+namespace {
+
+using proto::MsgType;
+using proto::Packet;
+using proto::Status;
+
+proto::OutputEntry wire_output(const OutputStatus& o) {
+  proto::OutputEntry e;
+  std::memcpy(e.name, o.name.data(), std::min(sizeof e.name - 1, o.name.size()));
+  e.connected = o.connected ? 1 : 0;
+  e.width = o.width, e.height = o.height, e.refresh_mhz = o.refresh_mhz;
+  e.vgpu = o.vgpu;
+  e.pipe = hw::index(o.pipe);
+  e.flags = o.by_config ? proto::kOutputByConfig : 0;
+  return e;
+}
+
+Status status_of(LinkRefusal::Why w) {
+  switch (w) {
+    case LinkRefusal::Why::UnknownOutput:
+    case LinkRefusal::Why::NotAssigned: return Status::NoEntry;
+    case LinkRefusal::Why::OutputTaken:
+    case LinkRefusal::Why::VgpuLinked: return Status::Busy;
+    case LinkRefusal::Why::Failed: break;
+  }
+  return Status::Again;  // the display refused (no free plane, a failed bring-up): try later
+}
+
+}  // namespace
+
+std::optional<Packet> Server::outputs_request(const Client& c, const Packet& req) {
+  const auto type = static_cast<MsgType>(req.header.type);
+  if (type != MsgType::ListOutputs && type != MsgType::AssignOutput && type != MsgType::UnassignOutput) return std::nullopt;
+  DisplayLinks* links = host_.links();
+  if (!links)
+    return proto::make_error(req.header, Status::NotSupported,
+                             "this vgpud has no host display (direct flip is off: see [host_display] in docs/config.md)");
+  if (type == MsgType::ListOutputs) {
+    const auto outs = links->outputs();
+    Packet r = reply_to(req);
+    proto::OutputsReply body;
+    body.count = static_cast<uint32_t>(std::min(outs.size(), proto::kMaxOutputs));
+    const std::string name = links->name();
+    std::memcpy(body.display, name.data(), std::min(sizeof body.display - 1, name.size()));
+    r.append(body);
+    for (uint32_t i = 0; i < body.count; ++i) r.append(wire_output(outs[i]));
+    return r;
+  }
+  uint32_t pipe = 0;
+  proto::AssignRequest a;
+  proto::UnassignRequest u;
+  if (type == MsgType::AssignOutput ? !req.read(a) : !req.read(u))
+    return proto::make_error(req.header, Status::Protocol, fmt::format("request {} without its body", req.header.type));
+  pipe = type == MsgType::AssignOutput ? a.pipe : u.pipe;
+  if (pipe >= hw::kPipeCount) return proto::make_error(req.header, Status::Invalid, fmt::format("pipe {} is not 0 (A), 1 (B) or 2 (C)", pipe));
+  HostedVgpu* hv = host_.find(req.header.vgpu);
+  if (!hv) return proto::make_error(req.header, Status::NoEntry, fmt::format("no vGPU {}", req.header.vgpu));
+  const auto p = static_cast<hw::Pipe>(pipe);
+  if (type == MsgType::UnassignOutput) {
+    auto out = links->unassign(*hv, p);
+    if (!out) return proto::make_error(req.header, status_of(out.error().why), out.error().message);
+    spdlog::info("client pid {} ({}) took vGPU {} pipe {} off output {}", c.pid, c.name, hv->id(), hw::letter(p), *out);
+    return reply_to(req);
+  }
+  const std::string output(a.output, strnlen(a.output, sizeof a.output));
+  if (output.empty()) return proto::make_error(req.header, Status::Invalid, "AssignOutput names no output");
+  auto done = links->assign(*hv, p, output, c.id);
+  if (!done) return proto::make_error(req.header, status_of(done.error().why), done.error().message);
+  spdlog::info("client pid {} ({}) put vGPU {} pipe {} on output {} (until it disconnects)", c.pid, c.name, hv->id(),
+               hw::letter(p), output);
+  Packet r = reply_to(req);
+  r.append(wire_output(*done));
+  return r;
+}
+
+}  // namespace vgd::server
