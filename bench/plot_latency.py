@@ -252,7 +252,7 @@ elif kind == "dispatch":
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="lower left")
 elif kind == "directflip":
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(15, 6))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(15, 7.5))
     colours = {"directflip": "#37a", "composed": "#c73", "baseline": "#888"}
     for r in (r for r in rows if "latency" in r):
         d = r["latency"]
@@ -270,7 +270,7 @@ elif kind == "directflip":
     ax.set_ylabel("fraction of flips")
     ax.set_title("guest flip -> host page flip, 60 Hz", fontsize=10)
     ax.grid(True, alpha=0.25)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1))
     cpu = [r for r in rows if r["kind"] == "cpu"]
     names = [r["name"] for r in cpu] + ["baseline: memcpy 1080p"]
     p50 = [r["cpu"]["p50_us"] for r in cpu] + [data.get("memcpy_us", 0)]
@@ -279,12 +279,12 @@ elif kind == "directflip":
     ys = range(len(names))
     bx.barh(ys, p50, xerr=[[0] * len(p50), [b - a for a, b in zip(p50, p99)]],
             color=["#37a"] * len(cpu) + ["#888"], capsize=3)
-    for y, v, m in zip(ys, p99, mb):
-        bx.text(v, y, f"  {m:.2f} MB", va="center", fontsize=8)
+    for y, v, a, m in zip(ys, p99, p50, mb):
+        bx.text(v, y, f"  {a:.0f} us, {m:.2f} MB", va="center", fontsize=8)
     bx.set_yticks(list(ys))
     bx.set_yticklabels(names, fontsize=8)
     bx.invert_yaxis()
-    bx.set_xlabel("CPU per flip, us (bar p50, whisker p99; label: MB copied per flip)")
+    bx.set_xlabel("CPU per flip, us (bar p50, whisker p99; label: p50, MB copied per flip)")
     bx.set_title("the link's CPU per flip, 1080p host mode", fontsize=10)
     bx.grid(True, axis="x", alpha=0.25)
     fig.suptitle(f"direct flip on the VirtualMonitor (real clock)\n{subtitle}", fontsize=10)
