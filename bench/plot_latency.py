@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Plot a daemon_bench result file (bench-results/daemon-{latency,query,cpu,vnc,dispatch,vm,vm-drm}.json).
+"""Plot a daemon_bench or directflip_bench result file (bench-results/daemon-{latency,query,cpu,vnc,
+dispatch,vm,vm-drm}.json, bench-results/directflip.json).
 
 usage: plot_latency.py RESULTS.json PLOT.png
 
@@ -23,6 +24,10 @@ vm-drm:  our DRM driver in a QEMU VM: p50 and p99 of the atomic flip's legs (gue
          event, trap -> consumer event, event -> next flip) beside vgpu-guest's video flip ->
          event; VNC wire bytes per second for the console, a moving box and a /dev/fb0 band with damage hints
          offered and not; traps per atomic flip in the title.
+directflip: left, the CDF of guest flip -> host page-flip event (on screen and delivered, the
+         guest's vblank from the host's and from its own clock) beside the composed VNC path and a
+         bare 60 Hz timerfd from a random phase (dashed); right, CPU per flip (p50 bar, p99 whisker)
+         per feed path beside memcpy of one 1080p frame, with MB copied per flip on each bar.
 """
 import json
 import sys
@@ -246,6 +251,43 @@ elif kind == "dispatch":
     ax.set_title(f"{head}\n{subtitle}", fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="lower left")
+elif kind == "directflip":
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(15, 7.5))
+    colours = {"directflip": "#37a", "composed": "#c73", "baseline": "#888"}
+    for r in (r for r in rows if "latency" in r):
+        d = r["latency"]
+        if not d["n"]:
+            continue
+        pts = [(v / 1e3, q) for q, v in d["quantiles_us"]] + [(d["max_us"] / 1e3, 1.0)]
+        shown = "on screen" in r["name"]
+        ax.step([x for x, _ in pts], [y for _, y in pts], where="post", color=colours.get(r["kind"], "#444"),
+                linestyle="--" if r["kind"] == "baseline" else ("-" if shown or r["kind"] != "directflip" else ":"),
+                linewidth=1.6 if "one clock" in r["name"] or r["kind"] != "directflip" else 1.0,
+                label=f"{r['name']}: p50 {d['p50_us'] / 1e3:.1f}, p99 {d['p99_us'] / 1e3:.1f} ms")
+    p99s = [r["latency"]["p99_us"] / 1e3 for r in rows if "latency" in r and r["latency"]["n"]]
+    ax.set_xlim(0, 1.3 * max(p99s + [17]))  # the tails past the p99s run off the right edge
+    ax.set_xlabel("guest flip (PLANE_SURF write) -> ... (ms)")
+    ax.set_ylabel("fraction of flips")
+    ax.set_title("guest flip -> host page flip, 60 Hz", fontsize=10)
+    ax.grid(True, alpha=0.25)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    cpu = [r for r in rows if r["kind"] == "cpu"]
+    names = [r["name"] for r in cpu] + ["baseline: memcpy 1080p"]
+    p50 = [r["cpu"]["p50_us"] for r in cpu] + [data.get("memcpy_us", 0)]
+    p99 = [r["cpu"]["p99_us"] for r in cpu] + [data.get("memcpy_us", 0)]
+    mb = [r["bytes_per_flip"] / 1e6 for r in cpu] + [1920 * 1080 * 4 / 1e6]
+    ys = range(len(names))
+    bx.barh(ys, p50, xerr=[[0] * len(p50), [b - a for a, b in zip(p50, p99)]],
+            color=["#37a"] * len(cpu) + ["#888"], capsize=3)
+    for y, v, a, m in zip(ys, p99, p50, mb):
+        bx.text(v, y, f"  {a:.0f} us, {m:.2f} MB", va="center", fontsize=8)
+    bx.set_yticks(list(ys))
+    bx.set_yticklabels(names, fontsize=8)
+    bx.invert_yaxis()
+    bx.set_xlabel("CPU per flip, us (bar p50, whisker p99; label: p50, MB copied per flip)")
+    bx.set_title("the link's CPU per flip, 1080p host mode", fontsize=10)
+    bx.grid(True, axis="x", alpha=0.25)
+    fig.suptitle(f"direct flip on the VirtualMonitor (real clock)\n{subtitle}", fontsize=10)
 else:
     print(f"{src}: unknown benchmark kind {kind!r}")
     sys.exit(0)

@@ -103,6 +103,14 @@ void run_latency(const Options& o);  // latency.cpp
 void run_query(const Options& o);    // query.cpp
 void run_cpu(const Options& o);      // cpu.cpp
 void run_vnc(const Options& o);      // vnc.cpp
+// vnc.cpp's guest flip -> pixels in a libvncclient (a desktop guest on the daemon, the bench
+// flipping for it at random phases), which directflip_bench puts beside direct flip.
+struct FlipToPixels {
+  std::vector<int64_t> lat;  // ns
+  uint64_t timeouts = 0;
+  double period_ms = 0;      // the guest's refresh period
+};
+FlipToPixels measure_flip_to_pixels(double seconds, double warmup);
 void run_dispatch(const Options& o); // dispatch.cpp
 void run_vm(const Options& o);       // vm.cpp
 void run_vm_drm(const Options& o);   // vm_drm.cpp

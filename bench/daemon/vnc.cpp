@@ -29,11 +29,10 @@
 #include "viewers/vnc_stream.h"
 
 namespace vgd::daemon_bench {
-namespace {
 
 // --- flip → pixels -----------------------------------------------------------------------------
 
-void flip_latency(const Options& o, std::vector<std::string>& json) {
+FlipToPixels measure_flip_to_pixels(double seconds, double warmup) {
   Rig rig({1, Workload::Desktop, false});  // double-buffers its primary
   server::HostedVgpu& hv = *rig.host->vgpus()[0];
   const uint64_t surf_reg = hw::plane::reg(hw::Pipe::A, 1, hw::plane::kSurf);
@@ -52,12 +51,12 @@ void flip_latency(const Options& o, std::vector<std::string>& json) {
   auto stream = vnc_stream_for(rig.path, hv.id());
   RfbClient client(stream->port(), "raw");
   rig.host->stop_guests();  // from here on the bench is the guest
-  sleep_s(o.warmup);
+  sleep_s(warmup);
 
   std::mt19937 rng(42);
   std::vector<int64_t> lat;
   uint64_t timeouts = 0;
-  const int64_t end = now_ns() + static_cast<int64_t>(o.seconds * 1e9);
+  const int64_t end = now_ns() + static_cast<int64_t>(seconds * 1e9);
   for (uint32_t i = 1; now_ns() < end; ++i) {
     const uint32_t marker = (i * 0x9E3779B1u) & 0xFFFFFF;
     int64_t t0;
@@ -80,8 +79,16 @@ void flip_latency(const Options& o, std::vector<std::string>& json) {
       ++timeouts;
     std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 16'667)(rng)));
   }
-  const double period_ms = display::period_ns_for_mhz(hv.vgpu().display().refresh_mhz()) / 1e6;
-  const Dist d = summarize(lat);
+  return {std::move(lat), timeouts, display::period_ns_for_mhz(hv.vgpu().display().refresh_mhz()) / 1e6};
+}
+
+namespace {
+
+void flip_latency(const Options& o, std::vector<std::string>& json) {
+  const FlipToPixels f = measure_flip_to_pixels(o.seconds, o.warmup);
+  const double period_ms = f.period_ms;
+  const uint64_t timeouts = f.timeouts;
+  const Dist d = summarize(f.lat);
   std::printf("\n== vnc: guest flip -> pixels in a libvncclient (raw), 1080p (goal p50 <= %.1f ms = one vblank + 3 ms)\n",
               period_ms + 3);
   std::printf("%-34s %8s %9s %9s %9s %9s\n", "", "flips", "p50 ms", "p90 ms", "p99 ms", "max ms");

@@ -1,0 +1,43 @@
+// directflip_bench's rig: an in-process guest on a vGPU whose pipe a PipeLink puts on a
+// VirtualMonitor with its real 60 Hz clock (the set-up of tests/directflip_pipe_test.cpp), the
+// bench flipping for the guest at random phases and timing each flip to the host's page-flip
+// event; the link's thread CPU and counters per flip. directflip_bench.cpp prints and writes it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "guest/display.h"
+#include "hw/formats.h"
+
+namespace vgd::directflip_bench {
+
+inline constexpr int64_t kPeriod = 16'666'667;  // the monitor's 60 Hz: round(1e12 / 60000 mHz)
+inline constexpr uint32_t kW = 1920, kH = 1080;  // the monitor's mode
+
+struct Config {
+  std::string name;
+  guest::PixelFormat format = guest::PixelFormat::Xrgb8888;
+  hw::Tiling tiling = hw::Tiling::Linear;
+  guest::Mode mode = guest::kMode1920x1080at60;
+  bool imports = true, linear_rgb = false, damage = false;
+  bool own_clock = false;  // the guest's vblank from its own timer, else from the host's
+};
+
+struct Result {
+  // Per flip: write -> the vblank it latched at (the event's timestamp: on screen), write -> the
+  // event delivered to the owner (after the monitor composed the frame), the link's thread CPU.
+  std::vector<int64_t> shown, lat, cpu;
+  uint64_t flips = 0, timeouts = 0, bytes = 0, imports = 0, refills = 0, scaled = 0, commits = 0, busy = 0;
+  int64_t monitor_cpu = 0;  // the monitor's latching and composition, in all
+};
+
+// Arms a CLOCK_MONOTONIC timerfd at `at_ns` (absolute), then every `period_ns` (0: once).
+void arm(int fd, int64_t at_ns, int64_t period_ns = 0);
+
+// One guest on one monitor for `seconds` (after `warmup`), flipping its primary at random phases
+// of its frame, each flip once the one before is on screen.
+Result run(const Config& c, double seconds, double warmup, uint32_t seed);
+
+}  // namespace vgd::directflip_bench
