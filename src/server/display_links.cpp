@@ -152,6 +152,18 @@ std::vector<OutputStatus> DisplayLinks::outputs() const {
   return out;
 }
 
+std::vector<std::pair<std::string, uint32_t>> DisplayLinks::output_crtcs() const {
+  const hostdisplay::Resources r = display_.resources_copy();
+  std::vector<std::pair<std::string, uint32_t>> out;
+  for (const hostdisplay::OutputInfo& o : r.outputs) {
+    uint32_t crtc = o.crtc_id;
+    for (size_t i = 0; !crtc && i < r.crtcs.size(); ++i)
+      if (o.possible_crtcs & (1u << r.crtcs[i].index)) crtc = r.crtcs[i].id;
+    out.emplace_back(o.name, crtc);
+  }
+  return out;
+}
+
 Expected<OutputStatus, LinkRefusal> DisplayLinks::assign(HostedVgpu& hv, hw::Pipe pipe, std::string_view output, uint64_t owner) {
   const hostdisplay::Resources r = display_.resources_copy();
   const Locked lk(mu_);

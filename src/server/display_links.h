@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "config/daemon_config.h"
@@ -70,6 +71,9 @@ class DisplayLinks {
   hostdisplay::CommitCounters display_counters() const { return display_.counters(); }
 
   std::vector<OutputStatus> outputs() const EXCLUDES(mu_);
+  // Each output's name and the CRTC that scans it out now, or would (its first possible one):
+  // what a view of the outputs follows.
+  std::vector<std::pair<std::string, uint32_t>> output_crtcs() const;
   // Puts `pipe` of `hv` on `output` for `owner` (kConfigOwner, or a client whose disconnection
   // ends it). Takes the vGPU's lock.
   Expected<OutputStatus, LinkRefusal> assign(HostedVgpu& hv, hw::Pipe pipe, std::string_view output, uint64_t owner)

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "config/daemon_config.h"
+#include "monitor_views.h"
 #include "server/host.h"
 #include "server/server.h"
 #include "server/status.h"
@@ -71,6 +72,12 @@ int main(int argc, char** argv) {
       vnc.push_back(std::move(*s));
     }
   }
+  // What direct flip put on the virtual monitor's outputs, over VNC as well.
+  auto monitor_views = vgd::vgpud::MonitorViews::start(**host, cfg.vnc);
+  if (!monitor_views) {
+    fmt::print(stderr, "vgpud: {}\n", monitor_views.error());
+    return 1;
+  }
   // The dashboard (/, /api, /metrics): snapshots are taken on its HTTP threads.
   vgd::server::StatusCollector collector;
   std::unique_ptr<vgd::web::Dashboard> dashboard;
@@ -96,6 +103,7 @@ int main(int argc, char** argv) {
   (*host)->start_guests();
   const int rc = (*server)->run();
   dashboard.reset();  // no more status requests while the daemon winds down
+  monitor_views->reset();
   vnc.clear();  // their connections close now, with the loop gone (each waits at most a reply timeout)
   (*host)->stop_guests();
   return rc;
