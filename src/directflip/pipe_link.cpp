@@ -84,6 +84,7 @@ PipeLink::~PipeLink() {
 }
 
 void PipeLink::on_vblank(const display::VblankReport& report) {
+  views_.keep_only(vgpu_->ram_ref().get());  // a replaced RAM is not kept alive by its views
   const auto& r = report.pipes[hw::index(pipe_)];
   if (!r.active) return;
   for (Plane pl : {Plane::Primary, Plane::Sprite})
@@ -103,7 +104,10 @@ void PipeLink::on_vblank(const display::VblankReport& report) {
 void PipeLink::on_pipe_state(hw::Pipe p, bool active) {
   if (p != pipe_) return;
   shown_once_ = false;
-  if (!active) submit(planes_off());
+  if (!active) {
+    views_.clear();
+    submit(planes_off());
+  }
 }
 
 bool PipeLink::may_complete(const display::HeldFlip& f) {
@@ -163,12 +167,18 @@ Expected<Fed, std::string> PipeLink::feed_one(PlaneFeed& feed, const decode::Pla
     }
     case ShadowMode::Copy:
     case ShadowMode::Convert: {
-      auto view = fb::PlaneView::map(vgpu_->ram_ref(), p);
+      auto view = view_of(p);
       if (!view) return Unexpected(view.error());
-      return feed.refill(p, *view, plan.format.fourcc, dmg);
+      return feed.refill(p, **view, plan.format.fourcc, dmg);
     }
     default: return Unexpected(fmt::format("no way onto the host plane: {}", plan.reason));
   }
+}
+
+Expected<std::shared_ptr<const fb::PlaneView>, std::string> PipeLink::view_of(const decode::PlaneInfo& p) {
+  auto v = views_.get(vgpu_->ram_ref(), p.pages);
+  c_.surface_maps = views_.maps();
+  return v;
 }
 
 hostdisplay::PlaneState PipeLink::place(uint32_t plane, const Fed& f, int32_t x, int32_t y, uint32_t w, uint32_t h) const {
@@ -197,16 +207,15 @@ bool PipeLink::feed_pipe(Frame& f, const decode::PlaneInfo& primary, const decod
 
   bool cursor_composed = false;
   if (plan.primary.mode == ShadowMode::Compose) {
-    auto pv = fb::PlaneView::map(vgpu_->ram_ref(), primary);
-    std::optional<fb::PlaneView> sv, cv;
+    auto pv = view_of(primary);
+    std::shared_ptr<const fb::PlaneView> sv, cv;
     if (plan.sprite_composed && sprite)
-      if (auto v = fb::PlaneView::map(vgpu_->ram_ref(), *sprite)) sv.emplace(std::move(*v));
+      if (auto v = view_of(*sprite)) sv = std::move(*v);
     cursor_composed = plan.primary.scaled && cursor;  // its position is in the guest's pixels
     if (cursor_composed)
-      if (auto v = fb::PlaneView::map(vgpu_->ram_ref(), *cursor)) cv.emplace(std::move(*v));
+      if (auto v = view_of(*cursor)) cv = std::move(*v);
     if (!pv) return false;
-    hostdisplay::ComposeSources s{&primary, &*pv, sv ? sprite : nullptr, sv ? &*sv : nullptr,
-                                  cv ? cursor : nullptr, cv ? &*cv : nullptr};
+    hostdisplay::ComposeSources s{&primary, pv->get(), sv ? sprite : nullptr, sv.get(), cv ? cursor : nullptr, cv.get()};
     const uint32_t w = plan.primary.scaled ? mw : primary.width, h = plan.primary.scaled ? mh : primary.height;
     auto fed = primary_.compose(s, w, h);
     if (!fed) {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "directflip/assign.h"
+#include "directflip/mapping_cache.h"
 #include "directflip/plane_feed.h"
 #include "hostdisplay/shadow_plan.h"
 #include "display/display_engine.h"
@@ -50,6 +51,7 @@ struct LinkCounters {
   uint64_t flips_shown = 0;       // page-flip events of this link's commits
   uint64_t async_commits = 0;     // guest async primary flips committed async (kAsync): shown at once
   uint64_t async_fallbacks = 0;   // ... committed as ordinary flips instead: shown at the host's next vblank
+  uint64_t surface_maps = 0;      // guest surfaces mapped for a refill or composition (kept across frames)
 };
 
 class PipeLink final : private DisplayObserver, private display::FlipDoneGate {
@@ -110,6 +112,8 @@ class PipeLink final : private DisplayObserver, private display::FlipDoneGate {
   bool feed_cursor(Frame& f, const decode::PlaneInfo* cursor, const decode::PlaneInfo& primary);
   Expected<Fed, std::string> feed_one(PlaneFeed& feed, const decode::PlaneInfo& p, const hostdisplay::ShadowPlan& plan,
                                       const hostdisplay::Region& damage);
+  // The CPU view of p's pages, kept across frames (mapping_cache.h).
+  Expected<std::shared_ptr<const fb::PlaneView>, std::string> view_of(const decode::PlaneInfo& p);
   hostdisplay::PlaneState place(uint32_t plane, const Fed& f, int32_t x, int32_t y, uint32_t w, uint32_t h) const;
   // The primary showing a black buffer of the mode's size (empty if none could be made).
   std::vector<hostdisplay::PlaneState> black();
@@ -125,6 +129,7 @@ class PipeLink final : private DisplayObserver, private display::FlipDoneGate {
   hostdisplay::HostDisplay* display_;
   OutputPlanes planes_;
   PlaneFeed primary_, overlay_, cursor_;
+  MappingCache views_;  // of the guest surfaces refilled or composed from
   hostdisplay::BufferRef black_;
   // Guest sizes other than the mode's, and whether the primary plane scales them (TEST_ONLY).
   std::map<std::pair<uint32_t, uint32_t>, bool> scales_;  // guest size -> the plane scales it
