@@ -132,22 +132,39 @@ class WsRfbClient {
   std::string buf_;
 };
 
+// The stream's part, on its own thread until destroyed: admit newcomers and keep the whole
+// picture changing, so that every client always has a large update coming.
+class ChangingScreen {
+ public:
+  explicit ChangingScreen(viewers::RfbServer& rfb)
+      : thread_([this, &rfb] {
+          const uint32_t w = rfb.width(), h = rfb.height();
+          fb::Image pic{w, h, std::vector<uint32_t>(size_t{w} * h)};
+          for (uint32_t n = 0; !stop_; ++n) {
+            for (size_t i = 0; i < pic.px.size(); ++i) pic.px[i] = static_cast<uint32_t>(i * 2654435761u + n);
+            rfb.admit_clients();
+            rfb.update(pic, {viewers::Rect{0, 0, w, h}});
+            std::this_thread::sleep_for(5ms);
+          }
+        }) {}
+  ~ChangingScreen() {
+    stop_ = true;
+    thread_.join();
+  }
+  ChangingScreen(const ChangingScreen&) = delete;
+  ChangingScreen& operator=(const ChangingScreen&) = delete;
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
 TEST(VncWebSocket, BrowsersThatGoAwayMidUpdateLoseOnlyThemselves) {
   constexpr uint32_t kW = 1024, kH = 768;
   auto srv = viewers::RfbServer::start({"127.0.0.1", 0, "", "ws test"}, kW, kH, [] {});
   ASSERT_TRUE(srv) << srv.error();
   viewers::RfbServer& rfb = **srv;
-  // The stream's part, on one thread: admit newcomers, keep the whole picture changing.
-  std::atomic<bool> stop{false};
-  std::thread stream([&] {
-    fb::Image pic{kW, kH, std::vector<uint32_t>(size_t{kW} * kH)};
-    for (uint32_t n = 0; !stop; ++n) {
-      for (size_t i = 0; i < pic.px.size(); ++i) pic.px[i] = static_cast<uint32_t>(i * 2654435761u + n);
-      rfb.admit_clients();
-      rfb.update(pic, {viewers::Rect{0, 0, kW, kH}});
-      std::this_thread::sleep_for(5ms);
-    }
-  });
+  const ChangingScreen screen(rfb);
   for (int i = 0; i < 12; ++i) {
     WsRfbClient c(rfb.port());
     auto size = c.handshake();
@@ -163,8 +180,6 @@ TEST(VncWebSocket, BrowsersThatGoAwayMidUpdateLoseOnlyThemselves) {
   ASSERT_TRUE(size);
   ASSERT_TRUE(last.request_everything(size->first, size->second));
   EXPECT_TRUE(last.receive(size_t{kW} * kH * 4));
-  stop = true;
-  stream.join();
 }
 
 // The daemon stopping as browsers go away: the server's teardown and the clients' own endings
@@ -174,16 +189,7 @@ TEST(VncWebSocket, StoppingWhileBrowsersGoAwayFreesEachClientOnce) {
   for (int round = 0; round < 8; ++round) {
     auto srv = viewers::RfbServer::start({"127.0.0.1", 0, "", "ws test"}, kW, kH, [] {});
     ASSERT_TRUE(srv) << srv.error();
-    std::atomic<bool> stop{false};
-    std::thread stream([&, rfb = srv->get()] {
-      fb::Image pic{kW, kH, std::vector<uint32_t>(size_t{kW} * kH)};
-      for (uint32_t n = 0; !stop; ++n) {
-        for (size_t i = 0; i < pic.px.size(); ++i) pic.px[i] = static_cast<uint32_t>(i * 2654435761u + n);
-        rfb->admit_clients();
-        rfb->update(pic, {viewers::Rect{0, 0, kW, kH}});
-        std::this_thread::sleep_for(5ms);
-      }
-    });
+    auto screen = std::make_unique<ChangingScreen>(**srv);
     std::vector<std::unique_ptr<WsRfbClient>> clients;
     for (int i = 0; i < 3; ++i) {
       auto c = std::make_unique<WsRfbClient>((*srv)->port());
@@ -193,8 +199,7 @@ TEST(VncWebSocket, StoppingWhileBrowsersGoAwayFreesEachClientOnce) {
       ASSERT_TRUE(c->receive(64 * 1024));
       clients.push_back(std::move(c));
     }
-    stop = true;
-    stream.join();
+    screen.reset();
     for (auto& c : clients) c->reset();
     srv->reset();  // at once, while the clients' threads find their sockets reset
   }
