@@ -1,7 +1,6 @@
 // Pixels and cursors in libvncserver's terms. Private to the viewers layer.
 #pragma once
 
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -12,12 +11,9 @@ struct rfbCursor;
 
 namespace vgd::viewers {
 
-// The server format libvncserver sets up for 8 bits × 3 samples in 4 bytes on a little-endian
-// host: red in bits 0–7, green 8–15, blue 16–23 (fb::Image holds 0xAARRGGBB).
-static_assert(std::endian::native == std::endian::little);
-constexpr uint32_t to_server_pixel(uint32_t argb) {
-  return ((argb >> 16) & 0xFFu) | (argb & 0xFF00u) | ((argb & 0xFFu) << 16);
-}
+// The server format (rfb_server.cpp): XRGB8888, fb::Image's own order (0xAARRGGBB), with the
+// padding byte opaque for clients that copy pixels whole into an RGBA picture.
+constexpr uint32_t to_server_pixel(uint32_t argb) { return argb | 0xFF000000u; }
 void to_server_pixels(const uint32_t* argb, uint32_t* out, size_t n);
 
 // A rich cursor with its alpha (libvncserver blends with it when it draws the cursor into the

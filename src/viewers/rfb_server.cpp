@@ -24,14 +24,28 @@ extern "C" {
 namespace vgd::viewers {
 namespace {
 
-// 24 bits of colour in 32-bit pixels. libvncserver announces depth 32 for this layout, yet sends
-// ZRLE's 3-byte CPIXELs, which RFB allows only for depth <= 24: announce the depth the pixels
-// really have, so that a client following the spec reads what is sent.
-void set_depth_24(rfbScreenInfoPtr s) {
+// The format the framebuffer holds: XRGB8888 (red in bits 16–23, blue in 0–7), fb::Image's own
+// order and QEMU's VNC server's (docs/viewers.md, "Pixel format"). libvncserver's default for
+// 8 bits × 3 samples puts red in bits 0–7 and announces depth 32:
+//  * gtk-vnc clients whose local format matches the announced one exactly (gvnccapture's RGBA
+//    pixbuf matches red-at-0) fill ZRLE's solid tiles by copying the 3-byte CPIXEL as is, with
+//    an alpha of 0: those tiles come out transparent (white in most image viewers). With red at
+//    16 they convert every pixel and set alpha.
+//  * depth 32 with 3-byte CPIXELs breaks the spec (3 bytes only for depth <= 24): announce 24.
+void set_server_format(rfbScreenInfoPtr s) {
   s->serverFormat.depth = 24;
   s->depth = 24;
+  s->serverFormat.redShift = 16;
+  s->serverFormat.greenShift = 8;
+  s->serverFormat.blueShift = 0;
 }
-
+// rfbNewFramebuffer resets the server format to the default, then calls this for each client
+// while it still holds every client's send lock: putting ours back here, not only after it
+// returns, leaves no moment in which a client reads the new framebuffer in the default format.
+rfbBool translate_from_our_format(rfbClientPtr cl) {
+  set_server_format(cl->screen);
+  return rfbSetTranslateFunction(cl);
+}
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -124,7 +138,8 @@ Expected<std::unique_ptr<RfbServer>, std::string> RfbServer::start(const RfbOpti
   rfbScreenInfoPtr s = rfbGetScreen(nullptr, nullptr, static_cast<int>(width), static_cast<int>(height), 8, 3, 4);
   if (!s) return Unexpected(std::string("rfbGetScreen failed"));
   srv->screen_ = s;  // from here on the destructor cleans up
-  set_depth_24(s);
+  set_server_format(s);
+  s->setTranslateFunction = translate_from_our_format;
   srv->fb_ = std::make_unique<uint32_t[]>(size_t{width} * height);
   srv->width_ = width;
   srv->height_ = height;
@@ -246,7 +261,7 @@ void RfbServer::resize(const fb::Image& picture) {
   auto fresh = std::make_unique<uint32_t[]>(capacity);
   to_server_pixels(picture.px.data(), fresh.get(), size_t{w} * h);
   rfbNewFramebuffer(screen_, reinterpret_cast<char*>(fresh.get()), static_cast<int>(w), static_cast<int>(h), 8, 3, 4);
-  set_depth_24(screen_);  // rfbNewFramebuffer set the format again
+  set_server_format(screen_);  // rfbNewFramebuffer set the default format again
   fb_ = std::move(fresh);  // no client is sending from the old one: rfbNewFramebuffer waited
   width_ = w;
   height_ = h;
