@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -97,6 +98,47 @@ TEST_F(ServerTest, HelloMustComeFirstAndListNamesTheGuests) {
   EXPECT_STREQ(e[1].workload, "console");
   EXPECT_STREQ(e[2].workload, "video");
   EXPECT_EQ(list.header.seq, c.seq) << "replies echo the request's seq";
+}
+
+// The socket file: never a wider mode than 0660 whatever the umask, nothing but a leftover
+// socket replaced, and only our own socket removed at exit (docs/protocol.md §1).
+TEST_F(ServerTest, TheSocketFileIsExactly0660AndNothingElseAtItsPathIsTouched) {
+  const std::string other = path + ".second";
+  server::ServerOptions o;
+  o.socket_path = other;
+  o.handle_signals = false;
+  const auto mode_of = [](const std::string& p) {
+    struct stat st {};
+    return ::lstat(p.c_str(), &st) == 0 ? (st.st_mode & 07777) : ~0u;
+  };
+  for (mode_t mask : {mode_t{0}, mode_t{077}}) {
+    const mode_t was = ::umask(mask);
+    auto s = server::Server::create(*host, o);
+    ::umask(was);
+    ASSERT_TRUE(s.has_value()) << s.error();
+    EXPECT_EQ(mode_of(other), 0660u) << "with umask " << std::oct << mask;
+  }
+  ASSERT_FALSE(std::filesystem::exists(other)) << "the server did not remove its socket at exit";
+
+  // A file of the user's at the path: refused, saying so, and kept.
+  { std::ofstream(other) << "precious"; }
+  auto refused = server::Server::create(*host, o);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().find("is not a socket"), std::string::npos) << refused.error();
+  std::string kept;
+  std::getline(std::ifstream(other), kept);
+  EXPECT_EQ(kept, "precious");
+  std::filesystem::remove(other);
+
+  // A daemon whose socket was replaced by someone else's file leaves that file at exit.
+  {
+    auto s = server::Server::create(*host, o);
+    ASSERT_TRUE(s.has_value()) << s.error();
+    std::filesystem::remove(other);
+    std::ofstream(other) << "someone else's";
+  }
+  EXPECT_TRUE(std::filesystem::exists(other));
+  std::filesystem::remove(other);
 }
 
 TEST_F(ServerTest, QueryFollowsTheKernelRulesAndIdsStayStableAcrossFlips) {

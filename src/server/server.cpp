@@ -46,6 +46,27 @@ bool watch(int epoll, int fd, uint64_t tag) {
 
 std::string errno_text(const char* what) { return fmt::format("{}: {}", what, std::strerror(errno)); }
 
+// The socket's owner and its group (e.g. the viewer's) may connect (docs/protocol.md §1).
+constexpr mode_t kSocketMode = 0660;
+
+// What is at the socket's path before binding: nothing; a socket file nobody answers on (a
+// leftover of a daemon that died), which is replaced; a daemon answering, or anything but a
+// socket (the user's file, a directory, a link), which is an error and stays as it is.
+Expected<bool, std::string> replace_leftover(const std::string& path, const sockaddr_un& addr) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return true;
+    return Unexpected(fmt::format("{}: {}", path, std::strerror(errno)));
+  }
+  if (!S_ISSOCK(st.st_mode)) return Unexpected(fmt::format("{} exists and is not a socket: not replacing it", path));
+  UniqueFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0)
+    return Unexpected(fmt::format("another vgpud already serves {}", path));
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    return Unexpected(fmt::format("removing the leftover socket {}: {}", path, std::strerror(errno)));
+  return true;
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<Server>, std::string> Server::create(Host& host, ServerOptions opt) {
@@ -64,14 +85,17 @@ Expected<bool, std::string> Server::setup() {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   listen_.reset(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!listen_) return Unexpected(errno_text("socket"));
-  // A socket file nobody answers on is a leftover of a daemon that died: take its place.
-  UniqueFd probe(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-  if (::connect(probe.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0)
-    return Unexpected(fmt::format("another vgpud already serves {}", path));
-  ::unlink(path.c_str());
+  if (auto ok = replace_leftover(path, addr); !ok) return ok;
+  // Linux gives a UNIX socket's file the mode of the socket's own inode, less the umask, at bind:
+  // set it first, so the file never exists with a wider mode, whatever the umask.
+  if (::fchmod(listen_.get(), kSocketMode) != 0) return Unexpected(errno_text("fchmod of the socket"));
   if (::bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
     return Unexpected(fmt::format("bind {}: {}", path, std::strerror(errno)));
-  ::chmod(path.c_str(), 0660);  // the owner and its group (e.g. the viewer's) may connect
+  // Exactly 0660 now: a umask may have taken the group's bits, which its viewers need.
+  if (::chmod(path.c_str(), kSocketMode) != 0)
+    return Unexpected(fmt::format("chmod {} to {:o}: {}", path, kSocketMode, std::strerror(errno)));
+  struct stat bound {};
+  if (::lstat(path.c_str(), &bound) == 0) socket_inode_ = bound.st_ino;
   if (::listen(listen_.get(), 64) != 0) return Unexpected(errno_text("listen"));
 
   epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
@@ -96,7 +120,10 @@ Expected<bool, std::string> Server::setup() {
 
 Server::~Server() {
   while (!clients_.empty()) drop(clients_.begin()->first);
-  if (listen_) ::unlink(opt_.socket_path.c_str());
+  // Only our own socket file: another daemon may have taken the path since.
+  struct stat st {};
+  if (listen_ && ::lstat(opt_.socket_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) && st.st_ino == socket_inode_)
+    ::unlink(opt_.socket_path.c_str());
 }
 
 void Server::request_stop() {

@@ -6,6 +6,8 @@
 // before the loop looks at the others again.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -80,6 +82,7 @@ class Server {
   Host& host_;
   ServerOptions opt_;
   UniqueFd listen_, epoll_, signal_, stop_;
+  ino_t socket_inode_ = 0;  // our socket file's, so the destructor removes no one else's
   std::map<int, std::unique_ptr<Client>> clients_;
   uint64_t next_client_id_ = 1;
   mutable Mutex stats_mu_;
