@@ -40,6 +40,11 @@ struct OutputStatus {
   uint32_t vgpu = 0;  // the vGPU on it, 0: none
   hw::Pipe pipe = hw::Pipe::A;
   bool by_config = false;  // assigned by [[vgpu]] direct_flip (stays until unassigned)
+  // Where the daemon shows what it scans out (a virtual monitor's output over VNC, filled in by
+  // vgpud: docs/viewers.md): the VNC and websocket port, 0 for none (a KMS output has glass).
+  int view_port = 0;
+  uint32_t view_clients = 0;
+  uint64_t view_pictures = 0;  // pictures that changed what the view's clients have
 };
 
 struct LinkRefusal {

@@ -130,7 +130,11 @@ json outputs_json(const server::DaemonStatus& s) {
                     {"crtc", o.crtc},
                     {"mode", {{"width", o.width}, {"height", o.height}, {"refresh_mhz", o.refresh_mhz}}},
                     {"vgpu", o.vgpu ? json{{"id", o.vgpu}, {"pipe", std::string(1, hw::letter(o.pipe))}, {"by_config", o.by_config}}
-                                    : json(nullptr)}});
+                                    : json(nullptr)},
+                    // What it scans out over VNC (its websocket on the same port), null: no view.
+                    {"view", o.view_port ? json{{"vnc_port", o.view_port}, {"clients", o.view_clients},
+                                                {"pictures_sent", o.view_pictures}}
+                                         : json(nullptr)}});
   const server::DisplayLinkStats& l = h.links;
   const hostdisplay::CommitCounters& c = h.commits;
   return {{"available", true},
