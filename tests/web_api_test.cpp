@@ -110,6 +110,7 @@ TEST(WebApi, DirectFlipBlockAndOutputs) {
   o.view_port = 5951, o.view_clients = 2, o.view_pictures = 40;
   h.outputs = {o, kms};
   h.links.refused = 5;
+  h.links.renewed = 3;
   s.host_display = h;
   const json j = web::outputs_json(s);
   EXPECT_EQ(j.at("available"), true);
@@ -122,6 +123,7 @@ TEST(WebApi, DirectFlipBlockAndOutputs) {
   EXPECT_TRUE(j["outputs"][1].at("view").is_null()) << "no view: the page shows a status line";
   EXPECT_TRUE(j["outputs"][1].at("vgpu").is_null());
   EXPECT_EQ(j.at("requests").at("refused"), 5);
+  EXPECT_EQ(j.at("links_renewed"), (json{{"ram_replaced", 3}, {"failed", 0}})) << "links made anew: their RAM went";
 }
 
 TEST(WebApi, ErrorShape) {

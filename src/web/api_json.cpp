@@ -142,6 +142,7 @@ json outputs_json(const server::DaemonStatus& s) {
           {"outputs", std::move(outs)},
           {"requests", {{"assigns", l.assigns}, {"unassigns", l.unassigns}, {"released", l.released}, {"refused", l.refused}}},
           {"flip_events", {{"routed", l.events}, {"unrouted", l.unrouted}}},
+          {"links_renewed", {{"ram_replaced", l.renewed}, {"failed", l.renew_failed}}},
           {"host_commits",
            {{"tests", c.tests}, {"commits", c.commits}, {"refused", c.refused}, {"with_allow_modeset", c.with_allow_modeset},
             {"async", c.async}, {"events", c.events}}}};
