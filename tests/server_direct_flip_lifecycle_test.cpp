@@ -4,20 +4,25 @@
 // core, its loads and stores sent as BAR accesses, its RAM the memfd "QEMU" sent) lights its pipe
 // and the monitor shows its picture; a function-level reset turns the planes off and keeps the
 // assignment; a VM that leaves takes its RAM with it (nothing of it stays mapped) and the output
-// stays assigned, dark, until the next VM shows its own picture there.
+// stays assigned, dark, until the next VM shows its own picture there; a new RAM map while the
+// pipe is on shows the pipe again through the new map.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <string>
+#include <thread>
 
 #include "client/connection.h"
 #include "daemon_support.h"
 #include "guest/display.h"
 #include "guest/driver.h"
+#include "hw/pvinfo.h"
 #include "remote/pci_function.h"
 #include "remote_support.h"
 
@@ -100,10 +105,15 @@ struct VmGuest {
     ASSERT_EQ(driver.set_display_ready(true), guest::Error::None);
     guest::Surface s;
     ASSERT_EQ(display.create_surface(1024, 768, guest::PixelFormat::Xrgb8888, hw::Tiling::Linear, s), guest::Error::None);
-    auto* px = reinterpret_cast<uint32_t*>(ram->at(s.buffer.gpa, s.buffer.size));
-    ASSERT_NE(px, nullptr);
-    std::fill(px, px + s.buffer.size / 4, xrgb);
+    surface = s;
+    paint(xrgb);
     ASSERT_EQ(display.modeset(hw::Pipe::A, guest::kMode1024x768at60, s), guest::Error::None);
+  }
+  // Draws into the surface on screen, without a flip (and without damage hints).
+  void paint(uint32_t xrgb) {
+    auto* px = reinterpret_cast<uint32_t*>(ram->at(surface.buffer.gpa, surface.buffer.size));
+    ASSERT_NE(px, nullptr);
+    std::fill(px, px + surface.buffer.size / 4, xrgb);
   }
 
   FakeQemu* q;
@@ -112,6 +122,7 @@ struct VmGuest {
   SleepIdle idle;
   guest::Driver driver;
   guest::Display display;
+  guest::Surface surface;
 };
 
 bool all_of(const std::shared_ptr<const fb::Image>& img, uint32_t xrgb) {
@@ -152,12 +163,16 @@ class DirectFlipLifecycleTest : public ::testing::Test {
   }
   uint32_t vgpu_on_output() { return links->outputs().at(0).vgpu; }
   bool vm_attached() { return daemon.host->find(kVm)->vm_attached(); }
-  // A VM attaches, sends its RAM (one flat section, as after the BIOS) and places BAR0.
-  FakeQemu attach(VmRam& ram) {
+  // A VM attaches and sends its RAM: one flat section, as after the BIOS, or as QEMU's pc machine
+  // sends it at boot ([0, 768 KiB) and [1 MiB, size), a hole between).
+  FakeQemu attach(VmRam& ram, bool boot_map = false) {
     auto sock = conn->attach_vm(kVm);
     EXPECT_TRUE(sock) << sock.error().message;
     FakeQemu q(std::move(*sock));
-    q.send(remote::mpqemu::SyncSysmem{{{Gpa(0), ram.size(), 0}}}, {ram.fd()});
+    if (boot_map)
+      q.send(remote::mpqemu::SyncSysmem{{{Gpa(0), 0xc0000, 0}, {Gpa(kMiB), ram.size() - kMiB, kMiB}}}, {ram.fd(), ram.fd()});
+    else
+      q.send(remote::mpqemu::SyncSysmem{{{Gpa(0), ram.size(), 0}}}, {ram.fd()});
     return q;
   }
 
@@ -206,6 +221,29 @@ TEST_F(DirectFlipLifecycleTest, AResetKeepsTheOutputAndAVmThatLeavesTakesItsRamW
     const auto st = daemon.host->find(kVm)->published();
     return st.direct_flip && st.direct_flip->output == "Virtual-1" && st.direct_flip->counters.imports > 0;
   })) << "the second VM's pages, without a copy";
+}
+
+// QEMU sends a map of another layout while the pipe is on (the BIOS done: one section instead of
+// the boot map's two): the link is made anew and puts the running pipe up again by itself, read
+// through the new map. The guest drew a new colour meanwhile without flipping, so only a frame
+// the new link built shows it (the old one, seeing neither a flip nor damage, would not commit).
+TEST_F(DirectFlipLifecycleTest, ANewRamMapWhileThePipeIsOnShowsThePipeAgainFromTheNewMap) {
+  constexpr uint32_t kBefore = 0x305070, kDrawnSince = 0xa0c020;
+  VmRam ram("df-lifecycle-vm-map", 64 * kMiB);
+  FakeQemu q = attach(ram, /*boot_map=*/true);
+  VmGuest g(q, ram, daemon.host->gpu().geometry());
+  g.boot_and_show(kBefore);
+  ASSERT_TRUE(eventually([&] { return all_of(screen(), kBefore); }));
+  g.paint(kDrawnSince);
+  q.send(remote::mpqemu::SyncSysmem{{{Gpa(0), ram.size(), 0}}}, {ram.fd()});
+  EXPECT_TRUE(eventually([&] { return links->stats().renewed == 1; })) << "a new layout: the link made anew";
+  EXPECT_TRUE(eventually([&] { return all_of(screen(), kDrawnSince); }))
+      << "the pipe shown again through the new map, not " << std::hex << (screen() ? screen()->px.at(0) : 0);
+  EXPECT_EQ(vgpu_on_output(), kVm);
+  // The same map again changes nothing (QEMU resends its map many times per boot).
+  q.send(remote::mpqemu::SyncSysmem{{{Gpa(0), ram.size(), 0}}}, {ram.fd()});
+  EXPECT_EQ(q.bar_read(kBar0 + hw::kPvinfoOffset + hw::pv::kMagic, 8), hw::kPvinfoMagic) << "handled in order";
+  EXPECT_EQ(links->stats().renewed, 1u);
 }
 
 }  // namespace

@@ -126,8 +126,10 @@ void HostedVgpu::set_link(std::unique_ptr<directflip::PipeLink> link, std::strin
 
 void HostedVgpu::renew_link() {
   if (!link_ || !link_owner_) return;
+  // Every frame it built was committed, deferred, refused or failed (and a view counts when
+  // made): with none of these it holds nothing of any RAM and stays as it is.
   const directflip::LinkCounters& c = link_->counters();
-  if (c.frames == 0 && c.failed_frames == 0 && c.surface_maps == 0) return;  // it has read no RAM
+  if ((c.frames | c.busy_deferrals | c.refused | c.failed_frames | c.surface_maps) == 0) return;
   directflip::OutputPlanes planes = link_->planes();
   planes.needs_bringup = false;  // the link it replaces lit the output, which stays lit
   const hw::Pipe pipe = link_->pipe();
