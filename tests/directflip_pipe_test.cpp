@@ -158,6 +158,30 @@ TEST_F(DirectFlipPipeTest, GuestPipeOffTurnsTheHostPlanesOffWithoutAModeset) {
   EXPECT_EQ(mon->counters().with_allow_modeset, 1u);
 }
 
+// A link made while another's commit on its CRTC is still pending (the daemon makes a link anew
+// when its vGPU's RAM is replaced: the old one's planes-off waits for the host's vblank): its
+// first frame meets EBUSY and no page-flip event of its own follows, so the next guest vblank
+// sends it, though the guest changed nothing.
+TEST_F(DirectFlipPipeTest, AFrameDeferredBehindAnotherLinksCommitGoesOutAtTheNextVblank) {
+  boot();
+  g->vgpu().vblank();
+  host_vblank();
+  directflip::OutputPlanes planes = link->planes();
+  planes.needs_bringup = false;  // lit, and it stays lit
+  link.reset();                  // planes off: pending until the monitor's next vblank
+  auto l = PipeLink::create(g->vgpu(), Pipe::A, *mon, planes);
+  ASSERT_TRUE(l) << l.error();
+  link = std::move(*l);
+  g->vgpu().vblank();  // the new link's first frame: EBUSY
+  EXPECT_EQ(link->counters().busy_deferrals, 1u);
+  host_vblank();       // the old link's planes off latch: black, and no event for this link
+  g->vgpu().vblank();  // nothing new from the guest: the deferred frame goes out
+  host_vblank();
+  std::string where;
+  EXPECT_EQ(mismatches(0, &where), 0u) << where;
+  EXPECT_EQ(link->counters().commits, 1u);
+}
+
 TEST_F(DirectFlipPipeTest, WithoutTheLinkTheVgpuCompletesFlipsAtItsOwnVblank) {
   boot();
   g->vgpu().vblank();

@@ -176,7 +176,7 @@ TEST(Metrics, DirectFlipSeriesForTheHostDisplayAndTheVgpusOnIt) {
   one.name = "Virtual-1", one.vgpu = 2;
   two.name = "Virtual-2";
   h.outputs = {one, two};
-  h.links.assigns = 3, h.links.released = 1, h.links.refused = 4;
+  h.links.assigns = 3, h.links.released = 1, h.links.refused = 4, h.links.renewed = 5;
   h.commits.commits = 500, h.commits.with_allow_modeset = 2;
   s.host_display = h;
   s.vgpus[1].direct_flip = server::DirectFlipStatus{"Virtual-1", 'A', {}};
@@ -190,6 +190,8 @@ TEST(Metrics, DirectFlipSeriesForTheHostDisplayAndTheVgpusOnIt) {
   EXPECT_EQ(e.value("vgpud_direct_flip_assigns_total", {}), 3);
   EXPECT_EQ(e.value("vgpud_direct_flip_released_total", {}), 1);
   EXPECT_EQ(e.value("vgpud_direct_flip_refused_requests_total", {}), 4);
+  EXPECT_EQ(e.value("vgpud_direct_flip_renewed_total", {}), 5);
+  EXPECT_EQ(e.value("vgpud_direct_flip_renew_failed_total", {}), 0);
   EXPECT_EQ(e.value("vgpud_direct_flip_host_modesets_total", {}), 2);
   EXPECT_EQ(e.value("vgpud_direct_flip_imports_total", Labels{{"vgpu", "2"}}), 42);
   EXPECT_EQ(e.value("vgpud_direct_flip_flips_shown_total", Labels{{"vgpu", "2"}}), 40);

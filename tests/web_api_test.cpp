@@ -105,16 +105,25 @@ TEST(WebApi, DirectFlipBlockAndOutputs) {
   server::OutputStatus o;
   o.name = "Virtual-1", o.connected = true, o.crtc = 32, o.width = 1920, o.height = 1080, o.refresh_mhz = 60000;
   o.vgpu = 1, o.by_config = true;
-  h.outputs = {o};
+  server::OutputStatus kms;  // an output without a view (a card's: it has glass)
+  kms.name = "HDMI-A-1";
+  o.view_port = 5951, o.view_clients = 2, o.view_pictures = 40;
+  h.outputs = {o, kms};
   h.links.refused = 5;
+  h.links.renewed = 3;
   s.host_display = h;
   const json j = web::outputs_json(s);
   EXPECT_EQ(j.at("available"), true);
   EXPECT_EQ(j.at("display"), "virtual");
-  ASSERT_EQ(j.at("outputs").size(), 1u);
+  ASSERT_EQ(j.at("outputs").size(), 2u);
   EXPECT_EQ(j["outputs"][0].at("mode"), (json{{"width", 1920}, {"height", 1080}, {"refresh_mhz", 60000}}));
   EXPECT_EQ(j["outputs"][0].at("vgpu"), (json{{"id", 1}, {"pipe", "A"}, {"by_config", true}}));
+  // Where the page connects its noVNC view of the output (websocket on the VNC port).
+  EXPECT_EQ(j["outputs"][0].at("view"), (json{{"vnc_port", 5951}, {"clients", 2}, {"pictures_sent", 40}}));
+  EXPECT_TRUE(j["outputs"][1].at("view").is_null()) << "no view: the page shows a status line";
+  EXPECT_TRUE(j["outputs"][1].at("vgpu").is_null());
   EXPECT_EQ(j.at("requests").at("refused"), 5);
+  EXPECT_EQ(j.at("links_renewed"), (json{{"ram_replaced", 3}, {"failed", 0}})) << "links made anew: their RAM went";
 }
 
 TEST(WebApi, ErrorShape) {

@@ -89,6 +89,13 @@ void PipeLink::on_vblank(const display::VblankReport& report) {
   if (!r.active) return;
   for (Plane pl : {Plane::Primary, Plane::Sprite})
     if (r.latched & display::plane_bit(pl)) ++latches_[slot(pl)];
+  if (deferred_ && in_flight_.empty()) {
+    // Deferred (EBUSY) behind a commit that was not this link's (the link it replaced turning
+    // its planes off): no page-flip event of ours will send it, so each vblank tries again.
+    Frame d = std::move(*deferred_);
+    deferred_.reset();
+    submit(std::move(d));
+  }
   if (shown_once_ && !(r.latched | r.async | r.damaged())) return;
   auto f = build(r);
   if (!f) {

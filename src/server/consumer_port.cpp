@@ -57,6 +57,7 @@ void ConsumerPort::follow_ram(bool layout_changed) {
   if (shadows_) shadows_->set_ram(ram, layout_changed);
   // tearing = hold: the buffers a held flip waited for are gone with the old layout.
   if (layout_changed) vgpu_->retry_held_flips();
+  if (ram_follower_) ram_follower_(layout_changed);
 }
 
 ConsumerPort::Consumer* ConsumerPort::find(ConsumerId c) {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -78,6 +79,10 @@ class ConsumerPort {
 
   // With the vGPU's lock held (the status publisher).
   PortCounters counters() const REQUIRES(lock_);
+  // Told, under the vGPU's lock, after the port followed a RAM replacement (the vGPU's direct-flip
+  // link follows it too: HostedVgpu). One follower; empty: none.
+  using RamFollower = std::function<void(bool layout_changed)>;
+  void set_ram_follower(RamFollower f) REQUIRES(lock_) { ram_follower_ = std::move(f); }
   // The exporter, for tests and benchmarks that look inside (with the vGPU's lock held).
   const exporter::Exporter& exporter() const REQUIRES(lock_) { return exporter_; }
   events::VgpuEvents& events() REQUIRES(lock_) { return events_; }
@@ -110,6 +115,7 @@ class ConsumerPort {
   const std::unique_ptr<exporter::HoldGate> gate_ PT_GUARDED_BY(lock_);
   std::map<ConsumerId, Consumer> consumers_ GUARDED_BY(lock_);
   ConsumerId next_id_ GUARDED_BY(lock_) = 1;
+  RamFollower ram_follower_ GUARDED_BY(lock_);
 };
 
 }  // namespace vgd::server

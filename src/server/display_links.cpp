@@ -194,7 +194,7 @@ Expected<OutputStatus, LinkRefusal> DisplayLinks::assign(HostedVgpu& hv, hw::Pip
     const Locked v(hv.lock());
     auto link = directflip::PipeLink::create(hv.vgpu(), pipe, display_, *planes);
     if (!link) return refuse(Why::Failed, fmt::format("vGPU {} on output {}: {}", hv.id(), output, link.error()));
-    hv.set_link(std::move(*link), std::string(output));
+    hv.set_link(std::move(*link), std::string(output), this);
   }
   ++stats_.assigns;
   assigned_[std::string(output)] = Assignment{&hv, pipe, owner, *planes};
@@ -207,7 +207,7 @@ void DisplayLinks::end(Table::iterator it) {
   HostedVgpu& hv = *it->second.hv;
   {
     const Locked v(hv.lock());
-    hv.set_link(nullptr, {});  // planes off, gate and observer removed
+    hv.set_link(nullptr, {}, nullptr);  // planes off, gate and observer removed
   }
   spdlog::info("direct flip: vGPU {} pipe {} off output {}", hv.id(), hw::letter(it->second.pipe), it->first);
   assigned_.erase(it);
@@ -256,7 +256,10 @@ void DisplayLinks::release_all() {
 
 DisplayLinkStats DisplayLinks::stats() const {
   const Locked lk(mu_);
-  return stats_;
+  DisplayLinkStats s = stats_;
+  s.renewed = renewed_.load(std::memory_order_relaxed);
+  s.renew_failed = renew_failed_.load(std::memory_order_relaxed);
+  return s;
 }
 
 }  // namespace vgd::server

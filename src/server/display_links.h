@@ -8,6 +8,7 @@
 // the display's own leaf lock (SerializedDisplay). Nothing under a vGPU's lock takes mu_.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -40,6 +41,11 @@ struct OutputStatus {
   uint32_t vgpu = 0;  // the vGPU on it, 0: none
   hw::Pipe pipe = hw::Pipe::A;
   bool by_config = false;  // assigned by [[vgpu]] direct_flip (stays until unassigned)
+  // Where the daemon shows what it scans out (a virtual monitor's output over VNC, filled in by
+  // vgpud: docs/viewers.md): the VNC and websocket port, 0 for none (a KMS output has glass).
+  int view_port = 0;
+  uint32_t view_clients = 0;
+  uint64_t view_pictures = 0;  // pictures that changed what the view's clients have
 };
 
 struct LinkRefusal {
@@ -53,6 +59,9 @@ struct DisplayLinkStats {
   uint64_t refused = 0;   // assign / unassign requests refused
   uint64_t events = 0;    // page-flip events routed to a link
   uint64_t unrouted = 0;  // page-flip events of a CRTC no link has (a link that just went)
+  // Links made anew on their output because their vGPU's RAM was replaced (a VM left or came, or
+  // sent a new map: HostedVgpu::renew_link), and those that could not be (the output then dark).
+  uint64_t renewed = 0, renew_failed = 0;
 };
 
 class DisplayLinks {
@@ -87,6 +96,11 @@ class DisplayLinks {
   void release_all() EXCLUDES(mu_);
   DisplayLinkStats stats() const EXCLUDES(mu_);
 
+  // Where links commit (every call serialised): for a link made anew under its vGPU's lock.
+  hostdisplay::HostDisplay& display() { return display_; }
+  // A link made anew by its vGPU, under that vGPU's lock (so without mu_, which comes before it).
+  void count_renewal(bool failed) { (failed ? renew_failed_ : renewed_).fetch_add(1, std::memory_order_relaxed); }
+
  private:
   struct Assignment {
     HostedVgpu* hv = nullptr;
@@ -108,6 +122,7 @@ class DisplayLinks {
   mutable Mutex mu_;
   Table assigned_ GUARDED_BY(mu_);  // by output name
   DisplayLinkStats stats_ GUARDED_BY(mu_);
+  std::atomic<uint64_t> renewed_{0}, renew_failed_{0};
   UniqueFd stop_;
   std::thread thread_;  // last: started when everything else is set up
 };

@@ -73,6 +73,11 @@ HostedVgpu::HostedVgpu(Vgpu& v, const VgpuSpec& spec, const exporter::ExporterOp
     on_tick(deadline);
     due.push_back(this);
   });
+  // The port shares lock_, held here (the analysis cannot tell the two references apart); the
+  // follower runs inside replace_ram, under lock_.
+  [this]() NO_THREAD_SAFETY_ANALYSIS {
+    port_.set_ram_follower([this](bool) NO_THREAD_SAFETY_ANALYSIS { renew_link(); });
+  }();
   if (!spec.vm()) {
     idle_ = std::make_unique<InterruptIdle>(UniqueFd(::dup(msi_.fd())), abandon);
     v.set_interrupt_sink(&msi_);
@@ -112,9 +117,34 @@ HostedVgpu::~HostedVgpu() {
   vgpu_->set_interrupt_sink(nullptr);
 }
 
-void HostedVgpu::set_link(std::unique_ptr<directflip::PipeLink> link, std::string output) {
+void HostedVgpu::set_link(std::unique_ptr<directflip::PipeLink> link, std::string output, DisplayLinks* links) {
   link_ = std::move(link);
   link_output_ = std::move(output);
+  link_owner_ = links;
+  publish(0, 0);
+}
+
+void HostedVgpu::renew_link() {
+  if (!link_ || !link_owner_) return;
+  // Every frame it built was committed, deferred, refused or failed (and a view counts when
+  // made): with none of these it holds nothing of any RAM and stays as it is.
+  const directflip::LinkCounters& c = link_->counters();
+  if ((c.frames | c.busy_deferrals | c.refused | c.failed_frames | c.surface_maps) == 0) return;
+  directflip::OutputPlanes planes = link_->planes();
+  planes.needs_bringup = false;  // the link it replaces lit the output, which stays lit
+  const hw::Pipe pipe = link_->pipe();
+  link_.reset();  // planes off: its imports and views of the old RAM go with it
+  auto fresh = directflip::PipeLink::create(*vgpu_, pipe, link_owner_->display(), planes);
+  link_owner_->count_renewal(!fresh);
+  if (fresh) {
+    link_ = std::move(*fresh);
+    spdlog::info("direct flip: vGPU {} pipe {}: guest RAM replaced, its link on output {} made anew (nothing of the "
+                 "old RAM kept)", id_, hw::letter(pipe), link_output_);
+  } else {
+    spdlog::error("direct flip: vGPU {} pipe {}: guest RAM replaced and its link on output {} could not be made "
+                  "anew: {}; the output stays dark until the vGPU is unassigned and assigned again",
+                  id_, hw::letter(pipe), link_output_, fresh.error());
+  }
   publish(0, 0);
 }
 

@@ -81,10 +81,12 @@ class HostedVgpu {
   Expected<UniqueFd, AttachError> attach_vm() EXCLUDES(vm_mu_, lock_, vm_info_mu_);
   bool vm_attached() const { return vm_attached_.load(std::memory_order_acquire); }
 
-  // Its pipe on a host output (docs/direct-flip.md): set and ended by DisplayLinks, used by the
-  // event thread, all under lock_. Null: none. Setting null destroys the link (planes off).
+  // Its pipe on a host output (docs/direct-flip.md): set and ended by `links`, used by the event
+  // thread, all under lock_. Null: none. Setting null destroys the link (planes off). When the
+  // vGPU's RAM is replaced (a VM leaves or comes, or sends a new map) a link that has read the
+  // old RAM is made anew on the same output and planes (renew_link).
   directflip::PipeLink* link() REQUIRES(lock_) { return link_.get(); }
-  void set_link(std::unique_ptr<directflip::PipeLink> link, std::string output) REQUIRES(lock_);
+  void set_link(std::unique_ptr<directflip::PipeLink> link, std::string output, DisplayLinks* links) REQUIRES(lock_);
 
   // The protocol's view of the vGPU (List).
   proto::VgpuEntry describe() const REQUIRES(lock_);
@@ -106,6 +108,11 @@ class HostedVgpu {
   VgpuStatus read_status() const REQUIRES(lock_);
   std::optional<VmStatus> vm_status() const EXCLUDES(vm_info_mu_);
   void vm_detached(const remote::Detach& d) EXCLUDES(vm_info_mu_);  // on the session's thread
+  // The vGPU's RAM was replaced (the port's RAM follower, inside Vgpu::replace_ram): the link's
+  // cached imports and views of the old RAM would keep it mapped (a VM that left keeps its
+  // memory) and, should a new RAM land where the old one was, could show its stale pages. The
+  // link is destroyed (planes off) and made again on the same planes: the assignment stays.
+  void renew_link() REQUIRES(lock_);
   // For whoever guards its uses with lock_ itself (a VmLink takes it before every access).
   Vgpu& vgpu_for_lock_holders() const NO_THREAD_SAFETY_ANALYSIS { return *vgpu_; }
   PortCounters port_counters() const REQUIRES(lock_);
@@ -137,6 +144,7 @@ class HostedVgpu {
   // After the vGPU and lock_ it uses, so destroyed before them (~HostedVgpu ends it first anyway).
   std::unique_ptr<directflip::PipeLink> link_ GUARDED_BY(lock_);
   std::string link_output_ GUARDED_BY(lock_);
+  DisplayLinks* link_owner_ GUARDED_BY(lock_) = nullptr;  // the display the link commits to
   // Last, so destroyed first: the link's session thread, as it ends, uses everything above.
   // Lock order: vm_mu_, then lock_ (a VmLink takes the vGPU's lock as it starts and ends).
   mutable Mutex vm_mu_;

@@ -72,6 +72,7 @@ void MonitorStream::offer(std::shared_ptr<const fb::Image> picture) {
 }
 
 int MonitorStream::port() const { return impl_->rfb->port(); }
+uint32_t MonitorStream::clients() const { return impl_->rfb->clients(); }
 uint64_t MonitorStream::pictures_sent() const { return impl_->sent.load(); }
 
 void MonitorStream::Impl::run() {

@@ -26,6 +26,7 @@ class MonitorStream {
   // The newest picture (null: the output is off). Any thread; replaces one not yet sent.
   void offer(std::shared_ptr<const fb::Image> picture);
   int port() const;
+  uint32_t clients() const;  // connected now
   uint64_t pictures_sent() const;  // pictures that changed what clients have
 
  private:

@@ -130,7 +130,11 @@ json outputs_json(const server::DaemonStatus& s) {
                     {"crtc", o.crtc},
                     {"mode", {{"width", o.width}, {"height", o.height}, {"refresh_mhz", o.refresh_mhz}}},
                     {"vgpu", o.vgpu ? json{{"id", o.vgpu}, {"pipe", std::string(1, hw::letter(o.pipe))}, {"by_config", o.by_config}}
-                                    : json(nullptr)}});
+                                    : json(nullptr)},
+                    // What it scans out over VNC (its websocket on the same port), null: no view.
+                    {"view", o.view_port ? json{{"vnc_port", o.view_port}, {"clients", o.view_clients},
+                                                {"pictures_sent", o.view_pictures}}
+                                         : json(nullptr)}});
   const server::DisplayLinkStats& l = h.links;
   const hostdisplay::CommitCounters& c = h.commits;
   return {{"available", true},
@@ -138,6 +142,7 @@ json outputs_json(const server::DaemonStatus& s) {
           {"outputs", std::move(outs)},
           {"requests", {{"assigns", l.assigns}, {"unassigns", l.unassigns}, {"released", l.released}, {"refused", l.refused}}},
           {"flip_events", {{"routed", l.events}, {"unrouted", l.unrouted}}},
+          {"links_renewed", {{"ram_replaced", l.renewed}, {"failed", l.renew_failed}}},
           {"host_commits",
            {{"tests", c.tests}, {"commits", c.commits}, {"refused", c.refused}, {"with_allow_modeset", c.with_allow_modeset},
             {"async", c.async}, {"events", c.events}}}};

@@ -1,8 +1,10 @@
 // The dashboard in a real browser (Debian's chromium driven by playwright-core): every vGPU's
-// card fills in from /api and its noVNC view shows the guest's picture. Known pixels of each
-// demo guest (src/guest/workload_scenes.cpp) are read back from the noVNC canvases, within the
-// ~5 % noVNC's JPEG at quality 9 allows (docs: real-peers.md); nothing is fetched from anywhere
-// but vgpud itself. Saves a screenshot of the page.
+// card fills in from /api and its noVNC view shows the guest's picture, and every host output's
+// card (/api/outputs: the virtual monitor, run_dashboard.sh puts the desktop on Virtual-1 by
+// direct flip) shows what the output scans out: the direct-flipped guest's picture. Known pixels
+// of each demo guest (src/guest/workload_scenes.cpp) are read back from the noVNC canvases,
+// within the ~5 % noVNC's JPEG at quality 9 allows (docs: real-peers.md); nothing is fetched
+// from anywhere but vgpud itself. Saves a screenshot of the page.
 //
 // usage: node dashboard.mjs <dashboard url> <web dir (with node_modules)> <screenshot.png>
 // exit: 0 pass, 1 fail, 77 skip (no playwright-core)
@@ -44,9 +46,11 @@ const EXPECT = {
   }),
 };
 
-// In the page: the canvas noVNC draws vGPU `id` into, sampled.
-function sample({ id, points, colours, tolYuv }) {
-  const canvas = document.querySelector(`#vgpu-${id} .screen canvas`);
+// In the page: the canvas noVNC draws into in the card whose view key is `key` (a vGPU's id,
+// `output:<name>` for a host output), sampled.
+function sample({ key, points, colours, tolYuv }) {
+  const card = [...document.querySelectorAll('section[data-key]')].find(c => c.dataset.key === String(key));
+  const canvas = card?.querySelector('.screen canvas');
   if (!canvas || !canvas.width || !canvas.height) return null;
   const { width: w, height: h } = canvas;
   const data = canvas.getContext('2d').getImageData(0, 0, w, h).data;
@@ -60,19 +64,20 @@ function sample({ id, points, colours, tolYuv }) {
       if (Math.abs(data[i] - rgb[0]) <= tolYuv && Math.abs(data[i + 1] - rgb[1]) <= tolYuv && Math.abs(data[i + 2] - rgb[2]) <= tolYuv) n++;
     counts[name] = n;
   }
-  return { w, h, got, counts, connected: window.vgpud?.connected?.[id] === true };
+  return { w, h, got, counts, connected: window.vgpud?.connected?.[key] === true };
 }
 
-async function check(page, v) {
-  const expect = EXPECT[v.workload];
-  if (!expect) return { ok: true, why: `no known picture for workload ${v.workload}` };
+// Waits (20 s at most) until the view `key` shows what a `workload` guest shows.
+async function check(page, key, workload) {
+  const expect = EXPECT[workload];
+  if (!expect) return { ok: true, why: `no known picture for workload ${workload}` };
   let last = 'no canvas';
   for (const until = Date.now() + 20000; Date.now() < until; await page.waitForTimeout(250)) {
-    const size = await page.evaluate(sample, { id: v.id });
+    const size = await page.evaluate(sample, { key });
     if (!size) continue;
     const e = expect(size);
     const points = Object.fromEntries(Object.entries(e.pixels).map(([k, [xy]]) => [k, xy]));
-    const s = await page.evaluate(sample, { id: v.id, points, colours: e.colours, tolYuv: TOL_YUV });
+    const s = await page.evaluate(sample, { key, points, colours: e.colours, tolYuv: TOL_YUV });
     if (!s) continue;
     const bad = [];
     for (const [k, [, want]] of Object.entries(e.pixels)) if (!near(s.got[k], want)) bad.push(`${k} ${s.got[k]} want ${want}`);
@@ -103,7 +108,7 @@ try {
   if (!vgpus.length) fail('no vGPUs in /api/vgpus');
   for (const v of vgpus) {
     if (!v.vnc) { fail(`vGPU ${v.id} has no VNC viewer: the browser test needs the VNC streams`); continue; }
-    const r = await check(page, v);
+    const r = await check(page, v.id, v.workload);
     console.log(`vGPU ${v.id} (${v.workload}, VNC :${v.vnc.port}): ${r.ok ? 'ok' : 'FAIL'} ${r.why}`);
     if (!r.ok) failed = true;
   }
@@ -113,6 +118,30 @@ try {
     const text = await page.locator(`#vgpu-${v.id}`).innerText();
     if (!text.includes(v.state)) fail(`vGPU ${v.id}'s card does not show its state '${v.state}'`);
     if (!text.includes('event latency')) fail(`vGPU ${v.id}'s card has no counters`);
+  }
+
+  // The host outputs: a card each; where the daemon serves a view of one (the virtual monitor),
+  // the direct-flipped guest's picture is in it, as on the vGPU's own view.
+  const outs = await (await fetch(new URL('/api/outputs', url))).json();
+  if (!outs.available) fail('/api/outputs: no host display (run_dashboard.sh configures a virtual monitor)');
+  const flipped = outs.outputs?.filter(o => o.vgpu) ?? [];
+  if (!flipped.length) fail('no output shows a vGPU: the config puts the desktop on Virtual-1');
+  for (const o of outs.outputs ?? []) {
+    const card = page.locator(`section.output[data-key="output:${o.name}"]`);
+    if (!o.view) { fail(`${o.name} has no view: the virtual monitor's outputs are served over VNC`); continue; }
+    const text = await card.innerText();
+    if (!text.includes(`:${o.view.vnc_port}`)) fail(`${o.name}'s card does not show its view's port ${o.view.vnc_port}`);
+    if (!o.vgpu) {
+      if (!text.includes('free')) fail(`${o.name}'s card does not say it is free`);
+      continue;
+    }
+    const v = vgpus.find(g => g.id === o.vgpu.id);
+    const r = await check(page, `output:${o.name}`, v?.workload);
+    console.log(`output ${o.name} (vGPU ${o.vgpu.id} pipe ${o.vgpu.pipe}, VNC :${o.view.vnc_port}): ${r.ok ? 'ok' : 'FAIL'} ${r.why}`);
+    if (!r.ok) failed = true;
+    const shown = await card.innerText();
+    if (!shown.includes(`vGPU ${o.vgpu.id} pipe ${o.vgpu.pipe}`)) fail(`${o.name}'s card does not name the vGPU on it`);
+    if (!/flips shown \/ commits\s+[1-9]\d* \//.test(shown)) fail(`${o.name}'s card shows no flips shown: ${shown}`);
   }
   if (foreign.length) fail(`requests outside vgpud: ${foreign.join(', ')}`);
   await page.screenshot({ path: shot, fullPage: true });

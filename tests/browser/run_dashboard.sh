@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Starts the built vgpud (three demo vGPUs, the dashboard and the VNC servers on free ports, its
-# socket in a temporary XDG_RUNTIME_DIR), then drives the dashboard in chromium (dashboard.mjs).
+# Starts the built vgpud (three demo vGPUs, the desktop direct-flipped to a virtual monitor's
+# Virtual-1, the dashboard and the VNC servers on free ports, its socket in a temporary
+# XDG_RUNTIME_DIR), then drives the dashboard in chromium (dashboard.mjs).
 # usage: run_dashboard.sh <vgpud> <web dir> <artifact dir>; exit 77 (skip) without the browser.
 set -euo pipefail
 vgpud=$1 web=$2 artifacts=$3
@@ -25,7 +26,21 @@ cat >"$tmp/vgpud.toml" <<'TOML'
 [web]
 port = 0       # any free port: read back from the log
 [vnc]
-base_port = 0  # the same; /api/vgpus tells the page each vGPU's port
+base_port = 0  # the same; /api/vgpus and /api/outputs tell the page each view's port
+
+# The three demo guests, the desktop direct-flipped to a virtual monitor output of its own mode
+# (an import, pixel for pixel): the page's output card must show it.
+[[vgpu]]
+workload = "desktop"
+direct_flip = { output = "Virtual-1" }
+[[vgpu]]
+workload = "console"
+[[vgpu]]
+workload = "video"
+
+[host_display]
+backend = "virtual"
+outputs = [{ name = "Virtual-1", width = 1024, height = 768 }, { name = "Virtual-2", width = 1024, height = 768 }]
 TOML
 XDG_RUNTIME_DIR=$tmp "$vgpud" -c "$tmp/vgpud.toml" 2>"$tmp/vgpud.log" &
 pid=$!

@@ -83,13 +83,14 @@ int main(int argc, char** argv) {
   std::unique_ptr<vgd::web::Dashboard> dashboard;
   if (cfg.web.enabled) {
     // Captures must outlive `dashboard` (reset below, before the rest is torn down).
-    auto status = [&collector, &vnc, &h = **host, &srv = **server] {
+    auto status = [&collector, &vnc, &views = *monitor_views, &h = **host, &srv = **server] {
       vgd::server::DaemonStatus s = collector.collect(h, srv);
       // vnc[i] serves the i-th vGPU: both follow the host's order.
       for (size_t i = 0; i < vnc.size() && i < s.vgpus.size(); ++i) {
         const vgd::viewers::VncStats st = vnc[i]->stats();
         s.vgpus[i].vnc = {st.port, st.clients, st.frames, st.updates, st.bytes_sent, st.cursor_moves, st.resizes};
       }
+      if (views && s.host_display) views->describe(s.host_display->outputs);
       return s;
     };
     auto d = vgd::web::Dashboard::start({cfg.web.listen, static_cast<int>(cfg.web.port), web_root}, std::move(status));

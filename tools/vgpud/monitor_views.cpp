@@ -37,4 +37,14 @@ MonitorViews::MonitorViews(hostdisplay::VirtualMonitor& vmon, std::shared_ptr<Vi
 
 MonitorViews::~MonitorViews() { vmon_->set_frame_listener(nullptr); }
 
+void MonitorViews::describe(std::vector<server::OutputStatus>& outputs) const {
+  for (server::OutputStatus& o : outputs)
+    for (const View& v : *views_)
+      if (v.output == o.name) {
+        o.view_port = v.stream->port();
+        o.view_clients = v.stream->clients();
+        o.view_pictures = v.stream->pictures_sent();
+      }
+}
+
 }  // namespace vgd::vgpud

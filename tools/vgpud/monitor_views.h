@@ -21,6 +21,9 @@ class MonitorViews {
   // base_port + 50 + N (VNC display :5N), any free port when base_port is 0.
   static Expected<std::unique_ptr<MonitorViews>, std::string> start(server::Host& host, const VncConfig& vnc);
   ~MonitorViews();  // the monitor stops offering before the servers go
+
+  // Fills each served output's view_* fields (/api/outputs; the dashboard's output cards).
+  void describe(std::vector<server::OutputStatus>& outputs) const;
   MonitorViews(const MonitorViews&) = delete;
   MonitorViews& operator=(const MonitorViews&) = delete;
 
