@@ -5,14 +5,16 @@
 //
 //  latency  The bench is the guest: at a random phase of its frame it writes PLANE_SURF (a
 //           synchronous flip of its 1080p primary) and times until the host's page-flip event
-//           of the commit that carries it reaches the monitor's owner. Two guest clocks:
-//           "one clock" (the guest's vblank ticked by the host CRTC's vblank events, the design:
-//           the commit made at vblank N lands at N+1) and "own clock" (the guest's vblank from its
-//           own 60 Hz timer, half a period after the host's). Beside them: the composed path (the
+//           of the commit that carries it reaches the monitor's owner. Three guest clocks:
+//           "led" (the design, docs/direct-flip.md One clock: the vGPU's vblank timer on the host
+//           CRTC's grid, the link's lead before each host vblank, so the commit made at the guest's
+//           tick lands at the host vblank just after it), "at the host's vblank event" (the guest
+//           ticked by the event itself: the commit made at vblank N lands at N+1) and "own clock"
+//           (its own 60 Hz timer, half a period after the host's). Beside them: the composed path (the
 //           same flip on vgpud, pixels in a libvncclient through viewers::VncStream, from
 //           daemon_bench's vnc part) and a bare 60 Hz timerfd waited on from a random phase (the
 //           wait for the next vblank any vblank-latched flip pays).
-//  cpu      Per flip (one clock, flips at random phases): the thread CPU of the guest vblank that
+//  cpu      Per flip (led clock, flips at random phases): the thread CPU of the guest vblank that
 //           latched the flip (vGPU latch + the link's decode, plan, feed and commit) and of the
 //           link's page-flip handling, with PipeLink::counters() bytes copied, imports and refills
 //           per flip, for: import (zero copy), shadow copy (a display refusing imports), conversion
@@ -113,9 +115,10 @@ int run_all(int argc, char** argv) {
   std::printf("== directflip: guest flip (PLANE_SURF at a random phase) -> host page-flip event, 1920x1080, "
               "VirtualMonitor real 60 Hz clock, %.0f s per row\n   %s\n",
               seconds, context_line().c_str());
-  std::printf("   one clock: the guest's vblank ticked by the host CRTC's vblank events; own clock: by its own 60 Hz\n"
-              "   timer, half a period after the host's. On screen: the page-flip event's timestamp (the vblank it\n"
-              "   latched at); delivered: when the owner got it (after the monitor composed the frame in software).\n");
+  std::printf("   led: the guest's vblank timer on the host CRTC's grid, the link's lead before each host vblank;\n"
+              "   at event: ticked by the host's vblank event; own clock: its own 60 Hz timer, half a period after the\n"
+              "   host's. On screen: the page-flip event's timestamp (the vblank it latched at); delivered: when the\n"
+              "   owner got it (after the monitor composed the frame in software).\n");
   std::printf("%-58s %7s %8s %8s %8s %8s\n", "", "flips", "p50 ms", "p90 ms", "p99 ms", "max ms");
   const auto latency = [&](const char* label, const char* kind, const std::vector<int64_t>& lat, uint64_t timeouts,
                            uint64_t busy = 0) {
@@ -124,10 +127,18 @@ int run_all(int argc, char** argv) {
     rows.push_back(JObj().str("name", label).str("kind", kind).num("timeouts", static_cast<double>(timeouts))
                        .num("busy_deferrals", static_cast<double>(busy)).add("latency", dist_json(d)).dump());
   };
-  const Config one{.name = "import, one clock"}, own{.name = "import, own clock", .own_clock = true};
-  const Result r1 = run(one, seconds, warmup, 1), r2 = run(own, seconds, warmup, 2);
-  latency("direct flip, one clock: write -> on screen", "directflip", r1.shown, r1.timeouts, r1.busy);
-  latency("direct flip, one clock: write -> event delivered", "directflip", r1.lat, r1.timeouts, r1.busy);
+  using Clock = Config::Clock;
+  const Config led{.name = "import, led clock"}, at_event{.name = "import, at the host's vblank event", .clock = Clock::HostEvent},
+      own{.name = "import, own clock", .clock = Clock::OwnHalf};
+  const Result r0 = run(led, seconds, warmup, 4), r1 = run(at_event, seconds, warmup, 1), r2 = run(own, seconds, warmup, 2);
+  latency("direct flip, led clock: write -> on screen", "directflip", r0.shown, r0.timeouts, r0.busy);
+  latency("direct flip, led clock: write -> event delivered", "directflip", r0.lat, r0.timeouts, r0.busy);
+  const Dist lead = summarize(r0.lead_ns);
+  std::printf("   (the led clock's lead as each flip showed: p50 %.2f, p90 %.2f, max %.2f ms)\n", lead.p50 / 1e3, lead.p90 / 1e3,
+              lead.max / 1e3);
+  rows.push_back(JObj().str("name", "led clock's lead").str("kind", "lead").add("lead", dist_json(lead)).dump());
+  latency("direct flip, at the host's vblank event: on screen", "directflip", r1.shown, r1.timeouts, r1.busy);
+  latency("direct flip, at the host's vblank event: delivered", "directflip", r1.lat, r1.timeouts, r1.busy);
   latency("direct flip, own clock: write -> on screen", "directflip", r2.shown, r2.timeouts, r2.busy);
   latency("direct flip, own clock: write -> event delivered", "directflip", r2.lat, r2.timeouts, r2.busy);
   if (vnc) {
@@ -137,7 +148,7 @@ int run_all(int argc, char** argv) {
   latency("baseline: random phase -> next tick of a bare 60 Hz timerfd", "baseline", bare_timer(seconds, 3), 0);
 
   const double mc = memcpy_us();
-  std::printf("\n== directflip: CPU and bytes per flip, 1920x1080 host mode, one clock, %.0f s per row\n", cpu_seconds);
+  std::printf("\n== directflip: CPU and bytes per flip, 1920x1080 host mode, led clock, %.0f s per row\n", cpu_seconds);
   std::printf("   p50/p99: thread CPU of the guest vblank that latched the flip (vGPU latch; the link's decode, plan,\n"
               "   feed, commit) and of the link's page-flip handling. compose: the virtual monitor composing the frame\n"
               "   at its latch (what a KMS device's scan-out does in hardware), per flip.\n");

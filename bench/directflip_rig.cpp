@@ -11,6 +11,7 @@
 
 #include "daemon/common.h"
 #include "directflip/pipe_link.h"
+#include "display/vblank_clock.h"
 #include "hostdisplay/virtual_monitor.h"
 #include "sim/inprocess.h"
 #include "vgpu/gpu.h"
@@ -84,8 +85,12 @@ void arm(int fd, int64_t at_ns, int64_t period_ns) {
 }
 
 Result run(const Config& c, double seconds, double warmup, uint32_t seed) {
+  using Clock = Config::Clock;
+  auto vclock = display::RealClock::create();  // the vGPU's vblank timer (Clock::Led); outlives the GPU
+  if (!vclock) die(vclock.error());
   auto gpu = Gpu::create({});
   if (!gpu) die(gpu.error());
+  if (c.clock == Clock::Led) (*gpu)->set_vblank_clock(vclock->get());
   auto ram = GuestRam::create(256ull << 20, "directflip-bench");
   if (!ram) die(ram.error());
   auto v = (*gpu)->create_vgpu("GVTg_V5_4", *ram);
@@ -110,10 +115,11 @@ Result run(const Config& c, double seconds, double warmup, uint32_t seed) {
   if (!planes) die(planes.error());
   auto link = directflip::PipeLink::create(**v, Pipe::A, display, *planes);
   if (!link) die(link.error());
-  if (auto w = mon.watch_vblanks(planes->crtc_id, true); !w) die(w.error());
+  if (!(*link)->clock().host()) die((*link)->clock().why());  // the link watches the CRTC's vblanks
 
   UniqueFd guest_clock = timer(), flip_timer = timer();
-  UniqueFd ep = epoll_of({{mon.timer_fd(), 0}, {mon.event_fd(), 1}, {guest_clock.get(), 2}, {flip_timer.get(), 3}});
+  UniqueFd ep = epoll_of({{mon.timer_fd(), 0}, {mon.event_fd(), 1}, {guest_clock.get(), 2}, {flip_timer.get(), 3},
+                          {(*vclock)->fd(), 4}});
   std::mt19937 rng(seed);
   const uint64_t live_reg = hw::plane::reg(Pipe::A, 1, hw::plane::kSurfLive);
   enum class St { Idle, Queued, Latched } st = St::Idle;
@@ -125,9 +131,13 @@ Result run(const Config& c, double seconds, double warmup, uint32_t seed) {
   const auto next_flip = [&](int64_t from) {
     arm(flip_timer.get(), from + std::uniform_int_distribution<int64_t>(1000, kPeriod)(rng));
   };
-  const auto guest_vblank = [&] {
+  // A guest vblank: by hand, or the vGPU's timer firing (Clock::Led).
+  const auto guest_vblank = [&](bool by_timer) {
     const int64_t a = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
-    (void)(*v)->vblank();
+    if (by_timer)
+      (*vclock)->dispatch();
+    else
+      (void)(*v)->vblank();
     const int64_t b = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
     if (st == St::Queued &&
         ((*v)->vregs().read32(live_reg) & hw::plane::kSurfAddrMask) == surf[back].buffer.gm.value()) {
@@ -163,6 +173,7 @@ Result run(const Config& c, double seconds, double warmup, uint32_t seed) {
           r.shown.push_back(e.timestamp.count() - t0);
           r.lat.push_back(at - t0);
           r.cpu.push_back(cpu_flip + b - a);
+          r.lead_ns.push_back(static_cast<int64_t>((*link)->counters().lead_us) * 1000);
           ++r.flips;
         }
         st = St::Idle;
@@ -170,7 +181,8 @@ Result run(const Config& c, double seconds, double warmup, uint32_t seed) {
         next_flip(at);
       },
       [&](const hostdisplay::VblankEvent& e) {
-        if (!c.own_clock) return guest_vblank();
+        if (c.clock == Clock::Led) return (*link)->on_host_vblank(e);
+        if (c.clock == Clock::HostEvent) return guest_vblank(false);
         if (!clock_started) {  // the guest's vblanks half a period after the host's, same rate
           arm(guest_clock.get(), e.timestamp.count() + kPeriod / 2, kPeriod);
           clock_started = true;
@@ -191,8 +203,8 @@ Result run(const Config& c, double seconds, double warmup, uint32_t seed) {
       st = St::Idle;
       next_flip(now);
     }
-    epoll_event evs[4];
-    const int n = ::epoll_wait(ep.get(), evs, 4, 100);
+    epoll_event evs[8];
+    const int n = ::epoll_wait(ep.get(), evs, 8, 100);
     for (int i = 0; i < n; ++i) switch (evs[i].data.u64) {
         case 0: {
           const int64_t a = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
@@ -201,8 +213,9 @@ Result run(const Config& c, double seconds, double warmup, uint32_t seed) {
           break;
         }
         case 1: mon.dispatch(handlers); break;
-        case 2: drain(guest_clock.get()); guest_vblank(); break;
+        case 2: drain(guest_clock.get()); guest_vblank(false); break;
         case 3: drain(flip_timer.get()); if (st == St::Idle) flip(); break;
+        case 4: guest_vblank(true); break;
       }
   }
   const auto& c1 = (*link)->counters();

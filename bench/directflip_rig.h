@@ -22,7 +22,10 @@ struct Config {
   hw::Tiling tiling = hw::Tiling::Linear;
   guest::Mode mode = guest::kMode1920x1080at60;
   bool imports = true, linear_rgb = false, damage = false;
-  bool own_clock = false;  // the guest's vblank from its own timer, else from the host's
+  // Who ticks the guest's vblank: the vGPU's timer led by the host's vblanks (the link's one
+  // clock, docs/direct-flip.md), the host's vblank event itself, or a timer of its own half a
+  // period after the host's.
+  enum class Clock : uint8_t { Led, HostEvent, OwnHalf } clock = Clock::Led;
 };
 
 struct Result {
@@ -31,6 +34,7 @@ struct Result {
   std::vector<int64_t> shown, lat, cpu;
   uint64_t flips = 0, timeouts = 0, bytes = 0, imports = 0, refills = 0, scaled = 0, commits = 0, busy = 0;
   int64_t monitor_cpu = 0;  // the monitor's latching and composition, in all
+  std::vector<int64_t> lead_ns;  // per flip, the link's lead when it was shown (Clock::Led)
 };
 
 // Arms a CLOCK_MONOTONIC timerfd at `at_ns` (absolute), then every `period_ns` (0: once).

@@ -262,7 +262,7 @@ elif kind == "directflip":
         shown = "on screen" in r["name"]
         ax.step([x for x, _ in pts], [y for _, y in pts], where="post", color=colours.get(r["kind"], "#444"),
                 linestyle="--" if r["kind"] == "baseline" else ("-" if shown or r["kind"] != "directflip" else ":"),
-                linewidth=1.6 if "one clock" in r["name"] or r["kind"] != "directflip" else 1.0,
+                linewidth=1.6 if "led clock" in r["name"] or r["kind"] != "directflip" else 1.0,
                 label=f"{r['name']}: p50 {d['p50_us'] / 1e3:.1f}, p99 {d['p99_us'] / 1e3:.1f} ms")
     p99s = [r["latency"]["p99_us"] / 1e3 for r in rows if "latency" in r and r["latency"]["n"]]
     ax.set_xlim(0, 1.3 * max(p99s + [17]))  # the tails past the p99s run off the right edge

@@ -33,35 +33,43 @@ inline uint32_t pattern(uint32_t x, uint32_t y, uint32_t frame) {
 }
 
 // The monitor behind a display that cannot import guest memory (a KMS device without PRIME, or
-// a host without /dev/udmabuf): the link must use shadows.
-class NoImport final : public hostdisplay::HostDisplay {
+// a host without /dev/udmabuf): the link must use shadows. With `vblanks` false it has no vblank
+// events either, as virtio-gpu (docs/direct-flip.md, Vblank events (KMS)).
+class LimitedDisplay final : public hostdisplay::HostDisplay {
  public:
-  explicit NoImport(hostdisplay::HostDisplay& d) : d_(&d) {}
-  std::string name() const override { return "no-import"; }
+  explicit LimitedDisplay(hostdisplay::HostDisplay& d, bool imports = false, bool vblanks = true)
+      : d_(&d), imports_(imports), vblanks_(vblanks) {}
+  std::string name() const override { return imports_ ? "no-vblanks" : "no-import"; }
   const hostdisplay::Resources& resources() const override { return d_->resources(); }
   Expected<bool, std::string> refresh() override { return d_->refresh(); }
   Expected<hostdisplay::BufferRef, std::string> create_buffer(uint32_t w, uint32_t h, uint32_t f) override {
     return d_->create_buffer(w, h, f);
   }
-  Expected<hostdisplay::BufferRef, std::string> import(int, const hostdisplay::BufferLayout&) override {
+  Expected<hostdisplay::BufferRef, std::string> import(int fd, const hostdisplay::BufferLayout& l) override {
+    if (imports_) return d_->import(fd, l);
     return Unexpected(std::string("this display cannot import"));
   }
   Expected<bool, hostdisplay::CommitError> commit(const hostdisplay::State& s, uint32_t fl, uint64_t u) override {
     return d_->commit(s, fl, u);
   }
   int event_fd() const override { return d_->event_fd(); }
-  Expected<bool, std::string> watch_vblanks(uint32_t crtc, bool on) override { return d_->watch_vblanks(crtc, on); }
+  Expected<bool, std::string> watch_vblanks(uint32_t crtc, bool on) override {
+    if (vblanks_) return d_->watch_vblanks(crtc, on);
+    return Unexpected(std::string("the driver has no vblank interrupts (Operation not supported, errno 95)"));
+  }
   using HostDisplay::dispatch;
   void dispatch(const hostdisplay::EventHandlers& h) override { d_->dispatch(h); }
   hostdisplay::CommitCounters counters() const override { return d_->counters(); }
 
  private:
   hostdisplay::HostDisplay* d_;
+  bool imports_, vblanks_;
 };
 
 class DirectFlipTest : public GpuTest {
  protected:
-  void boot(uint32_t host_w = kW, uint32_t host_h = kH, bool can_import = true) {
+  void boot(uint32_t host_w = kW, uint32_t host_h = kH, bool can_import = true, bool vblank_events = true,
+            const guest::Mode& mode = guest::kMode1024x768at60) {
     g = std::make_unique<InProcessGuest>(create(), gpu->geometry());
     ASSERT_EQ(g->driver().probe(), Error::None);
     ASSERT_EQ(g->driver().balloon(), Error::None);
@@ -75,13 +83,14 @@ class DirectFlipTest : public GpuTest {
     for (auto* s : {&front, &back, &third})
       ASSERT_EQ(g->display().create_surface(kW, kH, PixelFormat::Xrgb8888, hw::Tiling::Linear, *s), Error::None);
     draw(front, 0);
-    ASSERT_EQ(g->display().modeset(Pipe::A, guest::kMode1024x768at60, front), Error::None);
+    ASSERT_EQ(g->display().modeset(Pipe::A, mode, front), Error::None);
     auto planes = directflip::choose_planes(mon->resources(), "Virtual-1");
     ASSERT_TRUE(planes) << planes.error();
     crtc = planes->crtc_id;
-    no_import = std::make_unique<NoImport>(*mon);
-    auto l = PipeLink::create(g->vgpu(), Pipe::A, can_import ? *mon : static_cast<hostdisplay::HostDisplay&>(*no_import),
-                              *planes);
+    no_import = std::make_unique<LimitedDisplay>(*mon, false, vblank_events);
+    limited = std::make_unique<LimitedDisplay>(*mon, true, vblank_events);
+    hostdisplay::HostDisplay& d = !can_import ? *no_import : !vblank_events ? *limited : static_cast<hostdisplay::HostDisplay&>(*mon);
+    auto l = PipeLink::create(g->vgpu(), Pipe::A, d, *planes);
     ASSERT_TRUE(l) << l.error();
     link = std::move(*l);
   }
@@ -127,7 +136,7 @@ class DirectFlipTest : public GpuTest {
 
   std::unique_ptr<InProcessGuest> g;
   std::unique_ptr<VirtualMonitor> mon;
-  std::unique_ptr<NoImport> no_import;
+  std::unique_ptr<LimitedDisplay> no_import, limited;
   std::unique_ptr<PipeLink> link;
   guest::Surface front, back, third;
   uint32_t crtc = 0;

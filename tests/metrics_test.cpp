@@ -179,9 +179,11 @@ TEST(Metrics, DirectFlipSeriesForTheHostDisplayAndTheVgpusOnIt) {
   h.links.assigns = 3, h.links.released = 1, h.links.refused = 4, h.links.renewed = 5;
   h.commits.commits = 500, h.commits.with_allow_modeset = 2;
   s.host_display = h;
-  s.vgpus[1].direct_flip = server::DirectFlipStatus{"Virtual-1", 'A', {}};
+  s.vgpus[1].direct_flip = server::DirectFlipStatus{"Virtual-1", 'A', {}, "own", ""};
   s.vgpus[1].direct_flip->counters.imports = 42;
   s.vgpus[1].direct_flip->counters.flips_shown = 40;
+  s.vgpus[1].direct_flip->counters.lead_us = 1500;
+  s.vgpus[1].direct_flip->counters.host_vblanks = 600;
   const Exposition e = parse(web::prometheus_text(s));
   for (const auto& err : e.errors) ADD_FAILURE() << err;
   EXPECT_EQ(e.value("vgpud_direct_flip_available", {}), 1);
@@ -195,6 +197,8 @@ TEST(Metrics, DirectFlipSeriesForTheHostDisplayAndTheVgpusOnIt) {
   EXPECT_EQ(e.value("vgpud_direct_flip_host_modesets_total", {}), 2);
   EXPECT_EQ(e.value("vgpud_direct_flip_imports_total", Labels{{"vgpu", "2"}}), 42);
   EXPECT_EQ(e.value("vgpud_direct_flip_flips_shown_total", Labels{{"vgpu", "2"}}), 40);
+  EXPECT_EQ(e.value("vgpud_direct_flip_lead_us", Labels{{"vgpu", "2"}}), 1500);
+  EXPECT_EQ(e.value("vgpud_direct_flip_host_vblanks_total", Labels{{"vgpu", "2"}}), 600);
   for (const auto& x : e.samples) {
     if (x.name == "vgpud_direct_flip_imports_total") {
       EXPECT_EQ(x.labels.at("vgpu"), "2") << "only vGPUs on an output";

@@ -158,6 +158,40 @@ TEST_F(DirectFlipServerTest, AnAssignedGuestsFlipsReachTheMonitorAndUnassignTurn
   ASSERT_TRUE(c.assign_output(kFree, "Virtual-2"));
 }
 
+// The host-display thread routes each vblank event of a link's CRTC to it, under its vGPU's lock:
+// the guest's vblank timer follows the output's vblanks (docs/direct-flip.md, One clock), and
+// returns to the guest's own when the assignment ends.
+TEST_F(DirectFlipServerTest, TheOutputsVblanksDriveTheAssignedGuestsClockUntilUnassigned) {
+  server::HostedVgpu* hv = daemon.host->find(kFree);
+  ASSERT_NE(hv, nullptr);
+  const auto locked = [hv] {
+    const Locked l(hv->lock());
+    return hv->vgpu().vblank_locked();
+  };
+  EXPECT_FALSE(locked()) << "on no output: its own clock";
+  client::Connection c = connect();
+  ASSERT_TRUE(c.assign_output(kFree, "Virtual-2"));
+  EXPECT_TRUE(eventually([&] {
+    const auto st = hv->published().direct_flip;
+    return st && st->clock == "host" && st->counters.host_vblanks >= 10 && st->counters.clock_aligns >= 1;
+  })) << "vblank events of Virtual-2 reach vGPU 2's link";
+  EXPECT_TRUE(locked());
+  const auto st = hv->published().direct_flip;
+  ASSERT_TRUE(st);
+  EXPECT_TRUE(st->clock_reason.empty()) << st->clock_reason;
+  EXPECT_GE(st->counters.lead_us, 1000u);
+  EXPECT_LE(st->counters.lead_us, 16'667u / 2);
+  EXPECT_GE(links->stats().vblanks, 10u);
+  // The configured vGPU on Virtual-1 follows its own output.
+  EXPECT_TRUE(eventually([&] {
+    const auto one = daemon.host->find(kConfigured)->published().direct_flip;
+    return one && one->counters.host_vblanks >= 10;
+  }));
+
+  ASSERT_TRUE(c.unassign_output(kFree));
+  EXPECT_FALSE(locked()) << "its own programmed clock again";
+}
+
 TEST_F(DirectFlipServerTest, AClientsAssignmentEndsWhenItDisconnects) {
   const uint32_t crtc = crtc_of("Virtual-2");
   {

@@ -129,6 +129,61 @@ TEST_F(VirtualTime, StartKeepsThePhaseAtTheSamePeriodAndRephasesFromNowAtAnother
   EXPECT_EQ(log, (Ticks{{kBase + k60Hz, 0}, {change + p75, 0}, {change + 2 * p75, 0}}));
 }
 
+// --- Align: another clock's grid (docs/direct-flip.md, One clock) --------------------------------
+
+TEST_F(VirtualTime, AlignPutsTheTimerOnTheGridOfPhasePlusPeriods) {
+  const TimerId id = logged(0);
+  clock.start(id, 20 * kMs);  // the guest's own 50 Hz
+  clock.advance_by(20 * kMs);
+  // The host's 60 Hz grid, anchored at a vblank 3 ms ago (minus a lead): past phases and future
+  // ones give the same grid.
+  const uint64_t phase = clock.now_ns() - 3 * kMs;
+  clock.align(id, k60Hz, phase);
+  EXPECT_EQ(clock.next_tick_ns(id), phase + k60Hz);
+  clock.align(id, k60Hz, phase + 50 * k60Hz);  // the same grid, named by a later point
+  EXPECT_EQ(clock.next_tick_ns(id), phase + k60Hz);
+  clock.advance_to(phase + 100 * k60Hz);
+  ASSERT_EQ(log.size(), 101u);
+  for (uint64_t k = 1; k <= 100; ++k) ASSERT_EQ(log[k].t, phase + k * k60Hz) << "tick " << k;
+  // A phase exactly now: the next point is a period away, not now.
+  clock.align(id, k60Hz, clock.now_ns());
+  EXPECT_EQ(clock.next_tick_ns(id), clock.now_ns() + k60Hz);
+}
+
+TEST_F(VirtualTime, AlignNeverTicksTwiceWithinHalfAPeriodAndNeverStalls) {
+  const TimerId id = logged(0);
+  clock.start(id, k60Hz);
+  clock.advance_by(k60Hz + kMs);  // ticked 1 ms ago
+  const uint64_t last = log.back().t;
+  // The new grid's next point 2 ms from now, 3 ms after the last tick: skipped to the one after.
+  clock.align(id, k60Hz, clock.now_ns() + 2 * kMs);
+  EXPECT_EQ(clock.next_tick_ns(id), clock.now_ns() + 2 * kMs + k60Hz);
+  // Past half a period since the last tick: taken as it comes.
+  clock.align(id, k60Hz, last + k60Hz / 2 + 1);
+  EXPECT_EQ(clock.next_tick_ns(id), last + k60Hz / 2 + 1);
+  // Re-alignments at all sorts of moments to all sorts of phases: never two ticks within half a
+  // period, and within a period and a half of any of them the timer has ticked.
+  for (uint64_t i = 0; i < 200; ++i) {
+    clock.advance_by((i * 5 % 13) * kMs);
+    const size_t before = log.size();
+    clock.align(id, k60Hz, clock.now_ns() + (i * 7 % 17) * kMs);
+    clock.advance_by(k60Hz + k60Hz / 2);
+    ASSERT_GT(log.size(), before) << "align " << i;
+  }
+  for (size_t k = 1; k < log.size(); ++k) ASSERT_GE(log[k].t - log[k - 1].t, k60Hz / 2) << "tick " << k;
+}
+
+TEST_F(VirtualTime, AlignStartsAStoppedTimerAndAPeriodOfZeroStopsIt) {
+  const TimerId id = logged(0);
+  clock.align(id, k60Hz, kBase - 5 * kMs);
+  EXPECT_TRUE(clock.running(id));
+  EXPECT_EQ(clock.next_tick_ns(id), kBase - 5 * kMs + k60Hz);
+  clock.align(id, 0, 0);
+  EXPECT_FALSE(clock.running(id));
+  clock.align(0, k60Hz, 0);  // no such timer: nothing
+  EXPECT_EQ(clock.timers(), 1u);
+}
+
 TEST_F(VirtualTime, UnknownAndRemovedIdsAreInert) {
   const TimerId id = logged(0);
   EXPECT_NE(id, 0u);  // 0 stays free to mean "no timer"

@@ -91,7 +91,7 @@ TEST(WebApi, DirectFlipBlockAndOutputs) {
   EXPECT_TRUE(web::vgpu_json(s.vgpus[0]).at("direct_flip").is_null()) << "on no output";
   EXPECT_EQ(web::outputs_json(s).at("available"), false);
   EXPECT_TRUE(web::outputs_json(s).at("outputs").empty());
-  s.vgpus[0].direct_flip = server::DirectFlipStatus{"Virtual-1", 'A', {}};
+  s.vgpus[0].direct_flip = server::DirectFlipStatus{"Virtual-1", 'A', {}, "own", ""};
   s.vgpus[0].direct_flip->counters.commits = 9;
   s.vgpus[0].direct_flip->counters.scaled_fallbacks = 2;
   const json d = web::vgpu_json(s.vgpus[0]).at("direct_flip");
@@ -99,7 +99,15 @@ TEST(WebApi, DirectFlipBlockAndOutputs) {
   EXPECT_EQ(d.at("pipe"), "A");
   EXPECT_EQ(d.at("commits"), 9);
   EXPECT_EQ(d.at("scaled_fallbacks"), 2);
-  for (const char* k : {"frames", "imports", "refills", "bytes_copied", "flips_shown"}) EXPECT_TRUE(d.contains(k)) << k;
+  for (const char* k : {"frames", "imports", "refills", "bytes_copied", "flips_shown", "host_vblanks", "clock_aligns"})
+    EXPECT_TRUE(d.contains(k)) << k;
+  EXPECT_EQ(d.at("clock"), "own") << "until the host display's vblanks lead it";
+  s.vgpus[0].direct_flip->clock = "host";
+  s.vgpus[0].direct_flip->counters.lead_us = 1500;
+  const json led = web::vgpu_json(s.vgpus[0]).at("direct_flip");
+  EXPECT_EQ(led.at("clock"), "host");
+  EXPECT_EQ(led.at("lead_us"), 1500);
+  EXPECT_EQ(led.at("clock_reason"), "");
   server::HostDisplayStatus h;
   h.name = "virtual";
   server::OutputStatus o;

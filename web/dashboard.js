@@ -33,7 +33,9 @@ const ROWS = [
   ['refused accesses', v => sum(v.malicious_accesses) + sum(v.mmio.refused)],
   ['exported buffers / live', v => `${v.exporter.exported_buffers} / ${v.exporter.live_buffers}`],
   ['host output (direct flip)', v => v.direct_flip
-    ? `${v.direct_flip.output} (pipe ${v.direct_flip.pipe}), ${v.direct_flip.flips_shown} flips shown`
+    ? `${v.direct_flip.output} (pipe ${v.direct_flip.pipe}), ${v.direct_flip.flips_shown} flips shown, ` +
+      (v.direct_flip.clock === 'host' ? `vblank ${(v.direct_flip.lead_us / 1000).toFixed(1)} ms before the output's`
+                                       : 'own vblank clock')
     : 'none'],
   ['VNC', v => v.vnc ? `:${v.vnc.port}, ${v.vnc.clients} client(s), ${v.vnc.updates} updates` : 'none'],
 ];

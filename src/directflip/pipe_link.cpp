@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "decode/decoder.h"
+#include "display/vblank_clock.h"
 #include "hostdisplay/shadow_plan.h"
 
 namespace vgd::directflip {
@@ -66,12 +67,20 @@ Expected<std::unique_ptr<PipeLink>, std::string> PipeLink::create(Vgpu& vgpu, hw
   }
   vgpu.set_display_observer(link.get());
   vgpu.add_flip_done_gate(link.get(), kMaxHoldVblanks);
+  if (auto w = display.watch_vblanks(planes.crtc_id, true); !w) {
+    link->clock_.unsupported(w.error());
+    spdlog::info("direct flip: vGPU {} keeps its own vblank clock: {}", vgpu.id(), w.error());
+  } else {
+    link->c_.lead_us = link->clock_.lead() / 1000;
+  }
   spdlog::info("direct flip: vGPU {} pipe {} on CRTC {} ({})", vgpu.id(), hw::index(pipe), planes.crtc_id,
                planes.mode.name);
   return link;
 }
 
 PipeLink::~PipeLink() {
+  clock_.release(*vgpu_);  // the guest's own rate, phased from now
+  if (clock_.host()) (void)display_->watch_vblanks(planes_.crtc_id, false);
   if (vgpu_->display_observer() == this) vgpu_->set_display_observer(nullptr);
   vgpu_->remove_flip_done_gate(this);  // flips only this link held complete now
   if (deferred_) release(*deferred_);
@@ -106,6 +115,22 @@ void PipeLink::on_vblank(const display::VblankReport& report) {
   }
   shown_once_ = true;
   submit(std::move(*f));
+  // The lead must cover this: from the tick's nominal time to the commit made.
+  const display::VblankClock* clock = vgpu_->vblank_clock();
+  const uint64_t tick = vgpu_->last_vblank_ns();
+  if (clock && tick) {
+    const uint64_t now = clock->now_ns();
+    clock_.record_build(now > tick ? now - tick : 0);
+  }
+}
+
+void PipeLink::on_host_vblank(const hostdisplay::VblankEvent& e) {
+  if (e.crtc_id != planes_.crtc_id || !clock_.host()) return;
+  clock_.on_host_vblank(*vgpu_, static_cast<uint64_t>(e.timestamp.count()),
+                        display::period_ns_for_mhz(planes_.mode.refresh_mhz));
+  c_.lead_us = clock_.lead() / 1000;
+  c_.host_vblanks = clock_.host_vblanks();
+  c_.clock_aligns = clock_.aligns();
 }
 
 void PipeLink::on_pipe_state(hw::Pipe p, bool active) {

@@ -6,12 +6,13 @@
 // plane. A guest mode the host plane cannot scale to is composed and scaled into a shadow.
 // A commit refused with EBUSY waits for the page-flip event of the one before; only the newest
 // waits (a mailbox). The guest's flip-done comes when the host has shown the flip (a
-// FlipDoneGate), within kMaxHoldVblanks guest vblanks.
+// FlipDoneGate), within kMaxHoldVblanks guest vblanks. Where the host has vblank events, the
+// guest's vblank timer runs on the host CRTC's grid, a lead before each host vblank (clock_lock.h).
 //
 // Threads. Every call, including the constructor and destructor, is made under whatever
 // serialises the vGPU (the daemon's device lock): the vGPU calls on_vblank / on_pipe_state /
 // the gate under it, and whoever polls the HostDisplay's event_fd takes that lock before
-// handing each FlipEvent of this link's CRTC to on_flip(). One HostDisplay may carry several
+// handing each FlipEvent of this link's CRTC to on_flip() and each VblankEvent to on_host_vblank(). One HostDisplay may carry several
 // links (of several vGPUs): its owner dispatches and routes events by crtc_id.
 #pragma once
 
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "directflip/assign.h"
+#include "directflip/clock_lock.h"
 #include "directflip/mapping_cache.h"
 #include "directflip/plane_feed.h"
 #include "hostdisplay/shadow_plan.h"
@@ -52,6 +54,11 @@ struct LinkCounters {
   uint64_t async_commits = 0;     // guest async primary flips committed async (kAsync): shown at once
   uint64_t async_fallbacks = 0;   // ... committed as ordinary flips instead: shown at the host's next vblank
   uint64_t surface_maps = 0;      // guest surfaces mapped for a refill or composition (kept across frames)
+  // One clock (clock_lock.h): how long before each host vblank the guest's vblank ticks (0: the
+  // guest runs its own clock), host vblank events heard, and re-phasings of the guest's timer.
+  uint64_t lead_us = 0;
+  uint64_t host_vblanks = 0;
+  uint64_t clock_aligns = 0;
 };
 
 class PipeLink final : private DisplayObserver, private display::FlipDoneGate {
@@ -72,10 +79,14 @@ class PipeLink final : private DisplayObserver, private display::FlipDoneGate {
 
   // A page-flip event of this link's CRTC (others are ignored).
   void on_flip(const hostdisplay::FlipEvent& e);
+  // A vblank event of this link's CRTC (others are ignored): the guest's vblank follows it.
+  void on_host_vblank(const hostdisplay::VblankEvent& e);
 
   const LinkCounters& counters() const { return c_; }
   const OutputPlanes& planes() const { return planes_; }
   hw::Pipe pipe() const { return pipe_; }
+  // Whose clock the guest's vblank runs on: the host's, or its own (why(): the host's answer).
+  const ClockLock& clock() const { return clock_; }
 
  private:
   // One state for the host, and what it carries.
@@ -141,6 +152,7 @@ class PipeLink final : private DisplayObserver, private display::FlipDoneGate {
   std::optional<Frame> deferred_;      // the newest state, waiting for a page-flip event
   std::map<uint32_t, hostdisplay::PlaneState> committed_;  // each plane as the newest commit left it
   uint64_t next_seq_ = 1;
+  ClockLock clock_;
   LinkCounters c_;
 };
 

@@ -59,7 +59,26 @@ void VblankClock::start(TimerId id, uint64_t period_ns) {
   if (queued && t->period == period_ns) return;
   t->period = period_ns;
   t->deadline = now_ns() + period_ns;
-  if (queued)
+  requeue(t);
+}
+
+void VblankClock::align(TimerId id, uint64_t period_ns, uint64_t phase_ns) {
+  const Locked lk(mu_);
+  Timer* t = find(id);
+  if (!t) return;
+  if (period_ns == 0) return stop(id);
+  const uint64_t now = now_ns();
+  // The first grid point strictly after now, phase before or after now alike.
+  const uint64_t off = now >= phase_ns ? (now - phase_ns) % period_ns : (period_ns - (phase_ns - now) % period_ns) % period_ns;
+  uint64_t next = now + (period_ns - off);
+  if (t->last_tick && next < t->last_tick + period_ns / 2) next += period_ns;
+  t->period = period_ns;
+  t->deadline = next;
+  requeue(t);
+}
+
+void VblankClock::requeue(Timer* t) {
+  if (t->heap_pos != kNotQueued)
     heap_fix(t->heap_pos);
   else
     heap_push(t);
@@ -145,6 +164,7 @@ void VblankClock::fire_due(uint64_t now) {
     const uint64_t late = (now - t.deadline) / t.period;  // further deadlines slept through
     t.missed += late;
     tick_ns_ = t.deadline + late * t.period;
+    t.last_tick = tick_ns_;
     t.deadline += (late + 1) * t.period;  // whole periods in integers: stays on base + k·period
     heap_fix(0);  // re-queued before the callback, which may stop or restart it
     ++t.ticks;

@@ -63,6 +63,11 @@ class VblankClock {
   // phase, as the hrtimer is restarted only on a rate change); another period re-phases from
   // now. A period of 0 stops the timer.
   void start(TimerId id, uint64_t period_ns);
+  // Puts a timer on another clock's grid (docs/direct-flip.md, One clock): deadlines at
+  // phase_ns + k·period_ns from now on, the next one the first strictly after now, started if it
+  // was stopped. Never two ticks closer than half a period: a grid point too close to the last
+  // tick is skipped (one longer frame, never a double tick, never a stall). Period 0 stops it.
+  void align(TimerId id, uint64_t period_ns, uint64_t phase_ns);
   void stop(TimerId id);
 
   // Unknown or removed ids read as stopped with no ticks; control calls on them do nothing.
@@ -101,6 +106,7 @@ class VblankClock {
     std::function<void()> on_tick;
     uint64_t period = 0;
     uint64_t deadline = 0;
+    uint64_t last_tick = 0;  // the deadline the last tick fired for, 0 before the first
     uint64_t ticks = 0;
     uint64_t missed = 0;
     size_t heap_pos = kNotQueued;  // queued == running
@@ -110,6 +116,7 @@ class VblankClock {
   Timer* find(TimerId id) REQUIRES(mu_);
   const Timer* find(TimerId id) const REQUIRES(mu_);
   void changed() REQUIRES(mu_);
+  void requeue(Timer* t) REQUIRES(mu_);  // after its deadline changed, queued or not
   // Indexed binary min-heap on (deadline, id): O(log n) insert, re-key and removal.
   static bool earlier(const Timer* a, const Timer* b);
   void heap_place(size_t pos, Timer* t) REQUIRES(mu_);

@@ -100,26 +100,35 @@ void DisplayLinks::event_loop() {
     }
     if (fds[1].revents) return;
     if (!fds[0].revents) continue;
-    // Collected under the display's lock, handed out after it: on_flip commits.
-    std::vector<hostdisplay::FlipEvent> events;
-    display_.dispatch([&](const hostdisplay::FlipEvent& e) { events.push_back(e); });
+    // Collected under the display's lock, in order (a vblank before the flips latched at it),
+    // handed out after it: on_flip commits.
+    std::vector<Event> events;
+    display_.dispatch(hostdisplay::EventHandlers{[&](const hostdisplay::FlipEvent& e) { events.emplace_back(e); },
+                                                 [&](const hostdisplay::VblankEvent& e) { events.emplace_back(e); }});
     route(events);
   }
 }
 
-void DisplayLinks::route(const std::vector<hostdisplay::FlipEvent>& events) {
+void DisplayLinks::route(const std::vector<Event>& events) {
   if (events.empty()) return;
   const Locked lk(mu_);
-  for (const hostdisplay::FlipEvent& e : events) {
-    const auto it = std::find_if(assigned_.begin(), assigned_.end(), [&](const auto& a) { return a.second.planes.crtc_id == e.crtc_id; });
+  for (const Event& ev : events) {
+    const uint32_t crtc = std::visit([](const auto& e) { return e.crtc_id; }, ev);
+    const auto it = std::find_if(assigned_.begin(), assigned_.end(), [&](const auto& a) { return a.second.planes.crtc_id == crtc; });
     if (it == assigned_.end()) {
       ++stats_.unrouted;
       continue;
     }
-    ++stats_.events;
+    const auto* flip = std::get_if<hostdisplay::FlipEvent>(&ev);
+    ++(flip ? stats_.events : stats_.vblanks);
     HostedVgpu& hv = *it->second.hv;
     const Locked v(hv.lock());
-    if (directflip::PipeLink* link = hv.link()) link->on_flip(e);
+    directflip::PipeLink* link = hv.link();
+    if (!link) continue;
+    if (flip)
+      link->on_flip(*flip);
+    else
+      link->on_host_vblank(std::get<hostdisplay::VblankEvent>(ev));
   }
 }
 

@@ -1,8 +1,8 @@
 // vgpud's host display and the vGPU pipes put on its outputs (docs/direct-flip.md, "In the
 // daemon"): it owns the HostDisplay (a virtual monitor or a KMS device), makes and ends each
 // assignment (a directflip::PipeLink, kept by the vGPU and used only under its lock), and runs the
-// thread that polls the display's event_fd and hands each page-flip event to the link whose CRTC
-// it names, under that vGPU's lock.
+// thread that polls the display's event_fd and hands each page-flip and vblank event to the link
+// whose CRTC it names, under that vGPU's lock.
 //
 // Lock order (docs/design.md, "Ownership"): mu_ (the assignment table), then a vGPU's lock, then
 // the display's own leaf lock (SerializedDisplay). Nothing under a vGPU's lock takes mu_.
@@ -16,6 +16,7 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "config/daemon_config.h"
@@ -58,7 +59,8 @@ struct DisplayLinkStats {
   uint64_t released = 0;  // assignments ended because the client that made them went
   uint64_t refused = 0;   // assign / unassign requests refused
   uint64_t events = 0;    // page-flip events routed to a link
-  uint64_t unrouted = 0;  // page-flip events of a CRTC no link has (a link that just went)
+  uint64_t vblanks = 0;   // host vblank events routed to a link (its guest's clock follows them)
+  uint64_t unrouted = 0;  // page-flip or vblank events of a CRTC no link has (a link that just went)
   // Links made anew on their output because their vGPU's RAM was replaced (a VM left or came, or
   // sent a new map: HostedVgpu::renew_link), and those that could not be (the output then dark).
   uint64_t renewed = 0, renew_failed = 0;
@@ -112,7 +114,8 @@ class DisplayLinks {
 
   DisplayLinks(std::unique_ptr<hostdisplay::HostDisplay> display, hostdisplay::VirtualMonitor* vmon, UniqueFd stop);
   void event_loop();
-  void route(const std::vector<hostdisplay::FlipEvent>& events) EXCLUDES(mu_);
+  using Event = std::variant<hostdisplay::FlipEvent, hostdisplay::VblankEvent>;
+  void route(const std::vector<Event>& events) EXCLUDES(mu_);
   void end(Table::iterator it) REQUIRES(mu_);  // destroys the link under its vGPU's lock
   OutputStatus describe(const hostdisplay::Resources& r, const hostdisplay::OutputInfo& o) const REQUIRES(mu_);
 

@@ -244,7 +244,9 @@ VgpuStatus HostedVgpu::read_status() const {
   s.dispatch_delay = dispatch_delay_;
   s.late_vblanks = late_.load(std::memory_order_relaxed);
   s.missed_vblanks = g.missed_vblanks();
-  if (link_) s.direct_flip = DirectFlipStatus{link_output_, hw::letter(link_->pipe()), link_->counters()};
+  if (link_)
+    s.direct_flip = DirectFlipStatus{link_output_, hw::letter(link_->pipe()), link_->counters(),
+                                     link_->clock().host() ? "host" : "own", link_->clock().why()};
   return s;
 }
 

@@ -57,6 +57,9 @@ struct DirectFlipStatus {
   std::string output;
   char pipe = 'A';
   directflip::LinkCounters counters;
+  // Whose clock drives the guest's vblank: "host" (the output's vblanks, docs/direct-flip.md,
+  // One clock) or "own" (its own timer; clock_reason: why, as the host display said it).
+  std::string clock = "own", clock_reason;
 };
 
 struct VgpuStatus {

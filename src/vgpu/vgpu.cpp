@@ -96,12 +96,32 @@ void Vgpu::enter_failsafe(FailsafeReason r) {
 }
 
 void Vgpu::set_vblank_period(uint64_t period_ns) {
+  own_period_ns_ = period_ns;
   if (!clock_) return;  // no clock attached: vblanks only when someone calls vblank()
   if (!vblank_timer_) vblank_timer_ = clock_->add([this] { on_tick(); });
-  if (period_ns)
-    clock_->start(vblank_timer_, period_ns);
-  else
+  if (!period_ns)
     clock_->stop(vblank_timer_);
+  else if (vblank_locked())
+    clock_->align(vblank_timer_, lock_period_ns_, lock_phase_ns_);  // on the host's grid still
+  else
+    clock_->start(vblank_timer_, period_ns);
+}
+
+uint64_t Vgpu::next_vblank_ns() const { return clock_ && vblank_timer_ ? clock_->next_tick_ns(vblank_timer_) : 0; }
+
+void Vgpu::lock_vblank(uint64_t period_ns, uint64_t phase_ns) {
+  if (!period_ns) return unlock_vblank();
+  lock_period_ns_ = period_ns;
+  lock_phase_ns_ = phase_ns;
+  if (clock_ && vblank_timer_ && own_period_ns_) clock_->align(vblank_timer_, period_ns, phase_ns);
+}
+
+void Vgpu::unlock_vblank() {
+  if (!vblank_locked()) return;
+  lock_period_ns_ = lock_phase_ns_ = 0;
+  if (!clock_ || !vblank_timer_ || !own_period_ns_) return;
+  clock_->stop(vblank_timer_);  // start() at the same period would keep the host's phase
+  clock_->start(vblank_timer_, own_period_ns_);
 }
 
 void Vgpu::on_tick() {

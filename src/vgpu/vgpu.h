@@ -147,6 +147,16 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   display::VblankClock* vblank_clock() const { return clock_; }
   // The clock's count of vblanks this vGPU slept through because they were dispatched late.
   uint64_t missed_vblanks() const;
+  // When the clock's next vblank of this vGPU is due; 0 when none is (no clock, or no pipe on).
+  uint64_t next_vblank_ns() const;
+  // One clock with a host display (docs/direct-flip.md, One clock): from now on the vblank timer
+  // ticks every `period_ns` on phase_ns + k·period (VblankClock::align), whatever rate the guest
+  // programs; a mode change, or the pipe going off and on, keeps the lock (the timer still stops
+  // while no pipe is on). Called again, it re-phases.
+  void lock_vblank(uint64_t period_ns, uint64_t phase_ns);
+  // Back to the guest's own programmed rate, phased from now.
+  void unlock_vblank();
+  bool vblank_locked() const { return lock_period_ns_ != 0; }
 
   Vgpu(GpuKey, GpuLink& gpu, display::VblankClock* clock, uint64_t ggtt_size, uint32_t id, VgpuType type,
        VgpuResources res, std::shared_ptr<GuestRam> ram, VregFile vregs, GgttView ggtt);
@@ -176,6 +186,8 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
   display::MmioFlipPort flip_port_;
   uint64_t vblank_timer_ = 0;  // id on the GPU's vblank clock, 0 = none
   uint64_t last_vblank_ns_ = 0;
+  uint64_t own_period_ns_ = 0;                      // what the guest programmed, 0 = off
+  uint64_t lock_period_ns_ = 0, lock_phase_ns_ = 0;  // a host's grid while locked (period > 0)
   TickHandler tick_handler_;
   VblankListener latch_listener_;
   VblankListener vblank_listener_;

@@ -66,7 +66,10 @@ json direct_flip_json(const std::optional<server::DirectFlipStatus>& d) {
           {"scaled_fallbacks", c.scaled_fallbacks}, {"bytes_copied", c.bytes_copied},
           {"busy_deferrals", c.busy_deferrals},     {"superseded", c.superseded},
           {"refused", c.refused},          {"failed_frames", c.failed_frames},
-          {"flips_shown", c.flips_shown}};
+          {"flips_shown", c.flips_shown},
+          {"clock", d->clock},             {"clock_reason", d->clock_reason},
+          {"lead_us", c.lead_us},          {"host_vblanks", c.host_vblanks},
+          {"clock_aligns", c.clock_aligns}};
 }
 
 json summary(const server::VgpuStatus& v) {
@@ -143,6 +146,7 @@ json outputs_json(const server::DaemonStatus& s) {
           {"requests", {{"assigns", l.assigns}, {"unassigns", l.unassigns}, {"released", l.released}, {"refused", l.refused}}},
           {"flip_events", {{"routed", l.events}, {"unrouted", l.unrouted}}},
           {"links_renewed", {{"ram_replaced", l.renewed}, {"failed", l.renew_failed}}},
+          {"vblank_events", {{"routed", l.vblanks}}},
           {"host_commits",
            {{"tests", c.tests}, {"commits", c.commits}, {"refused", c.refused}, {"with_allow_modeset", c.with_allow_modeset},
             {"async", c.async}, {"events", c.events}}}};

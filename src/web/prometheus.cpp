@@ -295,9 +295,14 @@ void direct_flip_metrics(Writer& w, const DaemonStatus& s) {
       {"vgpud_direct_flip_busy_deferrals_total", "Commits refused busy, retried at the next page flip.", &L::busy_deferrals},
       {"vgpud_direct_flip_refused_total", "The vGPU's commits the host refused otherwise.", &L::refused},
       {"vgpud_direct_flip_failed_frames_total", "Guest frames that could not be decoded or fed.", &L::failed_frames},
-      {"vgpud_direct_flip_flips_shown_total", "Page-flip events of the vGPU's commits.", &L::flips_shown}};
+      {"vgpud_direct_flip_flips_shown_total", "Page-flip events of the vGPU's commits.", &L::flips_shown},
+      {"vgpud_direct_flip_host_vblanks_total", "Vblank events of the output the vGPU's clock followed.", &L::host_vblanks},
+      {"vgpud_direct_flip_clock_aligns_total", "Re-phasings of the vGPU's vblank timer onto the output's.", &L::clock_aligns}};
   for (const auto& f : fields)
     w.per_vgpu(linked, f.name, "counter", f.help, [&](const VgpuStatus& v) { return v.direct_flip->counters.*f.field; });
+  w.per_vgpu(linked, "vgpud_direct_flip_lead_us", "gauge",
+             "How long before each of the output's vblanks the vGPU's vblank ticks (0: its own clock).",
+             [](const VgpuStatus& v) { return v.direct_flip->counters.lead_us; });
 }
 
 }  // namespace
