@@ -214,7 +214,7 @@ Packet Server::handle(Client& c, Packet& req) {
     Packet r = reply_to(req);
     proto::HelloReply body;
     body.vgpus = static_cast<uint32_t>(host_.vgpus().size());
-    body.features = proto::kFeatureDamage | (host_.links() ? proto::kFeatureDirectFlip : 0);
+    body.features = proto::kFeatureDamage | (host_.links() ? proto::kFeatureDirectFlip | proto::kFeatureLease : 0);
     r.append(body);
     return r;
   }
@@ -363,7 +363,7 @@ void Server::drop(int fd) {
   // Consumer gone, output released (docs/protocol.md §3.10); the config's assignments stay.
   if (DisplayLinks* links = host_.links())
     if (const size_t n = links->release_owner(c.id))
-      spdlog::info("client pid {} ({}) went: {} output assignment(s) released", c.pid, c.name, n);
+      spdlog::info("client pid {} ({}) went: {} output assignment(s) and lease(s) released", c.pid, c.name, n);
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
   spdlog::info("client pid {} ({}) disconnected", c.pid, c.name);
   clients_.erase(it);

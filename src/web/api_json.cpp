@@ -130,13 +130,15 @@ json outputs_json(const server::DaemonStatus& s) {
                     {"crtc", o.crtc},
                     {"mode", {{"width", o.width}, {"height", o.height}, {"refresh_mhz", o.refresh_mhz}}},
                     {"vgpu", o.vgpu ? json{{"id", o.vgpu}, {"pipe", std::string(1, hw::letter(o.pipe))}, {"by_config", o.by_config}}
-                                    : json(nullptr)}});
+                                    : json(nullptr)},
+                    {"lessee", o.lessee ? json(o.lessee) : json(nullptr)}});
   const server::DisplayLinkStats& l = h.links;
   const hostdisplay::CommitCounters& c = h.commits;
   return {{"available", true},
           {"display", h.name},
           {"outputs", std::move(outs)},
-          {"requests", {{"assigns", l.assigns}, {"unassigns", l.unassigns}, {"released", l.released}, {"refused", l.refused}}},
+          {"requests", {{"assigns", l.assigns}, {"unassigns", l.unassigns}, {"released", l.released}, {"refused", l.refused},
+                        {"leases", l.leases}, {"leases_ended", l.leases_ended}}},
           {"flip_events", {{"routed", l.events}, {"unrouted", l.unrouted}}},
           {"host_commits",
            {{"tests", c.tests}, {"commits", c.commits}, {"refused", c.refused}, {"with_allow_modeset", c.with_allow_modeset},

@@ -268,12 +268,14 @@ void direct_flip_metrics(Writer& w, const DaemonStatus& s) {
       {"vgpud_direct_flip_assigns_total", "Pipes put on an output (config and clients)."},
       {"vgpud_direct_flip_unassigns_total", "Pipes taken off an output by UnassignOutput."},
       {"vgpud_direct_flip_released_total", "Assignments ended because their client disconnected."},
-      {"vgpud_direct_flip_refused_requests_total", "AssignOutput / UnassignOutput requests refused."},
+      {"vgpud_direct_flip_refused_requests_total", "AssignOutput / UnassignOutput / LeaseOutput requests refused."},
+      {"vgpud_direct_flip_leases_total", "Outputs leased out (LeaseOutput)."},
+      {"vgpud_direct_flip_leases_ended_total", "Leases revoked (their client went) or closed by their lessee."},
       {"vgpud_direct_flip_host_commits_total", "Commits the host display accepted."},
       {"vgpud_direct_flip_host_refused_total", "Commits and tests the host display refused."},
       {"vgpud_direct_flip_host_modesets_total", "Requests with ALLOW_MODESET (output bring-ups only, never a guest flip)."}};
   const uint64_t values[] = {h.links.assigns, h.links.unassigns, h.links.released, h.links.refused,
-                             h.commits.commits, h.commits.refused, h.commits.with_allow_modeset};
+                             h.links.leases, h.links.leases_ended, h.commits.commits, h.commits.refused, h.commits.with_allow_modeset};
   for (size_t i = 0; i < std::size(totals); ++i) {
     w.family(totals[i].first, "counter", totals[i].second);
     w.sample(totals[i].first, "", values[i]);
