@@ -78,6 +78,7 @@ HostedVgpu::HostedVgpu(Vgpu& v, const VgpuSpec& spec, const exporter::ExporterOp
     v.set_interrupt_sink(&msi_);
     session_ = std::make_unique<GuestSession>(std::make_unique<InProcessGuest>(v, geometry, idle_.get(), &lock_),
                                               spec.workload, spec.mode, 600);  // a mode switch after about ten seconds
+    session_->set_hold(spec.hold_frame);
   }
   publish(0, 0);
 }

@@ -29,6 +29,8 @@ class GuestSession {
   bool frame();
   // Pipe off and buffers freed, if it got that far.
   void stop();
+  // From frame n on the picture stays (guest::Session::set_hold); before boot().
+  void set_hold(uint32_t n) { session_.set_hold(n); }
 
   bool ok() const { return !failed_.load(std::memory_order_acquire); }  // any thread
   const std::string& error() const { return error_; }  // "<step>: <reason>"; once !ok()
