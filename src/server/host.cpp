@@ -215,7 +215,13 @@ VgpuStatus HostedVgpu::read_status() const {
   s.dispatch_delay = dispatch_delay_;
   s.late_vblanks = late_.load(std::memory_order_relaxed);
   s.missed_vblanks = g.missed_vblanks();
-  if (link_) s.direct_flip = DirectFlipStatus{link_output_, hw::letter(link_->pipe()), link_->counters()};
+  if (link_) {
+    s.direct_flip = DirectFlipStatus{link_output_, hw::letter(link_->pipe()), link_->counters()};
+    if (const auto c = link_->host_cursor()) {
+      const hostdisplay::Hotspot hot = c->hotspot.value_or(hostdisplay::Hotspot{});
+      s.direct_flip->cursor = HostCursorStatus{c->crtc_x, c->crtc_y, c->crtc_w, c->crtc_h, hot.x, hot.y};
+    }
+  }
   return s;
 }
 

@@ -66,7 +66,10 @@ json direct_flip_json(const std::optional<server::DirectFlipStatus>& d) {
           {"scaled_fallbacks", c.scaled_fallbacks}, {"bytes_copied", c.bytes_copied},
           {"busy_deferrals", c.busy_deferrals},     {"superseded", c.superseded},
           {"refused", c.refused},          {"failed_frames", c.failed_frames},
-          {"flips_shown", c.flips_shown}};
+          {"flips_shown", c.flips_shown},
+          {"cursor", d->cursor ? json{{"x", d->cursor->x}, {"y", d->cursor->y}, {"width", d->cursor->width},
+                                      {"height", d->cursor->height}, {"hot_x", d->cursor->hot_x}, {"hot_y", d->cursor->hot_y}}
+                               : json(nullptr)}};
 }
 
 json summary(const server::VgpuStatus& v) {
