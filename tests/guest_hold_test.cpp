@@ -45,6 +45,12 @@ TEST(GuestHold, TheDesktopHoldsStillAtItsHoldFrame) {
   std::string first;
   EXPECT_EQ(test::differing_pixels(after, want, first), 0u) << first;
   EXPECT_EQ(test::differing_pixels(before, after, first), 0u) << first;
+
+  // Told to go on (what SIGUSR1 does to vgpud): as many frames again, then still again.
+  s.hold_further();
+  ASSERT_TRUE(reached([&] { return s.frames() == 2 * kHold; })) << "frames " << s.frames();
+  const fb::Image next = test::daemon_picture(daemon.path, 1, true);
+  EXPECT_EQ(test::differing_pixels(next, test::reference(Workload::Desktop, 2 * kHold, 1024, 768), first), 0u) << first;
 }
 
 }  // namespace

@@ -3,7 +3,8 @@
 // direct-flipped to Virtual-1, and `vgpuctl lease Virtual-2 -- vgpud` (vgpud #2 on that lease,
 // its guest on Virtual-2). Each guest's picture holds still at a known frame (hold_frame), so
 // the test renders it itself: QEMU's VNC server shows Virtual-1 exactly as the guest's primary
-// (reached through the guest's own flips), and Virtual-2 exactly as the guest's 1920x1080
+// (reached through the guest's own flips; told to go on, its next flips change the output to the
+// next held frame), and Virtual-2 exactly as the guest's 1920x1080
 // picture composed and scaled to the output's mode (virtio-gpu cannot scale: the plane was
 // refused and the pipe fell back). No commit of a guest flip carried ALLOW_MODESET; the lessee
 // made no modeset at all. Label kms; skipped, saying why, without QEMU, gvnccapture or an image
@@ -137,6 +138,16 @@ TEST(KmsVgpudVm, TwoGuestsOnTwoOutputsOneThroughALease) {
                                  [&](const fb::Image& img) { return differs(img, want_b, "the scaled composition"); }, 300s),
             "");
 
+  // A guest flip changes the output: #1's guest goes on (SIGUSR1) from frame kHoldA to 2 kHoldA
+  // through its own flips, and the output follows, without a modeset.
+  ASSERT_TRUE(console.send_line("go"));
+  ASSERT_TRUE(step("flip")) << console.console();
+  const fb::Image want_a2 = desktop_primary(2 * kHoldA, kWidth, kHeight);
+  EXPECT_EQ(test::expect_capture(head0, dir, "kms-vgpud-head0-flipped",
+                                 [&](const fb::Image& img) { return differs(img, want_a2, "the next held frame"); }, 300s),
+            "");
+  const json before = printed_json(console.console(), "status A outputs before");
+
   // What the daemons say: the fallback, the lease, and no modeset but the lessor's lighting.
   ASSERT_TRUE(console.send_line("go"));
   ASSERT_TRUE(step("status")) << console.console();
@@ -148,13 +159,13 @@ TEST(KmsVgpudVm, TwoGuestsOnTwoOutputsOneThroughALease) {
   EXPECT_TRUE(leased->at("lessee").is_number()) << "shown leased: " << leased->dump();
   EXPECT_EQ(st_a["requests"].value("leases", 0), 1);
   const json df_a = vg_a[0].at("direct_flip"), df_b = vg_b[0].at("direct_flip");
-  EXPECT_GE(df_a.value("commits", 0), int{kHoldA}) << "every guest flip committed: " << df_a.dump();
+  EXPECT_GE(df_a.value("commits", 0), int{2 * kHoldA}) << "every guest flip committed: " << df_a.dump();
   EXPECT_GT(df_a.value("imports", 0) + df_a.value("refills", 0), 0) << df_a.dump();
   EXPECT_EQ(df_a.value("scaled_fallbacks", -1), 0) << df_a.dump();
   EXPECT_GT(df_b.value("scaled_fallbacks", 0), 0) << "the plane was refused: " << df_b.dump();
   // The cursor where it is: on #1's host cursor plane at the guest's CURPOS (the output has the
   // guest's mode: no scaling); composed into #2's scaled primary (checked in the capture).
-  const guest::Point cur = guest::DesktopWorkload::cursor_position(kHoldA, kWidth, kHeight);
+  const guest::Point cur = guest::DesktopWorkload::cursor_position(2 * kHoldA, kWidth, kHeight);
   ASSERT_TRUE(df_a.at("cursor").is_object()) << df_a.dump();
   EXPECT_EQ(df_a["cursor"].value("x", -9999), cur.x) << df_a["cursor"].dump();
   EXPECT_EQ(df_a["cursor"].value("y", -9999), cur.y) << df_a["cursor"].dump();
@@ -166,6 +177,9 @@ TEST(KmsVgpudVm, TwoGuestsOnTwoOutputsOneThroughALease) {
   EXPECT_GE(modesets_a, 1) << "lighting Virtual-2 before leasing it";
   EXPECT_LE(modesets_a, 2) << "and Virtual-1's bring-up if fbcon had not lit it";
   EXPECT_EQ(st_b["host_commits"].value("with_allow_modeset", -1), 0) << "the lessee got its CRTC lit";
+  ASSERT_TRUE(before.is_object()) << console.console();
+  EXPECT_EQ(before["host_commits"].value("with_allow_modeset", -2), modesets_a) << "the guest's flips made none";
+  EXPECT_GE(st_a["host_commits"].value("commits", 0), before["host_commits"].value("commits", 0) + int{kHoldA});
 
   // #2 stops: its lease ends; #1 shows Virtual-2 free again; each commit's flags, from the logs.
   ASSERT_TRUE(console.send_line("go"));

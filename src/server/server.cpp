@@ -83,6 +83,7 @@ Expected<bool, std::string> Server::setup() {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);  // held guests go on (hold_frame, docs/config.md)
     // Blocked here, before the guest threads start, so they inherit it and the signalfd gets all.
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     signal_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
@@ -124,6 +125,12 @@ int Server::run() {
         if (tag == kSignalTag) {
           signalfd_siginfo si{};
           (void)!::read(signal_.get(), &si, sizeof si);
+          if (si.ssi_signo == SIGUSR1) {
+            for (const auto& hv : host_.vgpus())
+              if (hv->builtin()) hv->session().hold_further();
+            spdlog::info("SIGUSR1: guests that hold still (hold_frame) go on for as many frames again");
+            continue;
+          }
           spdlog::info("{}: shutting down", strsignal(static_cast<int>(si.ssi_signo)));
         }
         return 0;
