@@ -47,17 +47,16 @@ TEST(KmsDisplayVm, TwoOutputsThenALeaseShowExactlyWhatWasCommitted) {
   if (!std::filesystem::exists(std::string(VGD_GUEST_IMAGE_DIR) + "/kms.txt"))
     GTEST_SKIP() << "the guest image has no vgpu-kms-probe (the KMS backend needs libdrm-dev)";
   if (!test::in_path("gvnccapture")) GTEST_SKIP() << "gvnccapture is not in PATH (Debian package gvncviewer)";
-  const int head0 = test::free_vnc_display(40 + ::getpid() % 400), head1 = test::free_vnc_display(head0);
-  ASSERT_GT(head0, 0);
-  ASSERT_GT(head1, 0);
-
   test::VmOptions opt;
   opt.shell = true;  // the probe reads its go-on lines from the console
   opt.append = "vgpu.run=kmsprobe";
-  opt.args = {"-device", fmt::format("virtio-gpu-pci,max_outputs=2,xres={},yres={},id=gpu", kWidth, kHeight),
-              "-vnc", fmt::format("127.0.0.1:{},id=head0,display=gpu,head=0", head0),
-              "-vnc", fmt::format("127.0.0.1:{},id=head1,display=gpu,head=1", head1)};
-  test::Vm vm(tools, opt, "kms");
+  std::array<int, 2> heads{};
+  const auto vm_owner = test::boot_two_heads(
+      tools, opt, fmt::format("virtio-gpu-pci,max_outputs=2,xres={},yres={},id=gpu", kWidth, kHeight), "kms", heads);
+  test::Vm& vm = *vm_owner;
+  const int head0 = heads[0], head1 = heads[1];
+  ASSERT_GT(head0, 0);
+  ASSERT_GT(head1, 0);
   ASSERT_TRUE(vm.shell().connected()) << vm.logs();
   auto& console = vm.shell();
   const auto step = [&](const char* name) {

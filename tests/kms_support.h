@@ -1,6 +1,6 @@
-// What the kms test rig's tests share (docs/vm.md, The kms test rig): a free VNC display for
-// each of QEMU's outputs, whether a tool is installed, and capturing an output with gvnccapture
-// until it shows what a test expects.
+// What the kms test rig's tests share (docs/vm.md, The kms test rig): the VM booted with a QEMU
+// VNC server on a free display for each of virtio-gpu's two outputs, whether a tool is
+// installed, and capturing an output with gvnccapture until it shows what a test expects.
 #pragma once
 
 #include <fmt/format.h>
@@ -8,14 +8,17 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cstdlib>
+#include <memory>
 #include <functional>
 #include <string>
 #include <thread>
 
 #include "fb/image.h"
 #include "fb/png.h"
+#include "vm_support.h"
 
 namespace vgd::test {
 
@@ -32,6 +35,31 @@ inline int free_vnc_display(int after) {
     if (ok) return n;
   }
   return -1;
+}
+
+// Boots the rig's VM: `opt` plus `gpu` (the -device) with QEMU's own VNC server on each of its
+// two heads, displays `heads` free when chosen. Another process may take one before QEMU binds
+// it (the machine is shared, tests run in parallel): QEMU then exits at once, and the VM is
+// started again on other displays. The VM that reached /init, or the last try.
+inline std::unique_ptr<Vm> boot_two_heads(const VmTools& tools, VmOptions opt, const std::string& gpu,
+                                          const std::string& name, std::array<int, 2>& heads) {
+  const std::vector<std::string> extra = opt.args;
+  std::unique_ptr<Vm> vm;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    vm.reset();  // the next one reuses its directory
+    heads[0] = free_vnc_display(40 + (::getpid() + 97 * attempt) % 400);
+    heads[1] = free_vnc_display(heads[0]);
+    opt.args = extra;
+    for (const std::string& a : {std::string("-device"), gpu,
+                                 std::string("-vnc"), fmt::format("127.0.0.1:{},id=head0,display=gpu,head=0", heads[0]),
+                                 std::string("-vnc"), fmt::format("127.0.0.1:{},id=head1,display=gpu,head=1", heads[1])})
+      opt.args.push_back(a);
+    vm = std::make_unique<Vm>(tools, opt, name);
+    if (vm->wait_for("vgpu-init:", std::chrono::seconds(300)) ||
+        vm->qemu_log().find("Address already in use") == std::string::npos)
+      return vm;
+  }
+  return vm;
 }
 
 inline bool in_path(const char* program) {
