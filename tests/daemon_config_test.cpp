@@ -52,6 +52,7 @@ type = "GVTg_V5_4"
 workload = "modeswitch"
 [[vgpu]]
 tearing = "hold"
+hold_frame = 30
 )",
                                  "full.toml");
   ASSERT_TRUE(cfg.has_value()) << cfg.error();
@@ -73,6 +74,8 @@ tearing = "hold"
   EXPECT_EQ(cfg->vgpus[0].tearing, TearingMode::Copy);
   EXPECT_EQ(cfg->vgpus[1].tearing, TearingMode::None) << "the default";
   EXPECT_EQ(cfg->vgpus[2].tearing, TearingMode::Hold);
+  EXPECT_EQ(cfg->vgpus[0].hold_frame, 0u) << "the default: never";
+  EXPECT_EQ(cfg->vgpus[2].hold_frame, 30u);
   EXPECT_EQ(DaemonConfig{}.vgpus[0].tearing, TearingMode::None);
 }
 
@@ -107,6 +110,7 @@ INSTANTIATE_TEST_SUITE_P(
                       // A VM brings its own RAM and programs: these would be silently ignored.
                       BadCase{"vm_with_workload", "[[vgpu]]\nguest = 'qemu'\nworkload = 'video'\n", "bad.toml:3", "vgpu.workload"},
                       BadCase{"vm_with_ram", "[[vgpu]]\nguest = 'qemu'\n\nram_mib = 256\n", "bad.toml:4", "vgpu.ram_mib"},
+                      BadCase{"vm_with_hold", "[[vgpu]]\nguest = 'qemu'\nhold_frame = 5\n", "bad.toml:3", "vgpu.hold_frame"},
                       // GVTg_V5_8 goes up to 1024x768: the guest's pipe would never light.
                       BadCase{"mode_beyond_type", "[[vgpu]]\n\nmode = '1920x1080@60'\n", "bad.toml:3", "vgpu.mode"},
                       BadCase{"modeswitch_beyond_type", "[[vgpu]]\nworkload = 'modeswitch'\n", "bad.toml:2", "vgpu.workload"},

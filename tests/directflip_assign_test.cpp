@@ -67,17 +67,26 @@ TEST(DirectFlipAssign, PlanesOtherAssignmentsHoldAreNotGivenTwice) {
 TEST(DirectFlipAssign, RefusalsSayWhy) {
   Resources r = two_heads();
   EXPECT_EQ(choose_planes(r, "HDMI-A-1").error(), "no output named HDMI-A-1");
-  r.outputs[1].connected = false;
-  EXPECT_EQ(choose_planes(r, "Virtual-2").error(), "output Virtual-2 has nothing connected");
-  r.outputs[1].connected = true;
   r.outputs[1].possible_crtcs = 0b01;  // only the CRTC Virtual-1 uses
   EXPECT_EQ(choose_planes(r, "Virtual-2").error(), "output Virtual-2 has no free CRTC");
   r = two_heads();
   r.planes.erase(r.planes.begin() + 2);  // CRTC 11's primary
   EXPECT_EQ(choose_planes(r, "Virtual-2").error(), "output Virtual-2: its CRTC has no primary plane");
   r = two_heads();
+  r.outputs[0].modes.clear();
   r.outputs[1].modes.clear();
-  EXPECT_EQ(choose_planes(r, "Virtual-2").error(), "output Virtual-2 lists no mode");
+  EXPECT_EQ(choose_planes(r, "Virtual-2").error(), "output Virtual-2 lists no mode, nor does any other");
+}
+
+// virtio-gpu's second head before a UI sized it: disconnected, no modes, its CRTC dark.
+TEST(DirectFlipAssign, AnOutputListingNoModeBorrowsTheFirstListedOne) {
+  Resources r = two_heads();
+  r.outputs[1].connected = false;
+  r.outputs[1].modes.clear();
+  const auto p = choose_planes(r, "Virtual-2");
+  ASSERT_TRUE(p.has_value()) << p.error();
+  EXPECT_TRUE(p->mode.same_timing(k1080)) << "Virtual-1's preferred mode, not " << p->mode.name;
+  EXPECT_TRUE(p->needs_bringup);
 }
 
 }  // namespace

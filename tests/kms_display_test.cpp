@@ -6,13 +6,10 @@
 // probe says it committed there. Label kms; skipped, saying why, without QEMU, gvnccapture or a
 // guest image carrying the probe.
 #include <fmt/format.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
-#include <cstdlib>
 #include <regex>
 
-#include "fb/png.h"
+#include "kms_support.h"
 #include "kmstest/patterns.h"
 #include "vm_support.h"
 
@@ -24,25 +21,6 @@ using kmstest::Pattern;
 
 constexpr auto kBoot = 300s;  // TCG on a loaded machine (vm_vgpu_test.cpp)
 constexpr uint32_t kWidth = 640, kHeight = 480;
-
-// A VNC display number (port 5900 + n) nobody listens on now.
-int free_vnc_display(int after) {
-  for (int n = after + 1; n < 1000; ++n) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(5900 + n));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    if (ok) return n;
-  }
-  return -1;
-}
-
-bool in_path(const char* program) {
-  return std::system(fmt::format("command -v {} >/dev/null 2>&1", program).c_str()) == 0;
-}
 
 // How far a captured output is from `p` everywhere: empty when every pixel is exact.
 std::string differs(const fb::Image& img, Pattern p) {
@@ -58,23 +36,9 @@ std::string differs(const fb::Image& img, Pattern p) {
   return wrong ? fmt::format("{} pixels differ from pattern {}{}", wrong, kmstest::pattern_name(p), first) : "";
 }
 
-// Captures VNC display `display` until it shows `p` exactly, for up to 30 s (QEMU's display
-// follows the guest's flush asynchronously); answers what was wrong with the last capture.
+// Captures VNC display `display` until it shows `p` exactly (kms_support.h).
 std::string expect_shown(int display, Pattern p, const std::string& dir, const std::string& name) {
-  std::string why = "no capture";
-  const auto until = std::chrono::steady_clock::now() + 30s;
-  while (std::chrono::steady_clock::now() < until) {
-    const std::string png = fmt::format("{}/{}.png", dir, name);
-    if (std::system(fmt::format("timeout 20 gvnccapture -q 127.0.0.1:{} '{}'", display, png).c_str()) != 0) {
-      why = "gvnccapture failed";
-    } else if (auto img = fb::read_png(png); !img) {
-      why = img.error();
-    } else if (why = differs(*img, p); why.empty()) {
-      return why;
-    }
-    std::this_thread::sleep_for(500ms);
-  }
-  return why;
+  return test::expect_capture(display, dir, name, [p](const fb::Image& img) { return differs(img, p); });
 }
 
 TEST(KmsDisplayVm, TwoOutputsThenALeaseShowExactlyWhatWasCommitted) {
@@ -82,18 +46,17 @@ TEST(KmsDisplayVm, TwoOutputsThenALeaseShowExactlyWhatWasCommitted) {
   VGD_REQUIRE_VM(tools);
   if (!std::filesystem::exists(std::string(VGD_GUEST_IMAGE_DIR) + "/kms.txt"))
     GTEST_SKIP() << "the guest image has no vgpu-kms-probe (the KMS backend needs libdrm-dev)";
-  if (!in_path("gvnccapture")) GTEST_SKIP() << "gvnccapture is not in PATH (Debian package gvncviewer)";
-  const int head0 = free_vnc_display(40 + ::getpid() % 400), head1 = free_vnc_display(head0);
-  ASSERT_GT(head0, 0);
-  ASSERT_GT(head1, 0);
-
+  if (!test::in_path("gvnccapture")) GTEST_SKIP() << "gvnccapture is not in PATH (Debian package gvncviewer)";
   test::VmOptions opt;
   opt.shell = true;  // the probe reads its go-on lines from the console
   opt.append = "vgpu.run=kmsprobe";
-  opt.args = {"-device", fmt::format("virtio-gpu-pci,max_outputs=2,xres={},yres={},id=gpu", kWidth, kHeight),
-              "-vnc", fmt::format("127.0.0.1:{},id=head0,display=gpu,head=0", head0),
-              "-vnc", fmt::format("127.0.0.1:{},id=head1,display=gpu,head=1", head1)};
-  test::Vm vm(tools, opt, "kms");
+  std::array<int, 2> heads{};
+  const auto vm_owner = test::boot_two_heads(
+      tools, opt, fmt::format("virtio-gpu-pci,max_outputs=2,xres={},yres={},id=gpu", kWidth, kHeight), "kms", heads);
+  test::Vm& vm = *vm_owner;
+  const int head0 = heads[0], head1 = heads[1];
+  ASSERT_GT(head0, 0);
+  ASSERT_GT(head1, 0);
   ASSERT_TRUE(vm.shell().connected()) << vm.logs();
   auto& console = vm.shell();
   const auto step = [&](const char* name) {

@@ -231,6 +231,29 @@ TEST_F(DirectFlipServerTest, BadRequestsAreRefusedAndTheDaemonKeepsServing) {
   ASSERT_TRUE(c.assign_output(kFree, "Virtual-2")) << "a good request after all that";
 }
 
+// LeaseOutput (docs/protocol.md §3.11) on a display that cannot lease: refused saying why, and
+// counted; a lease on a KMS card runs in the kms rig (tests/kms_vgpud_test.cpp).
+TEST_F(DirectFlipServerTest, AVirtualMonitorCannotLeaseAnOutput) {
+  client::Connection c = connect();
+  EXPECT_TRUE(c.server().features & proto::kFeatureLease) << "the daemon knows the request";
+  const uint64_t refused_before = links->stats().refused;
+  auto l = c.lease_output("Virtual-2");
+  ASSERT_FALSE(l);
+  EXPECT_EQ(l.error().code, Status::NotSupported);
+  EXPECT_NE(l.error().message.find("virtual monitor"), std::string::npos) << l.error().message;
+  EXPECT_EQ(c.lease_output("HDMI-A-9").error().code, Status::NotSupported) << "whatever the output";
+  EXPECT_EQ(links->stats().refused, refused_before + 2);
+  EXPECT_EQ(links->stats().leases, 0u);
+  EXPECT_EQ(output(c, "Virtual-2")->lessee, 0u);
+  {
+    test::Conn raw(daemon.path);
+    raw.hello();
+    EXPECT_EQ(proto::error_code(raw.call(MsgType::LeaseOutput, 0, proto::LeaseRequest{})), Status::Invalid) << "no name";
+    EXPECT_EQ(proto::error_code(raw.call(MsgType::LeaseOutput)), Status::Protocol) << "no body";
+  }
+  ASSERT_TRUE(c.assign_output(kFree, "Virtual-2")) << "still serving; the output is free";
+}
+
 TEST(DirectFlipServerOff, WithoutAHostDisplayTheRequestsAreNotSupported) {
   test::RunningDaemon daemon;
   DaemonConfig cfg;
@@ -245,6 +268,8 @@ TEST(DirectFlipServerOff, WithoutAHostDisplayTheRequestsAreNotSupported) {
   EXPECT_EQ(outs.error().code, Status::NotSupported);
   EXPECT_NE(outs.error().message.find("no host display"), std::string::npos) << outs.error().message;
   EXPECT_EQ(c->assign_output(1, "Virtual-1").error().code, Status::NotSupported);
+  EXPECT_FALSE(c->server().features & proto::kFeatureLease);
+  EXPECT_EQ(c->lease_output("Virtual-1").error().code, Status::NotSupported);
   EXPECT_TRUE(c->list()) << "still serving";
 }
 

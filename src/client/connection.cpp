@@ -127,7 +127,8 @@ Result<UniqueFd> Connection::attach_vm(uint32_t id) {
 namespace {
 OutputInfo output_info(const proto::OutputEntry& e) {
   return {field_text(e.name, sizeof e.name), e.connected != 0, e.width, e.height, e.refresh_mhz, e.vgpu,
-          static_cast<char>('A' + std::min(e.pipe, 25u)), (e.flags & proto::kOutputByConfig) != 0};
+          static_cast<char>('A' + std::min(e.pipe, 25u)), (e.flags & proto::kOutputByConfig) != 0,
+          (e.flags & proto::kOutputLeased) ? e.lessee : 0};
 }
 }  // namespace
 
@@ -147,12 +148,19 @@ Result<Outputs> Connection::outputs() {
   return out;
 }
 
+namespace {
+Result<bool> copy_output_name(std::string_view output, char (&dst)[32]) {
+  if (output.empty() || output.size() >= sizeof dst)
+    return Unexpected(Error{Status::Invalid, fmt::format("output name '{}' is empty or longer than 31 bytes", output)});
+  std::memcpy(dst, output.data(), output.size());
+  return true;
+}
+}  // namespace
+
 Result<OutputInfo> Connection::assign_output(uint32_t id, std::string_view output, uint32_t pipe) {
   proto::AssignRequest a;
   a.pipe = pipe;
-  if (output.empty() || output.size() >= sizeof a.output)
-    return Unexpected(Error{Status::Invalid, fmt::format("output name '{}' is empty or longer than 31 bytes", output)});
-  std::memcpy(a.output, output.data(), output.size());
+  if (auto ok = copy_output_name(output, a.output); !ok) return Unexpected(ok.error());
   proto::Packet p = proto::make_packet(static_cast<uint16_t>(MsgType::AssignOutput), 0, id);
   p.append(a);
   auto r = ch_->request(std::move(p));
@@ -160,6 +168,18 @@ Result<OutputInfo> Connection::assign_output(uint32_t id, std::string_view outpu
   proto::OutputEntry e;
   if (!r->read(e)) return Unexpected(Error{Status::Protocol, "AssignOutput reply is too short"});
   return output_info(e);
+}
+
+Result<OutputLease> Connection::lease_output(std::string_view output) {
+  proto::LeaseRequest l;
+  if (auto ok = copy_output_name(output, l.output); !ok) return Unexpected(ok.error());
+  proto::Packet p = proto::make_packet(static_cast<uint16_t>(MsgType::LeaseOutput), 0, 0);
+  p.append(l);
+  auto r = ch_->request(std::move(p));
+  if (!r) return Unexpected(r.error());
+  proto::LeaseReply body;
+  if (!r->read(body) || r->fds.size() != 1) return Unexpected(Error{Status::Protocol, "LeaseOutput reply without its lease fd"});
+  return OutputLease{std::move(r->fds.front()), body.lessee, body.connector, body.crtc, body.planes};
 }
 
 Result<bool> Connection::unassign_output(uint32_t id, uint32_t pipe) {

@@ -49,6 +49,13 @@ struct OutputInfo {
   uint32_t vgpu = 0;  // 0: none
   char pipe = 'A';
   bool by_config = false;  // the daemon's config put it there
+  uint32_t lessee = 0;     // leased out (LeaseOutput) to this DRM lessee; 0: not leased
+};
+// An output leased from vgpud (docs/protocol.md §3.11): a DRM master fd of just its connector,
+// CRTC and planes, for as long as the connection that asked stays open.
+struct OutputLease {
+  UniqueFd fd;
+  uint32_t lessee = 0, connector = 0, crtc = 0, planes = 0;
 };
 struct Outputs {
   std::string display;  // "virtual", "card0"
@@ -90,6 +97,9 @@ class Connection {
   Result<Outputs> outputs();
   Result<OutputInfo> assign_output(uint32_t id, std::string_view output, uint32_t pipe = 0);
   Result<bool> unassign_output(uint32_t id, uint32_t pipe = 0);
+  // ServerInfo::features has kFeatureLease: `output` leased (NotSupported: the daemon's display
+  // cannot lease; Busy: the output is assigned or leased). Revoked when this connection closes.
+  Result<OutputLease> lease_output(std::string_view output);
 
  private:
   Connection(std::shared_ptr<detail::Channel> ch, ServerInfo s) : ch_(std::move(ch)), server_(s) {}

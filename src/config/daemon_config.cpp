@@ -26,7 +26,7 @@ Expected<VgpuSpec, std::string> vgpu_from(const toml::table& t, std::string_view
   r.allow("direct_flip");
   if (!r.str("type", v.type) || !r.str("guest", guest) || !r.str("workload", workload) || !r.str("mode", mode) ||
       !r.u64("ram_mib", ram_mib) || !r.str("tearing", tearing) || !r.u64("copy_budget_mib", copy_budget_mib) ||
-      !r.boolean("damage_hints", v.damage_hints) || !r.no_unknown_keys())
+      !r.boolean("damage_hints", v.damage_hints) || !r.u32("hold_frame", v.hold_frame) || !r.no_unknown_keys())
     return Unexpected(r.error);
   const auto at = [&](std::string_view key) { return where(source, t.get(key) ? t.get(key)->source() : t.source()); };
   const auto type = std::find_if(gpu.types.begin(), gpu.types.end(), [&](const VgpuType& vt) { return vt.name == v.type; });
@@ -35,7 +35,7 @@ Expected<VgpuSpec, std::string> vgpu_from(const toml::table& t, std::string_view
     return Unexpected(fmt::format("{}: vgpu.guest must be builtin or qemu", at("guest")));
   v.guest = guest == "qemu" ? GuestKind::Qemu : GuestKind::Builtin;
   // A VM brings its own RAM and runs its own programs: these keys would be silently ignored.
-  for (std::string_view key : {"workload", "mode", "ram_mib"})
+  for (std::string_view key : {"workload", "mode", "ram_mib", "hold_frame"})
     if (v.vm() && t.get(key))
       return Unexpected(fmt::format("{}: vgpu.{} applies only to guest = \"builtin\" (a QEMU VM brings its own)", at(key), key));
   const auto w = parse_workload(workload);

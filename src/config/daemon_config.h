@@ -49,6 +49,9 @@ struct VgpuSpec {
   // Offer the guest damage hints (vgt_caps bit 16, docs/hardware.md "Damage hints"): our own
   // extension, so it can be turned off per vGPU; guests then see the caps upstream GVT-g has.
   bool damage_hints = true;
+  // The builtin guest's picture holds still from this frame on (0: never): for tests and demos
+  // that must know what is on screen (docs/config.md).
+  uint32_t hold_frame = 0;
   std::optional<DirectFlipSpec> direct_flip = std::nullopt;  // put on a host output at start-up
 
   bool vm() const { return guest == GuestKind::Qemu; }

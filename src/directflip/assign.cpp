@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "hw/formats.h"
+
 namespace vgd::directflip {
 
 using hostdisplay::PlaneType;
@@ -28,7 +30,8 @@ Expected<OutputPlanes, std::string> choose_planes(const hostdisplay::Resources& 
                                                   const std::vector<uint32_t>& taken) {
   const auto* o = r.output(output);
   if (!o) return Unexpected(fmt::format("no output named {}", output));
-  if (!o->connected) return Unexpected(fmt::format("output {} has nothing connected", output));
+  // `connected` is not asked: virtio-gpu reports a head QEMU's UI has not sized as disconnected
+  // yet scans out what is lit there; the bring-up's commit is the judge (docs/direct-flip.md).
   OutputPlanes out;
   out.connector_id = o->connector_id;
   const hostdisplay::CrtcInfo* crtc = o->crtc_id ? r.crtc(o->crtc_id) : nullptr;
@@ -52,12 +55,33 @@ Expected<OutputPlanes, std::string> choose_planes(const hostdisplay::Resources& 
   if (crtc->active && crtc->mode) {
     out.mode = *crtc->mode;
   } else {
-    if (o->modes.empty()) return Unexpected(fmt::format("output {} lists no mode", output));
-    const auto preferred = std::find_if(o->modes.begin(), o->modes.end(), [](const auto& m) { return m.preferred; });
-    out.mode = preferred != o->modes.end() ? *preferred : o->modes.front();
+    // An output listing no mode borrows the first one that lists some (docs/direct-flip.md,
+    // "Which mode").
+    const auto lists = std::find_if(r.outputs.begin(), r.outputs.end(), [](const auto& x) { return !x.modes.empty(); });
+    const auto& modes = !o->modes.empty() ? o->modes : lists != r.outputs.end() ? lists->modes : o->modes;
+    if (modes.empty()) return Unexpected(fmt::format("output {} lists no mode, nor does any other", output));
+    const auto preferred = std::find_if(modes.begin(), modes.end(), [](const auto& m) { return m.preferred; });
+    out.mode = preferred != modes.end() ? *preferred : modes.front();
     out.needs_bringup = true;
   }
   return out;
+}
+
+Expected<hostdisplay::BufferRef, std::string> light_output(hostdisplay::HostDisplay& display, const OutputPlanes& planes) {
+  hostdisplay::State s;
+  s.crtcs.push_back({planes.crtc_id, true, planes.mode, planes.connector_id});
+  s.planes.push_back({planes.primary, 0, nullptr});
+  auto r = display.commit(s, hostdisplay::kAllowModeset);
+  if (r) return hostdisplay::BufferRef();
+  auto black = display.create_buffer(planes.mode.width, planes.mode.height, hw::drm::kXRGB8888);
+  if (!black) return Unexpected(fmt::format("lighting the output with {}: {} (and no black buffer: {})", planes.mode.name,
+                                            r.error().what, black.error()));
+  std::fill((*black)->pixels().begin(), (*black)->pixels().end(), std::byte{0});
+  const uint32_t w = planes.mode.width, h = planes.mode.height;
+  s.planes[0] = {planes.primary, planes.crtc_id, *black, 0, 0, hostdisplay::fixed16(w), hostdisplay::fixed16(h), 0, 0, w, h};
+  if (r = display.commit(s, hostdisplay::kAllowModeset); !r)
+    return Unexpected(fmt::format("lighting the output with {}: {}", planes.mode.name, r.error().what));
+  return *black;
 }
 
 }  // namespace vgd::directflip

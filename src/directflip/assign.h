@@ -29,4 +29,10 @@ struct OutputPlanes {
 Expected<OutputPlanes, std::string> choose_planes(const hostdisplay::Resources& r, std::string_view output,
                                                   const std::vector<uint32_t>& taken = {});
 
+// Lights a dark output with `planes.mode` (one commit with ALLOW_MODESET) for someone else to
+// show things on: what vgpud does before it leases a dark output (docs/direct-flip.md, Leases).
+// The primary is off, or black on a driver that wants a primary on a lit CRTC: then the black
+// buffer is returned, to keep until what goes on screen next replaces it.
+Expected<hostdisplay::BufferRef, std::string> light_output(hostdisplay::HostDisplay& display, const OutputPlanes& planes);
+
 }  // namespace vgd::directflip

@@ -334,6 +334,12 @@ PipeLink::Frame PipeLink::planes_off() {
   return f;
 }
 
+std::optional<hostdisplay::PlaneState> PipeLink::host_cursor() const {
+  const auto it = planes_.cursor ? committed_.find(planes_.cursor) : committed_.end();
+  if (it == committed_.end() || !it->second.buffer) return std::nullopt;
+  return it->second;
+}
+
 void PipeLink::release(Frame& f) {
   for (auto& [feed, fed] : f.shadows) feed->abandon(fed);
   f.shadows.clear();

@@ -84,6 +84,10 @@ class PipeLink final : private DisplayObserver, private display::FlipDoneGate {
 
   const LinkCounters& counters() const { return c_; }
   const OutputPlanes& planes() const { return planes_; }
+  // The host cursor plane as the newest commit left it: where the guest's cursor is on the
+  // output (a viewer that does not draw the cursor plane cannot show it); nullopt when off, or
+  // composed into the primary (scaled fallback), or the output has no cursor plane.
+  std::optional<hostdisplay::PlaneState> host_cursor() const;
   hw::Pipe pipe() const { return pipe_; }
   // Whose clock the guest's vblank runs on: the host's, or its own (why(): the host's answer).
   const ClockLock& clock() const { return clock_; }

@@ -32,6 +32,7 @@ Error Session::boot() {
 
 Error Session::frame() {
   if (!ok()) return status_;
+  if (hold_ && frames_ >= hold_) return check(display_->wait_vblank(hw::Pipe::A), "hold");
   if (check(std::visit([&](auto& w) { return w.frame(frames_ + 1); }, workload_), "frame") == Error::None) ++frames_;
   return status_;
 }

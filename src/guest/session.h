@@ -23,8 +23,12 @@ class Session {
 
   // Probe, balloon, display ready, workload start.
   Error boot();
-  // The next frame (1, 2, ...); after a failure, the first failure again.
+  // The next frame (1, 2, ...); after a failure, the first failure again. Past the hold frame
+  // (set_hold) it waits for a vblank and presents nothing: the picture stays.
   Error frame();
+  // From frame n on the screen holds still (n > 0; 0, the default: it never does): a picture a
+  // test can know exactly, reached through the workload's own flips.
+  void set_hold(uint32_t n) { hold_ = n; }
   // Pipe off and buffers freed, if it got that far.
   void stop();
 
@@ -45,6 +49,7 @@ class Session {
   Workload kind_;
   Any workload_;
   uint32_t frames_ = 0;
+  uint32_t hold_ = 0;
   Error status_ = Error::None;
   const char* step_ = "";
 };

@@ -8,6 +8,7 @@
 // TEST_ONLY / NONBLOCK / PAGE_FLIP_EVENT / ALLOW_MODESET / PAGE_FLIP_ASYNC.
 #pragma once
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -220,6 +221,26 @@ class HostDisplay {
   void dispatch(const std::function<void(const FlipEvent&)>& on_flip) { dispatch(EventHandlers{on_flip, {}}); }
 
   virtual CommitCounters counters() const = 0;
+
+  // Leases (docs/direct-flip.md, Leases): a connector, the CRTC that will drive it and planes
+  // for that CRTC go to a new DRM lessee (a master of just those objects, in this process or
+  // another one the fd is passed to); this display can no longer commit to them. Only a KMS
+  // card this process is master of can: elsewhere the answer is EOPNOTSUPP, saying why.
+  struct Lease {
+    UniqueFd fd;
+    uint32_t lessee_id = 0;
+  };
+  virtual Expected<Lease, CommitError> create_lease(uint32_t connector_id, uint32_t crtc_id,
+                                                    std::span<const uint32_t> plane_ids) {
+    (void)connector_id, (void)crtc_id, (void)plane_ids;
+    return Unexpected(CommitError{EOPNOTSUPP, name() + ": cannot lease outputs (only a KMS card opened as master can)"});
+  }
+  // The lessee ids of live leases (a lessee that closed its fd has gone).
+  virtual Expected<std::vector<uint32_t>, std::string> lessees() const { return std::vector<uint32_t>{}; }
+  // Ends a lease: the lessee's fd no longer reaches the objects (its commits fail).
+  virtual Expected<bool, std::string> revoke_lease(uint32_t lessee_id) {
+    return Unexpected(name() + ": no lessee " + std::to_string(lessee_id));
+  }
 };
 
 }  // namespace vgd::hostdisplay

@@ -46,15 +46,11 @@ class KmsDisplay final : public HostDisplay {
   void dispatch(const EventHandlers& handlers) override;
   CommitCounters counters() const override { return counters_; }
 
-  // Leases (master only): a connector, the CRTC that will drive it and planes for that CRTC go
-  // to a new lessee, whose fd this returns; the master can no longer commit to them.
-  struct Lease {
-    UniqueFd fd;
-    uint32_t lessee_id = 0;
-  };
-  Expected<Lease, std::string> create_lease(uint32_t connector_id, uint32_t crtc_id, std::span<const uint32_t> plane_ids);
-  Expected<std::vector<uint32_t>, std::string> lessees() const;  // the lessee ids of live leases
-  Expected<bool, std::string> revoke_lease(uint32_t lessee_id);
+  // Leases (master only; a lessee is refused with EOPNOTSUPP): HostDisplay's, on the DRM fd.
+  Expected<Lease, CommitError> create_lease(uint32_t connector_id, uint32_t crtc_id,
+                                            std::span<const uint32_t> plane_ids) override;
+  Expected<std::vector<uint32_t>, std::string> lessees() const override;
+  Expected<bool, std::string> revoke_lease(uint32_t lessee_id) override;
   // The object ids a lease fd holds (on a lessee: its own).
   Expected<std::vector<uint32_t>, std::string> leased_objects() const;
 

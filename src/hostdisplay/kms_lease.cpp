@@ -16,17 +16,18 @@
 
 namespace vgd::hostdisplay {
 
-Expected<KmsDisplay::Lease, std::string> KmsDisplay::create_lease(uint32_t connector_id, uint32_t crtc_id,
+Expected<KmsDisplay::Lease, CommitError> KmsDisplay::create_lease(uint32_t connector_id, uint32_t crtc_id,
                                                                   std::span<const uint32_t> plane_ids) {
-  if (lease_) return Unexpected(fmt::format("{}: a lessee cannot lease further", dev_->name));
+  if (lease_) return Unexpected(CommitError{EOPNOTSUPP, fmt::format("{}: a lessee cannot lease further", name())});
   const auto known = [&](uint32_t id) { return props_.has_object(id); };
   std::vector<uint32_t> objects = {connector_id, crtc_id};
   objects.insert(objects.end(), plane_ids.begin(), plane_ids.end());
   for (uint32_t id : objects)
-    if (!known(id)) return Unexpected(fmt::format("{}: object {} is not one of this display's", dev_->name, id));
+    if (!known(id)) return Unexpected(CommitError{EINVAL, fmt::format("{}: object {} is not one of this display's", dev_->name, id)});
   uint32_t lessee = 0;
   const int fd = drmModeCreateLease(dev_->fd.get(), objects.data(), static_cast<int>(objects.size()), O_CLOEXEC, &lessee);
-  if (fd < 0) return Unexpected(fmt::format("{}: lease of {} objects: {}", dev_->name, objects.size(), std::strerror(-fd)));
+  if (fd < 0)
+    return Unexpected(CommitError{-fd, fmt::format("{}: lease of {} objects: {}", dev_->name, objects.size(), std::strerror(-fd))});
   for (uint32_t id : objects) leased_[id] = lessee;
   spdlog::info("kms: {}: lessee {} holds connector {}, CRTC {} and {} planes", dev_->name, lessee, connector_id,
                crtc_id, plane_ids.size());

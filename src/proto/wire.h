@@ -34,10 +34,11 @@ enum class MsgType : uint16_t {
   ListOutputs = 14,
   AssignOutput = 15,
   UnassignOutput = 16,
+  LeaseOutput = 17,
 };
 // A request type of this version; anything else is EPROTO (docs/protocol.md §3).
 constexpr bool known_request(uint16_t type) {
-  return type >= static_cast<uint16_t>(MsgType::Hello) && type <= static_cast<uint16_t>(MsgType::UnassignOutput);
+  return type >= static_cast<uint16_t>(MsgType::Hello) && type <= static_cast<uint16_t>(MsgType::LeaseOutput);
 }
 // A reply carries the request's type with this bit set, or kError.
 inline constexpr uint16_t kReplyBit = 0x8000;
@@ -83,6 +84,9 @@ inline constexpr uint32_t kFeatureDamage = 1u << 0;  // GetDamage (docs/protocol
 // AssignOutput, UnassignOutput answer, docs/protocol.md §3.10). Without it they are refused with
 // NotSupported.
 inline constexpr uint32_t kFeatureDirectFlip = 1u << 1;
+// LeaseOutput answers (docs/protocol.md §3.11): the daemon knows the request. Whether its host
+// display can lease (a KMS card it is master of) is the answer's business: EOPNOTSUPP says why not.
+inline constexpr uint32_t kFeatureLease = 1u << 2;
 struct HelloReply {
   uint32_t server_version = kVersion;
   uint32_t max_packet = kMaxPacket;
@@ -180,10 +184,11 @@ struct OutputEntry {
   uint32_t refresh_mhz = 0;
   uint32_t vgpu = 0;   // the vGPU on it, 0: none
   uint32_t pipe = 0;   // that vGPU's pipe: 0 A, 1 B, 2 C
-  uint32_t flags = 0;  // kOutputByConfig
-  uint32_t reserved = 0;
+  uint32_t flags = 0;  // kOutputByConfig, kOutputLeased
+  uint32_t lessee = 0;  // kOutputLeased: the DRM lessee id holding it (was reserved: 0)
 };
 inline constexpr uint32_t kOutputByConfig = 1u << 0;  // put there by the daemon's config, not a client
+inline constexpr uint32_t kOutputLeased = 1u << 1;    // leased out (LeaseOutput): neither assignable nor leasable
 struct OutputsReply {
   uint32_t count = 0;  // OutputEntry records follow the struct
   uint32_t reserved = 0;
@@ -202,6 +207,20 @@ struct UnassignRequest {
   uint32_t reserved = 0;
 };
 
+// LeaseOutput (docs/protocol.md §3.11): the output's connector, its CRTC and that CRTC's planes
+// handed to a DRM lessee; the reply carries the lease fd. The lease ends when this connection
+// closes (the daemon revokes it) or when every copy of the fd is closed.
+struct LeaseRequest {
+  uint32_t reserved[2] = {};
+  char output[32] = {};
+};
+struct LeaseReply {
+  uint32_t lessee = 0;      // the kernel's lessee id
+  uint32_t connector = 0;   // the leased objects' ids, as the lessor names them
+  uint32_t crtc = 0;
+  uint32_t planes = 0;      // how many planes
+};
+
 // Layout checks: what docs/protocol.md promises.
 static_assert(sizeof(Header) == 16 && offsetof(Header, type) == 6 && offsetof(Header, vgpu) == 12);
 static_assert(sizeof(ErrorBody) == 256);
@@ -214,6 +233,7 @@ static_assert(sizeof(ReleaseRequest) == 8 && sizeof(EventsReply) == 16);
 static_assert(sizeof(DamageRequest) == 8 && sizeof(DamageReply) == 8 && sizeof(DamageRect) == 16);
 static_assert(sizeof(OutputEntry) == 64 && offsetof(OutputEntry, connected) == 32 && offsetof(OutputEntry, vgpu) == 48);
 static_assert(sizeof(OutputsReply) == 40 && sizeof(AssignRequest) == 40 && sizeof(UnassignRequest) == 8);
+static_assert(sizeof(LeaseRequest) == 40 && offsetof(LeaseRequest, output) == 8 && sizeof(LeaseReply) == 16);
 static_assert(std::is_trivially_copyable_v<VgpuEntry> && std::is_standard_layout_v<BufferReply>);
 
 }  // namespace vgd::proto

@@ -150,12 +150,18 @@ OutputStatus DisplayLinks::describe(const hostdisplay::Resources& r, const hostd
     s.by_config = a->second.owner == kConfigOwner;
     s.crtc = a->second.planes.crtc_id;
   }
+  if (const auto l = leased_.find(o.name); l != leased_.end()) {
+    s.lessee = l->second.lessee;
+    s.crtc = l->second.objects.front();
+    s.width = l->second.mode.width, s.height = l->second.mode.height, s.refresh_mhz = l->second.mode.refresh_mhz;
+  }
   return s;
 }
 
 std::vector<OutputStatus> DisplayLinks::outputs() const {
   const hostdisplay::Resources r = display_.resources_copy();
   const Locked lk(mu_);
+  prune_leases();
   std::vector<OutputStatus> out;
   for (const hostdisplay::OutputInfo& o : r.outputs) out.push_back(describe(r, o));
   return out;
@@ -186,18 +192,12 @@ Expected<OutputStatus, LinkRefusal> DisplayLinks::assign(HostedVgpu& hv, hw::Pip
     for (const auto& o : r.outputs) names += (names.empty() ? "" : ", ") + o.name;
     return refuse(Why::UnknownOutput, fmt::format("{} has no output {} (it has {})", name(), output, names));
   }
-  if (const auto a = assigned_.find(output); a != assigned_.end())
-    return refuse(Why::OutputTaken, fmt::format("output {} already shows vGPU {} pipe {}", output, a->second.hv->id(),
-                                                hw::letter(a->second.pipe)));
+  if (auto busy = taken_output(output)) return refuse(Why::OutputTaken, std::move(*busy));
   for (const auto& [o, a] : assigned_)
     if (a.hv == &hv)
       return refuse(Why::VgpuLinked, fmt::format("vGPU {} pipe {} is already on output {} (one output per vGPU)", hv.id(),
                                                  hw::letter(a.pipe), o));
-  std::vector<uint32_t> taken;
-  for (const auto& [o, a] : assigned_)
-    for (uint32_t id : {a.planes.crtc_id, a.planes.primary, a.planes.overlay, a.planes.cursor})
-      if (id) taken.push_back(id);
-  auto planes = directflip::choose_planes(r, output, taken);
+  auto planes = directflip::choose_planes(r, output, taken());
   if (!planes) return refuse(Why::Failed, fmt::format("output {}: {}", output, planes.error()));
   {
     const Locked v(hv.lock());
@@ -210,6 +210,85 @@ Expected<OutputStatus, LinkRefusal> DisplayLinks::assign(HostedVgpu& hv, hw::Pip
   spdlog::info("direct flip: vGPU {} pipe {} on {} output {} ({}, {})", hv.id(), hw::letter(pipe), name(), output,
                planes->mode.name, owner == kConfigOwner ? "configured" : fmt::format("for client {}", owner));
   return describe(display_.resources_copy(), *out);
+}
+
+std::optional<std::string> DisplayLinks::taken_output(std::string_view output) {
+  if (const auto a = assigned_.find(output); a != assigned_.end())
+    return fmt::format("output {} already shows vGPU {} pipe {}", output, a->second.hv->id(), hw::letter(a->second.pipe));
+  prune_leases();
+  if (const auto l = leased_.find(output); l != leased_.end())
+    return fmt::format("output {} is leased to lessee {}", output, l->second.lessee);
+  return std::nullopt;
+}
+
+std::vector<uint32_t> DisplayLinks::taken() const {
+  std::vector<uint32_t> ids;
+  for (const auto& [o, a] : assigned_)
+    for (uint32_t id : {a.planes.crtc_id, a.planes.primary, a.planes.overlay, a.planes.cursor})
+      if (id) ids.push_back(id);
+  for (const auto& [o, l] : leased_) ids.insert(ids.end(), l.objects.begin(), l.objects.end());
+  return ids;
+}
+
+Expected<OutputLease, LinkRefusal> DisplayLinks::lease(std::string_view output, uint64_t owner) {
+  const hostdisplay::Resources r = display_.resources_copy();
+  const Locked lk(mu_);
+  const auto refuse = [&](Why why, std::string msg) REQUIRES(mu_) {
+    ++stats_.refused;
+    spdlog::warn("direct flip: lease of {} refused: {}", output, msg);
+    return Unexpected(LinkRefusal{why, std::move(msg)});
+  };
+  // Asked first, so a display that cannot lease says so whatever the output.
+  if (vmon_) return refuse(Why::NotSupported, fmt::format("{} cannot lease outputs (a virtual monitor has no DRM device: "
+                                                          "only a KMS card this vgpud is master of can)", name()));
+  if (!r.output(output)) return refuse(Why::UnknownOutput, fmt::format("{} has no output {}", name(), output));
+  if (auto busy = taken_output(output)) return refuse(Why::OutputTaken, std::move(*busy));
+  auto planes = directflip::choose_planes(r, output, taken());
+  if (!planes) return refuse(Why::Failed, fmt::format("output {}: {}", output, planes.error()));
+  std::vector<uint32_t> held;
+  for (uint32_t id : {planes->primary, planes->overlay, planes->cursor})
+    if (id) held.push_back(id);
+  hostdisplay::BufferRef black;
+  if (planes->needs_bringup) {  // the lessee then needs no modeset (and may know no mode)
+    auto lit = directflip::light_output(display_, *planes);
+    if (!lit) return refuse(Why::Failed, fmt::format("output {}: {}", output, lit.error()));
+    black = std::move(*lit);
+  }
+  auto granted = display_.create_lease(planes->connector_id, planes->crtc_id, held);
+  if (!granted)
+    return refuse(granted.error().err == EOPNOTSUPP ? Why::NotSupported : Why::Failed,
+                  fmt::format("output {}: {}", output, granted.error().what));
+  ++stats_.leases;
+  Leased l{granted->lessee_id, owner, {planes->crtc_id}, planes->mode, std::move(black)};
+  l.objects.insert(l.objects.end(), held.begin(), held.end());
+  leased_[std::string(output)] = std::move(l);
+  spdlog::info("direct flip: output {} of {} leased to lessee {} (CRTC {}, {} planes, {}) for client {}", output, name(),
+               granted->lessee_id, planes->crtc_id, held.size(), planes->mode.name, owner);
+  return OutputLease{std::move(granted->fd), granted->lessee_id, planes->connector_id, planes->crtc_id, std::move(held)};
+}
+
+void DisplayLinks::prune_leases() const {
+  if (leased_.empty()) return;
+  const auto live = display_.lessees();
+  if (!live) return;
+  for (auto it = leased_.begin(); it != leased_.end();) {
+    const auto next = std::next(it);
+    if (std::find(live->begin(), live->end(), it->second.lessee) == live->end()) {
+      spdlog::info("direct flip: lessee {} closed its lease of output {}", it->second.lessee, it->first);
+      ++stats_.leases_ended;
+      leased_.erase(it);
+    }
+    it = next;
+  }
+}
+
+void DisplayLinks::revoke(std::map<std::string, Leased, std::less<>>::iterator it) {
+  if (auto r = display_.revoke_lease(it->second.lessee); !r)
+    spdlog::info("direct flip: lease of output {}: {}", it->first, r.error());  // it had ended already
+  else
+    spdlog::info("direct flip: lease of output {} to lessee {} revoked", it->first, it->second.lessee);
+  ++stats_.leases_ended;
+  leased_.erase(it);
 }
 
 void DisplayLinks::end(Table::iterator it) {
@@ -248,6 +327,14 @@ size_t DisplayLinks::release_owner(uint64_t owner) {
     it = next;
   }
   stats_.released += n;
+  for (auto it = leased_.begin(); it != leased_.end();) {
+    const auto next = std::next(it);
+    if (it->second.owner == owner) {
+      revoke(it);
+      ++n;
+    }
+    it = next;
+  }
   return n;
 }
 
@@ -255,6 +342,7 @@ void DisplayLinks::release_all() {
   {
     const Locked lk(mu_);
     while (!assigned_.empty()) end(assigned_.begin());
+    while (!leased_.empty()) revoke(leased_.begin());
   }
   if (thread_.joinable()) {
     const uint64_t one = 1;

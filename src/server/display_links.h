@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -47,17 +48,29 @@ struct OutputStatus {
   int view_port = 0;
   uint32_t view_clients = 0;
   uint64_t view_pictures = 0;  // pictures that changed what the view's clients have
+  uint32_t lessee = 0;     // leased out (LeaseOutput) to this DRM lessee, 0: not leased
+};
+
+// An output leased out (docs/direct-flip.md, Leases): the fd for the lessee, and what it holds.
+struct OutputLease {
+  UniqueFd fd;
+  uint32_t lessee = 0;
+  uint32_t connector = 0, crtc = 0;
+  std::vector<uint32_t> planes;
 };
 
 struct LinkRefusal {
-  enum class Why : uint8_t { UnknownOutput, OutputTaken, VgpuLinked, NotAssigned, Failed } why;
+  // OutputTaken: assigned or leased; NotSupported: a display that cannot lease.
+  enum class Why : uint8_t { UnknownOutput, OutputTaken, VgpuLinked, NotAssigned, NotSupported, Failed } why;
   std::string message;
 };
 
 struct DisplayLinkStats {
   uint64_t assigns = 0, unassigns = 0;
   uint64_t released = 0;  // assignments ended because the client that made them went
-  uint64_t refused = 0;   // assign / unassign requests refused
+  uint64_t refused = 0;   // assign / unassign / lease requests refused
+  uint64_t leases = 0;    // outputs leased out
+  uint64_t leases_ended = 0;  // leases revoked (their client went) or ended by their lessee
   uint64_t events = 0;    // page-flip events routed to a link
   uint64_t vblanks = 0;   // host vblank events routed to a link (its guest's clock follows them)
   uint64_t unrouted = 0;  // page-flip or vblank events of a CRTC no link has (a link that just went)
@@ -92,7 +105,13 @@ class DisplayLinks {
   // Ends the assignment of `pipe` of `hv`, whoever made it: planes off, the vGPU's flips its own
   // again. Returns the output it was on.
   Expected<std::string, LinkRefusal> unassign(HostedVgpu& hv, hw::Pipe pipe) EXCLUDES(mu_);
-  // The client `owner` went: its assignments end. Returns how many.
+  // Leases `output` for `owner` (docs/direct-flip.md, Leases): its connector, the CRTC that
+  // drives it (or would) and that CRTC's planes, lit first if dark (the lessor's one modeset
+  // for it). Refused: an output assigned or leased already (OutputTaken), a display that
+  // cannot lease (NotSupported: the virtual monitor, a lessee). Ends with release_owner(owner)
+  // or when the lessee closes every copy of the fd.
+  Expected<OutputLease, LinkRefusal> lease(std::string_view output, uint64_t owner) EXCLUDES(mu_);
+  // The client `owner` went: its assignments end and its leases are revoked. Returns how many.
   size_t release_owner(uint64_t owner) EXCLUDES(mu_);
   // Shutdown, before any vGPU goes: every assignment ends and the event thread stops.
   void release_all() EXCLUDES(mu_);
@@ -111,12 +130,24 @@ class DisplayLinks {
     directflip::OutputPlanes planes;
   };
   using Table = std::map<std::string, Assignment, std::less<>>;
+  struct Leased {
+    uint32_t lessee = 0;
+    uint64_t owner = kConfigOwner;
+    std::vector<uint32_t> objects;  // the CRTC and planes (not for another assignment)
+    hostdisplay::Mode mode;          // what it was lit with (or found lit with)
+    hostdisplay::BufferRef black;   // what lit it, kept until the lease ends (see lease())
+  };
 
   DisplayLinks(std::unique_ptr<hostdisplay::HostDisplay> display, hostdisplay::VirtualMonitor* vmon, UniqueFd stop);
   void event_loop();
   using Event = std::variant<hostdisplay::FlipEvent, hostdisplay::VblankEvent>;
   void route(const std::vector<Event>& events) EXCLUDES(mu_);
   void end(Table::iterator it) REQUIRES(mu_);  // destroys the link under its vGPU's lock
+  void prune_leases() const REQUIRES(mu_);       // forgets leases whose lessee closed its fd
+  void revoke(std::map<std::string, Leased, std::less<>>::iterator it) REQUIRES(mu_);
+  std::vector<uint32_t> taken() const REQUIRES(mu_);  // CRTCs and planes assigned or leased
+  // Why `output` cannot be assigned or leased (it is already), or nullopt.
+  std::optional<std::string> taken_output(std::string_view output) REQUIRES(mu_);
   OutputStatus describe(const hostdisplay::Resources& r, const hostdisplay::OutputInfo& o) const REQUIRES(mu_);
 
   std::unique_ptr<hostdisplay::HostDisplay> owned_;
@@ -124,7 +155,9 @@ class DisplayLinks {
   mutable SerializedDisplay display_;  // every call to owned_ (the links' too) goes through it
   mutable Mutex mu_;
   Table assigned_ GUARDED_BY(mu_);  // by output name
-  DisplayLinkStats stats_ GUARDED_BY(mu_);
+  // By output name; mutable: a lease whose lessee has gone is forgotten wherever one is looked at.
+  mutable std::map<std::string, Leased, std::less<>> leased_ GUARDED_BY(mu_);
+  mutable DisplayLinkStats stats_ GUARDED_BY(mu_);
   std::atomic<uint64_t> renewed_{0}, renew_failed_{0};
   UniqueFd stop_;
   std::thread thread_;  // last: started when everything else is set up

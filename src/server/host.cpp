@@ -83,6 +83,7 @@ HostedVgpu::HostedVgpu(Vgpu& v, const VgpuSpec& spec, const exporter::ExporterOp
     v.set_interrupt_sink(&msi_);
     session_ = std::make_unique<GuestSession>(std::make_unique<InProcessGuest>(v, geometry, idle_.get(), &lock_),
                                               spec.workload, spec.mode, 600);  // a mode switch after about ten seconds
+    session_->set_hold(spec.hold_frame);
   }
   publish(0, 0);
 }
@@ -244,9 +245,14 @@ VgpuStatus HostedVgpu::read_status() const {
   s.dispatch_delay = dispatch_delay_;
   s.late_vblanks = late_.load(std::memory_order_relaxed);
   s.missed_vblanks = g.missed_vblanks();
-  if (link_)
+  if (link_) {
     s.direct_flip = DirectFlipStatus{link_output_, hw::letter(link_->pipe()), link_->counters(),
                                      link_->clock().host() ? "host" : "own", link_->clock().why()};
+    if (const auto c = link_->host_cursor()) {
+      const hostdisplay::Hotspot hot = c->hotspot.value_or(hostdisplay::Hotspot{});
+      s.direct_flip->cursor = HostCursorStatus{c->crtc_x, c->crtc_y, c->crtc_w, c->crtc_h, hot.x, hot.y};
+    }
+  }
   return s;
 }
 

@@ -59,6 +59,19 @@ class SerializedDisplay final : public hostdisplay::HostDisplay {
     const Locked lk(mu_);
     return d_->counters();
   }
+  Expected<Lease, hostdisplay::CommitError> create_lease(uint32_t connector, uint32_t crtc,
+                                                         std::span<const uint32_t> planes) override {
+    const Locked lk(mu_);
+    return d_->create_lease(connector, crtc, planes);
+  }
+  Expected<std::vector<uint32_t>, std::string> lessees() const override {
+    const Locked lk(mu_);
+    return d_->lessees();
+  }
+  Expected<bool, std::string> revoke_lease(uint32_t lessee) override {
+    const Locked lk(mu_);
+    return d_->revoke_lease(lessee);
+  }
 
  private:
   hostdisplay::HostDisplay* d_;

@@ -107,6 +107,7 @@ Expected<bool, std::string> Server::setup() {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);  // held guests go on (hold_frame, docs/config.md)
     // Blocked here, before the guest threads start, so they inherit it and the signalfd gets all.
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     signal_.reset(::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC));
@@ -151,6 +152,12 @@ int Server::run() {
         if (tag == kSignalTag) {
           signalfd_siginfo si{};
           (void)!::read(signal_.get(), &si, sizeof si);
+          if (si.ssi_signo == SIGUSR1) {
+            for (const auto& hv : host_.vgpus())
+              if (hv->builtin()) hv->session().hold_further();
+            spdlog::info("SIGUSR1: guests that hold still (hold_frame) go on for as many frames again");
+            continue;
+          }
           spdlog::info("{}: shutting down", strsignal(static_cast<int>(si.ssi_signo)));
         }
         return 0;
@@ -241,7 +248,7 @@ Packet Server::handle(Client& c, Packet& req) {
     Packet r = reply_to(req);
     proto::HelloReply body;
     body.vgpus = static_cast<uint32_t>(host_.vgpus().size());
-    body.features = proto::kFeatureDamage | (host_.links() ? proto::kFeatureDirectFlip : 0);
+    body.features = proto::kFeatureDamage | (host_.links() ? proto::kFeatureDirectFlip | proto::kFeatureLease : 0);
     r.append(body);
     return r;
   }
@@ -390,7 +397,7 @@ void Server::drop(int fd) {
   // Consumer gone, output released (docs/protocol.md §3.10); the config's assignments stay.
   if (DisplayLinks* links = host_.links())
     if (const size_t n = links->release_owner(c.id))
-      spdlog::info("client pid {} ({}) went: {} output assignment(s) released", c.pid, c.name, n);
+      spdlog::info("client pid {} ({}) went: {} output assignment(s) and lease(s) released", c.pid, c.name, n);
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
   spdlog::info("client pid {} ({}) disconnected", c.pid, c.name);
   clients_.erase(it);

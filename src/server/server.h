@@ -72,8 +72,9 @@ class Server {
   proto::Packet handle_vgpu(proto::Packet& req, HostedVgpu& hv, ConsumerId consumer);
   proto::Packet list(const proto::Packet& req);
   proto::Packet damage(const proto::Packet& req, ConsumerPort& port, ConsumerId consumer);
-  // ListOutputs, AssignOutput, UnassignOutput (server_outputs.cpp); nullopt: another request.
+  // ListOutputs, AssignOutput, UnassignOutput, LeaseOutput (server_outputs.cpp); nullopt: another request.
   std::optional<proto::Packet> outputs_request(const Client& c, const proto::Packet& req);
+  proto::Packet lease_request(const Client& c, const proto::Packet& req, DisplayLinks& links);
   static proto::Packet reply_to(const proto::Packet& req) {
     return proto::make_packet(req.header.type | proto::kReplyBit, req.header.seq, req.header.vgpu);
   }

@@ -22,7 +22,8 @@ proto::OutputEntry wire_output(const OutputStatus& o) {
   e.width = o.width, e.height = o.height, e.refresh_mhz = o.refresh_mhz;
   e.vgpu = o.vgpu;
   e.pipe = hw::index(o.pipe);
-  e.flags = o.by_config ? proto::kOutputByConfig : 0;
+  e.flags = (o.by_config ? proto::kOutputByConfig : 0) | (o.lessee ? proto::kOutputLeased : 0);
+  e.lessee = o.lessee;
   return e;
 }
 
@@ -32,6 +33,7 @@ Status status_of(LinkRefusal::Why w) {
     case LinkRefusal::Why::NotAssigned: return Status::NoEntry;
     case LinkRefusal::Why::OutputTaken:
     case LinkRefusal::Why::VgpuLinked: return Status::Busy;
+    case LinkRefusal::Why::NotSupported: return Status::NotSupported;
     case LinkRefusal::Why::Failed: break;
   }
   return Status::Again;  // the display refused (no free plane, a failed bring-up): try later
@@ -41,7 +43,9 @@ Status status_of(LinkRefusal::Why w) {
 
 std::optional<Packet> Server::outputs_request(const Client& c, const Packet& req) {
   const auto type = static_cast<MsgType>(req.header.type);
-  if (type != MsgType::ListOutputs && type != MsgType::AssignOutput && type != MsgType::UnassignOutput) return std::nullopt;
+  if (type != MsgType::ListOutputs && type != MsgType::AssignOutput && type != MsgType::UnassignOutput &&
+      type != MsgType::LeaseOutput)
+    return std::nullopt;
   DisplayLinks* links = host_.links();
   if (!links)
     return proto::make_error(req.header, Status::NotSupported,
@@ -57,6 +61,7 @@ std::optional<Packet> Server::outputs_request(const Client& c, const Packet& req
     for (uint32_t i = 0; i < body.count; ++i) r.append(wire_output(outs[i]));
     return r;
   }
+  if (type == MsgType::LeaseOutput) return lease_request(c, req, *links);
   uint32_t pipe = 0;
   proto::AssignRequest a;
   proto::UnassignRequest u;
@@ -81,6 +86,21 @@ std::optional<Packet> Server::outputs_request(const Client& c, const Packet& req
                hw::letter(p), output);
   Packet r = reply_to(req);
   r.append(wire_output(*done));
+  return r;
+}
+
+Packet Server::lease_request(const Client& c, const Packet& req, DisplayLinks& links) {
+  proto::LeaseRequest l;
+  if (!req.read(l)) return proto::make_error(req.header, Status::Protocol, "LeaseOutput without its body");
+  const std::string output(l.output, strnlen(l.output, sizeof l.output));
+  if (output.empty()) return proto::make_error(req.header, Status::Invalid, "LeaseOutput names no output");
+  auto lease = links.lease(output, c.id);
+  if (!lease) return proto::make_error(req.header, status_of(lease.error().why), lease.error().message);
+  spdlog::info("client pid {} ({}) holds output {} as lessee {} (until it disconnects)", c.pid, c.name, output,
+               lease->lessee);
+  Packet r = reply_to(req);
+  r.append(proto::LeaseReply{lease->lessee, lease->connector, lease->crtc, static_cast<uint32_t>(lease->planes.size())});
+  r.fds.push_back(std::move(lease->fd));
   return r;
 }
 

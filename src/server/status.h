@@ -53,6 +53,13 @@ struct VmStatus {
 };
 
 // A vGPU's pipe on a host output (docs/direct-flip.md, The engine; PipeLink's counters).
+// The guest's cursor on the host cursor plane, as the newest commit put it.
+struct HostCursorStatus {
+  int32_t x = 0, y = 0;  // the image's top-left on the output (may be negative)
+  uint32_t width = 0, height = 0;
+  int32_t hot_x = 0, hot_y = 0;
+};
+
 struct DirectFlipStatus {
   std::string output;
   char pipe = 'A';
@@ -60,6 +67,7 @@ struct DirectFlipStatus {
   // Whose clock drives the guest's vblank: "host" (the output's vblanks, docs/direct-flip.md,
   // One clock) or "own" (its own timer; clock_reason: why, as the host display said it).
   std::string clock = "own", clock_reason;
+  std::optional<HostCursorStatus> cursor = std::nullopt;  // off, or composed into the primary
 };
 
 struct VgpuStatus {

@@ -21,6 +21,7 @@ void GuestSession::boot() { note(session_.boot()); }
 
 bool GuestSession::frame() {
   if (!ok()) return false;
+  session_.set_hold(hold_.load(std::memory_order_relaxed));
   note(session_.frame());
   return ok();
 }

@@ -29,6 +29,12 @@ class GuestSession {
   bool frame();
   // Pipe off and buffers freed, if it got that far.
   void stop();
+  // From frame n on the picture stays (guest::Session::set_hold; 0: never); before boot().
+  void set_hold(uint32_t n) { hold_ = step_ = n; }
+  // A held picture goes on for as many frames again, then holds (any thread; docs/config.md).
+  void hold_further() {
+    if (step_) hold_.fetch_add(step_, std::memory_order_relaxed);
+  }
 
   bool ok() const { return !failed_.load(std::memory_order_acquire); }  // any thread
   const std::string& error() const { return error_; }  // "<step>: <reason>"; once !ok()
@@ -45,7 +51,9 @@ class GuestSession {
   guest::Session session_;
   guest::Error status_ = guest::Error::None;
   std::string error_;
-  std::atomic<bool> failed_{false};  // set after error_, so another thread may read error_ once it sees it
+  std::atomic<bool> failed_{false};
+  std::atomic<uint32_t> hold_{0};  // read by the guest's thread at each frame
+  uint32_t step_ = 0;  // set after error_, so another thread may read error_ once it sees it
 };
 
 }  // namespace vgd

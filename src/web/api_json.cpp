@@ -69,7 +69,10 @@ json direct_flip_json(const std::optional<server::DirectFlipStatus>& d) {
           {"flips_shown", c.flips_shown},
           {"clock", d->clock},             {"clock_reason", d->clock_reason},
           {"lead_us", c.lead_us},          {"host_vblanks", c.host_vblanks},
-          {"clock_aligns", c.clock_aligns}};
+          {"clock_aligns", c.clock_aligns},
+          {"cursor", d->cursor ? json{{"x", d->cursor->x}, {"y", d->cursor->y}, {"width", d->cursor->width},
+                                      {"height", d->cursor->height}, {"hot_x", d->cursor->hot_x}, {"hot_y", d->cursor->hot_y}}
+                               : json(nullptr)}};
 }
 
 json summary(const server::VgpuStatus& v) {
@@ -137,13 +140,15 @@ json outputs_json(const server::DaemonStatus& s) {
                     // What it scans out over VNC (its websocket on the same port), null: no view.
                     {"view", o.view_port ? json{{"vnc_port", o.view_port}, {"clients", o.view_clients},
                                                 {"pictures_sent", o.view_pictures}}
-                                         : json(nullptr)}});
+                                         : json(nullptr)},
+                    {"lessee", o.lessee ? json(o.lessee) : json(nullptr)}});
   const server::DisplayLinkStats& l = h.links;
   const hostdisplay::CommitCounters& c = h.commits;
   return {{"available", true},
           {"display", h.name},
           {"outputs", std::move(outs)},
-          {"requests", {{"assigns", l.assigns}, {"unassigns", l.unassigns}, {"released", l.released}, {"refused", l.refused}}},
+          {"requests", {{"assigns", l.assigns}, {"unassigns", l.unassigns}, {"released", l.released}, {"refused", l.refused},
+                        {"leases", l.leases}, {"leases_ended", l.leases_ended}}},
           {"flip_events", {{"routed", l.events}, {"unrouted", l.unrouted}}},
           {"links_renewed", {{"ram_replaced", l.renewed}, {"failed", l.renew_failed}}},
           {"vblank_events", {{"routed", l.vblanks}}},

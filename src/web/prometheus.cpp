@@ -270,12 +270,14 @@ void direct_flip_metrics(Writer& w, const DaemonStatus& s) {
       {"vgpud_direct_flip_released_total", "Assignments ended because their client disconnected."},
       {"vgpud_direct_flip_renewed_total", "Links made anew on their output because their vGPU's RAM was replaced."},
       {"vgpud_direct_flip_renew_failed_total", "Links that could not be made anew (their output dark until reassigned)."},
-      {"vgpud_direct_flip_refused_requests_total", "AssignOutput / UnassignOutput requests refused."},
+      {"vgpud_direct_flip_refused_requests_total", "AssignOutput / UnassignOutput / LeaseOutput requests refused."},
+      {"vgpud_direct_flip_leases_total", "Outputs leased out (LeaseOutput)."},
+      {"vgpud_direct_flip_leases_ended_total", "Leases revoked (their client went) or closed by their lessee."},
       {"vgpud_direct_flip_host_commits_total", "Commits the host display accepted."},
       {"vgpud_direct_flip_host_refused_total", "Commits and tests the host display refused."},
       {"vgpud_direct_flip_host_modesets_total", "Requests with ALLOW_MODESET (output bring-ups only, never a guest flip)."}};
   const uint64_t values[] = {h.links.assigns, h.links.unassigns, h.links.released, h.links.renewed,
-                             h.links.renew_failed, h.links.refused,
+                             h.links.renew_failed, h.links.refused, h.links.leases, h.links.leases_ended,
                              h.commits.commits, h.commits.refused, h.commits.with_allow_modeset};
   for (size_t i = 0; i < std::size(totals); ++i) {
     w.family(totals[i].first, "counter", totals[i].second);

@@ -5,14 +5,17 @@
 # vgpu_drm with the kernel's DRM modules it needs and libdrm's modetest; and, given the probe,
 # virtio-gpu's modules with vgpu-kms-probe (the kms test rig). The kernel package is the only
 # download, with `apt-get download` into a cache that later builds reuse.
-#   build.sh OUT_DIR VGPU_GUEST CACHE_DIR [ABI [MODULE_DIR [VGPU_KMSTEST [VGPU_KMS_PROBE]]]]
+#   build.sh OUT_DIR VGPU_GUEST CACHE_DIR [ABI [MODULE_DIR [VGPU_KMSTEST [VGPU_KMS_PROBE [VGPUD VGPUCTL]]]]]
 # ABI empty: the pin. MODULE_DIR: where build-module.sh builds vgpu_drm (default CACHE_DIR/module).
 # VGPU_KMSTEST: the static vgpu-kmstest, put in beside the driver (/init's vgpu.run=kmstest).
 # VGPU_KMS_PROBE: vgpu-kms-probe and its libraries, with virtio-gpu (/init's vgpu.run=kmsprobe).
+# VGPUD, VGPUCTL: with the probe, vgpud and vgpuctl with their libraries, the rig's two configs and
+# its script (/init's vgpu.run=vgpud-kms).
 # Exits 77 (skip) with the reason when a part is unavailable: no apt, no network, no busybox;
 # fails when apt knows Debian's kernels but not the pinned one (the pin needs a bump).
 set -euo pipefail
 out=$1 guest_bin=$2 cache=$3 abi=${4:-} module_dir=${5:-$3/module} kmstest_bin=${6:-} probe_bin=${7:-}
+vgpud_bin=${8:-} vgpuctl_bin=${9:-}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 skip() { echo "guest-image: $*" >&2; exit 77; }
 fail() { echo "guest-image: $*" >&2; exit 1; }
@@ -71,10 +74,19 @@ fi
 
 # The kms test rig: virtio-gpu's modules (virtio_pci is its transport, not a dependency) and the
 # probe; it needs no headers, only the kernel package.
-rm -f "$out/kms.txt"
+rm -f "$out/kms.txt" "$out/vgpud-kms.txt"
 if [[ -n $probe_bin ]]; then
   "$here/add-modules.sh" "$root" "$deb" "$kernel_dir" "$abi" kms-load-order "" virtio_pci virtio_gpu > "$out/kms.txt.tmp"
   "$here/add-program.sh" "$root" "$probe_bin"
+  # vgpud itself on the card, one output through a lease (docs/vm.md, The kms test rig).
+  if [[ -n $vgpud_bin && -n $vgpuctl_bin ]]; then
+    "$here/add-program.sh" "$root" "$vgpud_bin"
+    "$here/add-program.sh" "$root" "$vgpuctl_bin"
+    install -D -m 0644 "$here/vgpud-kms/a.toml" "$root/etc/vgpud/a.toml"
+    install -D -m 0644 "$here/vgpud-kms/b.toml" "$root/etc/vgpud/b.toml"
+    install -D -m 0755 "$here/vgpud-kms/run" "$root/bin/vgpud-kms"
+    (cd "$here/vgpud-kms" && cat a.toml b.toml) > "$out/vgpud-kms.txt.tmp"
+  fi
 fi
 
 # Fixed times and order: the same inputs give the same image.
@@ -84,4 +96,5 @@ find "$root" -exec touch -h -d @0 {} +
 mv "$out/vmlinuz.tmp" "$out/vmlinuz"
 mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
 [[ ! -f $out/kms.txt.tmp ]] || mv "$out/kms.txt.tmp" "$out/kms.txt"
+[[ ! -f $out/vgpud-kms.txt.tmp ]] || mv "$out/vgpud-kms.txt.tmp" "$out/vgpud-kms.txt"
 echo "guest-image: $out/vmlinuz ($(basename "$deb")), $out/initramfs.cpio.gz ($(stat -c %s "$out/initramfs.cpio.gz") bytes)"

@@ -281,7 +281,7 @@ int main() {
   std::vector<uint32_t> planes = {r[1].primary};
   if (r[1].cursor) planes.push_back(r[1].cursor);
   auto lease = card.create_lease(r[1].output->connector_id, r[1].crtc_id, planes);
-  if (!lease) fail("{}", lease.error());
+  if (!lease) fail("{}", lease.error().what);
   const auto listed = card.lessees();
   say("leased {} (connector {}, crtc {}, {} planes) to lessee {}; lessees listed={}", r[1].output->name,
       r[1].output->connector_id, r[1].crtc_id, planes.size(), lease->lessee_id, listed ? listed->size() : 0);

@@ -12,6 +12,7 @@
 
 #include "client/connection.h"
 #include "config/gpu_config.h"
+#include "lease.h"
 #include "outputs.h"
 #include "qemu_command.h"
 #include "report.h"
@@ -169,6 +170,15 @@ int main(int argc, char** argv) {
     sub->add_option("--socket", df_socket, "vgpud's socket");
   }
 
+  std::string lease_output;
+  std::vector<std::string> lease_command;
+  auto* lease = app.add_subcommand(
+      "lease", "lease a host output (its connector, CRTC and planes) to a command that gets the DRM lease as fd 3 "
+               "(VGPU_LEASE_FD=3), until it ends");
+  lease->add_option("output", lease_output, "the output's name (vgpuctl outputs), e.g. Virtual-2")->required();
+  lease->add_option("command", lease_command, "the command and its arguments, after --")->required();
+  lease->add_option("--socket", df_socket, "vgpud's socket");
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(verbose ? spdlog::level::info : spdlog::level::err);
 
@@ -184,6 +194,7 @@ int main(int argc, char** argv) {
   if (qemu->parsed()) return run_qemu(qemu_opt);
   if (outputs->parsed()) return vgd::ctl::run_outputs(df_socket, outputs_as_json);
   if (assign->parsed()) return vgd::ctl::run_assign(df_socket, df_vgpu, df_output, df_pipe[0]);
+  if (lease->parsed()) return vgd::ctl::run_lease(df_socket, lease_output, lease_command);
   if (unassign->parsed()) return vgd::ctl::run_unassign(df_socket, df_vgpu, df_pipe[0]);
   if (run->parsed()) return run_display(run_gpu, run_opt, run_workloads, run_type, run_as_json);
   auto gpu = demo_gpu.make_gpu();

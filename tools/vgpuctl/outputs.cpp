@@ -23,6 +23,7 @@ std::string mode_text(const client::OutputInfo& o) {
 }
 
 std::string shows(const client::OutputInfo& o) {
+  if (o.lessee) return fmt::format("leased to lessee {}", o.lessee);
   if (!o.vgpu) return "-";
   return fmt::format("vGPU {} pipe {}{}", o.vgpu, o.pipe, o.by_config ? " (config)" : "");
 }
@@ -50,6 +51,7 @@ nlohmann::json outputs_json(const client::Outputs& o) {
     nlohmann::json j = {{"name", out.name}, {"connected", out.connected}, {"width", out.width}, {"height", out.height},
                         {"refresh_mhz", out.refresh_mhz}, {"vgpu", nullptr}};
     if (out.vgpu) j["vgpu"] = {{"id", out.vgpu}, {"pipe", std::string(1, out.pipe)}, {"by_config", out.by_config}};
+    j["lessee"] = out.lessee ? nlohmann::json(out.lessee) : nlohmann::json(nullptr);
     outs.push_back(std::move(j));
   }
   return {{"display", o.display}, {"outputs", std::move(outs)}};
