@@ -137,34 +137,44 @@ ServerStats Server::stats() const {
 }
 
 int Server::run() {
-  epoll_event evs[32];
   for (;;) {
-    const int n = ::epoll_wait(epoll_.get(), evs, 32, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      spdlog::critical("epoll_wait: {}", std::strerror(errno));
-      return 1;
-    }
-    for (int i = 0; i < n; ++i) {
-      const uint64_t tag = evs[i].data.u64;
-      if (tag == kStopTag || tag == kSignalTag) {
-        if (tag == kSignalTag) {
-          signalfd_siginfo si{};
-          (void)!::read(signal_.get(), &si, sizeof si);
-          spdlog::info("{}: shutting down", strsignal(static_cast<int>(si.ssi_signo)));
-        }
-        return 0;
-      }
-      if (tag == kListenTag) {
-        accept_clients();
-      } else {
-        const int fd = static_cast<int>(tag);
-        auto it = clients_.find(fd);
-        if (it == clients_.end()) continue;
-        if (!serve(*it->second)) drop(fd);
-      }
+    switch (serve_pending(-1)) {
+      case Turn::Idle:
+      case Turn::Served: break;
+      case Turn::Stopped: return 0;
+      case Turn::Failed: return 1;
     }
   }
+}
+
+Server::Turn Server::serve_pending(int timeout_ms) {
+  epoll_event evs[32];
+  const int n = ::epoll_wait(epoll_.get(), evs, 32, timeout_ms);
+  if (n < 0) {
+    if (errno == EINTR) return Turn::Idle;
+    spdlog::critical("epoll_wait: {}", std::strerror(errno));
+    return Turn::Failed;
+  }
+  for (int i = 0; i < n; ++i) {
+    const uint64_t tag = evs[i].data.u64;
+    if (tag == kStopTag || tag == kSignalTag) {
+      if (tag == kSignalTag) {
+        signalfd_siginfo si{};
+        (void)!::read(signal_.get(), &si, sizeof si);
+        spdlog::info("{}: shutting down", strsignal(static_cast<int>(si.ssi_signo)));
+      }
+      return Turn::Stopped;
+    }
+    if (tag == kListenTag) {
+      accept_clients();
+    } else {
+      const int fd = static_cast<int>(tag);
+      auto it = clients_.find(fd);
+      if (it == clients_.end()) continue;
+      if (!serve(*it->second)) drop(fd);
+    }
+  }
+  return n > 0 ? Turn::Served : Turn::Idle;
 }
 
 void Server::accept_clients() {
