@@ -36,12 +36,16 @@ constexpr uint64_t kPage = 4096;
 constexpr uint64_t kRamPages = 16;
 
 // A memfd whose every 4-byte word holds its own offset: any byte tells where it came from.
-inline UniqueFd numbered_memfd() {
-  UniqueFd fd(::memfd_create("client-test", MFD_CLOEXEC));
+// Sealed against shrinking, as vgpud's are (docs/protocol.md §3.5), unless told otherwise.
+inline UniqueFd numbered_memfd(bool sealed = true) {
+  UniqueFd fd(::memfd_create("client-test", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   EXPECT_TRUE(fd.valid());
   std::vector<uint32_t> words(kRamPages * kPage / 4);
   for (size_t i = 0; i < words.size(); ++i) words[i] = static_cast<uint32_t>(i * 4);
   EXPECT_EQ(::write(fd.get(), words.data(), words.size() * 4), static_cast<ssize_t>(words.size() * 4));
+  if (sealed) {
+    EXPECT_EQ(::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+  }
   return fd;
 }
 

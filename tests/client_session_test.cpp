@@ -54,6 +54,44 @@ TEST(MappedBuffer, RefusesExtentsThatCannotBeMappedOrDoNotCoverThePlane) {
   EXPECT_FALSE(MappedBuffer::map(r, std::vector<Extent>{{0, 2 * kPage}}, UniqueFd())) << "no descriptor";
 }
 
+// Mapped past its end, or in a file the daemon could shrink later, a page would fault (SIGBUS)
+// when the consumer reads it: refused instead (found by fuzz/client_fuzz.cpp).
+TEST(MappedBuffer, RefusesExtentsPastTheFilesEndAndFilesThatMayShrink) {
+  const proto::BufferReply r{1, hw::drm::kXRGB8888, 0, 32, 32, 128, 1, kPage, 0, 0};
+  const uint64_t end = test::kRamPages * kPage;
+  for (const Extent& e : {Extent{end - kPage, 2 * kPage}, Extent{end, kPage}, Extent{0, end + kPage}}) {
+    auto b = MappedBuffer::map(r, std::vector<Extent>{e}, test::numbered_memfd());
+    ASSERT_FALSE(b) << std::hex << e.offset << "+" << e.length;
+    EXPECT_EQ(b.error().code, Status::Protocol);
+    EXPECT_NE(b.error().message.find("past the end"), std::string::npos) << b.error().message;
+  }
+  auto unsealed = MappedBuffer::map(r, std::vector<Extent>{{0, kPage}}, test::numbered_memfd(false));
+  ASSERT_FALSE(unsealed);
+  EXPECT_NE(unsealed.error().message.find("not sealed"), std::string::npos) << unsealed.error().message;
+  UniqueFd pipe_end;
+  {
+    int p[2];
+    ASSERT_EQ(::pipe2(p, O_CLOEXEC), 0);
+    pipe_end.reset(p[0]);
+    ::close(p[1]);
+  }
+  auto not_a_file = MappedBuffer::map(r, std::vector<Extent>{{0, kPage}}, std::move(pipe_end));
+  ASSERT_FALSE(not_a_file);
+  EXPECT_EQ(not_a_file.error().code, Status::Protocol);
+  EXPECT_TRUE(MappedBuffer::map(r, std::vector<Extent>{{end - kPage, kPage}}, test::numbered_memfd())) << "the last page";
+}
+
+// A daemon's buffer the session cannot map is refused, and its reference given back.
+TEST(Session, ABufferPastItsFilesEndIsRefusedAndReleased) {
+  Opened o;
+  o.d.set_extents(4, {{(test::kRamPages - 1) * kPage, 2 * kPage}});
+  auto b = o.vgpu->buffer(4);
+  ASSERT_FALSE(b);
+  EXPECT_EQ(b.error().code, Status::Protocol);
+  EXPECT_EQ(o.d.releases(), std::vector<uint32_t>{4});
+  EXPECT_TRUE(o.vgpu->buffer(5)) << "the session goes on";
+}
+
 TEST(Session, BufferMapsWhatTheDaemonSentAndKeepsTheDmabuf) {
   Opened o;
   o.d.set_extents(4, {{7 * kPage, kPage}, {2 * kPage, kPage}});

@@ -100,6 +100,35 @@ TEST(Client, ErrorRepliesCarryCodeAndMessageAndKeepTheConnection) {
   EXPECT_TRUE(conn->list()) << "an error reply is an answer, not a broken connection";
 }
 
+// Whatever the daemon's error reply lacks, the caller gets a code and a message to show (found
+// by fuzz/client_fuzz.cpp): no message is said to be none; no body, or a code that is not a
+// negated errno, is a malformed reply that breaks the connection.
+TEST(Client, ErrorRepliesWithoutAMessageOrABodyStillSayWhatHappened) {
+  FakeDaemon d;
+  auto conn = d.connect();
+  ASSERT_TRUE(conn);
+  d.set_hook([](const Packet& req) { return std::optional(proto::make_error(req.header, Status::Invalid, "")); });
+  auto silent = conn->list();
+  ASSERT_FALSE(silent);
+  EXPECT_EQ(silent.error().code, Status::Invalid);
+  EXPECT_NE(silent.error().message.find("without saying why"), std::string::npos) << silent.error().message;
+
+  d.set_hook([](const Packet& req) { return std::optional(proto::make_packet(proto::kError, req.header.seq, 0)); });
+  auto bodiless = conn->list();
+  ASSERT_FALSE(bodiless);
+  EXPECT_EQ(bodiless.error().code, Status::Protocol);
+  EXPECT_NE(bodiless.error().message.find("malformed error reply"), std::string::npos) << bodiless.error().message;
+  EXPECT_FALSE(conn->list()) << "the connection is broken";
+
+  FakeDaemon ok_code;
+  auto conn2 = ok_code.connect();
+  ASSERT_TRUE(conn2);
+  ok_code.set_hook([](const Packet& req) { return std::optional(proto::make_error(req.header, Status::Ok, "fine?")); });
+  auto zero = conn2->list();
+  ASSERT_FALSE(zero);
+  EXPECT_EQ(zero.error().code, Status::Protocol) << "an error reply with code 0";
+}
+
 TEST(Client, NoReplyInTimeBreaksTheConnection) {
   FakeDaemon d;
   auto conn = Connection::adopt(d.start(), "test", ConnectOptions{100ms});

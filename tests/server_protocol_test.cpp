@@ -198,5 +198,35 @@ TEST_F(ProtocolTest, EmptyAndShortPacketsAreAnsweredBeforeTheClose) {
   EXPECT_EQ(daemon.srv->stats().malformed, 2u);
 }
 
+// A client that pipelines (§1) past a request that ends its connection: the requests after it
+// are never answered, but the replies before it and the EPROTO are still read, then the end.
+// Closing a socket with packets unread resets the connection, and the client's next receive
+// reported ECONNRESET before the queued replies (found by fuzz/server_fuzz.cpp). The daemon's
+// loop is turned here, once everything is sent, so the unread requests are there every time.
+TEST(ProtocolPipelineTest, RequestsAfterAFatalOneDoNotResetTheConnectionBeforeItsReplies) {
+  DaemonConfig cfg;
+  cfg.vgpus = {VgpuSpec{}};
+  auto host = server::Host::create(cfg);
+  ASSERT_TRUE(host.has_value()) << host.error();
+  const std::string path = fmt::format("{}/vgd-pipeline-{}.sock", ::testing::TempDir(), ::getpid());
+  auto srv = server::Server::create(**host, {path, 8, false});
+  ASSERT_TRUE(srv.has_value()) << srv.error();
+  const auto turn = [&] {
+    while ((*srv)->serve_pending(0) == server::Server::Turn::Served) {
+    }
+  };
+  Conn c(path);
+  turn();  // accepted
+  proto::Packet hello = proto::make_packet(static_cast<uint16_t>(MsgType::Hello), 1, 0);
+  hello.append(proto::HelloRequest{});
+  ASSERT_TRUE(proto::send_packet(c.fd.get(), hello));
+  send_raw(c, packet_bytes(42, 2, 0));
+  for (uint32_t seq = 3; seq < 8; ++seq) send_raw(c, packet_bytes(static_cast<uint16_t>(MsgType::List), seq, 0));
+  turn();
+  const Packet r = c.receive();
+  EXPECT_EQ(r.header.type, static_cast<uint16_t>(MsgType::Hello) | proto::kReplyBit);
+  expect_fatal(c, 2, 0, "an unknown type with requests queued behind it");
+}
+
 }  // namespace
 }  // namespace vgd

@@ -54,7 +54,12 @@ Result<proto::Packet> Channel::request(proto::Packet req) {
     return fail({proto::Status::Protocol,
                  fmt::format("reply carries seq {}, the request was seq {}", reply.header.seq, req.header.seq)});
   if (reply.header.type == proto::kError) {
-    Error e{proto::error_code(reply), proto::error_text(reply)};
+    // A code is a negated errno (docs/protocol.md §6); without one nothing was said.
+    proto::ErrorBody body;
+    if (!reply.read(body) || body.code >= 0)
+      return fail({proto::Status::Protocol, fmt::format("malformed error reply to a request of type {:#06x}", type)});
+    Error e{static_cast<proto::Status>(body.code), proto::error_text(reply)};
+    if (e.message.empty()) e.message = fmt::format("refused a request of type {:#06x} without saying why", type);
     // The daemon closes the connection after a Protocol error: nothing more will come.
     if (e.code == proto::Status::Protocol) return fail(std::move(e));
     return Unexpected(std::move(e));

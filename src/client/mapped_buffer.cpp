@@ -1,7 +1,9 @@
 #include "client/mapped_buffer.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,6 +39,18 @@ Result<std::shared_ptr<const MappedBuffer>> MappedBuffer::map(const proto::Buffe
   }
   if (total < reply.size)
     return protocol(fmt::format("buffer {}: extents cover {} bytes of a {}-byte plane", reply.id, total, reply.size));
+  // A page mapped past the file's end, or one the file loses later, faults (SIGBUS) when read:
+  // every extent inside the file, and the file sealed against shrinking (docs/protocol.md §3.5).
+  struct stat st {};
+  if (::fstat(memory.get(), &st) != 0 || !S_ISREG(st.st_mode))
+    return protocol(fmt::format("buffer {}: its memory descriptor is not a file", reply.id));
+  const int seals = ::fcntl(memory.get(), F_GET_SEALS);
+  if (seals < 0 || !(seals & F_SEAL_SHRINK))
+    return protocol(fmt::format("buffer {}: its memory file is not sealed against shrinking", reply.id));
+  for (size_t i = 0; i < extents.size(); ++i)
+    if (extents[i].offset + extents[i].length > static_cast<uint64_t>(st.st_size))
+      return protocol(fmt::format("buffer {}: extent {} [{:#x}+{:#x}] is past the end of its {}-byte file", reply.id, i,
+                                  extents[i].offset, extents[i].length, st.st_size));
 
   std::shared_ptr<MappedBuffer> buf(new MappedBuffer(reply));
   // Reserve the whole range first so the extents land next to each other and one Mapping

@@ -21,6 +21,8 @@ class MappedBuffer {
  public:
   // Maps `extents` of `memory` (page-aligned offsets and lengths, covering at least
   // reply.size bytes) into one reserved PROT_NONE range, each PROT_READ with MAP_FIXED.
+  // `memory` must be a file sealed against shrinking (F_SEAL_SHRINK) that holds every extent,
+  // so no page of the mapping can fault when read.
   // `memory` is closed once mapped (the mapping keeps the pages); `dmabuf` is kept.
   static Result<std::shared_ptr<const MappedBuffer>> map(const proto::BufferReply& reply,
                                                          std::span<const proto::Extent> extents, UniqueFd memory,

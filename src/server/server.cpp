@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <fmt/format.h>
+#include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
@@ -13,8 +14,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include "decode/decoder.h"
+#include "util/fd_passing.h"
 
 namespace vgd::server {
 namespace {
@@ -45,6 +48,23 @@ bool watch(int epoll, int fd, uint64_t tag) {
 }
 
 std::string errno_text(const char* what) { return fmt::format("{}: {}", what, std::strerror(errno)); }
+
+// Reads and drops what a client sent after the request that ends its connection (a pipelining
+// client, docs/protocol.md §1), closing any descriptors: a socket closed with packets unread
+// resets the connection, and the client's next receive would say ECONNRESET before the replies
+// queued for it, the EPROTO among them. Bounded: a client that keeps sending is cut off anyway.
+void drain(int fd) {
+  std::byte scrap[64];
+  for (int i = 0; i < 4096; ++i) {
+    std::vector<UniqueFd> fds;
+    const Received r = recv_with_fds(fd, scrap, MSG_DONTWAIT, kMaxPassedFds, fds);
+    if (r.n < 0) return;  // nothing left (EAGAIN), or the client went
+    if (r.n == 0) {       // an empty packet, or the client's end
+      pollfd p{fd, POLLRDHUP, 0};
+      if (::poll(&p, 1, 0) != 0) return;
+    }
+  }
+}
 
 // The socket's owner and its group (e.g. the viewer's) may connect (docs/protocol.md §1).
 constexpr mode_t kSocketMode = 0660;
@@ -138,40 +158,50 @@ ServerStats Server::stats() const {
 }
 
 int Server::run() {
-  epoll_event evs[32];
   for (;;) {
-    const int n = ::epoll_wait(epoll_.get(), evs, 32, -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      spdlog::critical("epoll_wait: {}", std::strerror(errno));
-      return 1;
-    }
-    for (int i = 0; i < n; ++i) {
-      const uint64_t tag = evs[i].data.u64;
-      if (tag == kStopTag || tag == kSignalTag) {
-        if (tag == kSignalTag) {
-          signalfd_siginfo si{};
-          (void)!::read(signal_.get(), &si, sizeof si);
-          if (si.ssi_signo == SIGUSR1) {
-            for (const auto& hv : host_.vgpus())
-              if (hv->builtin()) hv->session().hold_further();
-            spdlog::info("SIGUSR1: guests that hold still (hold_frame) go on for as many frames again");
-            continue;
-          }
-          spdlog::info("{}: shutting down", strsignal(static_cast<int>(si.ssi_signo)));
-        }
-        return 0;
-      }
-      if (tag == kListenTag) {
-        accept_clients();
-      } else {
-        const int fd = static_cast<int>(tag);
-        auto it = clients_.find(fd);
-        if (it == clients_.end()) continue;
-        if (!serve(*it->second)) drop(fd);
-      }
+    switch (serve_pending(-1)) {
+      case Turn::Idle:
+      case Turn::Served: break;
+      case Turn::Stopped: return 0;
+      case Turn::Failed: return 1;
     }
   }
+}
+
+Server::Turn Server::serve_pending(int timeout_ms) {
+  epoll_event evs[32];
+  const int n = ::epoll_wait(epoll_.get(), evs, 32, timeout_ms);
+  if (n < 0) {
+    if (errno == EINTR) return Turn::Idle;
+    spdlog::critical("epoll_wait: {}", std::strerror(errno));
+    return Turn::Failed;
+  }
+  for (int i = 0; i < n; ++i) {
+    const uint64_t tag = evs[i].data.u64;
+    if (tag == kStopTag || tag == kSignalTag) {
+      if (tag == kSignalTag) {
+        signalfd_siginfo si{};
+        (void)!::read(signal_.get(), &si, sizeof si);
+        if (si.ssi_signo == SIGUSR1) {
+          for (const auto& hv : host_.vgpus())
+            if (hv->builtin()) hv->session().hold_further();
+          spdlog::info("SIGUSR1: guests that hold still (hold_frame) go on for as many frames again");
+          continue;
+        }
+        spdlog::info("{}: shutting down", strsignal(static_cast<int>(si.ssi_signo)));
+      }
+      return Turn::Stopped;
+    }
+    if (tag == kListenTag) {
+      accept_clients();
+    } else {
+      const int fd = static_cast<int>(tag);
+      auto it = clients_.find(fd);
+      if (it == clients_.end()) continue;
+      if (!serve(*it->second)) drop(fd);
+    }
+  }
+  return n > 0 ? Turn::Served : Turn::Idle;
 }
 
 void Server::accept_clients() {
@@ -399,6 +429,7 @@ void Server::drop(int fd) {
     if (const size_t n = links->release_owner(c.id))
       spdlog::info("client pid {} ({}) went: {} output assignment(s) and lease(s) released", c.pid, c.name, n);
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+  drain(fd);
   spdlog::info("client pid {} ({}) disconnected", c.pid, c.name);
   clients_.erase(it);
   const Locked lk(stats_mu_);

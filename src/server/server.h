@@ -48,6 +48,11 @@ class Server {
 
   // Serves until a signal or request_stop(); returns 0, or 1 when the loop itself failed.
   int run();
+  // One turn of run(): waits up to `timeout_ms` (-1: for ever) for something to do and does it.
+  // run() is a loop of these; the protocol fuzzer (fuzz/server_fuzz.cpp) turns it itself, on
+  // one thread with its clients, so every input is served the same way.
+  enum class Turn : uint8_t { Idle, Served, Stopped, Failed };
+  Turn serve_pending(int timeout_ms);
   void request_stop();  // any thread
   ServerStats stats() const;
   const std::string& socket_path() const { return opt_.socket_path; }
