@@ -24,10 +24,11 @@
 //           1080p frame. The monitor's own composition (what a KMS device does in hardware) is a
 //           column of its own.
 //
-// directflip_rig.{h,cpp} runs one configuration; this file the baselines, tables and JSON.
+// directflip_rig.{h,cpp} runs one configuration; this file the baselines, tables and JSON;
+// directflip_kms.cpp the same on a KMS card (--kms, the virtio-gpu half: bench/run directflip-kms).
 //
-// usage: directflip_bench [--seconds S] [--cpu-seconds S] [--warmup S] [--no-vnc] [--out DIR]
-// Writes DIR/directflip.json (bench/plot_latency.py draws it).
+// usage: directflip_bench [--seconds S] [--cpu-seconds S] [--warmup S] [--no-vnc] [--out DIR] [--kms CARD]
+// Writes DIR/directflip.json, with --kms DIR/directflip-kms.json (bench/plot_latency.py draws them).
 #include <spdlog/spdlog.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -43,7 +44,6 @@
 #include "directflip_rig.h"
 
 namespace vgd::directflip_bench {
-namespace {
 
 using namespace daemon_bench;  // clocks, distributions, JSON, load
 using guest::PixelFormat;
@@ -70,8 +70,8 @@ std::vector<int64_t> bare_timer(double seconds, uint32_t seed) {
   return lat;
 }
 
-double memcpy_us() {
-  std::vector<std::byte> a(size_t{kW} * kH * 4, std::byte{1}), b(a.size());
+double memcpy_us(size_t bytes) {
+  std::vector<std::byte> a(bytes, std::byte{1}), b(a.size());
   std::vector<int64_t> t;
   for (int i = 0; i < 100; ++i) {
     const int64_t c = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
@@ -81,17 +81,35 @@ double memcpy_us() {
   return summarize(t).p50;
 }
 
-void lat_row(const char* label, const Dist& d, uint64_t timeouts, uint64_t busy) {
+void latency_row(std::vector<std::string>& rows, const char* label, const char* kind, const std::vector<int64_t>& lat,
+                 uint64_t timeouts, uint64_t busy) {
+  const Dist d = summarize(lat);
   std::printf("%-58s %7zu %8.2f %8.2f %8.2f %8.2f   (%llu timed out, %llu EBUSY)\n", label, d.n, d.p50 / 1e3, d.p90 / 1e3,
               d.p99 / 1e3, d.max / 1e3, static_cast<unsigned long long>(timeouts), static_cast<unsigned long long>(busy));
+  rows.push_back(JObj().str("name", label).str("kind", kind).num("timeouts", static_cast<double>(timeouts))
+                     .num("busy_deferrals", static_cast<double>(busy)).add("latency", dist_json(d)).dump());
 }
 
-}  // namespace
+void cpu_row(std::vector<std::string>& rows, const Config& c, const Result& r, bool compose) {
+  const Dist d = summarize(r.cpu);
+  const double n = r.flips ? static_cast<double>(r.flips) : 1;
+  std::printf("%-40s %6llu %9.0f %9.0f %10.3f %8.2f %8.2f", c.name.c_str(), static_cast<unsigned long long>(r.flips), d.p50,
+              d.p99, static_cast<double>(r.bytes) / n / 1e6, static_cast<double>(r.imports) / n,
+              static_cast<double>(r.refills) / n);
+  if (compose) std::printf(" %12.0f", static_cast<double>(r.monitor_cpu) / n / 1e3);
+  std::printf("\n");
+  rows.push_back(JObj().str("name", c.name).str("kind", "cpu").num("flips", static_cast<double>(r.flips))
+                     .add("cpu", dist_json(d)).num("bytes_per_flip", static_cast<double>(r.bytes) / n)
+                     .num("imports_per_flip", static_cast<double>(r.imports) / n)
+                     .num("refills_per_flip", static_cast<double>(r.refills) / n)
+                     .num("scaled_per_flip", static_cast<double>(r.scaled) / n)
+                     .num("monitor_us_per_flip", static_cast<double>(r.monitor_cpu) / n / 1e3).dump());
+}
 
 int run_all(int argc, char** argv) {
   double seconds = 10, cpu_seconds = 5, warmup = 1;
   bool vnc = true;
-  std::string out = "bench-results";
+  std::string out = "bench-results", kms;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     const auto val = [&]() -> std::string {
@@ -103,12 +121,15 @@ int run_all(int argc, char** argv) {
     else if (a == "--warmup") warmup = std::stod(val());
     else if (a == "--out") out = val();
     else if (a == "--no-vnc") vnc = false;
+    else if (a == "--kms") kms = val();
     else {
-      std::fprintf(stderr, "usage: directflip_bench [--seconds S] [--cpu-seconds S] [--warmup S] [--no-vnc] [--out DIR]\n");
+      std::fprintf(stderr, "usage: directflip_bench [--seconds S] [--cpu-seconds S] [--warmup S] [--no-vnc] [--out DIR] "
+                           "[--kms CARD]\n");
       return a == "--help" ? 0 : 2;
     }
   }
   spdlog::set_level(spdlog::level::warn);
+  if (!kms.empty()) return run_kms(kms, seconds, cpu_seconds, warmup, vnc, out);
   const OtherLoad load;
   std::vector<std::string> rows;
 
@@ -121,12 +142,7 @@ int run_all(int argc, char** argv) {
               "   owner got it (after the monitor composed the frame in software).\n");
   std::printf("%-58s %7s %8s %8s %8s %8s\n", "", "flips", "p50 ms", "p90 ms", "p99 ms", "max ms");
   const auto latency = [&](const char* label, const char* kind, const std::vector<int64_t>& lat, uint64_t timeouts,
-                           uint64_t busy = 0) {
-    const Dist d = summarize(lat);
-    lat_row(label, d, timeouts, busy);
-    rows.push_back(JObj().str("name", label).str("kind", kind).num("timeouts", static_cast<double>(timeouts))
-                       .num("busy_deferrals", static_cast<double>(busy)).add("latency", dist_json(d)).dump());
-  };
+                           uint64_t busy = 0) { latency_row(rows, label, kind, lat, timeouts, busy); };
   using Clock = Config::Clock;
   const Config led{.name = "import, led clock"}, at_event{.name = "import, at the host's vblank event", .clock = Clock::HostEvent},
       own{.name = "import, own clock", .clock = Clock::OwnHalf};
@@ -147,7 +163,7 @@ int run_all(int argc, char** argv) {
   }
   latency("baseline: random phase -> next tick of a bare 60 Hz timerfd", "baseline", bare_timer(seconds, 3), 0);
 
-  const double mc = memcpy_us();
+  const double mc = memcpy_us(size_t{kW} * kH * 4);
   std::printf("\n== directflip: CPU and bytes per flip, 1920x1080 host mode, led clock, %.0f s per row\n", cpu_seconds);
   std::printf("   p50/p99: thread CPU of the guest vblank that latched the flip (vGPU latch; the link's decode, plan,\n"
               "   feed, commit) and of the link's page-flip handling. compose: the virtual monitor composing the frame\n"
@@ -164,19 +180,7 @@ int run_all(int argc, char** argv) {
   };
   uint32_t seed = 10;
   for (const Config& c : configs) {
-    const Result r = run(c, cpu_seconds, warmup, seed++);
-    const Dist d = summarize(r.cpu);
-    const double n = r.flips ? static_cast<double>(r.flips) : 1;
-    std::printf("%-40s %6llu %9.0f %9.0f %10.3f %8.2f %8.2f %12.0f\n", c.name.c_str(),
-                static_cast<unsigned long long>(r.flips), d.p50, d.p99, static_cast<double>(r.bytes) / n / 1e6,
-                static_cast<double>(r.imports) / n, static_cast<double>(r.refills) / n,
-                static_cast<double>(r.monitor_cpu) / n / 1e3);
-    rows.push_back(JObj().str("name", c.name).str("kind", "cpu").num("flips", static_cast<double>(r.flips))
-                       .add("cpu", dist_json(d)).num("bytes_per_flip", static_cast<double>(r.bytes) / n)
-                       .num("imports_per_flip", static_cast<double>(r.imports) / n)
-                       .num("refills_per_flip", static_cast<double>(r.refills) / n)
-                       .num("scaled_per_flip", static_cast<double>(r.scaled) / n)
-                       .num("monitor_us_per_flip", static_cast<double>(r.monitor_cpu) / n / 1e3).dump());
+    cpu_row(rows, c, run(c, cpu_seconds, warmup, seed++), true);
   }
   std::printf("%-40s %6s %9.0f %9s %10.3f\n", "baseline: memcpy of one 1080p frame", "", mc, "", kW * kH * 4 / 1e6);
   rows.push_back(JObj().str("name", "memcpy of one 1080p frame").str("kind", "cpu_baseline").num("cpu_us", mc)

@@ -2,6 +2,7 @@
 #include "directflip_rig.h"
 
 #include <spdlog/spdlog.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -84,8 +85,9 @@ void arm(int fd, int64_t at_ns, int64_t period_ns) {
   ::timerfd_settime(fd, TFD_TIMER_ABSTIME, &its, nullptr);
 }
 
-Result run(const Config& c, double seconds, double warmup, uint32_t seed) {
+Result run(const Config& c, double seconds, double warmup, uint32_t seed, HostDisplay* kms) {
   using Clock = Config::Clock;
+  if (kms && c.clock != Clock::OwnHalf) die(c.name + ": a KMS display here has no vblank events, only the own clock");
   auto vclock = display::RealClock::create();  // the vGPU's vblank timer (Clock::Led); outlives the GPU
   if (!vclock) die(vclock.error());
   auto gpu = Gpu::create({});
@@ -104,22 +106,28 @@ Result run(const Config& c, double seconds, double warmup, uint32_t seed) {
   if (g.display().modeset(Pipe::A, c.mode, surf[0]) != guest::Error::None) die("guest modeset");
   if (c.damage && g.display().set_damage_hints(true) != guest::Error::None) die("damage hints not offered");
 
-  hostdisplay::VirtualMonitorOptions mo;
-  mo.outputs = 1;
-  mo.modes = {hostdisplay::Mode{kW, kH, 60'000, "1920x1080", true, {}}};
-  auto m = hostdisplay::VirtualMonitor::create(mo);
-  if (!m) die(m.error());
-  auto& mon = **m;
-  Restricted display(mon, c.imports, c.linear_rgb);
-  auto planes = directflip::choose_planes(display.resources(), "Virtual-1");
+  std::unique_ptr<hostdisplay::VirtualMonitor> mon;  // without `kms`
+  if (!kms) {
+    hostdisplay::VirtualMonitorOptions mo;
+    mo.outputs = 1;
+    mo.modes = {hostdisplay::Mode{kW, kH, 60'000, "1920x1080", true, {}}};
+    auto m = hostdisplay::VirtualMonitor::create(mo);
+    if (!m) die(m.error());
+    mon = std::move(*m);
+  }
+  HostDisplay& host = kms ? *kms : *mon;
+  if (host.resources().outputs.empty()) die(host.name() + " has no outputs");
+  Restricted display(host, c.imports, c.linear_rgb);
+  auto planes = directflip::choose_planes(display.resources(), kms ? kms->resources().outputs[0].name : "Virtual-1");
   if (!planes) die(planes.error());
   auto link = directflip::PipeLink::create(**v, Pipe::A, display, *planes);
   if (!link) die(link.error());
-  if (!(*link)->clock().host()) die((*link)->clock().why());  // the link watches the CRTC's vblanks
+  if (!kms && !(*link)->clock().host()) die((*link)->clock().why());  // the link watches the CRTC's vblanks
 
   UniqueFd guest_clock = timer(), flip_timer = timer();
-  UniqueFd ep = epoll_of({{mon.timer_fd(), 0}, {mon.event_fd(), 1}, {guest_clock.get(), 2}, {flip_timer.get(), 3},
-                          {(*vclock)->fd(), 4}});
+  UniqueFd ep = kms ? epoll_of({{kms->event_fd(), 1}, {guest_clock.get(), 2}, {flip_timer.get(), 3}})
+                    : epoll_of({{mon->timer_fd(), 0}, {mon->event_fd(), 1}, {guest_clock.get(), 2},
+                                {flip_timer.get(), 3}, {(*vclock)->fd(), 4}});
   std::mt19937 rng(seed);
   const uint64_t live_reg = hw::plane::reg(Pipe::A, 1, hw::plane::kSurfLive);
   enum class St { Idle, Queued, Latched } st = St::Idle;
@@ -146,16 +154,17 @@ Result run(const Config& c, double seconds, double warmup, uint32_t seed) {
     }
   };
   const auto flip = [&] {
-    if (c.damage) {  // 5 % of the picture: 16 boxes of 90 x 72 at 1080p, said with the flip
+    if (c.damage) {  // 5 % of the picture: 16 boxes of 90 x 72 at 1080p (as much at other sizes), said with the flip
       guest::DamageBox boxes[16];
+      const uint32_t bw = 90 * c.mode.width / 1920, bh = 72 * c.mode.height / 1080;
       auto* px = g.driver().ram().at(surf[back].buffer.gpa, surf[back].buffer.size);
       if (!px) die("the guest surface is not in RAM");
       const auto val = static_cast<uint8_t>(rng());
       for (auto& b : boxes) {
-        b = {static_cast<uint16_t>(rng() % (c.mode.width - 90)), static_cast<uint16_t>(rng() % (c.mode.height - 72)),
-             90, 72};
+        b = {static_cast<uint16_t>(rng() % (c.mode.width - bw)), static_cast<uint16_t>(rng() % (c.mode.height - bh)),
+             static_cast<uint16_t>(bw), static_cast<uint16_t>(bh)};
         for (uint32_t y = b.y; y < uint32_t{b.y} + b.h; ++y)
-          std::memset(px + size_t{y} * surf[back].stride + b.x * 4u, val, 90 * 4);
+          std::memset(px + size_t{y} * surf[back].stride + b.x * 4u, val, bw * 4);
       }
       g.display().submit_damage(Pipe::A, Plane::Primary, boxes, 16, /*with_next_flip=*/true);
     }
@@ -192,13 +201,18 @@ Result run(const Config& c, double seconds, double warmup, uint32_t seed) {
   const int64_t start = now_ns(), rec_at = start + static_cast<int64_t>(warmup * 1e9),
                 end = rec_at + static_cast<int64_t>(seconds * 1e9);
   next_flip(start);
+  if (kms) {  // no host grid to be half a period after: the guest's own 60 Hz from here
+    arm(guest_clock.get(), start + kPeriod / 2, kPeriod);
+    clock_started = true;
+  }
+  const int64_t give_up = kms ? 5'000'000'000 : 1'000'000'000;  // TCG is slow
   for (int64_t now = start; now < end; now = now_ns()) {
     if (!recording && now >= rec_at) {
       recording = true;
       c0 = (*link)->counters();
       r.monitor_cpu = 0;
     }
-    if (st != St::Idle && now - t0 > 1'000'000'000) {  // a flip that never showed: count, go on
+    if (st != St::Idle && now - t0 > give_up) {  // a flip that never showed: count, go on
       ++r.timeouts;
       st = St::Idle;
       next_flip(now);
@@ -208,11 +222,11 @@ Result run(const Config& c, double seconds, double warmup, uint32_t seed) {
     for (int i = 0; i < n; ++i) switch (evs[i].data.u64) {
         case 0: {
           const int64_t a = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
-          mon.dispatch_timer();
+          mon->dispatch_timer();
           r.monitor_cpu += cpu_ns(CLOCK_THREAD_CPUTIME_ID) - a;
           break;
         }
-        case 1: mon.dispatch(handlers); break;
+        case 1: host.dispatch(handlers); break;
         case 2: drain(guest_clock.get()); guest_vblank(false); break;
         case 3: drain(flip_timer.get()); if (st == St::Idle) flip(); break;
         case 4: guest_vblank(true); break;
@@ -228,6 +242,13 @@ Result run(const Config& c, double seconds, double warmup, uint32_t seed) {
   if (c1.refused || c1.failed_frames)
     spdlog::warn("{}: {} refused commits, {} failed frames", c.name, c1.refused, c1.failed_frames);
   link->reset();
+  if (kms) {  // the events of the link's last commits, before the next run's link could take them for its own
+    const hostdisplay::EventHandlers none{[](const hostdisplay::FlipEvent&) {}, [](const hostdisplay::VblankEvent&) {}};
+    for (int64_t until = now_ns() + 200'000'000; now_ns() < until;) {
+      pollfd p{kms->event_fd(), POLLIN, 0};
+      if (::poll(&p, 1, 50) == 1) kms->dispatch(none);
+    }
+  }
   return r;
 }
 

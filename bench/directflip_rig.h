@@ -2,13 +2,17 @@
 // VirtualMonitor with its real 60 Hz clock (the set-up of tests/directflip_pipe_test.cpp), the
 // bench flipping for the guest at random phases and timing each flip to the host's page-flip
 // event; the link's thread CPU and counters per flip. directflip_bench.cpp prints and writes it.
+// With --kms the link drives a KMS card instead (directflip_kms.cpp: virtio-gpu in the guest
+// image's VM, docs/vm.md), one KmsDisplay for every run.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "guest/display.h"
+#include "hostdisplay/host_display.h"
 #include "hw/formats.h"
 
 namespace vgd::directflip_bench {
@@ -41,7 +45,21 @@ struct Result {
 void arm(int fd, int64_t at_ns, int64_t period_ns = 0);
 
 // One guest on one monitor for `seconds` (after `warmup`), flipping its primary at random phases
-// of its frame, each flip once the one before is on screen.
-Result run(const Config& c, double seconds, double warmup, uint32_t seed);
+// of its frame, each flip once the one before is on screen. `kms`: the link on that display's
+// first output instead (lit by the first run in the mode choose_planes gives, docs/direct-flip.md
+// Which mode); it has no vblank events here (virtio-gpu), so only Clock::OwnHalf, its timer
+// starting at an arbitrary phase.
+Result run(const Config& c, double seconds, double warmup, uint32_t seed, hostdisplay::HostDisplay* kms = nullptr);
+
+// directflip_bench.cpp's baselines and rows, which directflip_kms.cpp shares: from a random phase
+// to the next tick of a bare 60 Hz timerfd; memcpy of `bytes` (thread CPU, p50 us); one latency
+// row and one CPU row (with the monitor's composition column: `compose`) printed and added as JSON.
+std::vector<int64_t> bare_timer(double seconds, uint32_t seed);
+double memcpy_us(size_t bytes);
+void latency_row(std::vector<std::string>& rows, const char* label, const char* kind, const std::vector<int64_t>& lat,
+                 uint64_t timeouts, uint64_t busy = 0);
+void cpu_row(std::vector<std::string>& rows, const Config& c, const Result& r, bool compose);
+// The virtio-gpu half (directflip_kms.cpp): every row that makes sense on `card`'s first output.
+int run_kms(const std::string& card, double seconds, double cpu_seconds, double warmup, bool vnc, const std::string& out);
 
 }  // namespace vgd::directflip_bench

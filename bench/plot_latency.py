@@ -251,7 +251,7 @@ elif kind == "dispatch":
     ax.set_title(f"{head}\n{subtitle}", fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=8, loc="lower left")
-elif kind == "directflip":
+elif kind in ("directflip", "directflip-kms"):  # -kms: on a KMS card (virtio-gpu in a VM)
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(15, 7.5))
     colours = {"directflip": "#37a", "composed": "#c73", "baseline": "#888"}
     for r in (r for r in rows if "latency" in r):
@@ -272,10 +272,11 @@ elif kind == "directflip":
     ax.grid(True, alpha=0.25)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1))
     cpu = [r for r in rows if r["kind"] == "cpu"]
-    names = [r["name"] for r in cpu] + ["baseline: memcpy 1080p"]
+    frame = data.get("frame", {"label": "1080p", "bytes": 1920 * 1080 * 4})  # the host mode's frame
+    names = [r["name"] for r in cpu] + [f"baseline: memcpy {frame['label']}"]
     p50 = [r["cpu"]["p50_us"] for r in cpu] + [data.get("memcpy_us", 0)]
     p99 = [r["cpu"]["p99_us"] for r in cpu] + [data.get("memcpy_us", 0)]
-    mb = [r["bytes_per_flip"] / 1e6 for r in cpu] + [1920 * 1080 * 4 / 1e6]
+    mb = [r["bytes_per_flip"] / 1e6 for r in cpu] + [frame["bytes"] / 1e6]
     ys = range(len(names))
     bx.barh(ys, p50, xerr=[[0] * len(p50), [b - a for a, b in zip(p50, p99)]],
             color=["#37a"] * len(cpu) + ["#888"], capsize=3)
@@ -285,9 +286,9 @@ elif kind == "directflip":
     bx.set_yticklabels(names, fontsize=8)
     bx.invert_yaxis()
     bx.set_xlabel("CPU per flip, us (bar p50, whisker p99; label: p50, MB copied per flip)")
-    bx.set_title("the link's CPU per flip, 1080p host mode", fontsize=10)
+    bx.set_title(f"the link's CPU per flip, {frame['label']} host mode", fontsize=10)
     bx.grid(True, axis="x", alpha=0.25)
-    fig.suptitle(f"direct flip on the VirtualMonitor (real clock)\n{subtitle}", fontsize=10)
+    fig.suptitle(f"direct flip on {data.get('host', 'the VirtualMonitor (real clock)')}\n{subtitle}", fontsize=10)
 else:
     print(f"{src}: unknown benchmark kind {kind!r}")
     sys.exit(0)

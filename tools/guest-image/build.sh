@@ -5,17 +5,18 @@
 # vgpu_drm with the kernel's DRM modules it needs and libdrm's modetest; and, given the probe,
 # virtio-gpu's modules with vgpu-kms-probe (the kms test rig). The kernel package is the only
 # download, with `apt-get download` into a cache that later builds reuse.
-#   build.sh OUT_DIR VGPU_GUEST CACHE_DIR [ABI [MODULE_DIR [VGPU_KMSTEST [VGPU_KMS_PROBE [VGPUD VGPUCTL]]]]]
+#   build.sh OUT_DIR VGPU_GUEST CACHE_DIR [ABI [MODULE_DIR [VGPU_KMSTEST [VGPU_KMS_PROBE [VGPUD VGPUCTL [DIRECTFLIP_BENCH]]]]]]
 # ABI empty: the pin. MODULE_DIR: where build-module.sh builds vgpu_drm (default CACHE_DIR/module).
 # VGPU_KMSTEST: the static vgpu-kmstest, put in beside the driver (/init's vgpu.run=kmstest).
 # VGPU_KMS_PROBE: vgpu-kms-probe and its libraries, with virtio-gpu (/init's vgpu.run=kmsprobe).
 # VGPUD, VGPUCTL: with the probe, vgpud and vgpuctl with their libraries, the rig's two configs and
-# its script (/init's vgpu.run=vgpud-kms).
+# its script (/init's vgpu.run=vgpud-kms). DIRECTFLIP_BENCH: with them, directflip_bench and its
+# libraries (/init's vgpu.run=bench-kms: bench/run directflip-kms).
 # Exits 77 (skip) with the reason when a part is unavailable: no apt, no network, no busybox;
 # fails when apt knows Debian's kernels but not the pinned one (the pin needs a bump).
 set -euo pipefail
 out=$1 guest_bin=$2 cache=$3 abi=${4:-} module_dir=${5:-$3/module} kmstest_bin=${6:-} probe_bin=${7:-}
-vgpud_bin=${8:-} vgpuctl_bin=${9:-}
+vgpud_bin=${8:-} vgpuctl_bin=${9:-} bench_bin=${10:-}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 skip() { echo "guest-image: $*" >&2; exit 77; }
 fail() { echo "guest-image: $*" >&2; exit 1; }
@@ -74,7 +75,7 @@ fi
 
 # The kms test rig: virtio-gpu's modules (virtio_pci is its transport, not a dependency) and the
 # probe; it needs no headers, only the kernel package.
-rm -f "$out/kms.txt" "$out/vgpud-kms.txt"
+rm -f "$out/kms.txt" "$out/vgpud-kms.txt" "$out/bench-kms.txt"
 if [[ -n $probe_bin ]]; then
   "$here/add-modules.sh" "$root" "$deb" "$kernel_dir" "$abi" kms-load-order "" virtio_pci virtio_gpu > "$out/kms.txt.tmp"
   "$here/add-program.sh" "$root" "$probe_bin"
@@ -87,6 +88,14 @@ if [[ -n $probe_bin ]]; then
     install -D -m 0755 "$here/vgpud-kms/run" "$root/bin/vgpud-kms"
     (cd "$here/vgpud-kms" && cat a.toml b.toml) > "$out/vgpud-kms.txt.tmp"
   fi
+  # The direct-flip benchmark on the card (not built yet when only the kms tests' fixture runs).
+  if [[ -n $bench_bin && -x $bench_bin ]]; then
+    "$here/add-program.sh" "$root" "$bench_bin"
+    install -D -m 0755 "$here/bench-kms" "$root/bin/bench-kms"
+    echo "$(basename "$bench_bin")" > "$out/bench-kms.txt.tmp"
+  elif [[ -n $bench_bin ]]; then
+    echo "guest-image: without $bench_bin (not built)" >&2
+  fi
 fi
 
 # Fixed times and order: the same inputs give the same image.
@@ -97,4 +106,5 @@ mv "$out/vmlinuz.tmp" "$out/vmlinuz"
 mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
 [[ ! -f $out/kms.txt.tmp ]] || mv "$out/kms.txt.tmp" "$out/kms.txt"
 [[ ! -f $out/vgpud-kms.txt.tmp ]] || mv "$out/vgpud-kms.txt.tmp" "$out/vgpud-kms.txt"
+[[ ! -f $out/bench-kms.txt.tmp ]] || mv "$out/bench-kms.txt.tmp" "$out/bench-kms.txt"
 echo "guest-image: $out/vmlinuz ($(basename "$deb")), $out/initramfs.cpio.gz ($(stat -c %s "$out/initramfs.cpio.gz") bytes)"
