@@ -47,12 +47,8 @@ TEST(KmsDisplayVm, TwoOutputsThenALeaseShowExactlyWhatWasCommitted) {
   if (!std::filesystem::exists(std::string(VGD_GUEST_IMAGE_DIR) + "/kms.txt"))
     GTEST_SKIP() << "the guest image has no vgpu-kms-probe (the KMS backend needs libdrm-dev)";
   if (!test::in_path("gvnccapture")) GTEST_SKIP() << "gvnccapture is not in PATH (Debian package gvncviewer)";
-  test::VmOptions opt;
-  opt.shell = true;  // the probe reads its go-on lines from the console
-  opt.append = "vgpu.run=kmsprobe";
   std::array<int, 2> heads{};
-  const auto vm_owner = test::boot_two_heads(
-      tools, opt, fmt::format("virtio-gpu-pci,max_outputs=2,xres={},yres={},id=gpu", kWidth, kHeight), "kms", heads);
+  const auto vm_owner = test::boot_rig(tools, "kmsprobe", kWidth, kHeight, "kms", heads);
   test::Vm& vm = *vm_owner;
   const int head0 = heads[0], head1 = heads[1];
   ASSERT_GT(head0, 0);

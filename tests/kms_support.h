@@ -62,6 +62,17 @@ inline std::unique_ptr<Vm> boot_two_heads(const VmTools& tools, VmOptions opt, c
   return vm;
 }
 
+// The rig's VM running `run` (/init's vgpu.run=) with its shell on the serial console (the
+// program reads its go-on lines there), virtio-gpu's two heads at width x height.
+inline std::unique_ptr<Vm> boot_rig(const VmTools& tools, const std::string& run, uint32_t width, uint32_t height,
+                                    const std::string& name, std::array<int, 2>& heads) {
+  VmOptions opt;
+  opt.shell = true;
+  opt.append = "vgpu.run=" + run;
+  return boot_two_heads(tools, opt, fmt::format("virtio-gpu-pci,max_outputs=2,xres={},yres={},id=gpu", width, height),
+                        name, heads);
+}
+
 inline bool in_path(const char* program) {
   return std::system(fmt::format("command -v {} >/dev/null 2>&1", program).c_str()) == 0;
 }

@@ -92,12 +92,8 @@ TEST(KmsVgpudVm, TwoGuestsOnTwoOutputsOneThroughALease) {
   if (!std::filesystem::exists(std::string(VGD_GUEST_IMAGE_DIR) + "/vgpud-kms.txt"))
     GTEST_SKIP() << "the guest image has no vgpud (the KMS backend needs libdrm-dev; rebuild guest-image)";
   if (!test::in_path("gvnccapture")) GTEST_SKIP() << "gvnccapture is not in PATH (Debian package gvncviewer)";
-  test::VmOptions opt;
-  opt.shell = true;  // the script reads its go-on lines from the console
-  opt.append = "vgpu.run=vgpud-kms";
   std::array<int, 2> heads{};
-  const auto vm_owner = test::boot_two_heads(
-      tools, opt, fmt::format("virtio-gpu-pci,max_outputs=2,xres={},yres={},id=gpu", kWidth, kHeight), "kms-vgpud", heads);
+  const auto vm_owner = test::boot_rig(tools, "vgpud-kms", kWidth, kHeight, "kms-vgpud", heads);
   test::Vm& vm = *vm_owner;
   const int head0 = heads[0], head1 = heads[1];
   ASSERT_GT(head0, 0);
