@@ -83,7 +83,7 @@ class RamReplaceTest : public test::GpuTest {
     spec.tearing = tearing;
     const exporter::ExporterOptions ex{.udmabuf = false};
     port = std::make_unique<server::ConsumerPort>(lock, *vgpu, spec, ex, clock);
-    consumer = *port->open();
+    consumer = *port->open(server::Trust::Trusted);
   }
   bool replace(std::shared_ptr<GuestRam> ram) {
     const Locked lk(lock);

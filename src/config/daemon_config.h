@@ -36,6 +36,17 @@ struct DirectFlipSpec {
   hw::Pipe pipe = hw::Pipe::A;
 };
 
+// Which local users may consume a vGPU over the control socket, and which of them get its guest's
+// memory itself (docs/security.md, docs/config.md "Consumers"). Peers are known by SO_PEERCRED.
+struct ConsumerAccess {
+  // Admitted: these uids, and peers in any of these groups. Neither list given: the daemon's
+  // own uid and root only.
+  std::optional<std::vector<uint32_t>> allow_uids, allow_gids;
+  // Trusted (zero-copy: descriptors of the guest's RAM, dma-bufs); implies admitted. Everyone
+  // else admitted gets host-owned read-only copies of the planes only.
+  std::vector<uint32_t> trusted_uids, trusted_gids;
+};
+
 struct VgpuSpec {
   std::string type = "GVTg_V5_8";
   Workload workload = Workload::Desktop;  // the builtin guest's; a VM runs what it likes
@@ -53,6 +64,7 @@ struct VgpuSpec {
   // that must know what is on screen (docs/config.md).
   uint32_t hold_frame = 0;
   std::optional<DirectFlipSpec> direct_flip = std::nullopt;  // put on a host output at start-up
+  ConsumerAccess access = {};
 
   bool vm() const { return guest == GuestKind::Qemu; }
   // What the guest runs, for lists and dashboards: the workload, or "qemu".

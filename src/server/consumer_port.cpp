@@ -65,12 +65,12 @@ ConsumerPort::Consumer* ConsumerPort::find(ConsumerId c) {
   return it == consumers_.end() ? nullptr : &it->second;
 }
 
-Expected<ConsumerId, std::string> ConsumerPort::open() {
+Expected<ConsumerId, std::string> ConsumerPort::open(Trust trust) {
   const Locked lk(lock_);
   auto hub = events_.hub().add_consumer();
   if (!hub) return Unexpected(hub.error());
   const ConsumerId id = next_id_++;
-  consumers_[id] = Consumer{*hub};
+  consumers_[id] = Consumer{*hub, trust};
   events_.damage().add(id);
   return id;
 }

@@ -29,6 +29,10 @@
 
 namespace vgd::server {
 
+// What a consumer may be given (docs/security.md): the guest's memory itself (zero-copy, dma-bufs)
+// or only host-owned read-only copies of the planes.
+enum class Trust : uint8_t { Untrusted, Trusted };
+
 // Assigned by the port from 1, never reused; 0 is never a consumer.
 using ConsumerId = uint32_t;
 
@@ -58,7 +62,7 @@ class ConsumerPort {
   ConsumerPort& operator=(const ConsumerPort&) = delete;
 
   // A consumer that polls for events until it registers an eventfd.
-  Expected<ConsumerId, std::string> open() EXCLUDES(lock_);
+  Expected<ConsumerId, std::string> open(Trust trust) EXCLUDES(lock_);
   // Gives back its references and stops its events; unknown ids are ignored.
   void close(ConsumerId c) EXCLUDES(lock_);
 
@@ -90,6 +94,7 @@ class ConsumerPort {
  private:
   struct Consumer {
     events::ConsumerId hub = 0;  // changes with every SetEventfd
+    Trust trust = Trust::Untrusted;
   };
   static exporter::ConsumerKey key(ConsumerId c) { return exporter::ConsumerKey{c}; }
   Consumer* find(ConsumerId c) REQUIRES(lock_);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -304,7 +305,9 @@ Packet Server::handle(Client& c, Packet& req) {
   auto it = c.opened.find(req.header.vgpu);
   if (type == MsgType::Open) {
     if (it == c.opened.end()) {
-      auto consumer = hv->port().open();
+      const auto& trusted = hv->spec().access.trusted_uids;
+      const bool listed = std::find(trusted.begin(), trusted.end(), static_cast<uint32_t>(c.uid)) != trusted.end();
+      auto consumer = hv->port().open(listed ? Trust::Trusted : Trust::Untrusted);
       if (!consumer) return proto::make_error(req.header, Status::Again, consumer.error());
       c.opened[req.header.vgpu] = *consumer;
     }
