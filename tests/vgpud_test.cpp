@@ -124,17 +124,28 @@ int http_status(int port, const std::string& path) {
   return r ? r->status : -1;
 }
 
+// vgpud with `toml` as its configuration; its socket and log (temp(name + ".log")) named after `name`.
+pid_t start_daemon(const std::string& name, const std::string& toml) {
+  const std::string cfg = temp(name + ".toml");
+  std::ofstream(cfg) << toml;
+  return spawn(fmt::format("--config {} --socket {}", cfg, temp(name + ".sock")), temp(name + ".log"));
+}
+
+// vGPU 1's VNC port, from the daemon's log ("" when not there).
+std::string vnc_port_in(const std::string& log) { return find(slurp(log), "vgpu 1: VNC on 127\\.0\\.0\\.1:([0-9]+)"); }
+
+constexpr const char* kFreePorts = "[vnc]\nbase_port = 0\n[web]\nport = 0\n";
+
 TEST(Vgpud, PrintsTheCredentialsItMadeUpAndTheViewersAskForThem) {
-  const std::string sock = temp("login.sock"), log = temp("login.log"), cfg = temp("login.toml");
-  std::ofstream(cfg) << "[vnc]\nbase_port = 0\n[web]\nport = 0\n";
-  const pid_t pid = spawn(fmt::format("--config {} --socket {}", cfg, sock), log);
+  const std::string log = temp("login.log");
+  const pid_t pid = start_daemon("login", kFreePorts);
   Reaper reaper{pid};
   const std::string out = login_lines(log);
   const std::string url = find(out, "vgpud: dashboard: (http://127\\.0\\.0\\.1:[0-9]+/\\?token=[0-9a-f]{32}) ");
   const std::string password = find(out, "vgpud: VNC password: ([A-Za-z0-9]{8}) \\(made up at start");
   ASSERT_FALSE(url.empty()) << out;
   ASSERT_FALSE(password.empty()) << out;
-  const std::string vnc = find(slurp(log), "vgpu 1: VNC on 127\\.0\\.0\\.1:([0-9]+)");
+  const std::string vnc = vnc_port_in(log);
   ASSERT_FALSE(vnc.empty()) << slurp(log);
   const int web_port = std::stoi(find(url, ":([0-9]+)/")), vnc_port = std::stoi(vnc);
   const std::string token = url.substr(url.find("token=") + 6);
@@ -147,7 +158,7 @@ TEST(Vgpud, PrintsTheCredentialsItMadeUpAndTheViewersAskForThem) {
   reaper.stop();
   EXPECT_EQ(wait_exit(pid), 0) << slurp(log);
   // Another start, other credentials.
-  const pid_t again = spawn(fmt::format("--config {} --socket {}", cfg, sock), temp("login2.log"));
+  const pid_t again = start_daemon("login2", kFreePorts);
   const std::string out2 = login_lines(temp("login2.log"));
   EXPECT_NE(out2.find("?token="), std::string::npos) << out2;
   EXPECT_EQ(out2.find(token), std::string::npos) << out2;
@@ -156,16 +167,15 @@ TEST(Vgpud, PrintsTheCredentialsItMadeUpAndTheViewersAskForThem) {
 }
 
 TEST(Vgpud, AConfigurationMayTurnTheLocksOff) {
-  const std::string sock = temp("open.sock"), log = temp("open.log"), cfg = temp("open.toml");
-  std::ofstream(cfg) << "[vnc]\nbase_port = 0\nauth = \"none\"\n[web]\nport = 0\nauth = \"none\"\n";
-  const pid_t pid = spawn(fmt::format("--config {} --socket {}", cfg, sock), log);
+  const std::string log = temp("open.log");
+  const pid_t pid = start_daemon("open", "[vnc]\nbase_port = 0\nauth = \"none\"\n[web]\nport = 0\nauth = \"none\"\n");
   Reaper reaper{pid};
   const std::string out = login_lines(log);
   EXPECT_NE(out.find("VNC password: none"), std::string::npos) << out;
   const std::string port = find(out, "vgpud: dashboard: http://127\\.0\\.0\\.1:([0-9]+)/ \\(no token");
   ASSERT_FALSE(port.empty()) << out;
   EXPECT_EQ(http_status(std::stoi(port), "/api/daemon"), 200);
-  const std::string vnc = find(slurp(log), "vgpu 1: VNC on 127\\.0\\.0\\.1:([0-9]+)");
+  const std::string vnc = vnc_port_in(log);
   ASSERT_FALSE(vnc.empty()) << slurp(log);
   EXPECT_EQ(vgd::test::offered_security(std::stoi(vnc)), std::vector<uint8_t>{1}) << "no authentication";
   reaper.stop();
