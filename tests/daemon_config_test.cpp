@@ -122,6 +122,13 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"vnc_unknown_key", "[vnc]\nport = 5900\n", "bad.toml:2", "vnc.port"},
                       BadCase{"web_port_too_high", "[web]\nport = 70000\n", "bad.toml:2", "web.port"},
                       BadCase{"web_not_table", "web = 8080\n", "bad.toml:1", "web"},
+                      // Access (docs/viewers.md): a secret beside auth = "none" would be ignored.
+                      BadCase{"vnc_auth_typo", "[vnc]\nauth = 'off'\n", "bad.toml:2", "vnc.auth"},
+                      BadCase{"vnc_password_unused", "[vnc]\nauth = 'none'\npassword = 'x'\n", "bad.toml:3", "vnc.password"},
+                      BadCase{"web_token_unused", "[web]\nauth = 'none'\n\ntoken = 'x'\n", "bad.toml:4", "web.token"},
+                      BadCase{"web_hosts_not_list", "[web]\nallowed_hosts = 'box'\n", "bad.toml:2", "web.allowed_hosts"},
+                      BadCase{"web_hosts_not_strings", "[web]\nallowed_hosts = ['a', 2]\n", "bad.toml:2", "web.allowed_hosts"},
+                      BadCase{"metrics_auth_typo", "[web]\nmetrics_auth = false\n", "bad.toml:2", "web.metrics_auth"},
                       BadCase{"syntax", "[[vgpu]\n", "bad.toml:1", ""},
                       // Direct flip (docs/config.md, "Direct flip").
                       BadCase{"bad_backend", "[host_display]\nbackend = 'wayland'\n", "bad.toml:2", "host_display.backend"},
@@ -220,14 +227,33 @@ password = "s3cret"
 enabled = false
 listen = "0.0.0.0"
 port = 9090
+token = "0123abcd"
+allowed_hosts = ["vgpu-box.lan", "10.0.0.7"]
+metrics_auth = "none"
 )", "viewers.toml");
   ASSERT_TRUE(cfg.has_value()) << cfg.error();
+  EXPECT_TRUE(cfg->vnc.auth);
+  EXPECT_TRUE(cfg->web.auth);
+  EXPECT_EQ(cfg->web.token, "0123abcd");
+  EXPECT_EQ(cfg->web.allowed_hosts, (std::vector<std::string>{"vgpu-box.lan", "10.0.0.7"}));
+  EXPECT_FALSE(cfg->web.metrics_auth);
   EXPECT_EQ(cfg->vnc.listen, "::1");
   EXPECT_EQ(cfg->vnc.base_port, 0u);
   EXPECT_EQ(cfg->vnc.password, "s3cret");
   EXPECT_FALSE(cfg->web.enabled);
   EXPECT_EQ(cfg->web.listen, "0.0.0.0");
   EXPECT_EQ(cfg->web.port, 9090u);
+}
+
+TEST(DaemonConfig, ViewersAreLockedUnlessTurnedOff) {
+  auto locked = parse_daemon_config("", "empty.toml");
+  ASSERT_TRUE(locked.has_value()) << locked.error();
+  EXPECT_TRUE(locked->vnc.auth && locked->web.auth && locked->web.metrics_auth);
+  auto open = parse_daemon_config("[vnc]\nauth = 'none'\n[web]\nauth = 'none'\n", "open.toml");
+  ASSERT_TRUE(open.has_value()) << open.error();
+  EXPECT_FALSE(open->vnc.auth);
+  EXPECT_FALSE(open->web.auth);
+  EXPECT_FALSE(open->web.metrics_auth) << "no token at all: /metrics needs none either";
 }
 
 TEST(DaemonConfig, SocketDefaultsToTheRuntimeDirectory) {

@@ -1,6 +1,9 @@
 // The dashboard over HTTP, as a browser, a scraper and a hostile client see it, in front of an
 // in-process daemon with its three demo guests: the page and noVNC are served, /api and
 // /metrics answer, unknown ids and paths get clear errors, and bad requests never stop it.
+// Every request shows the access token, as the daemon's own dashboard asks (who is refused
+// and why: dashboard_access_test.cpp).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
@@ -12,6 +15,7 @@
 #include <thread>
 
 #include "daemon_support.h"
+#include "util/secrets.h"
 #include "web/dashboard.h"
 
 namespace vgd {
@@ -43,12 +47,13 @@ class DashboardTest : public ::testing::Test {
  protected:
   void SetUp() override {
     d.start(DaemonConfig{}, "dashboard");
-    auto started = web::Dashboard::start({"127.0.0.1", 0, web::default_web_root()},
+    auto started = web::Dashboard::start({"127.0.0.1", 0, web::default_web_root(), token, {}, true, ""},
                                          [this] { return collector.collect(*d.host, *d.srv); });
     ASSERT_TRUE(started) << started.error();
     dash = std::move(*started);
     cli = std::make_unique<httplib::Client>("127.0.0.1", dash->port());
     cli->set_read_timeout(5, 0);
+    cli->set_bearer_token_auth(token.c_str());
   }
   void TearDown() override {
     cli.reset();
@@ -66,6 +71,12 @@ class DashboardTest : public ::testing::Test {
     return json::parse(r->body, nullptr, false);
   }
 
+  // A raw request's Host and token headers.
+  std::string headers() const {
+    return fmt::format("Host: 127.0.0.1:{}\r\nAuthorization: Bearer {}\r\n", dash->port(), token);
+  }
+
+  const std::string token = random_hex(16);
   test::RunningDaemon d;
   server::StatusCollector collector;
   std::unique_ptr<web::Dashboard> dash;
@@ -162,7 +173,7 @@ TEST_F(DashboardTest, GarbageAndHugeRequestsAreRefusedAndServingGoesOn) {
   EXPECT_EQ(raw_request(dash->port(), "GET / HTTP/1.1\r\nX: " + std::string(20000, 'b') + "\r\n\r\n").rfind("HTTP/1.1 400 ", 0), 0u)
       << "a header line beyond 8 KiB";
   // A huge body is never read: refused before it (POST), or ignored (GET takes none).
-  const std::string big = " /api/daemon HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n";
+  const std::string big = " /api/daemon HTTP/1.1\r\n" + headers() + "Content-Length: 100000000\r\n\r\n";
   EXPECT_EQ(raw_request(dash->port(), "POST" + big).rfind("HTTP/1.1 405 ", 0), 0u);
   EXPECT_EQ(raw_request(dash->port(), "GET" + big).rfind("HTTP/1.1 200 ", 0), 0u);
   raw_request(dash->port(), "");  // a client that hangs up at once
@@ -180,12 +191,12 @@ TEST_F(DashboardTest, StopsPromptlyWithAKeepAliveClientConnected) {
 }
 
 TEST(Dashboard, RefusesAMissingWebRootAndATakenPort) {
-  auto none = web::Dashboard::start({"127.0.0.1", 0, "/nonexistent/web"}, [] { return server::DaemonStatus{}; });
+  auto none = web::Dashboard::start({"127.0.0.1", 0, "/nonexistent/web", "", {}, true, ""}, [] { return server::DaemonStatus{}; });
   ASSERT_FALSE(none);
   EXPECT_NE(none.error().find("/nonexistent/web"), std::string::npos) << none.error();
-  auto first = web::Dashboard::start({"127.0.0.1", 0, web::default_web_root()}, [] { return server::DaemonStatus{}; });
+  auto first = web::Dashboard::start({"127.0.0.1", 0, web::default_web_root(), "", {}, true, ""}, [] { return server::DaemonStatus{}; });
   ASSERT_TRUE(first) << first.error();
-  auto second = web::Dashboard::start({"127.0.0.1", (*first)->port(), web::default_web_root()},
+  auto second = web::Dashboard::start({"127.0.0.1", (*first)->port(), web::default_web_root(), "", {}, true, ""},
                                       [] { return server::DaemonStatus{}; });
   ASSERT_FALSE(second);
   EXPECT_NE(second.error().find(std::to_string((*first)->port())), std::string::npos) << second.error();

@@ -95,10 +95,7 @@ TEST(VncCursor, AShapeWithoutPositionsIsDrawnInAndFollowsTheGuest) {
   DaemonConfig cfg;
   cfg.vgpus = {VgpuSpec{}};  // the desktop: it has a cursor
   d.start(cfg, "vnc-drawn-cursor");
-  viewers::VncOptions o;
-  o.socket_path = d.path;
-  o.port = 0;
-  auto stream = viewers::VncStream::start(o);
+  auto stream = viewers::VncStream::start(vnc_options(d.path));
   ASSERT_TRUE(stream.has_value()) << stream.error();
   RawViewer v((*stream)->port());
   ASSERT_TRUE(v.ok());

@@ -17,10 +17,7 @@ TEST(VncDamageTest, OnlyHintedAreasAreSentAndThePictureEndsExact) {
   DaemonConfig cfg;
   cfg.vgpus = {VgpuSpec{}};
   d.start(cfg, "vnc-hints");
-  viewers::VncOptions o;
-  o.socket_path = d.path;
-  o.port = 0;
-  auto stream = viewers::VncStream::start(o);
+  auto stream = viewers::VncStream::start(vnc_options(d.path));
   ASSERT_TRUE(stream.has_value()) << stream.error();
   Viewer v;
   ASSERT_TRUE(v.connect((*stream)->port()));

@@ -21,7 +21,7 @@ fb::Image gradient(uint32_t w, uint32_t h, uint32_t salt) {
 }
 
 TEST(VncMonitor, AClientSeesEveryOfferedPictureExactly) {
-  auto s = viewers::MonitorStream::start({"127.0.0.1", 0, "", "monitor"}, 640, 480);
+  auto s = viewers::MonitorStream::start({"127.0.0.1", 0, test::kVncPassword, "monitor", {}}, 640, 480);
   ASSERT_TRUE(s) << s.error();
   viewers::MonitorStream& stream = **s;
   const fb::Image first = gradient(640, 480, 0x40);
@@ -48,7 +48,7 @@ TEST(VncMonitor, AClientSeesEveryOfferedPictureExactly) {
 }
 
 TEST(VncMonitor, AnOutputThatGoesOffShowsSoAndALateClientGetsTheCurrentPicture) {
-  auto s = viewers::MonitorStream::start({"127.0.0.1", 0, "", "monitor"}, 320, 240);
+  auto s = viewers::MonitorStream::start({"127.0.0.1", 0, test::kVncPassword, "monitor", {}}, 320, 240);
   ASSERT_TRUE(s) << s.error();
   const fb::Image pic = gradient(320, 240, 0x10);
   (*s)->offer(std::make_shared<const fb::Image>(pic));

@@ -3,9 +3,16 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pty.h>
 #include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <utility>
 #include <filesystem>
 
 #include "daemon_support.h"
@@ -38,11 +45,50 @@ int free_display() {
   return display;
 }
 
-// One frame through gvnccapture, as the PNG it writes (RGBA: gtk-vnc's picture has alpha).
-Expected<fb::Image, std::string> gvnccapture(int display) {
+// Runs `cmd` on a terminal of its own and types `password` at its "Password: " prompt, once it
+// has turned the terminal's echo off (gvnccapture reads the VNC password from its terminal, and
+// fails without one; typed before, the input would be flushed). Its exit status and output.
+// (`timeout` must run it with --foreground: in a background process group of its terminal, it
+// would be stopped as it turns echo off.)
+std::pair<int, std::string> run_typing_password(const std::string& cmd, const std::string& password) {
+  int master = -1;
+  const pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+  if (pid < 0) return {-1, "forkpty failed"};
+  if (pid == 0) {
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  const UniqueFd m(master);
+  // The program's side of the terminal, for its settings (the master side has its own). Held
+  // open, it keeps the master readable after the program ended: its exit is watched instead.
+  const UniqueFd slave(::open(::ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC));
+  std::string out;
+  bool typed = false;
+  int status = 0;
+  for (;;) {  // `timeout` in cmd bounds it
+    pollfd p{m.get(), POLLIN, 0};
+    if (::poll(&p, 1, 50) > 0) {
+      char b[256];
+      const ssize_t n = ::read(m.get(), b, sizeof b);
+      if (n > 0) out.append(b, static_cast<size_t>(n));
+    }
+    termios t{};
+    if (!typed && out.find("Password: ") != std::string::npos && ::tcgetattr(slave.get(), &t) == 0 && !(t.c_lflag & ECHO)) {
+      const std::string line = password + "\n";
+      typed = ::write(m.get(), line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    }
+    if (::waitpid(pid, &status, WNOHANG) == pid) break;
+  }
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// One frame through gvnccapture, as the PNG it writes (RGBA: gtk-vnc's picture has alpha),
+// logged in with `password`.
+Expected<fb::Image, std::string> gvnccapture(int display, const std::string& password = kVncPassword) {
   const std::string out = fmt::format("{}/vnc-gvnc-{}-{}.png", ::testing::TempDir(), ::getpid(), display);
-  const std::string cmd = fmt::format("timeout 30 gvnccapture -q 127.0.0.1:{} {} 2>&1", display, out);
-  if (std::system(cmd.c_str()) != 0) return Unexpected(fmt::format("'{}' failed", cmd));
+  const std::string cmd = fmt::format("timeout --foreground 30 gvnccapture -q 127.0.0.1:{} {}", display, out);
+  const auto [rc, said] = run_typing_password(cmd, password);
+  if (rc != 0) return Unexpected(fmt::format("'{}' failed ({}): {}", cmd, rc, said));
   auto got = fb::read_png(out);
   std::filesystem::remove(out);
   return got;
@@ -66,8 +112,7 @@ struct Capture {
     DaemonConfig cfg;
     cfg.vgpus = {VgpuSpec{}};
     d.start(cfg, name);
-    viewers::VncOptions o;
-    o.socket_path = d.path;
+    viewers::VncOptions o = vnc_options(d.path);
     o.port = 5900 + display;
     auto started = viewers::VncStream::start(o);
     ASSERT_TRUE(started.has_value()) << started.error();
@@ -116,6 +161,7 @@ TEST(VncRealClient, GvnccaptureSeesTheComposedFrameWithTheCursor) {
   ASSERT_GT(differing(with_cursor, without), 0) << "the cursor is not on screen";
   std::this_thread::sleep_for(500ms);  // the stream has shown the frozen picture
 
+  EXPECT_FALSE(gvnccapture(c.display, "wrong").has_value()) << "a wrong password gets no picture";
   auto got = gvnccapture(c.display);
   ASSERT_TRUE(got.has_value()) << got.error();
   EXPECT_EQ(transparent(*got), 0) << "pixels of the capture are transparent (they show white)";

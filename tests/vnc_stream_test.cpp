@@ -20,11 +20,9 @@ DaemonConfig one_desktop() {
   return cfg;
 }
 
-std::unique_ptr<VncStream> start_stream(const RunningDaemon& d, std::string password = {}) {
-  VncOptions o;
-  o.socket_path = d.path;
+std::unique_ptr<VncStream> start_stream(const RunningDaemon& d, std::string password = kVncPassword) {
+  VncOptions o = vnc_options(d.path);
   o.vgpu = 1;
-  o.port = 0;
   o.password = std::move(password);
   auto s = VncStream::start(o);
   EXPECT_TRUE(s.has_value()) << s.error();
@@ -34,7 +32,7 @@ std::unique_ptr<VncStream> start_stream(const RunningDaemon& d, std::string pass
 // One desktop vGPU in an in-process vgpud and its VNC stream on a free port.
 class VncStreamTest : public ::testing::Test {
  protected:
-  void start(const std::string& name, std::string password = {}) {
+  void start(const std::string& name, std::string password = kVncPassword) {
     d.start(one_desktop(), name);
     stream = start_stream(d, std::move(password));
     ASSERT_TRUE(stream);
@@ -227,6 +225,23 @@ TEST_F(VncStreamTest, AWrongPasswordIsRefused) {
   Viewer right;
   ASSERT_TRUE(right.connect(stream->port(), {.password = "s3cret"}));
   EXPECT_TRUE(eventually([&] { return right.log().updates > 0; }));
+}
+
+TEST_F(VncStreamTest, WithAPasswordNoClientGetsInWithoutIt) {
+  ASSERT_NO_FATAL_FAILURE(start("vnc-no-password"));
+  EXPECT_EQ(offered_security(stream->port()), std::vector<uint8_t>{2}) << "VNC authentication only, never None";
+  EXPECT_FALSE(raw_rfb(stream->port(), 0, "")) << "asking for no security";
+  Viewer none;
+  EXPECT_FALSE(none.connect(stream->port(), {.password = ""}));
+  EXPECT_TRUE(eventually([&] { return stream->stats().clients == 0; })) << "every refused client is gone";
+}
+
+TEST_F(VncStreamTest, WithoutAPasswordAnyoneSees) {
+  ASSERT_NO_FATAL_FAILURE(start("vnc-auth-none", ""));  // [vnc] auth = "none"
+  EXPECT_EQ(offered_security(stream->port()), std::vector<uint8_t>{1});
+  Viewer anyone;
+  ASSERT_TRUE(anyone.connect(stream->port(), {.password = ""}));
+  EXPECT_TRUE(eventually([&] { return anyone.log().updates > 0; }));
 }
 
 TEST_F(VncStreamTest, GarbageLosesOnlyItsOwnConnection) {

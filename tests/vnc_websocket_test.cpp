@@ -20,16 +20,20 @@
 #include "fb/image.h"
 #include "util/unique_fd.h"
 #include "viewers/rfb_server.h"
+#include "vnc_support.h"
 
 namespace vgd {
 namespace {
 
 using namespace std::chrono_literals;
 
+constexpr int kDashboardPort = 8080;  // whose pages may open views (none listens there)
+const viewers::RfbOptions kOptions{"127.0.0.1", 0, test::kVncPassword, "ws test", {{}, kDashboardPort}};
+
 // Just enough of a WebSockets client (RFC 6455) for RFB: binary frames, ours masked.
 class WsRfbClient {
  public:
-  explicit WsRfbClient(int port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+  explicit WsRfbClient(int port) : port_(port), fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
     timeval tv{30, 0};  // a bound that catches a hang, never reached when things work
     ::setsockopt(fd_.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd_.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -40,22 +44,43 @@ class WsRfbClient {
     ok_ = ::connect(fd_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
   }
 
-  // The upgrade, then RFB 3.8 without authentication up to ServerInit; its width and height.
-  std::optional<std::pair<uint16_t, uint16_t>> handshake() {
-    const std::string req =
-        "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-    if (!ok_ || !send_raw(req)) return std::nullopt;
+  // The upgrade request with these Host and Origin headers (none when empty); the server's
+  // answer's head ("" when it sent none).
+  std::string upgrade(const std::string& host, const std::string& origin) {
+    std::string req = "GET / HTTP/1.1\r\nHost: " + host + "\r\n";
+    if (!origin.empty()) req += "Origin: " + origin + "\r\n";
+    req += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+           "Sec-WebSocket-Version: 13\r\n\r\n";
+    if (!ok_ || !send_raw(req)) return {};
     std::string head;
     char c;
     while (head.find("\r\n\r\n") == std::string::npos)
-      if (::read(fd_.get(), &c, 1) != 1) return std::nullopt; else head += c;
+      if (::read(fd_.get(), &c, 1) != 1) return head; else head += c;
+    return head;
+  }
+  // The rest of what the server sent (after a refusal: its reason).
+  std::string rest() {
+    std::string out;
+    char b[512];
+    ssize_t n;
+    while ((n = ::read(fd_.get(), b, sizeof b)) > 0) out.append(b, static_cast<size_t>(n));
+    return out;
+  }
+
+  // The upgrade from the dashboard's page, then RFB 3.8 with VNC authentication up to
+  // ServerInit; its width and height.
+  std::optional<std::pair<uint16_t, uint16_t>> handshake() {
+    const std::string head = upgrade("127.0.0.1:" + std::to_string(port_), "http://127.0.0.1:" + std::to_string(kDashboardPort));
     if (head.find(" 101 ") == std::string::npos) return std::nullopt;
     auto version = take(12);
     if (!version || version->rfind("RFB 003.", 0) != 0 || !send("RFB 003.008\n")) return std::nullopt;
     auto count = take(1);
-    if (!count || (*count)[0] == 0 || !take(static_cast<uint8_t>((*count)[0])) || !send(std::string(1, '\1')))
+    if (!count || (*count)[0] == 0 || !take(static_cast<uint8_t>((*count)[0])) || !send(std::string(1, '\2')))
       return std::nullopt;
+    auto challenge = take(16);
+    if (!challenge) return std::nullopt;
+    const auto answer = test::vnc_auth_response(std::vector<uint8_t>(challenge->begin(), challenge->end()), test::kVncPassword);
+    if (!send(std::string(answer.begin(), answer.end()))) return std::nullopt;
     auto result = take(4);
     if (!result || *result != std::string(4, '\0') || !send(std::string(1, '\1'))) return std::nullopt;  // shared
     auto init = take(24);
@@ -127,6 +152,7 @@ class WsRfbClient {
     return out;
   }
 
+  int port_;
   UniqueFd fd_;
   bool ok_ = false;
   std::string buf_;
@@ -161,7 +187,7 @@ class ChangingScreen {
 
 TEST(VncWebSocket, BrowsersThatGoAwayMidUpdateLoseOnlyThemselves) {
   constexpr uint32_t kW = 1024, kH = 768;
-  auto srv = viewers::RfbServer::start({"127.0.0.1", 0, "", "ws test"}, kW, kH, [] {});
+  auto srv = viewers::RfbServer::start(kOptions, kW, kH, [] {});
   ASSERT_TRUE(srv) << srv.error();
   viewers::RfbServer& rfb = **srv;
   const ChangingScreen screen(rfb);
@@ -182,12 +208,46 @@ TEST(VncWebSocket, BrowsersThatGoAwayMidUpdateLoseOnlyThemselves) {
   EXPECT_TRUE(last.receive(size_t{kW} * kH * 4));
 }
 
+// Only our pages open views (docs/viewers.md, "Access"): another site's page (Origin), or a
+// name rebound to 127.0.0.1 (Host), gets a 403 before libvncserver sees it, and the VNC
+// clients and the dashboard's pages beside it are served.
+TEST(VncWebSocket, AForeignOriginOrHostIsA403) {
+  auto srv = viewers::RfbServer::start(kOptions, 64, 64, [] {});
+  ASSERT_TRUE(srv) << srv.error();
+  const ChangingScreen screen(**srv);
+  const std::string port = std::to_string((*srv)->port());
+  struct Case {
+    std::string host, origin;
+    bool ok;
+  };
+  for (const Case& k : {Case{"127.0.0.1:" + port, "http://evil.example", false},
+                        Case{"127.0.0.1:" + port, "http://127.0.0.1:3000", false},
+                        Case{"127.0.0.1:" + port, "null", false},
+                        Case{"rebound.example:" + port, "http://rebound.example:8080", false},
+                        Case{"localhost:" + port, "http://localhost:8080", true},
+                        Case{"[::1]:" + port, "http://[::1]:" + port, true}}) {  // a page of this port
+    WsRfbClient c((*srv)->port());
+    const std::string head = c.upgrade(k.host, k.origin);
+    if (k.ok) {
+      EXPECT_NE(head.find(" 101 "), std::string::npos) << k.host << " " << k.origin << ": " << head;
+    } else {
+      EXPECT_EQ(head.rfind("HTTP/1.1 403 ", 0), 0u) << k.host << " " << k.origin << ": " << head;
+      EXPECT_NE(c.rest().find("403 forbidden"), std::string::npos);
+    }
+  }
+  EXPECT_EQ((*srv)->websocket_refused(), 4u) << "each refusal counted";
+  // A VNC client says nothing first: it is let through after a moment and asked the password.
+  EXPECT_TRUE(test::raw_rfb((*srv)->port()));
+  WsRfbClient page((*srv)->port());
+  EXPECT_TRUE(page.handshake()) << "the dashboard's page still gets in";
+}
+
 // The daemon stopping as browsers go away: the server's teardown and the clients' own endings
 // must not both free a client.
 TEST(VncWebSocket, StoppingWhileBrowsersGoAwayFreesEachClientOnce) {
   constexpr uint32_t kW = 1024, kH = 768;
   for (int round = 0; round < 8; ++round) {
-    auto srv = viewers::RfbServer::start({"127.0.0.1", 0, "", "ws test"}, kW, kH, [] {});
+    auto srv = viewers::RfbServer::start(kOptions, kW, kH, [] {});
     ASSERT_TRUE(srv) << srv.error();
     auto screen = std::make_unique<ChangingScreen>(**srv);
     std::vector<std::unique_ptr<WsRfbClient>> clients;

@@ -2,8 +2,14 @@
 // live, view-only noVNC view of its VNC server (ws://<this host>:<its port>/), and a card per host
 // output (from /api/outputs: direct flip, docs/viewers.md) with a view of what it scans out where
 // the daemon serves one (a virtual monitor's output), else a status line. noVNC is served by
-// vgpud itself from the build tree (/novnc/), never from a CDN.
+// vgpud itself from the build tree (/novnc/), never from a CDN. The page is behind the access
+// token (docs/viewers.md, "Access"): the server set a cookie when it was opened with ?token=,
+// and hands the page the VNC password for its views from /api/vnc.
 import RFB from '/novnc/core/rfb.js';
+
+// The token has done its job (the cookie carries it now): out of the address bar and history.
+if (new URLSearchParams(location.search).has('token')) history.replaceState(null, '', location.pathname);
+let vncPassword;  // from /api/vnc: a string, or null when the VNC servers ask for none
 
 const cards = new Map();    // vGPU id -> card
 const outputs = new Map();  // output name -> card
@@ -90,7 +96,8 @@ function makeCard(key, className, id, title, rows) {
 function connect(card) {
   clearTimeout(card.retry);
   card.screen.replaceChildren();
-  const rfb = new RFB(card.screen, `ws://${location.hostname}:${card.port}/`, { shared: true });
+  const credentials = vncPassword ? { password: vncPassword } : undefined;
+  const rfb = new RFB(card.screen, `ws://${location.hostname}:${card.port}/`, { shared: true, credentials });
   rfb.viewOnly = true;
   rfb.scaleViewport = true;
   rfb.qualityLevel = 9;  // near-lossless JPEG: tests compare pixels
@@ -172,6 +179,7 @@ async function getJson(u) {
 async function refresh() {
   const error = document.getElementById('error');
   try {
+    if (vncPassword === undefined) vncPassword = (await getJson('/api/vnc')).password;
     const [daemon, vgpus, outs] = await Promise.all(['/api/daemon', '/api/vgpus', '/api/outputs'].map(getJson));
     document.getElementById('daemon').textContent =
       `up ${Math.round(daemon.uptime_s)} s · ${daemon.vgpus.length} vGPU(s) · ${daemon.clients} client(s) · ` +

@@ -120,6 +120,13 @@ Expected<DaemonConfig, std::string> parse_daemon_config(std::string_view text, s
     const toml::node* n = (*root)[sect][key].node();
     return where(source, n ? n->source() : root->source());
   };
+  // A secret next to auth = "none" would be silently ignored: say so instead.
+  const auto secret_ok = [&](std::string_view sect, std::string_view key, bool auth, const std::string& v,
+                             std::string_view off) {
+    if (auth || v.empty()) return true;
+    err = fmt::format("{}: {}.{} has no use with {}", at(sect, key), sect, key, off);
+    return false;
+  };
   const auto port_ok = [&](std::string_view sect, std::string_view key, uint32_t port, uint32_t max) {
     if (port <= max) return true;
     err = fmt::format("{}: {}.{} must be 0..{}", at(sect, key), sect, key, max);
@@ -135,13 +142,21 @@ Expected<DaemonConfig, std::string> parse_daemon_config(std::string_view text, s
       }) &&
       section("vnc", [&](TableReader& r) {
         VncConfig& v = cfg.vnc;
-        return r.boolean("enabled", v.enabled) && r.str("listen", v.listen) && r.u32("base_port", v.base_port) &&
-               r.str("password", v.password) && port_ok("vnc", "base_port", v.base_port, 65535 - 255);  // + a vGPU id
+        if (!r.boolean("enabled", v.enabled) || !r.str("listen", v.listen) || !r.u32("base_port", v.base_port) ||
+            !r.choice("auth", "password", "none", v.auth) || !r.str("password", v.password) ||
+            !port_ok("vnc", "base_port", v.base_port, 65535 - 255))  // + a vGPU id
+          return false;
+        return secret_ok("vnc", "password", v.auth, v.password, "auth = \"none\"");
       }) &&
       section("web", [&](TableReader& r) {
         WebConfig& w = cfg.web;
-        return r.boolean("enabled", w.enabled) && r.str("listen", w.listen) && r.u32("port", w.port) &&
-               port_ok("web", "port", w.port, 65535);
+        if (!r.boolean("enabled", w.enabled) || !r.str("listen", w.listen) || !r.u32("port", w.port) ||
+            !r.choice("auth", "token", "none", w.auth) || !r.str("token", w.token) ||
+            !r.str_list("allowed_hosts", w.allowed_hosts) || !r.choice("metrics_auth", "token", "none", w.metrics_auth) ||
+            !port_ok("web", "port", w.port, 65535))
+          return false;
+        if (!w.auth) w.metrics_auth = false;  // nothing to show
+        return secret_ok("web", "token", w.auth, w.token, "auth = \"none\"");
       });
   if (!ok) return Unexpected(err);
   auto hd = host_display_from(*root, source);

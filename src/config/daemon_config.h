@@ -76,7 +76,11 @@ struct VncConfig {
   bool enabled = true;
   std::string listen = "127.0.0.1";  // loopback unless told otherwise
   uint32_t base_port = 5900;         // vGPU N listens on base_port + N (VNC display N); 0: any free port
-  std::string password;              // empty: no password (VNC authentication otherwise)
+  // auth = "password" (true, the default): VNC authentication with `password`, or with one
+  // vgpud makes up at start and prints when none is set. auth = "none" (false): anyone who
+  // reaches the port sees the screens (docs/viewers.md, "Access").
+  bool auth = true;
+  std::string password;
 };
 
 // [web]: the dashboard, /api and /metrics over HTTP.
@@ -84,6 +88,12 @@ struct WebConfig {
   bool enabled = true;
   std::string listen = "127.0.0.1";
   uint32_t port = 8080;  // 0: any free port
+  // auth = "token" (true, the default): every request shows `token`, or one vgpud makes up at
+  // start (128 bits, hex) and prints as a ready URL. auth = "none" (false): no token asked.
+  bool auth = true;
+  std::string token;
+  std::vector<std::string> allowed_hosts;  // Host names besides the listen address and loopback
+  bool metrics_auth = true;                // metrics_auth = "none": /metrics without the token
 };
 
 // [host_display]: where guest pipes can be put (docs/direct-flip.md). A virtual monitor (a

@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 #include <toml++/toml.h>
 
 #include "util/expected.h"
@@ -58,6 +59,29 @@ class TableReader {
     auto v = n->value_exact<std::string>();
     if (!v) return fail(*n, key, "a string");
     out = *v;
+    return true;
+  }
+  bool str_list(std::string_view key, std::vector<std::string>& out) {
+    known_.insert(std::string(key));
+    const toml::node* n = t_.get(key);
+    if (!n) return true;
+    const toml::array* a = n->as_array();
+    if (!a) return fail(*n, key, "an array of strings");
+    std::vector<std::string> got;
+    for (const toml::node& e : *a) {
+      auto v = e.value_exact<std::string>();
+      if (!v) return fail(e, key, "an array of strings");
+      got.push_back(*v);
+    }
+    out = std::move(got);
+    return true;
+  }
+  // A key with two spellings: `yes` (out = true) or `no` (false).
+  bool choice(std::string_view key, std::string_view yes, std::string_view no, bool& out) {
+    std::string v(out ? yes : no);
+    if (!str(key, v)) return false;
+    if (v != yes && v != no) return fail(*t_.get(key), key, fmt::format("\"{}\" or \"{}\"", yes, no));
+    out = v == yes;
     return true;
   }
   bool boolean(std::string_view key, bool& out) {

@@ -14,6 +14,7 @@
 #include <ctime>
 #include <mutex>
 
+#include "util/unique_fd.h"
 #include "viewers/rfb_cursor.h"
 
 #include <rfb/rfb.h>  // last: its C macros (TRUE, LOCK, ...) stay out of the headers above
@@ -167,36 +168,40 @@ Expected<std::unique_ptr<RfbServer>, std::string> RfbServer::start(const RfbOpti
   s->autoPort = FALSE;
   s->port = s->ipv6port = 0;
   rfbInitServer(s);
-  const int sock4 = rfbListenOnTCPPort(o.port, iface);
-  if (sock4 < 0) return Unexpected(fmt::format("cannot listen on {}:{}: {}", o.listen, o.port, std::strerror(errno)));
+  UniqueFd sock4(rfbListenOnTCPPort(o.port, iface));
+  if (!sock4) return Unexpected(fmt::format("cannot listen on {}:{}: {}", o.listen, o.port, std::strerror(errno)));
   sockaddr_in bound{};
   socklen_t len = sizeof bound;
-  ::getsockname(sock4, reinterpret_cast<sockaddr*>(&bound), &len);
+  ::getsockname(sock4.get(), reinterpret_cast<sockaddr*>(&bound), &len);
   srv->port_ = ntohs(bound.sin_port);
-  s->listenSock = sock4;
   s->port = srv->port_;
-  FD_SET(sock4, &s->allFds);
-  s->maxFd = sock4;
+  std::vector<UniqueFd> listeners;
+  listeners.push_back(std::move(sock4));
   // An IPv6 listener as well (reference: libvncserver's HTTP side misbehaves without one).
   const bool loopback = (ntohl(iface) >> 24) == 127;
   srv->listen6_ = loopback ? "::1" : iface == htonl(INADDR_ANY) ? "::" : "";
   if (!srv->listen6_.empty()) {
-    const int sock6 = rfbListenOnTCP6Port(srv->port_, srv->listen6_.c_str());
-    if (sock6 >= 0) {
-      s->listen6Sock = sock6;
+    UniqueFd sock6(rfbListenOnTCP6Port(srv->port_, srv->listen6_.c_str()));
+    if (sock6) {
       s->ipv6port = srv->port_;
-      FD_SET(sock6, &s->allFds);
-      s->maxFd = std::max(sock4, sock6);
+      listeners.push_back(std::move(sock6));
     } else {
       spdlog::warn("VNC: no IPv6 listener on [{}]:{}: {}", srv->listen6_, srv->port_, std::strerror(errno));
     }
   }
-  rfbRunEventLoop(s, -1, TRUE);  // threaded: a listener thread, then two threads per client
+  rfbRunEventLoop(s, -1, TRUE);  // threaded: two threads per client (its listener has no socket)
+  // Our gate accepts instead, and hands on what may reach libvncserver as its listener would.
+  srv->gate_ = std::make_unique<WsGate>(std::move(listeners), srv->port_, HostPolicy{o.listen, o.websocket.allowed_hosts},
+                                        o.websocket.dashboard_port, [s](UniqueFd fd) {
+                                          rfbClientPtr cl = rfbNewClient(s, fd.release());
+                                          if (cl && !cl->onHold) rfbStartOnHoldClient(cl);
+                                        });
   return srv;
 }
 
 RfbServer::~RfbServer() {
   if (!screen_) return;
+  gate_.reset();  // no newcomers from here on
   // Every client ended by us and gone before rfbShutdownServer: it walks its client list while
   // clients that end on their own take themselves off it and free themselves, and a client
   // freed under that walk was freed twice (seen: a browser closing as the daemon stopped).

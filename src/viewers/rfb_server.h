@@ -20,6 +20,7 @@
 #include "util/expected.h"
 #include "viewers/damage.h"
 #include "viewers/frame_grab.h"
+#include "viewers/ws_gate.h"
 
 struct _rfbScreenInfo;
 struct _rfbClientRec;
@@ -30,8 +31,9 @@ namespace vgd::viewers {
 struct RfbOptions {
   std::string listen = "127.0.0.1";
   int port = 5901;  // 0: any free port
-  std::string password;
+  std::string password;  // empty: no VNC authentication (the daemon makes one up: config/viewer_access.h)
   std::string desktop_name;
+  WebSocketAccess websocket;  // who may open a websocket here (viewers/ws_gate.h)
 };
 
 class RfbServer {
@@ -50,6 +52,7 @@ class RfbServer {
   uint32_t height() const { return height_.load(); }
   uint32_t clients() const { return clients_.load(); }
   uint64_t bytes_sent() const { return bytes_.load(); }  // to every client so far, gone ones included
+  uint64_t websocket_refused() const { return gate_ ? gate_->refused() : 0; }  // 403s for Host or Origin
 
   // A new framebuffer of the picture's size holding it: clients that take desktop-resize get
   // the new size, all get the whole picture.
@@ -91,6 +94,7 @@ class RfbServer {
   void end_clients(std::chrono::milliseconds wait);
 
   _rfbScreenInfo* screen_ = nullptr;
+  std::unique_ptr<WsGate> gate_;  // accepts the connections (libvncserver listens on nothing)
   std::unique_ptr<uint32_t[]> fb_;
   std::vector<rfbCursor*> retired_;  // replaced cursors a client may still be sending
   rfbCursor* cursor_ = nullptr;      // the one on the screen (owned here, not by libvncserver)

@@ -88,7 +88,8 @@ Expected<std::unique_ptr<VncStream>, std::string> VncStream::start(VncOptions op
   if (!impl->wake) return Unexpected(fmt::format("eventfd: {}", std::strerror(errno)));
   Impl* raw = impl.get();
   RfbOptions ro{raw->opts.listen, raw->opts.port, raw->opts.password,
-                raw->opts.desktop_name.empty() ? fmt::format("vGPU {}", raw->opts.vgpu) : raw->opts.desktop_name};
+                raw->opts.desktop_name.empty() ? fmt::format("vGPU {}", raw->opts.vgpu) : raw->opts.desktop_name,
+                raw->opts.websocket};
   auto rfb = RfbServer::start(ro, kStartWidth, kStartHeight, [raw] {
     raw->refresh = true;  // the newcomer gets a picture composed now, not at the next event
     raw->poke();

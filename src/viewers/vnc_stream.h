@@ -12,6 +12,7 @@
 #include <string>
 
 #include "util/expected.h"
+#include "viewers/ws_gate.h"
 
 namespace vgd::viewers {
 
@@ -20,8 +21,9 @@ struct VncOptions {
   uint32_t vgpu = 1;
   std::string listen = "127.0.0.1";  // loopback by default
   int port = 5901;                   // 0: any free port (then port() tells which)
-  std::string password;              // empty: no authentication
+  std::string password;              // empty: no authentication (vgpud always has one unless told)
   std::string desktop_name;          // shown by clients
+  WebSocketAccess websocket;         // whose pages may open noVNC views (viewers/ws_gate.h)
 };
 
 struct VncStats {

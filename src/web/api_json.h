@@ -19,5 +19,7 @@ nlohmann::json vgpus_json(const server::DaemonStatus& s);
 nlohmann::json outputs_json(const server::DaemonStatus& s);
 // The body of every /api error: {"error": {"status": N, "message": "..."}}.
 nlohmann::json error_json(int status, std::string_view message);
+// /api and everything under it: answered in JSON, errors too.
+inline bool is_api_path(std::string_view path) { return path == "/api" || path.rfind("/api/", 0) == 0; }
 
 }  // namespace vgd::web

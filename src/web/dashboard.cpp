@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "web/access.h"
 #include "web/api_json.h"
 #include "web/prometheus.h"
 
@@ -27,7 +28,8 @@ void send_json(httplib::Response& res, const nlohmann::json& j, int status = 200
   res.set_content(j.dump(2), "application/json");
 }
 
-bool is_api(const httplib::Request& req) { return req.path == "/api" || req.path.rfind("/api/", 0) == 0; }
+
+std::string http_host(const std::string& h) { return h.find(':') != std::string::npos ? "[" + h + "]" : h; }
 
 std::string reason(int status) {
   switch (status) {
@@ -45,6 +47,7 @@ std::string reason(int status) {
 struct Dashboard::Impl {
   DashboardOptions opt;
   StatusFn status;
+  std::unique_ptr<Access> access;
   httplib::Server http;
   std::thread thread;
   std::atomic<bool> finished{false};
@@ -60,12 +63,17 @@ struct Dashboard::Impl {
       if (const server::VgpuStatus* v = s.find(id)) return send_json(res, vgpu_json(*v));
       send_json(res, error_json(404, fmt::format("no vGPU {}", id)), 404);
     });
+    // Only ever behind the token (when there is one): the pre-routing handler checked it.
+    http.Get("/api/vnc", [this](const httplib::Request&, httplib::Response& res) {
+      send_json(res, {{"password", opt.vnc_password.empty() ? nlohmann::json() : nlohmann::json(opt.vnc_password)}});
+    });
     http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       res.set_header("Cache-Control", "no-store");
-      res.set_content(prometheus_text(status()), std::string(kPrometheusContentType));
+      res.set_content(prometheus_text(status()) + access->metrics(), std::string(kPrometheusContentType));
     });
-    // Everything not matched above reaches the static files (mount point) or the error handler.
-    http.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    // Every request, static files included, passes here first: access, then the method.
+    http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (!access->admit(req, res)) return httplib::Server::HandlerResponse::Handled;
       if (req.method == "GET" || req.method == "HEAD") return httplib::Server::HandlerResponse::Unhandled;
       res.status = 405;
       res.set_header("Allow", "GET, HEAD");
@@ -74,7 +82,7 @@ struct Dashboard::Impl {
     http.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;  // a handler already explained (e.g. an unknown vGPU)
       const std::string why = fmt::format("{} {}", res.status, reason(res.status));
-      if (is_api(req)) return send_json(res, error_json(res.status, why), res.status);
+      if (is_api_path(req.path)) return send_json(res, error_json(res.status, why), res.status);
       res.set_content(why + "\n", "text/plain; charset=utf-8");
     });
     http.set_exception_handler([](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
@@ -122,12 +130,15 @@ Expected<std::unique_ptr<Dashboard>, std::string> Dashboard::start(DashboardOpti
   http.set_file_extension_and_mimetype_mapping("html", "text/html; charset=utf-8");
   if (!http.set_mount_point("/", impl->opt.web_root))
     return Unexpected(fmt::format("dashboard: cannot serve '{}'", impl->opt.web_root));
+  impl->access = std::make_unique<Access>(AccessOptions{
+      impl->opt.token, impl->opt.metrics_auth, HostPolicy{impl->opt.listen, impl->opt.allowed_hosts}, impl->opt.port});
   impl->routes();
 
   if (impl->opt.port == 0) {
     const int p = http.bind_to_any_port(impl->opt.listen);
     if (p <= 0) return Unexpected(fmt::format("dashboard: cannot listen on {} (any port)", impl->opt.listen));
     impl->opt.port = p;
+    impl->access->set_port(p);
   } else if (!http.bind_to_port(impl->opt.listen, impl->opt.port)) {
     return Unexpected(fmt::format("dashboard: cannot listen on {}:{} (in use? set [web] port)", impl->opt.listen,
                                   impl->opt.port));
@@ -150,8 +161,14 @@ Dashboard::~Dashboard() {
 int Dashboard::port() const { return impl_->opt.port; }
 
 std::string Dashboard::url() const {
-  const std::string& h = impl_->opt.listen;
-  return h.find(':') != std::string::npos ? fmt::format("http://[{}]:{}/", h, port()) : fmt::format("http://{}:{}/", h, port());
+  // A wildcard address is no place to browse to: loopback reaches it.
+  const std::string& l = impl_->opt.listen;
+  const std::string h = l == "0.0.0.0" ? "127.0.0.1" : l == "::" ? "::1" : l;
+  return fmt::format("http://{}:{}/", http_host(h), port());
+}
+
+std::string Dashboard::login_url() const {
+  return impl_->opt.token.empty() ? url() : fmt::format("{}?token={}", url(), impl_->opt.token);
 }
 
 }  // namespace vgd::web

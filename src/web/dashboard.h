@@ -3,7 +3,10 @@
 //   /api/daemon       daemon counters and the vGPU list (JSON)
 //   /api/vgpus        every vGPU in full; /api/vgpus/<id> one (404 JSON for an unknown id)
 //   /api/outputs      the host display's outputs and the vGPU on each (direct flip)
+//   /api/vnc          the VNC password, for the page's noVNC views (never without the token)
 //   /metrics          Prometheus text format
+// Every request must pass web/access.h first (Host, Origin, the access token: docs/viewers.md,
+// "Access"); refusals are 401/403 with the reason.
 // Anything else, or a request httplib cannot parse, gets a 4xx with a short reason; a bad
 // request only ever ends its own connection. Only GET and HEAD are served.
 #pragma once
@@ -11,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "server/status.h"
 #include "util/expected.h"
@@ -21,6 +25,10 @@ struct DashboardOptions {
   std::string listen = "127.0.0.1";  // loopback unless told otherwise
   int port = 0;                      // 0: any free port
   std::string web_root;              // the page's files (the build's web/ directory)
+  std::string token;                 // the access token; empty: none asked ([web] auth = "none")
+  std::vector<std::string> allowed_hosts;  // Host names besides listen and loopback
+  bool metrics_auth = true;          // false: /metrics without the token
+  std::string vnc_password;          // handed to the page by /api/vnc (empty: VNC has none)
 };
 
 // Where the build copied the page and noVNC (the daemon's default web root).
@@ -40,6 +48,7 @@ class Dashboard {
 
   int port() const;
   std::string url() const;  // http://<listen>:<port>/
+  std::string login_url() const;  // url() with ?token=<token> (url() when there is none)
 
  private:
   struct Impl;

@@ -5,8 +5,11 @@
 // of each demo guest (src/guest/workload_scenes.cpp) are read back from the noVNC canvases,
 // within the ~5 % noVNC's JPEG at quality 9 allows (docs: real-peers.md); nothing is fetched
 // from anywhere but vgpud itself. Saves a screenshot of the page.
+// Access (docs/viewers.md): the page without the token is a 401; opened with it, as vgpud prints
+// it, the page needs nothing more (the views log in with the VNC password /api/vnc hands it)
+// and the token leaves the address bar; another origin's page cannot open a view.
 //
-// usage: node dashboard.mjs <dashboard url> <web dir (with node_modules)> <screenshot.png>
+// usage: node dashboard.mjs <dashboard url with ?token=> <web dir (with node_modules)> <screenshot.png>
 // exit: 0 pass, 1 fail, 77 skip (no playwright-core)
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -102,9 +105,18 @@ try {
   page.on('request', r => { if (new URL(r.url()).host !== origin.host) foreign.push(r.url()); });
   page.on('websocket', ws => { if (new URL(ws.url()).hostname !== origin.hostname) foreign.push(ws.url()); });
   page.on('pageerror', e => fail(`page error: ${e.message}`));
+  const base = new URL('/', url).href;
+  const refused = await page.goto(base);
+  if (refused.status() !== 401) fail(`the page without the token: HTTP ${refused.status()}, not 401`);
   await page.goto(url);
+  try {
+    await page.waitForFunction(() => !new URLSearchParams(location.search).has('token'), null, { timeout: 10000 });
+  } catch {
+    fail(`the token stays in the address bar: ${await page.evaluate(() => location.href)}`);
+  }
+  const api = path => fetch(new URL(path, url), { headers: { Authorization: `Bearer ${origin.searchParams.get('token')}` } });
 
-  const vgpus = await (await fetch(new URL('/api/vgpus', url))).json();
+  const vgpus = await (await api('/api/vgpus')).json();
   if (!vgpus.length) fail('no vGPUs in /api/vgpus');
   for (const v of vgpus) {
     if (!v.vnc) { fail(`vGPU ${v.id} has no VNC viewer: the browser test needs the VNC streams`); continue; }
@@ -122,7 +134,7 @@ try {
 
   // The host outputs: a card each; where the daemon serves a view of one (the virtual monitor),
   // the direct-flipped guest's picture is in it, as on the vGPU's own view.
-  const outs = await (await fetch(new URL('/api/outputs', url))).json();
+  const outs = await (await api('/api/outputs')).json();
   if (!outs.available) fail('/api/outputs: no host display (run_dashboard.sh configures a virtual monitor)');
   const flipped = outs.outputs?.filter(o => o.vgpu) ?? [];
   if (!flipped.length) fail('no output shows a vGPU: the config puts the desktop on Virtual-1');
@@ -146,6 +158,19 @@ try {
   if (foreign.length) fail(`requests outside vgpud: ${foreign.join(', ')}`);
   await page.screenshot({ path: shot, fullPage: true });
   console.log(`screenshot: ${shot}`);
+
+  // Another origin's page (here an opaque one: Origin "null") opens no view: the VNC port's
+  // upgrade is refused, so the websocket never opens.
+  const other = await browser.newPage();
+  await other.goto('about:blank');
+  const port = vgpus[0]?.vnc?.port;
+  const opened = await other.evaluate(p => new Promise(done => {
+    const ws = new WebSocket(`ws://127.0.0.1:${p}/`, ['binary']);
+    ws.onopen = () => { ws.close(); done(true); };
+    ws.onerror = () => done(false);
+  }), port);
+  console.log(`a foreign page's websocket to VNC :${port}: ${opened ? 'OPENED' : 'refused'}`);
+  if (opened) fail('a page of another origin opened a websocket to a VNC port');
 } catch (e) {
   fail(e.stack ?? String(e));
 } finally {

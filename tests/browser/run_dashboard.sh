@@ -42,20 +42,21 @@ workload = "video"
 backend = "virtual"
 outputs = [{ name = "Virtual-1", width = 1024, height = 768 }, { name = "Virtual-2", width = 1024, height = 768 }]
 TOML
-XDG_RUNTIME_DIR=$tmp "$vgpud" -c "$tmp/vgpud.toml" 2>"$tmp/vgpud.log" &
+XDG_RUNTIME_DIR=$tmp "$vgpud" -c "$tmp/vgpud.toml" 2>"$tmp/vgpud.log" >"$tmp/vgpud.out" &
 pid=$!
 
 url=
 for _ in $(seq 100); do
-  url=$(grep -o 'dashboard: http://[^ ]*' "$tmp/vgpud.log" | head -1 | cut -d' ' -f2 || true)
+  # What a user opens: the URL with the access token vgpud made up, printed on stdout.
+  url=$(grep -o 'dashboard: http://[^ ]*?token=[0-9a-f]*' "$tmp/vgpud.out" | head -1 | cut -d' ' -f2 || true)
   [[ -n $url ]] && break
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.1
 done
 if [[ -z $url ]]; then
-  echo "FAIL: vgpud did not log its dashboard URL"; cat "$tmp/vgpud.log"; exit 1
+  echo "FAIL: vgpud did not print its dashboard's login URL"; cat "$tmp/vgpud.out" "$tmp/vgpud.log"; exit 1
 fi
-echo "dashboard at $url"
+echo "dashboard at ${url%%\?*} (with its token)"
 mkdir -p "$artifacts"
 rc=0
 node "$here/dashboard.mjs" "$url" "$web" "$artifacts/dashboard.png" || rc=$?

@@ -7,12 +7,34 @@
 #include <cstdio>
 
 #include "config/daemon_config.h"
+#include "config/viewer_access.h"
 #include "monitor_views.h"
 #include "server/host.h"
 #include "server/server.h"
 #include "server/status.h"
 #include "viewers/vnc_stream.h"
 #include "web/dashboard.h"
+
+namespace {
+
+// How to log in, on stdout (the log on stderr never holds a secret): the dashboard's URL with
+// its token, and the VNC password (docs/viewers.md, "Access").
+void print_login(const vgd::DaemonConfig& cfg, const vgd::MadeUpCredentials& made, const vgd::web::Dashboard* dash) {
+  // Only what was made up here is shown: a configured secret stays in its file.
+  if (dash)
+    fmt::print("vgpud: dashboard: {}\n",
+               made.web_token         ? dash->login_url() + " (token made up at start; set [web] token to keep one)"
+               : cfg.web.token.empty() ? dash->url() + " (no token: [web] auth = \"none\")"
+                                       : dash->url() + "?token=<[web] token from the configuration>");
+  if (cfg.vnc.enabled)
+    fmt::print("vgpud: VNC password: {}\n",
+               made.vnc_password         ? cfg.vnc.password + " (made up at start; set [vnc] password to keep one)"
+               : cfg.vnc.password.empty() ? std::string("none ([vnc] auth = \"none\")")
+                                          : std::string("[vnc] password from the configuration"));
+  std::fflush(stdout);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"vgpud: vGPUs with demo guests, their framebuffers served zero-copy with refresh events"};
@@ -39,6 +61,8 @@ int main(int argc, char** argv) {
   }
   if (!socket_path.empty()) cfg.socket = socket_path;
   if (cfg.socket.empty()) cfg.socket = vgd::default_socket_path();
+  // Secure by default: a viewer without a configured password or token gets one made up now.
+  const vgd::MadeUpCredentials made = vgd::fill_in_credentials(cfg);
 
   auto host = vgd::server::Host::create(cfg);
   if (!host) {
@@ -61,7 +85,7 @@ int main(int argc, char** argv) {
       const uint32_t id = hv->id();
       const int port = cfg.vnc.base_port ? static_cast<int>(cfg.vnc.base_port + id) : 0;
       auto s = vgd::viewers::VncStream::start({cfg.socket, id, cfg.vnc.listen, port, cfg.vnc.password,
-                                               fmt::format("vgpud: vGPU {}", id)});
+                                               fmt::format("vgpud: vGPU {}", id), vgd::vgpud::websocket_access(cfg)});
       if (!s) {
         fmt::print(stderr, "vgpud: vGPU {}: VNC: {}\n", id, s.error());
         return 1;
@@ -73,7 +97,7 @@ int main(int argc, char** argv) {
     }
   }
   // What direct flip put on the virtual monitor's outputs, over VNC as well.
-  auto monitor_views = vgd::vgpud::MonitorViews::start(**host, cfg.vnc);
+  auto monitor_views = vgd::vgpud::MonitorViews::start(**host, cfg);
   if (!monitor_views) {
     fmt::print(stderr, "vgpud: {}\n", monitor_views.error());
     return 1;
@@ -93,7 +117,9 @@ int main(int argc, char** argv) {
       if (views && s.host_display) views->describe(s.host_display->outputs);
       return s;
     };
-    auto d = vgd::web::Dashboard::start({cfg.web.listen, static_cast<int>(cfg.web.port), web_root}, std::move(status));
+    auto d = vgd::web::Dashboard::start({cfg.web.listen, static_cast<int>(cfg.web.port), web_root, cfg.web.token,
+                                         cfg.web.allowed_hosts, cfg.web.metrics_auth, cfg.vnc.password},
+                                        std::move(status));
     if (!d) {
       fmt::print(stderr, "vgpud: {}\n", d.error());
       return 1;
@@ -101,6 +127,7 @@ int main(int argc, char** argv) {
     dashboard = std::move(*d);
     spdlog::info("dashboard: {}", dashboard->url());
   }
+  print_login(cfg, made, dashboard.get());
   (*host)->start_guests();
   const int rc = (*server)->run();
   dashboard.reset();  // no more status requests while the daemon winds down

@@ -5,7 +5,15 @@
 
 namespace vgd::vgpud {
 
-Expected<std::unique_ptr<MonitorViews>, std::string> MonitorViews::start(server::Host& host, const VncConfig& vnc) {
+viewers::WebSocketAccess websocket_access(const DaemonConfig& cfg) {
+  if (!cfg.web.enabled) return {};
+  // The dashboard on any free port (0) tells its port only once bound: then pages on any port
+  // of our names may open views (the VNC password still guards them).
+  return {cfg.web.allowed_hosts, cfg.web.port ? static_cast<int>(cfg.web.port) : -1};
+}
+
+Expected<std::unique_ptr<MonitorViews>, std::string> MonitorViews::start(server::Host& host, const DaemonConfig& cfg) {
+  const VncConfig& vnc = cfg.vnc;
   server::DisplayLinks* links = host.links();
   hostdisplay::VirtualMonitor* vmon = links ? links->virtual_monitor() : nullptr;
   if (!vmon || !vnc.enabled) return std::unique_ptr<MonitorViews>();
@@ -16,8 +24,8 @@ Expected<std::unique_ptr<MonitorViews>, std::string> MonitorViews::start(server:
     const auto& [name, crtc] = crtcs[i];
     const uint32_t w = outputs[i].width ? outputs[i].width : 1024, h = outputs[i].height ? outputs[i].height : 768;
     const int port = vnc.base_port ? static_cast<int>(vnc.base_port + 51 + i) : 0;
-    auto s = viewers::MonitorStream::start({vnc.listen, port, vnc.password, fmt::format("vgpud: host output {}", name)},
-                                           w, h);
+    auto s = viewers::MonitorStream::start(
+        {vnc.listen, port, vnc.password, fmt::format("vgpud: host output {}", name), websocket_access(cfg)}, w, h);
     if (!s) return Unexpected(fmt::format("host output {}: VNC: {}", name, s.error()));
     const int p = (*s)->port();
     spdlog::info("host output {}: VNC on {}:{}{}", name, vnc.listen, p,

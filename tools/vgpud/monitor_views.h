@@ -15,11 +15,14 @@
 
 namespace vgd::vgpud {
 
+// Whose pages may open noVNC views on the VNC ports: the dashboard's, on the names it answers.
+viewers::WebSocketAccess websocket_access(const DaemonConfig& cfg);
+
 class MonitorViews {
  public:
   // One VNC server per output of the host's virtual monitor (none without one): output N on
   // base_port + 50 + N (VNC display :5N), any free port when base_port is 0.
-  static Expected<std::unique_ptr<MonitorViews>, std::string> start(server::Host& host, const VncConfig& vnc);
+  static Expected<std::unique_ptr<MonitorViews>, std::string> start(server::Host& host, const DaemonConfig& cfg);
   ~MonitorViews();  // the monitor stops offering before the servers go
 
   // Fills each served output's view_* fields (/api/outputs; the dashboard's output cards).
