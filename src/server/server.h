@@ -33,6 +33,7 @@ struct ServerStats {
   uint64_t errors = 0;     // error replies sent
   uint64_t malformed = 0;  // clients closed for a protocol violation
   uint64_t refused_connections = 0;  // beyond max_clients
+  uint64_t unread = 0;  // clients closed because their replies went unread (their queue was full)
 };
 
 class Server {
