@@ -20,19 +20,14 @@
 
 #include "misuse_support.h"
 
-namespace vgd {
+namespace vgd::test {
 namespace {
 
 using proto::MsgType;
 using proto::Packet;
 using proto::Status;
-using test::Conn;
-using test::MisuseTest;
-using test::open_fds;
-using test::packet_bytes;
-using test::send_raw;
 
-constexpr uint32_t kVgpu = test::kMisuseVgpu;
+constexpr uint32_t kVgpu = kMisuseVgpu;
 constexpr uint16_t kHello = static_cast<uint16_t>(MsgType::Hello);
 
 // A Hello's bytes: its header's version and the body's client_version as given, `body` bytes
@@ -82,7 +77,7 @@ TEST_F(MisuseTest, LiesAboutTheProtocolVersionEndThatConnectionOnly) {
     send_raw(c, l.bytes, l.fds);
     uint32_t seq;
     std::memcpy(&seq, l.bytes.data() + offsetof(proto::Header, seq), sizeof seq);
-    test::expect_fatal(c, seq, l.vgpu, l.what);
+    expect_fatal(c, seq, l.vgpu, l.what);
   }
   viewer->look("after the lies");
   settle(1);
@@ -131,7 +126,7 @@ TEST_F(MisuseTest, AClientThatNeverReadsItsRepliesIsClosedNotWaitedFor) {
   auto deaf = consumer();
   const uint64_t unread_before = stats().unread;
   std::vector<char> query = packet_bytes(static_cast<uint16_t>(MsgType::QueryPlane), 0, kVgpu, sizeof(proto::GfxPlaneInfo));
-  const proto::GfxPlaneInfo primary = test::plane_request(proto::kPlanePrimary);
+  const proto::GfxPlaneInfo primary = plane_request(proto::kPlanePrimary);
   std::memcpy(query.data() + sizeof(proto::Header), &primary, sizeof primary);
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   bool closed = false;
@@ -153,6 +148,39 @@ TEST_F(MisuseTest, AClientThatNeverReadsItsRepliesIsClosedNotWaitedFor) {
   std::cout << sent << " queries sent before the daemon closed the client\n";
   EXPECT_EQ(stats().unread - unread_before, 1u) << "counted";
   viewer->look("after the daemon closed the deaf client");
+}
+
+// §1: descriptors in replies a client has not read are the daemon's open files' business too
+// (the kernel refuses sends past its limit, and everyone's buffers would fail): past
+// Server::kMaxUnreadFds of them, that client's GetBuffers are EAGAIN until it reads.
+TEST_F(MisuseTest, AClientThatNeverReadsItsDescriptorsGetsNoMoreUntilItDoes) {
+  auto deaf = consumer();
+  const uint32_t id = shown(*deaf, kVgpu, proto::kPlanePrimary).dmabuf_id;
+  constexpr uint32_t kPairs = 2 * server::Server::kMaxUnreadFds;
+  for (uint32_t i = 0; i < kPairs; ++i) {  // pipelined, nothing read
+    Packet get = proto::make_packet(static_cast<uint16_t>(MsgType::GetBuffer), 1000 + i, kVgpu);
+    get.append(proto::BufferRequest{id});
+    ASSERT_TRUE(proto::send_packet(deaf->fd.get(), get));
+    Packet rel = proto::make_packet(static_cast<uint16_t>(MsgType::Release), 5000 + i, kVgpu);
+    rel.append(proto::ReleaseRequest{id});
+    ASSERT_TRUE(proto::send_packet(deaf->fd.get(), rel));
+  }
+  viewer->look("while a client leaves descriptors unread");
+  uint32_t fds = 0, refused = 0;
+  for (uint32_t i = 0; i < 2 * kPairs; ++i) {
+    const Packet r = deaf->receive();
+    if (r.header.seq >= 5000) continue;  // a Release: ENOENT after a refused GetBuffer
+    fds += static_cast<uint32_t>(r.fds.size());
+    if (Conn::ok(r)) continue;
+    ++refused;
+    EXPECT_EQ(proto::error_code(r), Status::Again);
+    EXPECT_NE(proto::error_text(r).find("read them first"), std::string::npos) << proto::error_text(r);
+  }
+  EXPECT_LE(fds, server::Server::kMaxUnreadFds + 1) << "descriptors in flight stay bounded";
+  EXPECT_GE(refused, kPairs / 2 - 1);
+  const Packet again = deaf->call(MsgType::GetBuffer, kVgpu, proto::BufferRequest{id});
+  EXPECT_TRUE(Conn::ok(again)) << "read, it gets buffers again: " << proto::error_text(again);
+  viewer->look("after");
 }
 
 // A client that hangs up with requests and their descriptors in flight: what the daemon got is
@@ -180,4 +208,4 @@ TEST_F(MisuseTest, ClientsHangingUpWithDescriptorsInFlightLeakNothing) {
 }
 
 }  // namespace
-}  // namespace vgd
+}  // namespace vgd::test

@@ -19,18 +19,14 @@
 #include "misuse_support.h"
 #include "server/status.h"
 
-namespace vgd {
+namespace vgd::test {
 namespace {
 
 using proto::MsgType;
 using proto::Packet;
 using proto::Status;
-using test::Conn;
-using test::MisuseTest;
-using test::open_fds;
-using test::shown;
 
-constexpr uint32_t kVgpu = test::kMisuseVgpu;
+constexpr uint32_t kVgpu = kMisuseVgpu;
 constexpr uint64_t kFullCounter = 0xfffffffffffffffe;  // the most an eventfd counter holds
 
 Packet with_fd(MsgType type, int fd, size_t copies = 1) {
@@ -71,7 +67,7 @@ TEST_F(MisuseTest, WrongEventfdsAndStrayDescriptorsAreRefusedAndClosed) {
     const UniqueFd efd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     for (MsgType t : {MsgType::QueryPlane, MsgType::List, MsgType::Open, MsgType::Close, MsgType::Release}) {
       Packet p = with_fd(t, efd.get(), t == MsgType::List ? proto::kMaxFds : 1);
-      if (t == MsgType::QueryPlane) p.append(test::plane_request(proto::kPlanePrimary));
+      if (t == MsgType::QueryPlane) p.append(plane_request(proto::kPlanePrimary));
       const Packet r = bad->call(std::move(p));
       EXPECT_EQ(proto::error_code(r), Status::Invalid) << "request " << static_cast<int>(t);
       EXPECT_NE(proto::error_text(r).find("takes no descriptors"), std::string::npos) << proto::error_text(r);
@@ -80,7 +76,7 @@ TEST_F(MisuseTest, WrongEventfdsAndStrayDescriptorsAreRefusedAndClosed) {
     viewer->look("after the refusals");
   }
   // Nothing else changed: the vGPU is still open (the Close was refused), still polled.
-  EXPECT_TRUE(Conn::ok(bad->call(MsgType::QueryPlane, kVgpu, test::plane_request(proto::kPlanePrimary))));
+  EXPECT_TRUE(Conn::ok(bad->call(MsgType::QueryPlane, kVgpu, plane_request(proto::kPlanePrimary))));
   EXPECT_TRUE(Conn::ok(bad->call(MsgType::PollEvents, kVgpu)));
   EXPECT_EQ(stats().errors - errors_before, refusals) << "every refusal counted";
   EXPECT_EQ(port().event_consumers, consumers_before);
@@ -122,7 +118,7 @@ TEST_F(MisuseTest, AnEventfdNeverReadKeepsWhatItRefusedAndStopsNobody) {
     uint64_t v = 0;
     ASSERT_EQ(::read(efd.get(), &v, sizeof v), static_cast<ssize_t>(sizeof v));
     EXPECT_EQ(v, kFullCounter) << "nothing was added to the full counter";
-    EXPECT_NE(test::next_event(efd), 0u) << "read, the eventfd gets events again";
+    EXPECT_NE(next_event(efd), 0u) << "read, the eventfd gets events again";
   }
   viewer->look("after");
 }
@@ -144,7 +140,7 @@ TEST_F(MisuseTest, AConsumerHoldingEveryBufferIsCappedAndTheGuestKeepsFlipping) 
   std::set<uint32_t> ids;
   uint32_t taken = 0, refused = 0;
   for (uint32_t i = 0; i < 3 * kMax; ++i) {
-    if (i % 8 == 0) (void)test::next_event(efd);  // across flips
+    if (i % 8 == 0) (void)next_event(efd);  // across flips
     for (uint32_t plane : {proto::kPlanePrimary, proto::kPlaneCursor}) {
       const uint32_t id = shown(greedy, kVgpu, plane).dmabuf_id;
       const Packet r = greedy.call(MsgType::GetBuffer, kVgpu, proto::BufferRequest{id});
@@ -236,4 +232,4 @@ TEST_F(MisuseTest, TenThousandConnectHelloDisconnectCyclesLeaveNothingBehind) {
 }
 
 }  // namespace
-}  // namespace vgd
+}  // namespace vgd::test

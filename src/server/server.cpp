@@ -4,8 +4,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -274,6 +276,7 @@ bool Server::serve(Client& c) {
       spdlog::warn("client pid {} ({}): {}, closing it", c.pid, c.name, sent.error());
       return false;
     }
+    c.fds_sent += static_cast<uint32_t>(reply.fds.size());
     if (fatal) return false;
   }
   return true;  // more may be queued: level-triggered epoll reports the client again
@@ -333,12 +336,23 @@ Packet Server::handle(Client& c, Packet& req) {
     return reply_to(req);
   }
   if (it == c.opened.end()) return proto::make_error(req.header, Status::Access, fmt::format("vGPU {} is not open", req.header.vgpu));
+  if (type == MsgType::GetBuffer && !reads_its_replies(c))
+    return proto::make_error(req.header, Status::Again,
+                             fmt::format("{} descriptors sent in replies not read yet: read them first", c.fds_sent));
   if (type == MsgType::Close) {
     hv->port().close(it->second);
     c.opened.erase(it);
     return reply_to(req);
   }
   return handle_vgpu(req, *hv, it->second);
+}
+
+bool Server::reads_its_replies(Client& c) {
+  if (c.fds_sent < kMaxUnreadFds) return true;
+  int queued = 0;  // bytes of replies the client has not read (SIOCOUTQ: our send queue)
+  if (::ioctl(c.fd.get(), SIOCOUTQ, &queued) != 0 || queued != 0) return false;
+  c.fds_sent = 0;  // everything read, descriptors included
+  return true;
 }
 
 Packet Server::list(const Packet& req) {
