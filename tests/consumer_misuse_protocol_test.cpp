@@ -27,7 +27,6 @@ using proto::MsgType;
 using proto::Packet;
 using proto::Status;
 
-constexpr uint32_t kVgpu = kMisuseVgpu;
 constexpr uint16_t kHello = static_cast<uint16_t>(MsgType::Hello);
 
 // A Hello's bytes: its header's version and the body's client_version as given, `body` bytes

@@ -26,11 +26,10 @@ using proto::MsgType;
 using proto::Packet;
 using proto::Status;
 
-constexpr uint32_t kVgpu = kMisuseVgpu;
 constexpr uint64_t kFullCounter = 0xfffffffffffffffe;  // the most an eventfd counter holds
 
 Packet with_fd(MsgType type, int fd, size_t copies = 1) {
-  Packet p = proto::make_packet(static_cast<uint16_t>(type), 0, kVgpu);
+  Packet p = proto::make_packet(static_cast<uint16_t>(type), 0, kMisuseVgpu);
   for (size_t i = 0; i < copies; ++i) p.fds.emplace_back(::dup(fd));
   return p;
 }
@@ -87,7 +86,7 @@ TEST_F(MisuseTest, WrongEventfdsAndStrayDescriptorsAreRefusedAndClosed) {
 // eventfd) and keeps what was refused for PollEvents. Filled while masked, so no vblank's write
 // races with the test's.
 void fill_masked(Conn& c, const UniqueFd& efd, bool then_blocking) {
-  ASSERT_TRUE(Conn::ok(c.call(MsgType::Mask, kVgpu)));
+  ASSERT_TRUE(Conn::ok(c.call(MsgType::Mask, kMisuseVgpu)));
   uint64_t v;
   (void)!::read(efd.get(), &v, sizeof v);
   ASSERT_EQ(::write(efd.get(), &kFullCounter, sizeof kFullCounter), static_cast<ssize_t>(sizeof v));
@@ -95,7 +94,7 @@ void fill_masked(Conn& c, const UniqueFd& efd, bool then_blocking) {
   if (then_blocking) {
     ASSERT_EQ(::fcntl(efd.get(), F_SETFL, 0), 0);
   }
-  ASSERT_TRUE(Conn::ok(c.call(MsgType::Unmask, kVgpu)));
+  ASSERT_TRUE(Conn::ok(c.call(MsgType::Unmask, kMisuseVgpu)));
 }
 
 TEST_F(MisuseTest, AnEventfdNeverReadKeepsWhatItRefusedAndStopsNobody) {
