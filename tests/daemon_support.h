@@ -12,12 +12,17 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "exporter/query.h"
 #include "proto/packet.h"
 #include "server/server.h"
+#include "util/fd_passing.h"
 
 namespace vgd::test {
 
@@ -112,6 +117,55 @@ inline proto::GfxPlaneInfo plane_request(uint32_t type, uint32_t flags = proto::
   q.flags = flags;
   q.drm_plane_type = type;
   return q;
+}
+
+// The plane's query answer once the guest shows it (it boots in the first frames).
+inline proto::GfxPlaneInfo shown(Conn& c, uint32_t vgpu, uint32_t plane) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  proto::GfxPlaneInfo r{};
+  while (std::chrono::steady_clock::now() < until) {
+    proto::Packet p = c.call(proto::MsgType::QueryPlane, vgpu, plane_request(plane));
+    if (Conn::ok(p) && p.read(r) && !exporter::no_plane(r)) return r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ADD_FAILURE() << "vGPU " << vgpu << ": plane " << plane << " never shown";
+  return r;
+}
+
+// Descriptors open in this process: the in-process daemon's and the test's own.
+inline size_t open_fds() {
+  return static_cast<size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {}));
+}
+
+// A packet's bytes: a well-formed header and `body` zero bytes.
+inline std::vector<char> packet_bytes(uint16_t type, uint32_t seq, uint32_t vgpu, size_t body = 0) {
+  proto::Header h;
+  h.type = type, h.seq = seq, h.vgpu = vgpu;
+  std::vector<char> b(sizeof h + body, 0);
+  std::memcpy(b.data(), &h, sizeof h);
+  return b;
+}
+
+// Sends raw bytes with `nfds` descriptors (copies of stdin) attached.
+inline void send_raw(Conn& c, const std::vector<char>& bytes, size_t nfds = 0) {
+  std::vector<int> fds(nfds);
+  for (int& fd : fds) fd = ::dup(0);
+  ASSERT_EQ(send_with_fds(c.fd.get(), std::as_bytes(std::span(bytes)), fds), static_cast<ssize_t>(bytes.size()))
+      << std::strerror(errno);
+  for (int fd : fds) ::close(fd);
+}
+
+// The reply to a broken packet: EPROTO with the given seq and vGPU, then the connection closes.
+inline void expect_fatal(Conn& c, uint32_t seq, uint32_t vgpu, const char* what) {
+  const proto::Packet r = c.receive();
+  EXPECT_EQ(r.header.type, proto::kError) << what;
+  EXPECT_EQ(proto::error_code(r), proto::Status::Protocol) << what << ": " << proto::error_text(r);
+  EXPECT_EQ(r.header.seq, seq) << what;
+  EXPECT_EQ(r.header.vgpu, vgpu) << what;
+  pollfd p{c.fd.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&p, 1, 5000), 1) << what << ": the daemon neither closed nor answered again";
+  char byte;
+  EXPECT_EQ(::recv(c.fd.get(), &byte, 1, MSG_DONTWAIT), 0) << what << ": closed after the error";
 }
 
 }  // namespace vgd::test

@@ -197,7 +197,7 @@ TEST(PlaneQuery, PageListNotCoveringTheSizeIsRefused) {
 }
 
 TEST(PlaneQuery, ErrorCodesHaveNames) {
-  for (Errc c : {Errc::InvalidArgument, Errc::NotSupported, Errc::Fault, Errc::NoSuchBuffer, Errc::Io})
+  for (Errc c : {Errc::InvalidArgument, Errc::NotSupported, Errc::Fault, Errc::NoSuchBuffer, Errc::Io, Errc::TooMany})
     EXPECT_NE(errc_name(c), "unknown");
 }
 

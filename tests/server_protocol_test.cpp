@@ -24,7 +24,10 @@ using proto::MsgType;
 using proto::Packet;
 using proto::Status;
 using test::Conn;
+using test::expect_fatal;
+using test::packet_bytes;
 using test::plane_request;
+using test::send_raw;
 
 constexpr uint32_t kVgpu = 1;
 
@@ -44,53 +47,12 @@ class ProtocolTest : public ::testing::Test {
     EXPECT_TRUE(Conn::ok(c->call(MsgType::Open, kVgpu)));
     return c;
   }
-  // The plane's query answer once the guest shows it (it boots in the first frames).
-  static proto::GfxPlaneInfo shown(Conn& c, uint32_t plane) {
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    proto::GfxPlaneInfo r{};
-    while (std::chrono::steady_clock::now() < until) {
-      Packet p = c.call(MsgType::QueryPlane, kVgpu, plane_request(plane));
-      if (Conn::ok(p) && p.read(r) && !exporter::no_plane(r)) return r;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    ADD_FAILURE() << "plane " << plane << " never shown";
-    return r;
-  }
+  static proto::GfxPlaneInfo shown(Conn& c, uint32_t plane) { return test::shown(c, kVgpu, plane); }
   static Packet get(Conn& c, uint32_t id) { return c.call(MsgType::GetBuffer, kVgpu, proto::BufferRequest{id}); }
   static Packet release(Conn& c, uint32_t id) { return c.call(MsgType::Release, kVgpu, proto::ReleaseRequest{id}); }
 
   test::RunningDaemon daemon;
 };
-
-// The reply to a broken packet: EPROTO with the given seq and vGPU, then the connection closes.
-void expect_fatal(Conn& c, uint32_t seq, uint32_t vgpu, const char* what) {
-  const Packet r = c.receive();
-  EXPECT_EQ(r.header.type, proto::kError) << what;
-  EXPECT_EQ(proto::error_code(r), Status::Protocol) << what << ": " << proto::error_text(r);
-  EXPECT_EQ(r.header.seq, seq) << what;
-  EXPECT_EQ(r.header.vgpu, vgpu) << what;
-  pollfd p{c.fd.get(), POLLIN, 0};
-  ASSERT_EQ(::poll(&p, 1, 5000), 1) << what << ": the daemon neither closed nor answered again";
-  char byte;
-  EXPECT_EQ(::recv(c.fd.get(), &byte, 1, MSG_DONTWAIT), 0) << what << ": closed after the error";
-}
-
-// Sends raw bytes with `nfds` descriptors (copies of stdin) attached.
-void send_raw(Conn& c, const std::vector<char>& bytes, size_t nfds = 0) {
-  std::vector<int> fds(nfds);
-  for (int& fd : fds) fd = ::dup(0);
-  ASSERT_EQ(send_with_fds(c.fd.get(), std::as_bytes(std::span(bytes)), fds), static_cast<ssize_t>(bytes.size()))
-      << std::strerror(errno);
-  for (int fd : fds) ::close(fd);
-}
-
-std::vector<char> packet_bytes(uint16_t type, uint32_t seq, uint32_t vgpu, size_t body = 0) {
-  proto::Header h;
-  h.type = type, h.seq = seq, h.vgpu = vgpu;
-  std::vector<char> b(sizeof h + body, 0);
-  std::memcpy(b.data(), &h, sizeof h);
-  return b;
-}
 
 // --- ids and references ---
 

@@ -39,11 +39,8 @@ long rss_kib() {
   return resident * (::sysconf(_SC_PAGESIZE) / 1024);
 }
 
-size_t open_fds() {
-  return static_cast<size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {}));
-}
-
 using test::Conn;
+using test::open_fds;
 using test::next_event;
 using test::plane_request;
 

@@ -28,6 +28,7 @@ std::string status_name(Status code) {
     case Status::BadFd: return "EBADF";
     case Status::Again: return "EAGAIN";
     case Status::Access: return "EACCES";
+    case Status::TooMany: return "EMFILE";
     case Status::Fault: return "EFAULT";
     case Status::Busy: return "EBUSY";
     case Status::Invalid: return "EINVAL";

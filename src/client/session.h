@@ -87,7 +87,8 @@ class VgpuSession {
   // The buffer with this id, mapped: from the cache (moved to the front) or fetched with
   // GetBuffer, which takes one daemon reference. Inserting beyond cache_size evicts the least
   // recently used entry and releases its reference. With releases_on_drop() the reference is
-  // the returned buffer's, released when its last shared_ptr goes (see the class comment).
+  // the returned buffer's, released when its last shared_ptr goes (see the class comment). The
+  // daemon lets a connection hold 64 references per vGPU (TooMany beyond: drop some).
   Result<std::shared_ptr<const MappedBuffer>> buffer(uint32_t id);
   // The same for a query's answer, and a cached entry whose format or geometry no longer match
   // the query (an id the daemon gave again after its numbering wrapped) is dropped and fetched

@@ -31,10 +31,11 @@ bool maybe_eventfd(int fd) {
 
 Expected<ConsumerId, std::string> EventHub::add_consumer(UniqueFd eventfd) {
   if (eventfd) {
+    // What it is first, so that a pipe or a memfd is told so rather than to be non-blocking.
+    if (!maybe_eventfd(eventfd.get())) return Unexpected(std::string("event fd is not an eventfd"));
     const int flags = ::fcntl(eventfd.get(), F_GETFL);
     if (flags < 0) return Unexpected(std::string("event fd: ") + std::strerror(errno));
     if (!(flags & O_NONBLOCK)) return Unexpected(std::string("event fd must be non-blocking (EFD_NONBLOCK)"));
-    if (!maybe_eventfd(eventfd.get())) return Unexpected(std::string("event fd is not an eventfd"));
   }
   const ConsumerId id = next_id_++;
   consumers_.push_back(Consumer{id, std::move(eventfd)});

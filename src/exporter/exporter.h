@@ -70,6 +70,9 @@ struct ExporterCounters {
   uint64_t dmabufs = 0;         // dma-bufs created
   uint64_t dmabuf_failures = 0; // get()s without a dma-buf although udmabuf was asked for
   uint64_t live = 0;            // buffers with an id now
+  // GetBuffers refused because the consumer held the most references it may (the daemon's
+  // ConsumerPort enforces that limit, over guest buffers and shadow frames, and fills this in).
+  uint64_t over_limit = 0;
 };
 
 class Exporter {
@@ -130,6 +133,7 @@ class Exporter {
 
   bool contains(uint32_t id) const { return objects_.contains(id); }
   uint32_t exports_of(uint32_t id) const;  // every consumer's references; 0 if unknown
+  uint32_t references_by(ConsumerKey who) const { return holds_.held_by(who); }  // on every id
   // A consumer still holds a buffer starting at `base` (tearing control asks before letting the
   // guest draw into it again).
   bool exported_at(Gma base) const;

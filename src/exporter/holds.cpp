@@ -29,6 +29,7 @@ void Holds::pin(ConsumerKey who, hw::Plane plane, uint32_t id) {
 void Holds::add(ConsumerKey who, uint32_t id) {
   Consumer& c = consumers_[who];
   ++c.refs[id];
+  ++c.total;
   ++tally_[id].refs;
   for (uint32_t& pin : c.pins) {
     if (pin != id) continue;
@@ -43,9 +44,15 @@ int64_t Holds::drop(ConsumerKey who, uint32_t id) {
   const auto r = c->second.refs.find(id);
   if (r == c->second.refs.end()) return -1;
   const uint32_t left = --r->second;
+  --c->second.total;
   if (left == 0) c->second.refs.erase(r);
   unref(id, 1);
   return left;
+}
+
+uint32_t Holds::held_by(ConsumerKey who) const {
+  const auto c = consumers_.find(who);
+  return c == consumers_.end() ? 0 : c->second.total;
 }
 
 void Holds::forget(ConsumerKey who) {

@@ -71,6 +71,8 @@ class Holds {
 
   bool pinned(uint32_t id) const { return tally(id).pins != 0; }
   uint32_t references(uint32_t id) const { return tally(id).refs; }  // all consumers'
+  // `who`'s references, on every id (what the daemon's per-consumer limit counts).
+  uint32_t held_by(ConsumerKey who) const;
   // Neither referenced nor pinned: the LRU may drop it.
   bool idle(uint32_t id) const { return !tally_.contains(id); }
 
@@ -78,6 +80,7 @@ class Holds {
   struct Consumer {
     std::array<uint32_t, hw::kPlaneCount> pins{};  // by plane; 0: none
     std::map<uint32_t, uint32_t> refs;              // id -> references
+    uint32_t total = 0;                             // the sum of refs
   };
   struct Tally {  // every consumer's, per id: asked on each query, kept rather than summed
     uint32_t refs = 0, pins = 0;

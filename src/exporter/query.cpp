@@ -13,6 +13,7 @@ std::string_view errc_name(Errc c) {
     case Errc::Fault: return "fault";
     case Errc::NoSuchBuffer: return "no such buffer";
     case Errc::Io: return "I/O error";
+    case Errc::TooMany: return "too many references";
   }
   return "unknown";
 }

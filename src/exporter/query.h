@@ -21,6 +21,7 @@ enum class Errc : uint8_t {
   Fault,            // the guest's plane points outside its memory (EFAULT)
   NoSuchBuffer,     // unknown id, or no export outstanding to release
   Io,               // the host could not open a descriptor
+  TooMany,          // the consumer holds the most references it may (docs/protocol.md §4)
 };
 std::string_view errc_name(Errc c);
 

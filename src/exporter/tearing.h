@@ -131,6 +131,7 @@ class ShadowFrames {
   // As Exporter::release(): NoSuchBuffer unless `who` holds a reference on it.
   Expected<uint32_t, ExportError> release(ConsumerKey who, uint32_t id);
   void forget(ConsumerKey who) { holds_.forget(who); }
+  uint32_t references_by(ConsumerKey who) const { return holds_.held_by(who); }
   bool contains(uint32_t id) const { return find(id) != nullptr; }
 
   uint32_t front_id() const { return front_ ? slots_[*front_].id : 0; }

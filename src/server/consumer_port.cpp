@@ -123,6 +123,12 @@ Expected<exporter::ExportedBuffer, ExportError> ConsumerPort::get(ConsumerId c, 
   {
     const Locked lk(lock_);
     if (!find(c)) return refuse(Errc::NoSuchBuffer, fmt::format("consumer {} is not open", c));
+    if (references_by(c) >= kMaxReferences) {
+      ++over_limit_;
+      return refuse(Errc::TooMany, fmt::format("{} buffer references held on this vGPU already, the most a connection may "
+                                               "hold: Release some (docs/protocol.md §4)",
+                                               kMaxReferences));
+    }
     if (is_shadow(id)) return shadows_->get(key(c), id);  // one open() of a host memfd
     auto taken = exporter_.take(key(c), id);
     if (!taken) return Unexpected(taken.error());
@@ -135,6 +141,10 @@ Expected<exporter::ExportedBuffer, ExportError> ConsumerPort::get(ConsumerId c, 
   exporter_.settle(key(c), t, opened.has_value());
   if (!opened) return Unexpected(opened.error());
   return std::move(t.buf);
+}
+
+uint32_t ConsumerPort::references_by(ConsumerId c) const {
+  return exporter_.references_by(key(c)) + (shadows_ ? shadows_->references_by(key(c)) : 0);
 }
 
 Expected<bool, ExportError> ConsumerPort::open_unlocked(exporter::Exporter::Taken& t) const NO_THREAD_SAFETY_ANALYSIS {
@@ -189,6 +199,7 @@ PortCounters ConsumerPort::counters() const {
   p.event_consumers = events_.hub().consumers();
   p.event_latency = events_.latency();
   p.exporter = exporter_.counters();
+  p.exporter.over_limit = over_limit_;
   p.tearing = shadows_ ? shadows_->counters() : exporter::TearingCounters{};
   if (gate_) {
     const exporter::TearingCounters& h = gate_->counters();

@@ -52,6 +52,12 @@ struct PortCounters {
 
 class ConsumerPort {
  public:
+  // The most buffer references one consumer may hold at once (GetBuffer not yet Released,
+  // repeated ones of an id included, guest buffers and shadow frames together; docs/protocol.md
+  // §4). A viewer keeps a handful (QEMU 5); without a bound a consumer that never Releases
+  // would keep every surface the guest ever showed known, and its counts growing, for ever.
+  static constexpr uint32_t kMaxReferences = 64;
+
   // Attaches to `v` (its listeners, the RAM one too, its flip-done gate); detaches when
   // destroyed, which must happen before `v` goes. `clock` times holds and event latency.
   // `spec`: its tearing mode and copy budget.
@@ -69,7 +75,8 @@ class ConsumerPort {
   // The kernel's plane query (exporter::Exporter::query) for this consumer.
   Expected<exporter::GfxPlaneInfo, exporter::ExportError> query(ConsumerId c, const exporter::GfxPlaneInfo& req)
       EXCLUDES(lock_);
-  // A descriptor of a buffer; one reference the consumer gives back with release().
+  // A descriptor of a buffer; one reference the consumer gives back with release(). TooMany
+  // when the consumer holds kMaxReferences already.
   Expected<exporter::ExportedBuffer, exporter::ExportError> get(ConsumerId c, uint32_t id) EXCLUDES(lock_);
   Expected<bool, exporter::ExportError> release(ConsumerId c, uint32_t id) EXCLUDES(lock_);
 
@@ -99,6 +106,7 @@ class ConsumerPort {
   static exporter::ConsumerKey key(ConsumerId c) { return exporter::ConsumerKey{c}; }
   Consumer* find(ConsumerId c) REQUIRES(lock_);
   bool is_shadow(uint32_t id) const { return shadows_ && exporter::ShadowFrames::owns(id); }
+  uint32_t references_by(ConsumerId c) const REQUIRES(lock_);  // guest buffers and shadows
   // Exporter::open(), which touches nothing the lock guards.
   Expected<bool, exporter::ExportError> open_unlocked(exporter::Exporter::Taken& t) const;
   // The vGPU's RAM listener: the exporter and the shadows read the new RAM; a changed layout
@@ -121,6 +129,7 @@ class ConsumerPort {
   std::map<ConsumerId, Consumer> consumers_ GUARDED_BY(lock_);
   ConsumerId next_id_ GUARDED_BY(lock_) = 1;
   RamFollower ram_follower_ GUARDED_BY(lock_);
+  uint64_t over_limit_ GUARDED_BY(lock_) = 0;  // GetBuffers refused at kMaxReferences
 };
 
 }  // namespace vgd::server

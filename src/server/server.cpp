@@ -4,8 +4,10 @@
 #include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <linux/sockios.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -36,6 +38,7 @@ Status status_of(exporter::Errc e) {
     case exporter::Errc::NotSupported: return Status::NotSupported;
     case exporter::Errc::Fault: return Status::Fault;
     case exporter::Errc::NoSuchBuffer: return Status::NoEntry;
+    case exporter::Errc::TooMany: return Status::TooMany;
     case exporter::Errc::Io: break;
   }
   return Status::Again;
@@ -65,6 +68,12 @@ void drain(int fd) {
       if (::poll(&p, 1, 0) != 0) return;
     }
   }
+}
+
+// After a failed send: the peer is still there (its queue was full), not gone.
+bool still_connected(int fd) {
+  pollfd p{fd, POLLOUT, 0};
+  return ::poll(&p, 1, 0) >= 0 && !(p.revents & (POLLHUP | POLLERR));
 }
 
 // The socket's owner and its group (e.g. the viewer's) may connect (docs/protocol.md §1).
@@ -258,11 +267,17 @@ bool Server::serve(Client& c) {
       stats_.malformed += fatal;
     }
     if (error) spdlog::info("client pid {} ({}): request {} refused: {}", c.pid, c.name, req.header.type, proto::error_text(reply));
-    // A client that does not read its replies fills its queue: it is the one to go.
+    // A client that does not read its replies fills its queue: it is the one to go (the socket
+    // is non-blocking: the daemon never waits for a client).
     if (auto sent = proto::send_packet(c.fd.get(), reply); !sent) {
+      if (still_connected(c.fd.get())) {
+        const Locked lk(stats_mu_);
+        ++stats_.unread;
+      }
       spdlog::warn("client pid {} ({}): {}, closing it", c.pid, c.name, sent.error());
       return false;
     }
+    c.fds_sent += static_cast<uint32_t>(reply.fds.size());
     if (fatal) return false;
   }
   return true;  // more may be queued: level-triggered epoll reports the client again
@@ -272,7 +287,12 @@ Packet Server::handle(Client& c, Packet& req) {
   const auto type = static_cast<MsgType>(req.header.type);
   if (!c.greeted) {
     proto::HelloRequest hello;
-    if (type != MsgType::Hello || !req.read(hello)) return proto::make_error(req.header, Status::Protocol, "the first message must be Hello");
+    if (type != MsgType::Hello) return proto::make_error(req.header, Status::Protocol, "the first message must be Hello");
+    if (!req.read(hello)) return proto::make_error(req.header, Status::Protocol, "Hello shorter than its 40 bytes");
+    if (!req.fds.empty()) return proto::make_error(req.header, Status::Protocol, "Hello takes no descriptors");
+    // client_version is the newest version the client speaks; it speaks ours too, since its
+    // header says so (docs/protocol.md §3.1). 0 is no version at all.
+    if (hello.client_version == 0) return proto::make_error(req.header, Status::Protocol, "client protocol version 0 does not exist");
     c.greeted = true;
     c.name.assign(hello.client_name, strnlen(hello.client_name, sizeof hello.client_name));
     spdlog::info("client pid {} is '{}' (protocol {})", c.pid, c.name, hello.client_version);
@@ -286,6 +306,11 @@ Packet Server::handle(Client& c, Packet& req) {
   // Before the vGPU is looked at: an unknown type is a protocol error whatever the vGPU's state.
   if (!proto::known_request(req.header.type))
     return proto::make_error(req.header, Status::Protocol, fmt::format("unknown message type {}", req.header.type));
+  // Only SetEventfd takes a descriptor: any other arrived for nothing. Refused (and closed, with
+  // the packet) before the vGPU is looked at, so the client learns it whatever the vGPU's state.
+  if (!req.fds.empty() && type != MsgType::SetEventfd && type != MsgType::Hello)
+    return proto::make_error(req.header, Status::Invalid,
+                             fmt::format("request {} takes no descriptors ({} sent, closed)", req.header.type, req.fds.size()));
   switch (type) {
     case MsgType::Hello: return proto::make_error(req.header, Status::Protocol, "Hello was already sent");
     case MsgType::List: return list(req);
@@ -314,12 +339,23 @@ Packet Server::handle(Client& c, Packet& req) {
     return reply_to(req);
   }
   if (it == c.opened.end()) return proto::make_error(req.header, Status::Access, fmt::format("vGPU {} is not open", req.header.vgpu));
+  if (type == MsgType::GetBuffer && !reads_its_replies(c))
+    return proto::make_error(req.header, Status::Again,
+                             fmt::format("{} descriptors sent in replies not read yet: read them first", c.fds_sent));
   if (type == MsgType::Close) {
     hv->port().close(it->second);
     c.opened.erase(it);
     return reply_to(req);
   }
   return handle_vgpu(req, *hv, it->second);
+}
+
+bool Server::reads_its_replies(Client& c) {
+  if (c.fds_sent < kMaxUnreadFds) return true;
+  int queued = 0;  // bytes of replies the client has not read (SIOCOUTQ: our send queue)
+  if (::ioctl(c.fd.get(), SIOCOUTQ, &queued) != 0 || queued != 0) return false;
+  c.fds_sent = 0;  // everything read, descriptors included
+  return true;
 }
 
 Packet Server::list(const Packet& req) {

@@ -33,6 +33,7 @@ struct ServerStats {
   uint64_t errors = 0;     // error replies sent
   uint64_t malformed = 0;  // clients closed for a protocol violation
   uint64_t refused_connections = 0;  // beyond max_clients
+  uint64_t unread = 0;  // clients closed because their replies went unread (their queue was full)
 };
 
 class Server {
@@ -40,6 +41,11 @@ class Server {
   // Requests of one client served before the loop turns to the others (it comes back at once
   // if more are queued): one chatty client cannot starve the rest.
   static constexpr int kRequestsPerTurn = 16;
+  // Descriptors a client may have in replies it has not read yet before its GetBuffers are
+  // refused (EAGAIN): descriptors in flight count against the daemon's own open-file limit
+  // (the kernel refuses sends past it, ETOOMANYREFS), so a client that requests buffers and
+  // never reads them would otherwise make the daemon fail everyone's replies.
+  static constexpr uint32_t kMaxUnreadFds = 32;
 
   static Expected<std::unique_ptr<Server>, std::string> create(Host& host, ServerOptions opt);
   ~Server();
@@ -66,6 +72,7 @@ class Server {
     int pid = 0, uid = 0;
     std::map<uint32_t, Opened> opened;
     uint64_t id = 0;  // owner of the outputs it assigned (DisplayLinks): they go with it
+    uint32_t fds_sent = 0;  // descriptors sent since its queue was last seen empty
   };
 
   Server(Host& host, ServerOptions opt) : host_(host), opt_(std::move(opt)) {}
@@ -73,6 +80,8 @@ class Server {
   void accept_clients();
   // False when the client must go.
   bool serve(Client& c);
+  // The client has read its replies well enough to be sent more descriptors (kMaxUnreadFds).
+  static bool reads_its_replies(Client& c);
   proto::Packet handle(Client& c, proto::Packet& req);
   proto::Packet handle_vgpu(proto::Packet& req, HostedVgpu& hv, ConsumerId consumer);
   proto::Packet list(const proto::Packet& req);

@@ -67,6 +67,7 @@ DaemonStatus StatusCollector::collect(const Host& host, const Server& server) {
   out.clients = ss.connections - ss.disconnects;
   out.connections = ss.connections, out.requests = ss.requests, out.errors = ss.errors;
   out.malformed = ss.malformed, out.refused = ss.refused_connections;
+  out.unread = ss.unread;
   for (const auto& hv : host.vgpus()) out.vgpus.push_back(hv->published());
   if (const DisplayLinks* l = host.links())
     out.host_display = HostDisplayStatus{l->name(), l->outputs(), l->stats(), l->display_counters()};

@@ -112,6 +112,7 @@ struct DaemonStatus {
   double uptime_s = 0;
   uint64_t clients = 0;  // connected now
   uint64_t connections = 0, requests = 0, errors = 0, malformed = 0, refused = 0;
+  uint64_t unread = 0;  // clients closed because they left their replies unread
   std::vector<VgpuStatus> vgpus;
   std::optional<HostDisplayStatus> host_display;  // none: direct flip is off
   const VgpuStatus* find(uint32_t id) const;

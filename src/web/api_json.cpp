@@ -32,7 +32,7 @@ json exporter_json(const exporter::ExporterCounters& c) {
   return {{"queries", c.queries},   {"hits", c.hits},           {"misses", c.misses},
           {"exported_buffers", c.exports}, {"releases", c.releases}, {"evictions", c.evictions},
           {"refused", c.refused},   {"dmabufs", c.dmabufs},     {"dmabuf_failures", c.dmabuf_failures},
-          {"live_buffers", c.live}};
+          {"live_buffers", c.live}, {"over_limit", c.over_limit}};
 }
 
 json tearing_json(const exporter::TearingCounters& c) {
@@ -173,6 +173,7 @@ json daemon_json(const server::DaemonStatus& s) {
           {"errors", s.errors},
           {"malformed", s.malformed},
           {"refused_connections", s.refused},
+          {"unread_clients", s.unread},
           {"vgpus", std::move(list)}};
 }
 

@@ -83,8 +83,9 @@ void daemon_metrics(Writer& w, const DaemonStatus& s) {
       {"vgpud_requests_total", "Consumer requests served."},
       {"vgpud_request_errors_total", "Error replies sent to consumers."},
       {"vgpud_malformed_clients_total", "Consumers closed for a protocol violation."},
-      {"vgpud_refused_connections_total", "Connections refused beyond max_clients."}};
-  const uint64_t values[] = {s.connections, s.requests, s.errors, s.malformed, s.refused};
+      {"vgpud_refused_connections_total", "Connections refused beyond max_clients."},
+      {"vgpud_unread_clients_total", "Consumers closed because they left their replies unread."}};
+  const uint64_t values[] = {s.connections, s.requests, s.errors, s.malformed, s.refused, s.unread};
   for (size_t i = 0; i < std::size(totals); ++i) {
     w.family(totals[i].first, "counter", totals[i].second);
     w.sample(totals[i].first, "", values[i]);
@@ -215,6 +216,8 @@ void exporter_metrics(Writer& w, const DaemonStatus& s) {
       {"vgpud_exporter_releases_total", "Buffer references released.", &C::releases},
       {"vgpud_exporter_evictions_total", "Idle buffers dropped by the LRU bound.", &C::evictions},
       {"vgpud_exporter_refused_total", "Exporter calls answered with an error.", &C::refused},
+      {"vgpud_exporter_over_limit_total", "GetBuffers refused: the consumer held the most references it may.",
+       &C::over_limit},
       {"vgpud_exporter_dmabufs_total", "dma-bufs created.", &C::dmabufs},
       {"vgpud_exporter_dmabuf_failures_total", "Exports without a dma-buf although udmabuf was asked for.",
        &C::dmabuf_failures}};

@@ -4,6 +4,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
 #include <cstdio>
 
 #include "config/daemon_config.h"
@@ -49,6 +51,13 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spdlog::set_default_logger(spdlog::stderr_color_mt("vgpud"));
   spdlog::set_level(spdlog::level::from_str(level));
+
+  // Descriptors in flight to consumers count against this limit (docs/protocol.md §1): take the
+  // whole of what the hard limit allows (the daemon uses epoll, never select).
+  if (rlimit r{}; ::getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &r);
+  }
 
   vgd::DaemonConfig cfg;
   if (!config_path.empty()) {
