@@ -173,6 +173,8 @@ json daemon_json(const server::DaemonStatus& s) {
           {"errors", s.errors},
           {"malformed", s.malformed},
           {"refused_connections", s.refused},
+          {"denied", s.denied},
+          {"opens", {{"trusted", s.trusted_opens}, {"untrusted", s.untrusted_opens}}},
           {"vgpus", std::move(list)}};
 }
 
