@@ -151,7 +151,7 @@ inline const Daemon& daemon() {
     if (!host) std::fprintf(stderr, "host: %s\n", host.error().c_str());
     CHECK(host.has_value());
     s->host = std::move(*host);
-    auto srv = server::Server::create(*s->host, {s->path, 64, false});
+    auto srv = server::Server::create(*s->host, {s->path, 64, false, std::nullopt});
     CHECK(srv.has_value());
     s->srv = std::move(*srv);
     show_planes(*s);

@@ -1,5 +1,6 @@
 // vgpud's configuration: embedded defaults, a full file, and errors that name the line and key.
 #include <gtest/gtest.h>
+#include <pwd.h>
 
 #include <cstdlib>
 
@@ -117,6 +118,16 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"budget_without_copy", "[[vgpu]]\ncopy_budget_mib = 16\n", "bad.toml:2", "vgpu.copy_budget_mib"},
                       BadCase{"zero_budget", "[[vgpu]]\ntearing = 'copy'\ncopy_budget_mib = 0\n", "bad.toml:3", "vgpu.copy_budget_mib"},
                       BadCase{"wrong_type", "[server]\nmax_clients = 'many'\n", "bad.toml:2", "server.max_clients"},
+                      // Consumers (docs/config.md): an unknown name is an error where it is written.
+                      BadCase{"unknown_user", "[[vgpu]]\nallow_uids = [0,\n 'no-such-user-here']\n", "bad.toml:3",
+                              "no user named 'no-such-user-here'"},
+                      BadCase{"unknown_group", "[[vgpu]]\ntrusted_gids = ['no-such-group-here']\n", "bad.toml:2",
+                              "vgpu.trusted_gids: no group named"},
+                      BadCase{"uids_not_array", "[[vgpu]]\nallow_uids = 1000\n", "bad.toml:2", "vgpu.allow_uids must be an array"},
+                      BadCase{"negative_uid", "[[vgpu]]\ntrusted_uids = [-1]\n", "bad.toml:2", "vgpu.trusted_uids"},
+                      BadCase{"uid_is_bool", "[[vgpu]]\nallow_gids = [true]\n", "bad.toml:2", "vgpu.allow_gids"},
+                      BadCase{"unknown_socket_group", "[server]\n\nsocket_group = 'no-such-group-here'\n", "bad.toml:3",
+                              "server.socket_group: no group named"},
                       BadCase{"no_idle_buffers", "[export]\nidle_buffers = 0\n", "bad.toml:2", "export.idle_buffers"},
                       BadCase{"vnc_port_too_high", "[vnc]\n\nbase_port = 65300\n", "bad.toml:3", "vnc.base_port"},
                       BadCase{"vnc_unknown_key", "[vnc]\nport = 5900\n", "bad.toml:2", "vnc.port"},
@@ -160,6 +171,41 @@ INSTANTIATE_TEST_SUITE_P(
                               "[[vgpu]]\ndirect_flip = { output = 'Virtual-1' }\n[[vgpu]]\ndirect_flip = { output = 'Virtual-1' }\n",
                               "bad.toml:4", "already vGPU 1's"}),
     [](const auto& p) { return std::string(p.param.name); });
+
+// Who may consume each vGPU (docs/config.md "Consumers"): ids or names, resolved at load.
+TEST(DaemonConfig, ReadsConsumerAccessByIdOrName) {
+  auto cfg = parse_daemon_config(R"(
+[server]
+socket_group = "root"
+[[vgpu]]
+allow_uids = [1000, "nobody"]
+allow_gids = ["root"]
+trusted_uids = ["root"]
+trusted_gids = [27]
+[[vgpu]]
+allow_uids = []
+)",
+                                 "access.toml");
+  ASSERT_TRUE(cfg.has_value()) << cfg.error();
+  EXPECT_EQ(cfg->socket_group, 0u);
+  ASSERT_EQ(cfg->vgpus.size(), 2u);
+  const ConsumerAccess& a = cfg->vgpus[0].access;
+  const passwd* nobody = ::getpwnam("nobody");
+  ASSERT_NE(nobody, nullptr) << "this host has no user nobody";
+  EXPECT_EQ(a.allow_uids, (std::vector<uint32_t>{1000, nobody->pw_uid}));
+  EXPECT_EQ(a.allow_gids, (std::vector<uint32_t>{0}));
+  EXPECT_EQ(a.trusted_uids, (std::vector<uint32_t>{0}));
+  EXPECT_EQ(a.trusted_gids, (std::vector<uint32_t>{27}));
+  const ConsumerAccess& b = cfg->vgpus[1].access;
+  ASSERT_TRUE(b.allow_uids.has_value()) << "an empty list is given: nobody is admitted by uid";
+  EXPECT_TRUE(b.allow_uids->empty());
+  EXPECT_FALSE(b.allow_gids.has_value());
+  EXPECT_TRUE(b.trusted_uids.empty());
+  auto plain = parse_daemon_config("[[vgpu]]\n", "plain.toml");
+  ASSERT_TRUE(plain.has_value()) << plain.error();
+  EXPECT_FALSE(plain->socket_group.has_value());
+  EXPECT_FALSE(plain->vgpus[0].access.allow_uids || plain->vgpus[0].access.allow_gids) << "none given: the daemon's uid and root";
+}
 
 TEST(DaemonConfig, DirectFlipBringsADefaultVirtualMonitor) {
   const DaemonConfig none;

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,12 +30,13 @@ namespace vgd::test {
 class RunningDaemon {
  public:
   // Starts the daemon on a socket named after `name` in the test's temp directory.
-  void start(const DaemonConfig& cfg, const std::string& name, uint32_t max_clients = 64) {
+  void start(const DaemonConfig& cfg, const std::string& name, uint32_t max_clients = 64,
+             std::optional<uint32_t> socket_group = std::nullopt) {
     path = fmt::format("{}/vgd-{}-{}.sock", ::testing::TempDir(), name, ::getpid());
     auto h = server::Host::create(cfg);
     ASSERT_TRUE(h.has_value()) << h.error();
     host = std::move(*h);
-    auto s = server::Server::create(*host, {path, max_clients, false});
+    auto s = server::Server::create(*host, {path, max_clients, false, socket_group});
     ASSERT_TRUE(s.has_value()) << s.error();
     srv = std::move(*s);
     host->start_guests();

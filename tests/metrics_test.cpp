@@ -124,9 +124,14 @@ TEST(Metrics, PerVgpuSeriesAreLabelledByVgpu) {
   const std::set<std::string> daemon_wide = {"vgpud_uptime_seconds", "vgpud_vgpus", "vgpud_clients",
                                              "vgpud_connections_total", "vgpud_requests_total",
                                              "vgpud_request_errors_total", "vgpud_malformed_clients_total",
-                                             "vgpud_refused_connections_total", "vgpud_unread_clients_total",
+                                             "vgpud_refused_connections_total", "vgpud_unread_clients_total", "vgpud_denied_requests_total",
                                              "vgpud_direct_flip_available"};
   for (const auto& s : e.samples) {
+    if (s.name == "vgpud_opens_total") {  // daemon-wide, by trust
+      EXPECT_EQ(s.labels.size(), 1u);
+      EXPECT_TRUE(s.labels.at("trust") == "trusted" || s.labels.at("trust") == "untrusted");
+      continue;
+    }
     if (daemon_wide.count(s.name)) {
       EXPECT_TRUE(s.labels.empty()) << s.name;
       continue;

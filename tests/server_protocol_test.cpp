@@ -171,7 +171,7 @@ TEST(ProtocolPipelineTest, RequestsAfterAFatalOneDoNotResetTheConnectionBeforeIt
   auto host = server::Host::create(cfg);
   ASSERT_TRUE(host.has_value()) << host.error();
   const std::string path = fmt::format("{}/vgd-pipeline-{}.sock", ::testing::TempDir(), ::getpid());
-  auto srv = server::Server::create(**host, {path, 8, false});
+  auto srv = server::Server::create(**host, {path, 8, false, std::nullopt});
   ASSERT_TRUE(srv.has_value()) << srv.error();
   const auto turn = [&] {
     while ((*srv)->serve_pending(0) == server::Server::Turn::Served) {

@@ -19,6 +19,8 @@ TEST(WebApi, DaemonListsCountersAndEveryVgpu) {
   EXPECT_EQ(j.at("errors"), 3);
   EXPECT_EQ(j.at("malformed"), 1);
   EXPECT_EQ(j.at("refused_connections"), 4);
+  EXPECT_EQ(j.at("denied"), 5);
+  EXPECT_EQ(j.at("opens"), (json{{"trusted", 6}, {"untrusted", 8}}));
   ASSERT_EQ(j.at("vgpus").size(), 2u);
   EXPECT_EQ(j["vgpus"][0], (json{{"id", 1}, {"type", "GVTg_V5_8"}, {"workload", "desktop"}, {"state", "running"}}));
   EXPECT_EQ(j["vgpus"][1].at("state"), "failsafe");

@@ -43,7 +43,7 @@ Rig::Rig(const RigOptions& ro) {
   host = std::move(*h);
   if (ro.probes)
     for (auto& hv : host->vgpus()) install_probe(*hv);
-  auto s = server::Server::create(*host, {path, cfg.max_clients, false});
+  auto s = server::Server::create(*host, {path, cfg.max_clients, false, cfg.socket_group});
   if (!s) die("server: " + s.error());
   srv = std::move(*s);
   host->start_guests();

@@ -65,7 +65,7 @@ VmRig::VmRig(bool damage_hints) {
   auto h = server::Host::create(cfg);
   if (!h) die(h.error());
   host = std::move(*h);
-  auto s = server::Server::create(*host, {path, 8, false});
+  auto s = server::Server::create(*host, {path, 8, false, std::nullopt});
   if (!s) die(s.error());
   srv = std::move(*s);
   loop = std::thread([this] { srv->run(); });

@@ -1,7 +1,13 @@
 #include "config/daemon_config.h"
 
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <vector>
 
 #include "config/host_display_config.h"
 #include "config/toml_reader.h"
@@ -18,6 +24,36 @@ constexpr NamedMode kModes[] = {{"1024x768@60", guest::kMode1024x768at60},
                                 {"1920x1080@60", guest::kMode1920x1080at60},
                                 {"1920x1080@59.94", guest::kMode1920x1080at5994}};
 
+// getpwnam_r / getgrnam_r with a buffer that grows while the entry does not fit (ERANGE).
+template <class Entry, auto Lookup, auto Field, int SizeHint>
+std::optional<uint32_t> id_named(const std::string& name) {
+  const long hint = ::sysconf(SizeHint);
+  std::vector<char> buf(hint > 0 ? static_cast<size_t>(hint) : 4096);
+  for (;;) {
+    Entry e{}, *found = nullptr;
+    const int rc = Lookup(name.c_str(), &e, buf.data(), buf.size(), &found);
+    if (rc == ERANGE && buf.size() < (1u << 20)) {
+      buf.resize(buf.size() * 2);
+      continue;
+    }
+    if (rc != 0 || !found) return std::nullopt;
+    return static_cast<uint32_t>(e.*Field);
+  }
+}
+constexpr auto uid_named = id_named<passwd, ::getpwnam_r, &passwd::pw_uid, _SC_GETPW_R_SIZE_MAX>;
+constexpr auto gid_named = id_named<group, ::getgrnam_r, &group::gr_gid, _SC_GETGR_R_SIZE_MAX>;
+
+// docs/config.md "Consumers".
+bool access_from(TableReader& r, ConsumerAccess& a) {
+  std::optional<std::vector<uint32_t>> trusted_uids, trusted_gids;
+  if (!r.ids("allow_uids", "user", uid_named, a.allow_uids) || !r.ids("allow_gids", "group", gid_named, a.allow_gids) ||
+      !r.ids("trusted_uids", "user", uid_named, trusted_uids) || !r.ids("trusted_gids", "group", gid_named, trusted_gids))
+    return false;
+  a.trusted_uids = trusted_uids.value_or(std::vector<uint32_t>{});
+  a.trusted_gids = trusted_gids.value_or(std::vector<uint32_t>{});
+  return true;
+}
+
 Expected<VgpuSpec, std::string> vgpu_from(const toml::table& t, std::string_view source, const GpuConfig& gpu) {
   VgpuSpec v;
   std::string guest = "builtin", workload(name(v.workload)), mode = "1024x768@60", tearing(name(v.tearing));
@@ -26,7 +62,8 @@ Expected<VgpuSpec, std::string> vgpu_from(const toml::table& t, std::string_view
   r.allow("direct_flip");
   if (!r.str("type", v.type) || !r.str("guest", guest) || !r.str("workload", workload) || !r.str("mode", mode) ||
       !r.u64("ram_mib", ram_mib) || !r.str("tearing", tearing) || !r.u64("copy_budget_mib", copy_budget_mib) ||
-      !r.boolean("damage_hints", v.damage_hints) || !r.u32("hold_frame", v.hold_frame) || !r.no_unknown_keys())
+      !r.boolean("damage_hints", v.damage_hints) || !r.u32("hold_frame", v.hold_frame) || !access_from(r, v.access) ||
+      !r.no_unknown_keys())
     return Unexpected(r.error);
   const auto at = [&](std::string_view key) { return where(source, t.get(key) ? t.get(key)->source() : t.source()); };
   const auto type = std::find_if(gpu.types.begin(), gpu.types.end(), [&](const VgpuType& vt) { return vt.name == v.type; });
@@ -133,7 +170,10 @@ Expected<DaemonConfig, std::string> parse_daemon_config(std::string_view text, s
     return false;
   };
   const bool ok =
-      section("server", [&](TableReader& r) { return r.str("socket", cfg.socket) && r.u32("max_clients", cfg.max_clients); }) &&
+      section("server", [&](TableReader& r) {
+        return r.str("socket", cfg.socket) && r.u32("max_clients", cfg.max_clients) &&
+               r.id("socket_group", "group", gid_named, cfg.socket_group);
+      }) &&
       section("export", [&](TableReader& r) {
         if (!r.u32("idle_buffers", cfg.idle_buffers) || !r.boolean("udmabuf", cfg.udmabuf)) return false;
         if (cfg.idle_buffers != 0 && cfg.idle_buffers <= 1024) return true;

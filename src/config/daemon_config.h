@@ -121,6 +121,9 @@ struct DaemonConfig {
                                  VgpuSpec{"GVTg_V5_8", Workload::Video}};
   std::string socket;  // empty: default_socket_path()
   uint32_t max_clients = 64;
+  // The socket file's group (chowned at creation, docs/config.md "Consumers"): the users admitted
+  // to a vGPU need to reach the 0660 socket at all. nullopt: the daemon's own group.
+  std::optional<uint32_t> socket_group;
   // [export]
   uint32_t idle_buffers = 16;  // per vGPU: buffer ids kept while no consumer holds them (LRU)
   bool udmabuf = true;         // hand out a real dma-buf too when /dev/udmabuf works

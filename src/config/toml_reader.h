@@ -6,11 +6,13 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 #include <toml++/toml.h>
+#include <vector>
 
 #include "util/expected.h"
 #include "vgpu/gpu.h"
@@ -91,6 +93,50 @@ class TableReader {
     auto v = n->value_exact<bool>();
     if (!v) return fail(*n, key, "true or false");
     out = *v;
+    return true;
+  }
+  // A user or group: a number, or a name `resolve` turns into one (nullopt: no such name).
+  using Resolve = std::optional<uint32_t> (*)(const std::string& name);
+  bool id(const toml::node& n, std::string_view key, std::string_view what, Resolve resolve, uint32_t& out) {
+    if (auto v = n.value_exact<int64_t>()) {
+      if (*v < 0 || *v > UINT32_MAX) return fail(n, key, fmt::format("{} names or ids (0..4294967295)", what));
+      out = static_cast<uint32_t>(*v);
+      return true;
+    }
+    auto name = n.value_exact<std::string>();
+    if (!name) return fail(n, key, fmt::format("{} names or ids", what));
+    const auto resolved = resolve(*name);
+    if (!resolved) {
+      error = fmt::format("{}: {}{}: no {} named '{}' on this host", where(source_, n.source()), prefix_, key, what, *name);
+      return false;
+    }
+    out = *resolved;
+    return true;
+  }
+  // One id (a number or a name); absent: `out` stays as it is.
+  bool id(std::string_view key, std::string_view what, Resolve resolve, std::optional<uint32_t>& out) {
+    known_.insert(std::string(key));
+    const toml::node* n = t_.get(key);
+    uint32_t v = 0;
+    if (!n) return true;
+    if (!id(*n, key, what, resolve, v)) return false;
+    out = v;
+    return true;
+  }
+  // An array of ids (numbers or names, see id()); absent: `out` stays as it is.
+  bool ids(std::string_view key, std::string_view what, Resolve resolve, std::optional<std::vector<uint32_t>>& out) {
+    known_.insert(std::string(key));
+    const toml::node* n = t_.get(key);
+    if (!n) return true;
+    const toml::array* arr = n->as_array();
+    if (!arr) return fail(*n, key, fmt::format("an array of {} names or ids", what));
+    std::vector<uint32_t> list;
+    for (const toml::node& e : *arr) {
+      uint32_t v = 0;
+      if (!id(e, key, what, resolve, v)) return false;
+      list.push_back(v);
+    }
+    out = std::move(list);
     return true;
   }
   // After all reads: any key not asked for is a typo or unsupported.

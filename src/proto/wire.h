@@ -58,7 +58,7 @@ enum class Status : int32_t {
   NoEntry = -2,          // ENOENT: no such vGPU or buffer id
   BadFd = -9,            // EBADF: a request needed a descriptor and had none
   Again = -11,           // EAGAIN: try later (e.g. the plane is being reprogrammed)
-  Access = -13,          // EACCES: vGPU not opened by this client
+  Access = -13,          // EACCES: vGPU not opened by this client, or the client is not admitted (§7)
   TooMany = -24,         // EMFILE: the client holds the most buffer references it may
   Fault = -14,           // EFAULT: the guest's plane points outside its memory
   Busy = -16,            // EBUSY

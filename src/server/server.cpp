@@ -97,6 +97,32 @@ Expected<bool, std::string> replace_leftover(const std::string& path, const sock
   return true;
 }
 
+// Who is at the other end, as the kernel recorded it at connect: SO_PEERCRED, and the
+// supplementary groups (SO_PEERGROUPS, Linux 4.13; ERANGE says how much room they need).
+Expected<Peer, std::string> peer_of(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return Unexpected(errno_text("SO_PEERCRED"));
+  Peer p{cred.pid, static_cast<uint32_t>(cred.uid), static_cast<uint32_t>(cred.gid), {}};
+  std::vector<gid_t> groups(32);
+  for (;;) {
+    socklen_t bytes = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &bytes) == 0) {
+      groups.resize(bytes / sizeof(gid_t));
+      break;
+    }
+    if (errno == ERANGE && bytes > groups.size() * sizeof(gid_t)) {
+      groups.resize(bytes / sizeof(gid_t));
+      continue;
+    }
+    // An older kernel: the primary group only, which admits no one the groups would not.
+    if (errno == ENOPROTOOPT) return p;
+    return Unexpected(errno_text("SO_PEERGROUPS"));
+  }
+  p.groups.assign(groups.begin(), groups.end());
+  return p;
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<Server>, std::string> Server::create(Host& host, ServerOptions opt) {
@@ -124,6 +150,9 @@ Expected<bool, std::string> Server::setup() {
   // Exactly 0660 now: a umask may have taken the group's bits, which its viewers need.
   if (::chmod(path.c_str(), kSocketMode) != 0)
     return Unexpected(fmt::format("chmod {} to {:o}: {}", path, kSocketMode, std::strerror(errno)));
+  // The group whose members may reach the socket at all (what they may do: admission.h).
+  if (opt_.socket_group && ::lchown(path.c_str(), static_cast<uid_t>(-1), *opt_.socket_group) != 0)
+    return Unexpected(fmt::format("chown {} to group {}: {}", path, *opt_.socket_group, std::strerror(errno)));
   struct stat bound {};
   if (::lstat(path.c_str(), &bound) == 0) socket_inode_ = bound.st_ino;
   if (::listen(listen_.get(), 64) != 0) return Unexpected(errno_text("listen"));
@@ -219,18 +248,23 @@ void Server::accept_clients() {
     UniqueFd fd(::accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!fd) return;
     auto c = std::make_unique<Client>();
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) c->pid = cred.pid, c->uid = static_cast<int>(cred.uid);
+    auto peer = peer_of(fd.get());
     const Locked lk(stats_mu_);
+    if (!peer) {  // unknown peers are admitted nowhere: better not at all
+      ++stats_.refused_connections;
+      spdlog::warn("client refused: {}", peer.error());
+      continue;
+    }
+    c->peer = std::move(*peer);
     if (clients_.size() >= opt_.max_clients) {
       ++stats_.refused_connections;
-      spdlog::warn("client pid {} uid {} refused: {} clients already", c->pid, c->uid, clients_.size());
+      spdlog::warn("client pid {} uid {} refused: {} clients already", c->peer.pid, c->peer.uid, clients_.size());
       continue;
     }
     if (!watch(epoll_.get(), fd.get(), static_cast<uint64_t>(fd.get()))) continue;
     ++stats_.connections;
-    spdlog::info("client connected: pid {} uid {}", c->pid, c->uid);
+    spdlog::info("client connected: pid {} uid {} gid {} ({} more groups)", c->peer.pid, c->peer.uid, c->peer.gid,
+                 c->peer.groups.size());
     c->fd = std::move(fd);
     c->id = next_client_id_++;
     const int key = c->fd.get();
@@ -246,12 +280,12 @@ bool Server::serve(Client& c) {
       case proto::RecvResult::WouldBlock: return true;
       case proto::RecvResult::Closed: return false;
       case proto::RecvResult::Failed:
-        spdlog::warn("client pid {}: {}", c.pid, why);
+        spdlog::warn("client pid {}: {}", c.peer.pid, why);
         return false;
       case proto::RecvResult::Malformed: {
         const Locked lk(stats_mu_);
         ++stats_.malformed;
-        spdlog::warn("client pid {} ({}): malformed message ({}), closing it", c.pid, c.name, why);
+        spdlog::warn("client pid {} ({}): malformed message ({}), closing it", c.peer.pid, c.name, why);
         (void)proto::send_packet(c.fd.get(), proto::make_error(req.header, Status::Protocol, why));
         return false;
       }
@@ -266,7 +300,7 @@ bool Server::serve(Client& c) {
       stats_.errors += error;
       stats_.malformed += fatal;
     }
-    if (error) spdlog::info("client pid {} ({}): request {} refused: {}", c.pid, c.name, req.header.type, proto::error_text(reply));
+    if (error) spdlog::info("client pid {} ({}): request {} refused: {}", c.peer.pid, c.name, req.header.type, proto::error_text(reply));
     // A client that does not read its replies fills its queue: it is the one to go (the socket
     // is non-blocking: the daemon never waits for a client).
     if (auto sent = proto::send_packet(c.fd.get(), reply); !sent) {
@@ -274,7 +308,7 @@ bool Server::serve(Client& c) {
         const Locked lk(stats_mu_);
         ++stats_.unread;
       }
-      spdlog::warn("client pid {} ({}): {}, closing it", c.pid, c.name, sent.error());
+      spdlog::warn("client pid {} ({}): {}, closing it", c.peer.pid, c.name, sent.error());
       return false;
     }
     c.fds_sent += static_cast<uint32_t>(reply.fds.size());
@@ -295,10 +329,11 @@ Packet Server::handle(Client& c, Packet& req) {
     if (hello.client_version == 0) return proto::make_error(req.header, Status::Protocol, "client protocol version 0 does not exist");
     c.greeted = true;
     c.name.assign(hello.client_name, strnlen(hello.client_name, sizeof hello.client_name));
-    spdlog::info("client pid {} is '{}' (protocol {})", c.pid, c.name, hello.client_version);
+    spdlog::info("client pid {} is '{}' (protocol {})", c.peer.pid, c.name, hello.client_version);
     Packet r = reply_to(req);
     proto::HelloReply body;
-    body.vgpus = static_cast<uint32_t>(host_.vgpus().size());
+    body.vgpus = static_cast<uint32_t>(std::count_if(host_.vgpus().begin(), host_.vgpus().end(),
+                                                     [&](const auto& hv) { return access(c, *hv) != Access::Denied; }));
     body.features = proto::kFeatureDamage | (host_.links() ? proto::kFeatureDirectFlip | proto::kFeatureLease : 0);
     r.append(body);
     return r;
@@ -313,16 +348,22 @@ Packet Server::handle(Client& c, Packet& req) {
                              fmt::format("request {} takes no descriptors ({} sent, closed)", req.header.type, req.fds.size()));
   switch (type) {
     case MsgType::Hello: return proto::make_error(req.header, Status::Protocol, "Hello was already sent");
-    case MsgType::List: return list(req);
+    case MsgType::List: return list(c, req);
     default: break;
   }
   if (auto r = outputs_request(c, req)) return std::move(*r);
   HostedVgpu* hv = host_.find(req.header.vgpu);
   if (!hv) return proto::make_error(req.header, Status::NoEntry, fmt::format("no vGPU {}", req.header.vgpu));
-  if (type == MsgType::AttachVm) {  // for the tool that starts the VM: no Open needed
+  const Access may = access(c, *hv);
+  if (may == Access::Denied) return deny(c, req, "is not admitted");
+  if (type == MsgType::AttachVm) {  // for the tool that starts the VM: no Open needed, but trust
+    // The daemon's user and root may ptrace the daemon and read the VM's RAM anyway: `vgpuctl
+    // qemu` run by the host's administrator works without trusted lists (docs/protocol.md §3.8).
+    if (may != Access::Trusted && !host_admin(c.peer, self_))
+      return deny(c, req, "is not trusted (AttachVm hands over the guest's memory)");
     auto sock = hv->attach_vm();
     if (!sock) return proto::make_error(req.header, sock.error().status, sock.error().message);
-    spdlog::info("client pid {} ('{}') attaches a VM to vGPU {}", c.pid, c.name, hv->id());
+    spdlog::info("client pid {} ('{}') attaches a VM to vGPU {}", c.peer.pid, c.name, hv->id());
     Packet r = reply_to(req);
     r.fds.push_back(std::move(*sock));
     return r;
@@ -330,11 +371,14 @@ Packet Server::handle(Client& c, Packet& req) {
   auto it = c.opened.find(req.header.vgpu);
   if (type == MsgType::Open) {
     if (it == c.opened.end()) {
-      const auto& trusted = hv->spec().access.trusted_uids;
-      const bool listed = std::find(trusted.begin(), trusted.end(), static_cast<uint32_t>(c.uid)) != trusted.end();
-      auto consumer = hv->port().open(listed ? Trust::Trusted : Trust::Untrusted);
+      const Trust trust = may == Access::Trusted ? Trust::Trusted : Trust::Untrusted;
+      auto consumer = hv->port().open(trust);
       if (!consumer) return proto::make_error(req.header, Status::Again, consumer.error());
       c.opened[req.header.vgpu] = *consumer;
+      spdlog::info("client pid {} ({}) uid {} opened vGPU {}: {}", c.peer.pid, c.name, c.peer.uid, hv->id(), name(may));
+      const Locked lk(stats_mu_);
+      stats_.trusted_opens += trust == Trust::Trusted;
+      stats_.untrusted_opens += trust == Trust::Untrusted;
     }
     return reply_to(req);
   }
@@ -358,17 +402,32 @@ bool Server::reads_its_replies(Client& c) {
   return true;
 }
 
-Packet Server::list(const Packet& req) {
+// Only the vGPUs the client may open: to anyone else they do not exist (docs/protocol.md §3.2).
+Packet Server::list(const Client& c, const Packet& req) {
+  std::vector<HostedVgpu*> shown;
+  for (const auto& hv : host_.vgpus())
+    if (shown.size() < proto::kMaxListEntries && access(c, *hv) != Access::Denied) shown.push_back(hv.get());
   Packet r = reply_to(req);
   proto::ListReply body;
-  body.count = static_cast<uint32_t>(std::min(host_.vgpus().size(), proto::kMaxListEntries));
+  body.count = static_cast<uint32_t>(shown.size());
   r.append(body);
-  for (uint32_t i = 0; i < body.count; ++i) {
-    HostedVgpu& hv = *host_.vgpus()[i];
-    const Locked lk(hv.lock());
-    r.append(hv.describe());
+  for (HostedVgpu* hv : shown) {
+    const Locked lk(hv->lock());
+    r.append(hv->describe());
   }
   return r;
+}
+
+Packet Server::deny(const Client& c, const Packet& req, std::string_view why) {
+  {
+    const Locked lk(stats_mu_);
+    ++stats_.denied;
+  }
+  spdlog::warn("client pid {} ({}) uid {}: request {} on vGPU {} denied: {}", c.peer.pid, c.name, c.peer.uid,
+               req.header.type, req.header.vgpu, why);
+  return proto::make_error(req.header, Status::Access,
+                           fmt::format("{}uid {} {} (docs/security.md)",
+                                       req.header.vgpu ? fmt::format("vGPU {}: ", req.header.vgpu) : "", c.peer.uid, why));
 }
 
 Packet Server::handle_vgpu(Packet& req, HostedVgpu& hv, ConsumerId consumer) {
@@ -466,10 +525,10 @@ void Server::drop(int fd) {
   // Consumer gone, output released (docs/protocol.md §3.10); the config's assignments stay.
   if (DisplayLinks* links = host_.links())
     if (const size_t n = links->release_owner(c.id))
-      spdlog::info("client pid {} ({}) went: {} output assignment(s) and lease(s) released", c.pid, c.name, n);
+      spdlog::info("client pid {} ({}) went: {} output assignment(s) and lease(s) released", c.peer.pid, c.name, n);
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
   drain(fd);
-  spdlog::info("client pid {} ({}) disconnected", c.pid, c.name);
+  spdlog::info("client pid {} ({}) disconnected", c.peer.pid, c.name);
   clients_.erase(it);
   const Locked lk(stats_mu_);
   ++stats_.disconnects;

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <cstdint>
 #include <map>
@@ -15,6 +16,7 @@
 #include <string>
 
 #include "proto/packet.h"
+#include "server/admission.h"
 #include "server/host.h"
 #include "util/expected.h"
 #include "util/thread_annotations.h"
@@ -26,6 +28,7 @@ struct ServerOptions {
   std::string socket_path;
   uint32_t max_clients = 64;
   bool handle_signals = true;  // SIGINT/SIGTERM end run() (tests use request_stop())
+  std::optional<uint32_t> socket_group;  // chown the socket file to it (docs/config.md "Consumers")
 };
 
 struct ServerStats {
@@ -34,6 +37,8 @@ struct ServerStats {
   uint64_t malformed = 0;  // clients closed for a protocol violation
   uint64_t refused_connections = 0;  // beyond max_clients
   uint64_t unread = 0;  // clients closed because their replies went unread (their queue was full)
+  uint64_t denied = 0;               // requests refused for who the peer is (docs/protocol.md §7)
+  uint64_t trusted_opens = 0, untrusted_opens = 0;  // Opens granted, by the consumer's Trust
 };
 
 class Server {
@@ -69,13 +74,14 @@ class Server {
     UniqueFd fd;
     bool greeted = false;
     std::string name;  // from Hello, for logs
-    int pid = 0, uid = 0;
+    Peer peer;         // SO_PEERCRED and SO_PEERGROUPS at connect: who it is for admission
     std::map<uint32_t, Opened> opened;
     uint64_t id = 0;  // owner of the outputs it assigned (DisplayLinks): they go with it
     uint32_t fds_sent = 0;  // descriptors sent since its queue was last seen empty
   };
 
-  Server(Host& host, ServerOptions opt) : host_(host), opt_(std::move(opt)) {}
+  Server(Host& host, ServerOptions opt)
+      : host_(host), opt_(std::move(opt)), self_{::getpid(), static_cast<uint32_t>(::geteuid())} {}
   Expected<bool, std::string> setup();
   void accept_clients();
   // False when the client must go.
@@ -84,11 +90,15 @@ class Server {
   static bool reads_its_replies(Client& c);
   proto::Packet handle(Client& c, proto::Packet& req);
   proto::Packet handle_vgpu(proto::Packet& req, HostedVgpu& hv, ConsumerId consumer);
-  proto::Packet list(const proto::Packet& req);
+  proto::Packet list(const Client& c, const proto::Packet& req);
   proto::Packet damage(const proto::Packet& req, ConsumerPort& port, ConsumerId consumer);
   // ListOutputs, AssignOutput, UnassignOutput, LeaseOutput (server_outputs.cpp); nullopt: another request.
   std::optional<proto::Packet> outputs_request(const Client& c, const proto::Packet& req);
   proto::Packet lease_request(const Client& c, const proto::Packet& req, DisplayLinks& links);
+  // What the client may do with the vGPU (admission.h).
+  Access access(const Client& c, const HostedVgpu& hv) const { return decide(hv.spec().access, c.peer, self_); }
+  // An Access error for who the client is, counted (`denied`); `why` says what was refused.
+  proto::Packet deny(const Client& c, const proto::Packet& req, std::string_view why);
   static proto::Packet reply_to(const proto::Packet& req) {
     return proto::make_packet(req.header.type | proto::kReplyBit, req.header.seq, req.header.vgpu);
   }
@@ -96,6 +106,7 @@ class Server {
 
   Host& host_;
   ServerOptions opt_;
+  Self self_;  // our pid and uid, for admission
   UniqueFd listen_, epoll_, signal_, stop_;
   ino_t socket_inode_ = 0;  // our socket file's, so the destructor removes no one else's
   std::map<int, std::unique_ptr<Client>> clients_;

@@ -46,6 +46,10 @@ std::optional<Packet> Server::outputs_request(const Client& c, const Packet& req
   if (type != MsgType::ListOutputs && type != MsgType::AssignOutput && type != MsgType::UnassignOutput &&
       type != MsgType::LeaseOutput)
     return std::nullopt;
+  // The host's display is its administrator's (docs/protocol.md §7): who may see and lease its
+  // outputs is not a vGPU's business.
+  if ((type == MsgType::ListOutputs || type == MsgType::LeaseOutput) && c.peer.pid != self_.pid && !host_admin(c.peer, self_))
+    return deny(c, req, "is neither the daemon's user nor root (the host display is theirs)");
   DisplayLinks* links = host_.links();
   if (!links)
     return proto::make_error(req.header, Status::NotSupported,
@@ -71,18 +75,19 @@ std::optional<Packet> Server::outputs_request(const Client& c, const Packet& req
   if (pipe >= hw::kPipeCount) return proto::make_error(req.header, Status::Invalid, fmt::format("pipe {} is not 0 (A), 1 (B) or 2 (C)", pipe));
   HostedVgpu* hv = host_.find(req.header.vgpu);
   if (!hv) return proto::make_error(req.header, Status::NoEntry, fmt::format("no vGPU {}", req.header.vgpu));
+  if (access(c, *hv) == Access::Denied) return deny(c, req, "is not admitted");
   const auto p = static_cast<hw::Pipe>(pipe);
   if (type == MsgType::UnassignOutput) {
     auto out = links->unassign(*hv, p);
     if (!out) return proto::make_error(req.header, status_of(out.error().why), out.error().message);
-    spdlog::info("client pid {} ({}) took vGPU {} pipe {} off output {}", c.pid, c.name, hv->id(), hw::letter(p), *out);
+    spdlog::info("client pid {} ({}) took vGPU {} pipe {} off output {}", c.peer.pid, c.name, hv->id(), hw::letter(p), *out);
     return reply_to(req);
   }
   const std::string output(a.output, strnlen(a.output, sizeof a.output));
   if (output.empty()) return proto::make_error(req.header, Status::Invalid, "AssignOutput names no output");
   auto done = links->assign(*hv, p, output, c.id);
   if (!done) return proto::make_error(req.header, status_of(done.error().why), done.error().message);
-  spdlog::info("client pid {} ({}) put vGPU {} pipe {} on output {} (until it disconnects)", c.pid, c.name, hv->id(),
+  spdlog::info("client pid {} ({}) put vGPU {} pipe {} on output {} (until it disconnects)", c.peer.pid, c.name, hv->id(),
                hw::letter(p), output);
   Packet r = reply_to(req);
   r.append(wire_output(*done));
@@ -96,7 +101,7 @@ Packet Server::lease_request(const Client& c, const Packet& req, DisplayLinks& l
   if (output.empty()) return proto::make_error(req.header, Status::Invalid, "LeaseOutput names no output");
   auto lease = links.lease(output, c.id);
   if (!lease) return proto::make_error(req.header, status_of(lease.error().why), lease.error().message);
-  spdlog::info("client pid {} ({}) holds output {} as lessee {} (until it disconnects)", c.pid, c.name, output,
+  spdlog::info("client pid {} ({}) holds output {} as lessee {} (until it disconnects)", c.peer.pid, c.name, output,
                lease->lessee);
   Packet r = reply_to(req);
   r.append(proto::LeaseReply{lease->lessee, lease->connector, lease->crtc, static_cast<uint32_t>(lease->planes.size())});

@@ -66,7 +66,8 @@ DaemonStatus StatusCollector::collect(const Host& host, const Server& server) {
   const ServerStats ss = server.stats();
   out.clients = ss.connections - ss.disconnects;
   out.connections = ss.connections, out.requests = ss.requests, out.errors = ss.errors;
-  out.malformed = ss.malformed, out.refused = ss.refused_connections;
+  out.malformed = ss.malformed, out.refused = ss.refused_connections, out.denied = ss.denied;
+  out.trusted_opens = ss.trusted_opens, out.untrusted_opens = ss.untrusted_opens;
   out.unread = ss.unread;
   for (const auto& hv : host.vgpus()) out.vgpus.push_back(hv->published());
   if (const DisplayLinks* l = host.links())

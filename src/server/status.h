@@ -113,6 +113,8 @@ struct DaemonStatus {
   uint64_t clients = 0;  // connected now
   uint64_t connections = 0, requests = 0, errors = 0, malformed = 0, refused = 0;
   uint64_t unread = 0;  // clients closed because they left their replies unread
+  uint64_t denied = 0;                              // requests refused for who the peer is
+  uint64_t trusted_opens = 0, untrusted_opens = 0;  // Opens granted, by trust (docs/protocol.md §7)
   std::vector<VgpuStatus> vgpus;
   std::optional<HostDisplayStatus> host_display;  // none: direct flip is off
   const VgpuStatus* find(uint32_t id) const;

@@ -174,6 +174,8 @@ json daemon_json(const server::DaemonStatus& s) {
           {"malformed", s.malformed},
           {"refused_connections", s.refused},
           {"unread_clients", s.unread},
+          {"denied", s.denied},
+          {"opens", {{"trusted", s.trusted_opens}, {"untrusted", s.untrusted_opens}}},
           {"vgpus", std::move(list)}};
 }
 

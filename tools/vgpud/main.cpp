@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "vgpud: {}\n", host.error());
     return 1;
   }
-  auto server = vgd::server::Server::create(**host, {cfg.socket, cfg.max_clients, true});
+  auto server = vgd::server::Server::create(**host, {cfg.socket, cfg.max_clients, true, cfg.socket_group});
   if (!server) {
     fmt::print(stderr, "vgpud: {}\n", server.error());
     return 1;
