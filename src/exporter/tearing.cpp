@@ -80,6 +80,10 @@ void ShadowFrames::on_vblank(const Vgpu& v, const display::VblankReport& r) {
   if (want) owed_ = true;
 }
 
+bool ShadowFrames::owed(const decode::PlaneInfo& p) const {
+  return owed() || !slots_[*front_].shows(p) || slots_[*front_].base != p.base;
+}
+
 bool ShadowFrames::Slot::shows(const decode::PlaneInfo& p) const {
   return id != 0 && fourcc == p.fourcc && modifier == p.modifier && width == p.width && height == p.height &&
          stride == p.stride && size == p.size;
@@ -192,6 +196,7 @@ void ShadowFrames::end_capture(const CopyJob& job) {
     return;
   }
   front_ = job.slot;
+  s.base = job.base;
   ++c_.copies;
   c_.copy_bytes += s.map.size();
   c_.copy_ns_total += job.ns;

@@ -105,6 +105,9 @@ class ShadowFrames {
   }
   // A copy is due before the next primary answer.
   bool owed() const { return owed_ || !front_; }
+  // ... or before an answer about `p`, the plane as decoded now: also when the front is of
+  // another surface or geometry (a change no vblank has noted yet: the answer must describe `p`).
+  bool owed(const decode::PlaneInfo& p) const;
 
   // A copy in three steps, so that only begin and end need the vGPU's lock:
   // begin reserves a shadow no consumer holds (a new memfd when the geometry changed) and notes
@@ -153,6 +156,7 @@ class ShadowFrames {
     Mapping map;
     uint32_t fourcc = 0, width = 0, height = 0, stride = 0;
     uint64_t modifier = 0, size = 0;
+    Gma base{};            // the guest surface of the frame it holds
     bool copying = false;  // reserved by a CopyJob
     bool shows(const decode::PlaneInfo& p) const;  // has a memfd of p's format and geometry
   };

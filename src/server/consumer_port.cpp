@@ -97,9 +97,9 @@ void ConsumerPort::refresh_copy(hw::Plane plane) {
   {
     const Locked lk(lock_);
     exporter::ShadowFrames& set = copies_->of(plane);
-    if (!set.owed() || set.copying()) return;
+    if (set.copying()) return;
     const auto& decoded = planes_.decode(vgpu_->vregs(), plane, vgpu_->ggtt());
-    if (!decoded) return;  // nothing shown: the query says so
+    if (!decoded || !set.owed(*decoded)) return;  // nothing shown (the query says so), or copied
     job = set.begin_capture(*decoded);
     if (!job) return;  // both shadows held: consumers keep the last frame
   }
