@@ -36,6 +36,7 @@ class ProtocolTest : public ::testing::Test {
   void SetUp() override {
     DaemonConfig cfg;
     cfg.vgpus = {VgpuSpec{}};  // one desktop
+    cfg.vgpus[0].access.trusted_uids = {::getuid()};  // ids and references of guest-memory buffers
     daemon.start(cfg, "protocol");
   }
   void TearDown() override { daemon.stop(); }

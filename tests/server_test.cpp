@@ -277,6 +277,7 @@ class HoldServerTest : public ServerTest {
   DaemonConfig config() const override {
     DaemonConfig c;
     c.vgpus[0].tearing = TearingMode::Hold;
+    c.vgpus[0].access.trusted_uids = {::getuid()};  // tearing control is the zero-copy path's
     return c;
   }
   struct Sample {
@@ -336,6 +337,7 @@ class CopyServerTest : public ServerTest {
   DaemonConfig config() const override {
     DaemonConfig c;
     c.vgpus[0].tearing = TearingMode::Copy;
+    c.vgpus[0].access.trusted_uids = {::getuid()};  // tearing control is the zero-copy path's
     return c;
   }
 };

@@ -157,7 +157,9 @@ Result<std::shared_ptr<const MappedBuffer>> VgpuSession::buffer(uint32_t id) {
   auto fetched = fetch(id);
   if (!fetched) return fetched;
   ++link_->counters.cache_misses;
-  if (!releases_on_drop()) {
+  // A plane copy (an untrusted connection's buffer, docs/protocol.md §3.5) is never kept
+  // either: a kept copy is not rewritten, so the next frame would find no free one.
+  if (!releases_on_drop() && id < kFirstCopyId) {
     cache_.insert(cache_.begin(), CacheEntry{id, *fetched, {}});
     evict_beyond_capacity();
     return fetched;

@@ -65,6 +65,8 @@ struct SessionCounters {
 //    still holds, so asking again for one of them takes no new reference. Drop buffers on the
 //    connection's thread, since dropping one sends a request; one dropped after the session
 //    closed (Close returned every reference) sends nothing.
+//  * Plane copies (ids from kFirstCopyId: what an untrusted connection always gets) are treated
+//    as under Copy, whatever the vGPU's mode.
 class VgpuSession {
  public:
   VgpuSession(VgpuSession&&) noexcept;
@@ -74,6 +76,9 @@ class VgpuSession {
   uint32_t id() const { return id_; }
   bool is_open() const { return ch_ != nullptr; }
   proto::Tearing tearing() const { return tearing_; }
+  // Ids of host copies of planes (shadow frames: tearing = copy, untrusted connections;
+  // docs/protocol.md §3.5) start here; they are always released when the caller drops them.
+  static constexpr uint32_t kFirstCopyId = 0x40000000;
   // Buffers are released when the caller drops them (tearing control), not kept in the cache.
   bool releases_on_drop() const { return tearing_ != proto::Tearing::None; }
 

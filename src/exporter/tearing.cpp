@@ -22,14 +22,15 @@ namespace {
 Unexpected<ExportError> refuse(Errc c, std::string msg) { return Unexpected(ExportError{c, std::move(msg)}); }
 
 // A sealed memfd of `size` bytes, read-only for anyone who reopens it (as guest RAM), mapped
-// writable through our own descriptor.
+// writable through our own descriptor only: F_SEAL_FUTURE_WRITE, added after that mapping, refuses
+// every later write(), writable mapping or mprotect to anyone (docs/protocol.md §7).
 bool make_shadow(uint64_t size, UniqueFd& fd, Mapping& map) {
   UniqueFd f(::memfd_create("vgpu-shadow", MFD_CLOEXEC | MFD_ALLOW_SEALING));
   if (!f || ::ftruncate(f.get(), static_cast<off_t>(size)) != 0 ||
-      ::fcntl(f.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0 || ::fchmod(f.get(), 0400) != 0)
+      ::fcntl(f.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0 || ::fchmod(f.get(), 0400) != 0)
     return false;
   auto m = Mapping::of_fd(f.get(), size, 0, PROT_READ | PROT_WRITE);
-  if (!m) return false;
+  if (!m || ::fcntl(f.get(), F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) != 0) return false;
   fd = std::move(f);
   map = std::move(*m);
   return true;
@@ -69,7 +70,7 @@ void ShadowFrames::on_vblank(const Vgpu& v, const display::VblankReport& r) {
   pipe_ = pipe;
   if (!pipe) return;
   const auto& in = r.pipes[hw::index(*pipe)];
-  bool want = fresh || owed_ || ((in.latched | in.async | in.damaged()) & display::plane_bit(hw::Plane::Primary)) != 0;
+  bool want = fresh || owed_ || ((in.latched | in.async | in.damaged()) & display::plane_bit(plane_)) != 0;
   if (want)
     idle_ = 0;
   else if (idle_ > kFrontBufferThreshold)
@@ -77,6 +78,10 @@ void ShadowFrames::on_vblank(const Vgpu& v, const display::VblankReport& r) {
   else
     ++idle_;
   if (want) owed_ = true;
+}
+
+bool ShadowFrames::owed(const decode::PlaneInfo& p) const {
+  return owed() || !slots_[*front_].shows(p) || slots_[*front_].base != p.base;
 }
 
 bool ShadowFrames::Slot::shows(const decode::PlaneInfo& p) const {
@@ -102,10 +107,11 @@ const ShadowFrames::Slot* ShadowFrames::find(uint32_t id) const {
   return nullptr;
 }
 
-uint64_t ShadowFrames::default_budget(const VgpuType& t) {
+uint64_t ShadowFrames::default_budget(const VgpuType& t, hw::Plane plane) {
   // Rows rounded up to 512 bytes (an X tile's width), the height to 64 rows (the tallest tile):
-  // no tiling of a 4-byte plane at that size needs more.
-  const uint64_t frame = align_up(uint64_t{t.max_width} * 4, 512) * align_up(uint64_t{t.max_height}, 64);
+  // no tiling of a 4-byte plane at that size needs more. A cursor is at most 256x256.
+  const uint64_t w = plane == hw::Plane::Cursor ? 256 : t.max_width, h = plane == hw::Plane::Cursor ? 256 : t.max_height;
+  const uint64_t frame = align_up(w * 4, 512) * align_up(h, 64);
   return 2 * align_up(frame, kPageSize);
 }
 
@@ -155,6 +161,7 @@ std::optional<ShadowFrames::CopyJob> ShadowFrames::begin_capture(const decode::P
     }
   job.slot = static_cast<size_t>(s - slots_.data());
   job.base = p.base;
+  job.bytes = p.size;
   job.dst = s->map.data();
   s->copying = true;
   copying_ = p.base;
@@ -164,11 +171,16 @@ std::optional<ShadowFrames::CopyJob> ShadowFrames::begin_capture(const decode::P
 
 void ShadowFrames::run(CopyJob& job) {
   const auto start = std::chrono::steady_clock::now();
+  // The plane's bytes only: the tail of its last page may be another buffer of the guest's, which
+  // a consumer of this plane must not see (docs/protocol.md §3.5).
   std::byte* dst = job.dst;
+  uint64_t left = job.bytes;
   for (const Extent& e : job.src) {
-    std::memcpy(dst, job.ram->host_bytes(MemfdOffset(e.offset), e.length).data(), e.length);
-    dst += e.length;
+    const uint64_t n = std::min<uint64_t>(e.length, left);
+    std::memcpy(dst, job.ram->host_bytes(MemfdOffset(e.offset), n).data(), n);
+    dst += n, left -= n;
   }
+  std::memset(dst, 0, align_up(job.bytes, kPageSize) - job.bytes);
   job.ns = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count());
   job.ok = true;
@@ -184,6 +196,7 @@ void ShadowFrames::end_capture(const CopyJob& job) {
     return;
   }
   front_ = job.slot;
+  s.base = job.base;
   ++c_.copies;
   c_.copy_bytes += s.map.size();
   c_.copy_ns_total += job.ns;
@@ -204,7 +217,7 @@ Expected<GfxPlaneInfo, ExportError> ShadowFrames::query(ConsumerKey who, const G
   auto reply = answer_query(req, decoded);
   if (!reply || reply->flags != kFlagDmabuf) return reply;
   if (no_plane(*reply)) {
-    holds_.pin(who, hw::Plane::Primary, 0);
+    holds_.pin(who, plane_, 0);
     return reply;
   }
   if (!front_) return refuse(Errc::Io, "no shadow frame could be made");
@@ -214,7 +227,7 @@ Expected<GfxPlaneInfo, ExportError> ShadowFrames::query(ConsumerKey who, const G
   reply->width = s.width, reply->height = s.height, reply->stride = s.stride;
   reply->size = static_cast<uint32_t>(s.size);
   reply->dmabuf_id = s.id;
-  holds_.pin(who, hw::Plane::Primary, s.id);  // the id stays until `who` gets it
+  holds_.pin(who, plane_, s.id);  // the id stays until `who` gets it
   return reply;
 }
 

@@ -3,9 +3,10 @@
 //  * hold — HoldGate: a synchronous primary flip's flip-done, the guest's leave to draw into the
 //    buffer the flip took off the screen, waits until no consumer holds that buffer, for at most
 //    kHoldVblanks vblanks (the display engine enforces the bound).
-//  * copy — ShadowFrames: when a consumer asks for the primary and the screen changed since the
-//    last copy, the primary's front buffer is copied into one of two host-owned sealed memfds;
-//    consumers get those, never guest RAM. The copy runs outside the vGPU's lock (never on the
+//  * copy — ShadowFrames: when a consumer asks for a plane (the primary for tearing = copy; every
+//    plane for an untrusted consumer: PlaneCopies) and it changed since the last copy, the
+//    plane's buffer is copied into one of two host-owned sealed memfds; consumers get those,
+//    never guest RAM. The copy runs outside the vGPU's lock (never on the
 //    vblank path); meanwhile a HoldGate holds the flip-done of a flip away from the buffer being
 //    copied, so the guest cannot draw into it mid-copy.
 // Not thread-safe: the caller serialises them with the vGPU (the daemon's device lock).
@@ -71,23 +72,29 @@ class HoldGate final : public display::FlipDoneGate {
 
 class ShadowFrames {
  public:
-  // Shadow ids come from kShadowIds, a range the Exporter's ids never enter.
+  // Shadow ids come from kShadowIds, a range the Exporter's ids never enter (each plane's set
+  // from its own part of it: PlaneCopies).
   static constexpr bool owns(uint32_t id) { return kShadowIds.contains(id); }
   // As refresh events (events::RefreshTracker): after this many vblanks without a primary flip
   // the guest is taken to draw into its front buffer, which is then copied at every vblank.
   static constexpr uint32_t kFrontBufferThreshold = 10;
 
   // What two frames at the type's maximum resolution take at 4 bytes per pixel, rows and height
-  // aligned to the largest tile: the default budget.
-  static uint64_t default_budget(const VgpuType& t);
+  // aligned to the largest tile: the default budget (a cursor's: two 256x256 ones).
+  static uint64_t default_budget(const VgpuType& t, hw::Plane plane = hw::Plane::Primary);
 
   // The two shadows together never take more than `budget_bytes` of host memory (0: the
-  // type's default_budget), however large a plane the guest programs.
-  ShadowFrames(std::weak_ptr<const GuestRam> ram, const VgpuType& type, uint64_t budget_bytes = 0)
-      : ram_(std::move(ram)), budget_(budget_bytes ? budget_bytes : default_budget(type)) {}
+  // type's default_budget), however large a plane the guest programs. They copy `plane` and
+  // number their frames from `ids` (a part of kShadowIds).
+  ShadowFrames(std::weak_ptr<const GuestRam> ram, const VgpuType& type, uint64_t budget_bytes = 0,
+               hw::Plane plane = hw::Plane::Primary, IdRange ids = kShadowIds)
+      : ram_(std::move(ram)),
+        budget_(budget_bytes ? budget_bytes : default_budget(type, plane)),
+        plane_(plane),
+        ids_(ids) {}
 
-  // The vGPU's latch listener: notes that the primary of the first active pipe may have changed
-  // (a flip, the pipe's first vblank, front-buffer rendering), so the next primary query copies.
+  // The vGPU's latch listener: notes that the plane of the first active pipe may have changed
+  // (a flip, the pipe's first vblank, front-buffer rendering), so the next query of it copies.
   // Copies nothing itself: the vblank path stays free of frame-sized work.
   void on_vblank(const Vgpu& v, const display::VblankReport& r);
   // The vGPU's RAM was replaced (Vgpu::replace_ram): copies read `ram` from now on, and after
@@ -98,6 +105,9 @@ class ShadowFrames {
   }
   // A copy is due before the next primary answer.
   bool owed() const { return owed_ || !front_; }
+  // ... or before an answer about `p`, the plane as decoded now: also when the front is of
+  // another surface or geometry (a change no vblank has noted yet: the answer must describe `p`).
+  bool owed(const decode::PlaneInfo& p) const;
 
   // A copy in three steps, so that only begin and end need the vGPU's lock:
   // begin reserves a shadow no consumer holds (a new memfd when the geometry changed) and notes
@@ -109,6 +119,7 @@ class ShadowFrames {
     Gma base{};
     std::shared_ptr<const GuestRam> ram;
     std::vector<Extent> src;
+    uint64_t bytes = 0;  // the plane's size: the rest of the shadow is zeroed, not copied
     std::byte* dst = nullptr;
     uint64_t ns = 0;  // set by run
     bool ok = false;  // set by run
@@ -122,7 +133,7 @@ class ShadowFrames {
   // All three at once, for callers that own the vGPU outright (tests, tools).
   bool capture(const decode::PlaneInfo& p);
 
-  // A primary query (Exporter::query's contract, pins included): the plane's presence from
+  // A query of the plane (Exporter::query's contract, pins included): its presence from
   // `decoded`, the format, geometry and id of the front shadow. Copies nothing: call after a
   // capture when owed(); with no shadow yet it is refused (Io).
   Expected<GfxPlaneInfo, ExportError> query(ConsumerKey who, const GfxPlaneInfo& req, const DecodeResult& decoded);
@@ -146,6 +157,7 @@ class ShadowFrames {
     Mapping map;
     uint32_t fourcc = 0, width = 0, height = 0, stride = 0;
     uint64_t modifier = 0, size = 0;
+    Gma base{};            // the guest surface of the frame it holds
     bool copying = false;  // reserved by a CopyJob
     bool shows(const decode::PlaneInfo& p) const;  // has a memfd of p's format and geometry
   };
@@ -156,12 +168,13 @@ class ShadowFrames {
 
   std::weak_ptr<const GuestRam> ram_;
   uint64_t budget_;
+  hw::Plane plane_;
   std::array<Slot, 2> slots_;
   std::optional<size_t> front_;  // the slot with the newest frame
   Holds holds_;
-  IdSequence ids_{kShadowIds};
+  IdSequence ids_;
   std::optional<hw::Pipe> pipe_;  // the first active pipe at the last vblank
-  uint32_t idle_ = 0;             // vblanks since the last primary flip, saturating
+  uint32_t idle_ = 0;             // vblanks since the plane's last flip, saturating
   bool owed_ = false;             // the screen changed since the front shadow was copied
   std::optional<Gma> copying_;    // the guest surface a CopyJob reads
   TearingCounters c_;

@@ -10,20 +10,18 @@ using exporter::ExportError;
 
 Unexpected<ExportError> refuse(Errc c, std::string msg) { return Unexpected(ExportError{c, std::move(msg)}); }
 
-std::unique_ptr<exporter::ShadowFrames> make_shadows(const Vgpu& v, const VgpuSpec& spec) {
-  if (spec.tearing != TearingMode::Copy) return nullptr;
-  return std::make_unique<exporter::ShadowFrames>(std::weak_ptr<const GuestRam>(v.ram_ref()), v.type(),
-                                                  spec.copy_budget);
+// Flip-done waits while the replaced buffer is being copied (any mode: untrusted consumers are
+// served copies), and for hold while a consumer holds it.
+std::unique_ptr<exporter::HoldGate> make_gate(TearingMode mode, const exporter::Exporter& ex,
+                                              const exporter::PlaneCopies* copies, const display::VblankClock& clock) {
+  auto now = [c = &clock] { return c->now_ns(); };
+  const bool hold = mode == TearingMode::Hold;
+  return std::make_unique<exporter::HoldGate>(
+      [copies, e = &ex, hold](Gma base) { return copies->copying(base) || (hold && e->exported_at(base)); }, now);
 }
 
-// hold: flip-done waits while a consumer holds the replaced buffer; copy: while it is copied.
-std::unique_ptr<exporter::HoldGate> make_gate(TearingMode mode, const exporter::Exporter& ex,
-                                              const exporter::ShadowFrames* shadows, const display::VblankClock& clock) {
-  auto now = [c = &clock] { return c->now_ns(); };
-  if (mode == TearingMode::Hold) return std::make_unique<exporter::HoldGate>(ex, now);
-  if (mode == TearingMode::Copy)
-    return std::make_unique<exporter::HoldGate>([shadows](Gma base) { return shadows->copying(base); }, now);
-  return nullptr;
+Unexpected<ExportError> not_open(ConsumerId c) {
+  return refuse(Errc::NoSuchBuffer, fmt::format("consumer {} is not open", c));
 }
 
 }  // namespace
@@ -34,19 +32,20 @@ ConsumerPort::ConsumerPort(WorkLock& lock, Vgpu& v, const VgpuSpec& spec, const 
       vgpu_(&v),
       exporter_(std::weak_ptr<const GuestRam>(v.ram_ref()), ex),
       events_(v, &clock),
-      shadows_(make_shadows(v, spec)),
-      gate_(make_gate(spec.tearing, exporter_, shadows_.get(), clock)) {
+      copy_primary_(spec.tearing == TearingMode::Copy),
+      copies_(std::make_unique<exporter::PlaneCopies>(std::weak_ptr<const GuestRam>(v.ram_ref()), v.type(),
+                                                      spec.copy_budget)),
+      gate_(make_gate(spec.tearing, exporter_, copies_.get(), clock)) {
   const Locked lk(lock_);
-  if (shadows_)
-    v.set_latch_listener([s = shadows_.get()](Vgpu& g, const display::VblankReport& r) { s->on_vblank(g, r); });
-  if (gate_) v.add_flip_done_gate(gate_.get(), exporter::kHoldVblanks);
+  v.set_latch_listener([s = copies_.get()](Vgpu& g, const display::VblankReport& r) { s->on_vblank(g, r); });
+  v.add_flip_done_gate(gate_.get(), exporter::kHoldVblanks);
   // replace_ram() runs under the vGPU's lock, which the analysis cannot see through the callback.
   v.set_ram_listener([this](Vgpu&, bool changed) NO_THREAD_SAFETY_ANALYSIS { follow_ram(changed); });
 }
 
 ConsumerPort::~ConsumerPort() {
   const Locked lk(lock_);
-  if (gate_) vgpu_->remove_flip_done_gate(gate_.get());  // a guest it held gets its flip-done
+  vgpu_->remove_flip_done_gate(gate_.get());  // a guest it held gets its flip-done
   vgpu_->set_latch_listener({});
   vgpu_->set_ram_listener({});
 }
@@ -54,7 +53,7 @@ ConsumerPort::~ConsumerPort() {
 void ConsumerPort::follow_ram(bool layout_changed) {
   const std::weak_ptr<const GuestRam> ram(vgpu_->ram_ref());
   exporter_.set_ram(ram, layout_changed);
-  if (shadows_) shadows_->set_ram(ram, layout_changed);
+  copies_->set_ram(ram, layout_changed);
   // tearing = hold: the buffers a held flip waited for are gone with the old layout.
   if (layout_changed) vgpu_->retry_held_flips();
   if (ram_follower_) ram_follower_(layout_changed);
@@ -80,41 +79,53 @@ void ConsumerPort::close(ConsumerId c) {
   Consumer* k = find(c);
   if (!k) return;
   exporter_.forget(key(c));
-  if (shadows_) shadows_->forget(key(c));
+  copies_->forget(key(c));
   events_.hub().remove_consumer(k->hub);
   events_.damage().remove(c);
   consumers_.erase(c);
   vgpu_->retry_held_flips();  // tearing = hold: the guest may have been waiting for these
 }
 
-void ConsumerPort::refresh_shadow() {
+std::optional<Trust> ConsumerPort::trust_of(ConsumerId c) {
+  const Locked lk(lock_);
+  const Consumer* k = find(c);
+  return k ? std::optional(k->trust) : std::nullopt;
+}
+
+void ConsumerPort::refresh_copy(hw::Plane plane) {
   std::optional<exporter::ShadowFrames::CopyJob> job;
   {
     const Locked lk(lock_);
-    if (!shadows_->owed() || shadows_->copying()) return;
-    const auto& primary = planes_.decode(vgpu_->vregs(), hw::Plane::Primary, vgpu_->ggtt());
-    if (!primary) return;  // nothing shown: the query says so
-    job = shadows_->begin_capture(*primary);
+    exporter::ShadowFrames& set = copies_->of(plane);
+    if (set.copying()) return;
+    const auto& decoded = planes_.decode(vgpu_->vregs(), plane, vgpu_->ggtt());
+    if (!decoded || !set.owed(*decoded)) return;  // nothing shown (the query says so), or copied
+    job = set.begin_capture(*decoded);
     if (!job) return;  // both shadows held: consumers keep the last frame
   }
   exporter::ShadowFrames::run(*job);  // the guest's flip-done away from this surface waits meanwhile
   const Locked lk(lock_);
-  shadows_->end_capture(*job);
+  copies_->of(plane).end_capture(*job);
   vgpu_->retry_held_flips();
 }
 
 Expected<exporter::GfxPlaneInfo, ExportError> ConsumerPort::query(ConsumerId c, const exporter::GfxPlaneInfo& req) {
   const auto target = exporter::classify_query(req);
-  const bool copy = shadows_ && target && !target->probe && target->plane == hw::Plane::Primary;
-  if (copy) refresh_shadow();
+  bool copy = false;
+  if (target && !target->probe) {
+    const auto trust = trust_of(c);
+    if (!trust) return not_open(c);
+    copy = *trust == Trust::Untrusted || (copy_primary_ && target->plane == hw::Plane::Primary);
+  }
+  if (copy) refresh_copy(target->plane);
   const Locked lk(lock_);
-  if (!find(c)) return refuse(Errc::NoSuchBuffer, fmt::format("consumer {} is not open", c));
+  if (!find(c)) return not_open(c);
   // Called by query() below, with lock_ held (the analysis cannot see into lambdas).
   const auto decode_now = [&](hw::Plane plane) NO_THREAD_SAFETY_ANALYSIS -> const exporter::DecodeResult& {
     return planes_.decode(vgpu_->vregs(), plane, vgpu_->ggtt());
   };
-  // tearing = copy: the primary is served from the shadow frames, never from guest RAM.
-  if (copy) return shadows_->query(key(c), req, decode_now(hw::Plane::Primary));
+  // Served from the plane's copies, never from guest RAM.
+  if (copy) return copies_->of(target->plane).query(key(c), req, decode_now(target->plane));
   return exporter_.query(key(c), req, decode_now);
 }
 
@@ -122,14 +133,18 @@ Expected<exporter::ExportedBuffer, ExportError> ConsumerPort::get(ConsumerId c, 
   exporter::Exporter::Taken t;
   {
     const Locked lk(lock_);
-    if (!find(c)) return refuse(Errc::NoSuchBuffer, fmt::format("consumer {} is not open", c));
+    const Consumer* k = find(c);
+    if (!k) return not_open(c);
     if (references_by(c) >= kMaxReferences) {
       ++over_limit_;
       return refuse(Errc::TooMany, fmt::format("{} buffer references held on this vGPU already, the most a connection may "
                                                "hold: Release some (docs/protocol.md §4)",
                                                kMaxReferences));
     }
-    if (is_shadow(id)) return shadows_->get(key(c), id);  // one open() of a host memfd
+    if (exporter::ShadowFrames* s = copies_->owner(id)) return s->get(key(c), id);  // one open() of a host memfd
+    // Guest RAM and dma-bufs are for trusted consumers only (docs/protocol.md §3.5).
+    if (k->trust != Trust::Trusted)
+      return refuse(Errc::NoSuchBuffer, fmt::format("buffer {} is not a plane copy (query the plane again)", id));
     auto taken = exporter_.take(key(c), id);
     if (!taken) return Unexpected(taken.error());
     t = std::move(*taken);
@@ -144,7 +159,7 @@ Expected<exporter::ExportedBuffer, ExportError> ConsumerPort::get(ConsumerId c, 
 }
 
 uint32_t ConsumerPort::references_by(ConsumerId c) const {
-  return exporter_.references_by(key(c)) + (shadows_ ? shadows_->references_by(key(c)) : 0);
+  return exporter_.references_by(key(c)) + copies_->references_by(key(c));
 }
 
 Expected<bool, ExportError> ConsumerPort::open_unlocked(exporter::Exporter::Taken& t) const NO_THREAD_SAFETY_ANALYSIS {
@@ -153,8 +168,9 @@ Expected<bool, ExportError> ConsumerPort::open_unlocked(exporter::Exporter::Take
 
 Expected<bool, ExportError> ConsumerPort::release(ConsumerId c, uint32_t id) {
   const Locked lk(lock_);
-  if (!find(c)) return refuse(Errc::NoSuchBuffer, fmt::format("consumer {} is not open", c));
-  auto left = is_shadow(id) ? shadows_->release(key(c), id) : exporter_.release(key(c), id);
+  if (!find(c)) return not_open(c);
+  exporter::ShadowFrames* s = copies_->owner(id);
+  auto left = s ? s->release(key(c), id) : exporter_.release(key(c), id);
   if (!left) return Unexpected(left.error());
   vgpu_->retry_held_flips();  // tearing = hold: the guest may have been waiting for this one
   return true;
@@ -200,12 +216,10 @@ PortCounters ConsumerPort::counters() const {
   p.event_latency = events_.latency();
   p.exporter = exporter_.counters();
   p.exporter.over_limit = over_limit_;
-  p.tearing = shadows_ ? shadows_->counters() : exporter::TearingCounters{};
-  if (gate_) {
-    const exporter::TearingCounters& h = gate_->counters();
-    p.tearing.held = h.held, p.tearing.hold_timeouts = h.hold_timeouts;
-    p.tearing.hold_ns_total = h.hold_ns_total, p.tearing.hold_ns_max = h.hold_ns_max;
-  }
+  p.tearing = copies_->counters();
+  const exporter::TearingCounters& h = gate_->counters();
+  p.tearing.held = h.held, p.tearing.hold_timeouts = h.hold_timeouts;
+  p.tearing.hold_ns_total = h.hold_ns_total, p.tearing.hold_ns_max = h.hold_ns_max;
   return p;
 }
 

@@ -4,6 +4,10 @@
 // descriptors (an open() and a udmabuf ioctl) are made outside it, so a consumer never delays
 // the vGPU's vblanks or its guest's traps by a frame's memcpy or a dma-buf's creation.
 //
+// Least privilege (docs/protocol.md §3.5): an untrusted consumer is answered from host-owned
+// read-only copies of the planes (exporter::PlaneCopies), never guest RAM nor a dma-buf; a
+// trusted one gets guest RAM itself (zero-copy), with tearing control as configured.
+//
 // A consumer is a handle from open(). Its buffer references and query pins are kept per consumer
 // (exporter::ConsumerKey): close() gives back whatever it still holds, so a disconnect cannot
 // leak a reference or keep a guest's flip-done waiting.
@@ -21,6 +25,7 @@
 #include "display/vblank_clock.h"
 #include "events/vgpu_events.h"
 #include "exporter/exporter.h"
+#include "exporter/plane_copies.h"
 #include "exporter/tearing.h"
 #include "util/expected.h"
 #include "util/thread_annotations.h"
@@ -60,7 +65,7 @@ class ConsumerPort {
 
   // Attaches to `v` (its listeners, the RAM one too, its flip-done gate); detaches when
   // destroyed, which must happen before `v` goes. `clock` times holds and event latency.
-  // `spec`: its tearing mode and copy budget.
+  // `spec`: its tearing mode and copy budget (each plane's copies).
   ConsumerPort(WorkLock& lock, Vgpu& v, const VgpuSpec& spec, const exporter::ExporterOptions& ex,
                const display::VblankClock& clock);
   ~ConsumerPort();
@@ -105,26 +110,29 @@ class ConsumerPort {
   };
   static exporter::ConsumerKey key(ConsumerId c) { return exporter::ConsumerKey{c}; }
   Consumer* find(ConsumerId c) REQUIRES(lock_);
-  bool is_shadow(uint32_t id) const { return shadows_ && exporter::ShadowFrames::owns(id); }
   uint32_t references_by(ConsumerId c) const REQUIRES(lock_);  // guest buffers and shadows
+  // Whether c is open and trusted, nullopt if not open (trust is fixed at open()).
+  std::optional<Trust> trust_of(ConsumerId c) EXCLUDES(lock_);
   // Exporter::open(), which touches nothing the lock guards.
   Expected<bool, exporter::ExportError> open_unlocked(exporter::Exporter::Taken& t) const;
   // The vGPU's RAM listener: the exporter and the shadows read the new RAM; a changed layout
   // drops every exported buffer's id (consumers query again; descriptors they hold stay valid).
   void follow_ram(bool layout_changed) REQUIRES(lock_);
-  // tearing = copy: a fresh shadow of the primary when the screen changed since the last one.
-  // Takes and drops the lock around the copy.
-  void refresh_shadow() EXCLUDES(lock_);
+  // A fresh copy of `plane` when it changed since the last one (untrusted consumers; the primary
+  // for tearing = copy). Takes and drops the lock around the copy.
+  void refresh_copy(hw::Plane plane) EXCLUDES(lock_);
 
   WorkLock& lock_;
   Vgpu* const vgpu_ PT_GUARDED_BY(lock_);
   exporter::Exporter exporter_ GUARDED_BY(lock_);
   events::VgpuEvents events_ GUARDED_BY(lock_);
   decode::PlaneCache planes_ GUARDED_BY(lock_);  // what queries decode
-  // Tearing control, fixed at construction (which ones exist needs no lock; using them does):
-  // hold gates flip-done on exports; copy serves shadows and gates flip-done on the copy in
-  // progress.
-  const std::unique_ptr<exporter::ShadowFrames> shadows_ PT_GUARDED_BY(lock_);
+  // Fixed at construction (which ones exist needs no lock; using them does): the planes' copies
+  // (untrusted consumers; tearing = copy serves the primary's to trusted ones too); the gate holds
+  // a primary flip's flip-done while its old buffer is copied, and for tearing = hold while a
+  // consumer holds it.
+  const bool copy_primary_;  // tearing = copy
+  const std::unique_ptr<exporter::PlaneCopies> copies_ PT_GUARDED_BY(lock_);
   const std::unique_ptr<exporter::HoldGate> gate_ PT_GUARDED_BY(lock_);
   std::map<ConsumerId, Consumer> consumers_ GUARDED_BY(lock_);
   ConsumerId next_id_ GUARDED_BY(lock_) = 1;
