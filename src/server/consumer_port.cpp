@@ -34,6 +34,7 @@ ConsumerPort::ConsumerPort(WorkLock& lock, Vgpu& v, const VgpuSpec& spec, const 
       vgpu_(&v),
       exporter_(std::weak_ptr<const GuestRam>(v.ram_ref()), ex),
       events_(v, &clock),
+      planes_(v.id()),
       shadows_(make_shadows(v, spec)),
       gate_(make_gate(spec.tearing, exporter_, shadows_.get(), clock)) {
   const Locked lk(lock_);
@@ -189,6 +190,7 @@ PortCounters ConsumerPort::counters() const {
   p.event_consumers = events_.hub().consumers();
   p.event_latency = events_.latency();
   p.exporter = exporter_.counters();
+  p.decode_attacks = planes_.attacks();
   p.tearing = shadows_ ? shadows_->counters() : exporter::TearingCounters{};
   if (gate_) {
     const exporter::TearingCounters& h = gate_->counters();
