@@ -133,7 +133,7 @@ class GgttRace : public AttackTest {};
 TEST_F(GgttRace, QueriesSeeOldOrNewFramesOnly) {
   Vgpu& a = *attacker_;
   WorkLock lock;
-  constexpr uint64_t kOld = kFrame0, kNew = 0x900, kRounds = 400;
+  constexpr uint64_t kOld = kFrame0, kNew = 0x900, kRounds = 400, kQueries = 200;
   const auto fill = [&](uint64_t frame, int v) { std::memset(a.ram().host_bytes(MemfdOffset(frame * kPage), kPage).data(), v, kPage); };
   for (uint64_t k = 0; k < 4; ++k) fill(kOld + k, static_cast<int>(0x10 + k)), fill(kNew + k, static_cast<int>(0x50 + k));
   Ctx c{a, *cache_, neighbour_->vgpu(), fb_};
@@ -143,18 +143,21 @@ TEST_F(GgttRace, QueriesSeeOldOrNewFramesOnly) {
   }
   const Gma own = c.own(), foreign = fb_.gm;
   std::atomic<bool> done{false};
+  std::atomic<uint64_t> answers{0};
+  uint64_t rounds = 0;
+  // At least kRounds rewrites, and on until the consumer has queried kQueries times meanwhile.
   std::thread writer([&] {
-    for (uint64_t r = 0; r < kRounds; ++r) {
+    for (; rounds < kRounds || answers.load() < kQueries; ++rounds) {
       for (uint64_t k = 0; k < 4; ++k) {
         const Locked lk(lock);
-        (void)a.write(MmioOffset(gtt(own + k * kPage)), 8, pte((r % 2 ? kNew : kOld) + k));
+        (void)a.write(MmioOffset(gtt(own + k * kPage)), 8, pte((rounds % 2 ? kNew : kOld) + k));
       }
       const Locked lk(lock);
       (void)a.write(MmioOffset(gtt(foreign)), 8, pte(kOld));
     }
     done = true;
   });
-  uint64_t answers = 0, bad = 0;
+  uint64_t bad = 0;
   for (bool last = false; !last;) {
     last = done.load();
     Result r = Unexpected(DecodeError{Kind::NoPlane, {}});
@@ -174,10 +177,10 @@ TEST_F(GgttRace, QueriesSeeOldOrNewFramesOnly) {
     }
   }
   writer.join();
-  EXPECT_GT(answers, 1u);
+  EXPECT_GT(answers.load(), kQueries);
   EXPECT_EQ(bad, 0u) << "an answer showed a page that was neither the old nor the new frame";
-  EXPECT_EQ(a.attacks()[GuestAttack::GgttForeignPte], kRounds);
-  EXPECT_EQ(a.attacks().total() + cache_->attacks().total(), kRounds);
+  EXPECT_EQ(a.attacks()[GuestAttack::GgttForeignPte], rounds);
+  EXPECT_EQ(a.attacks().total() + cache_->attacks().total(), rounds);
   expect_neighbour_unharmed();
   expect_attacker_flips(c);
 }
