@@ -113,7 +113,7 @@ class FenceOutOfRangeTest : public FenceTest, public ::testing::WithParamInterfa
 
 TEST_P(FenceOutOfRangeTest, IsRefusedAndCounted) {
   access();
-  EXPECT_EQ(v->counters().fence_out_of_range, 1u);
+  EXPECT_EQ(v->counters().attacks[GuestAttack::FenceOutOfRange], 1u);
   EXPECT_EQ(nonzero_host_fences(), 0u) << "must not reach any host fence";
   EXPECT_EQ(v->vregs().read(fence_off(GetParam().index), 8), 0u) << "must not be stored either";
   EXPECT_EQ(rd(*v, fence_off(GetParam().index), 8), 0u);
@@ -148,7 +148,7 @@ TEST_F(FenceTest, OutOfRangeHalfIsRefused) {
   rd(*v, kPvinfoMagic);
   wr(*v, fence_off(4) + 4, 0x1234, 4);
   EXPECT_EQ(rd(*v, fence_off(4) + 4, 4), 0u);
-  EXPECT_EQ(v->counters().fence_out_of_range, 2u);
+  EXPECT_EQ(v->counters().attacks[GuestAttack::FenceOutOfRange], 2u);
   EXPECT_EQ(nonzero_host_fences(), 0u);
 }
 

@@ -107,7 +107,7 @@ TEST_F(GgttTest, FlagBitsAreNotPartOfTheFrame) {
 TEST_F(GgttTest, LastFrameOfRamMaps) {
   set_pte(*v, hidden_page(), pte(kRamFrames - 1));
   EXPECT_EQ(host(*v, hidden_page()), ram_page(kRamFrames - 1));
-  EXPECT_EQ(v->counters().pte_bad_frame, 0u);
+  EXPECT_EQ(v->counters().attacks[GuestAttack::GgttFrameOutsideRam], 0u);
 }
 
 // The translation really is the guest's page: bytes the guest puts at the GPA (through its own
@@ -154,7 +154,7 @@ TEST_P(GgttForeignTest, WriteIsDroppedAndCounted) {
 
   set_pte(*v, a, pte(7));
   wr(*v, entry_off(a), pte(8), 4);
-  EXPECT_EQ(v->counters().pte_foreign, 2u);
+  EXPECT_EQ(v->counters().attacks[GuestAttack::GgttForeignPte], 2u);
   EXPECT_EQ(rd(*v, entry_off(a), 8), 0u);
   EXPECT_EQ(v->ggtt().translate(a), std::nullopt);
   if (others) {
@@ -187,7 +187,7 @@ TEST_P(GgttBadFrameTest, MapsScratchButGuestReadsItsValue) {
   set_pte(*v, a, value);
   EXPECT_EQ(host(*v, a), kScratch);
   EXPECT_EQ(v->ggtt().guest_gpa(a), std::nullopt);
-  EXPECT_EQ(v->counters().pte_bad_frame, 1u);
+  EXPECT_EQ(v->counters().attacks[GuestAttack::GgttFrameOutsideRam], 1u);
   EXPECT_EQ(rd(*v, entry_off(a), 8), value);
   EXPECT_EQ(rd(*v, entry_off(a), 4), value & 0xFFFFFFFFu);
   EXPECT_EQ(rd(*v, entry_off(a) + 4, 4), value >> 32);
@@ -212,7 +212,7 @@ TEST_F(GgttTest, NarrowWritesAreRefused) {
   // Applied, either would clear the present bit; the bus itself accepts them (device refuses).
   (void)v->write(MmioOffset(entry_off(a)), 1, 0);
   (void)v->write(MmioOffset(entry_off(a) + 2), 2, 0);
-  EXPECT_EQ(v->counters().pte_bad_size, 2u);
+  EXPECT_EQ(v->counters().attacks[GuestAttack::GgttNarrowWrite], 2u);
   EXPECT_EQ(rd(*v, entry_off(a), 8), pte(7));
   EXPECT_EQ(host(*v, a), ram_page(7));
 }

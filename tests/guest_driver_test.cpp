@@ -194,7 +194,7 @@ TEST_F(GuestDriverTest, FencesLandInTheHostRegistersAllocatedToTheVgpu) {
   for (uint32_t bad : {4u, 5u, 31u, 32u, 0xFFFFFFFFu}) EXPECT_EQ(g->driver().set_fence(bad, 0xdead), Error::FenceNotOwned);
   // Refused in the guest: no trap, and no host register touched.
   EXPECT_EQ(g->vgpu().mmio_stats().writes[static_cast<size_t>(hw::RegBlock::Fence)], writes_before);
-  EXPECT_EQ(g->vgpu().counters().fence_out_of_range, 0u);
+  EXPECT_EQ(g->vgpu().counters().attacks[GuestAttack::FenceOutOfRange], 0u);
   for (uint32_t h : {0u, 1u, 2u, 3u, 8u, 9u, 31u}) EXPECT_EQ(gpu->host_fence(h), 0u) << "host fence " << h;
 }
 

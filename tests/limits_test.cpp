@@ -46,7 +46,7 @@ TEST_F(LimitsTest, AModeAboveTheTypesMaximumLeavesThePipeOffAndTheGuestServed) {
   auto g = boot();
   Vgpu& v = g->vgpu();
   EXPECT_EQ(modeset(*g, guest::kMode1920x1080at60), Error::Timeout) << "the host did not light it";
-  EXPECT_EQ(v.counters().mode_too_large, 1u);
+  EXPECT_EQ(v.counters().attacks[GuestAttack::ModeTooLarge], 1u);
   EXPECT_EQ(misbehaviour(v), 1u) << "counted once, by its own counter";
   EXPECT_EQ(rd(v, kPipeConfA) & (kEnable | kActive), kEnable) << "the guest's request stays; no state bit";
   EXPECT_FALSE(decode::first_active_pipe(v.vregs()));
@@ -64,7 +64,7 @@ TEST_F(LimitsTest, AModeAboveTheTypesMaximumLeavesThePipeOffAndTheGuestServed) {
   ASSERT_TRUE(p) << p.error().reason;
   EXPECT_EQ(p->width, 1024u);
   EXPECT_EQ(p->height, 768u);
-  EXPECT_EQ(v.counters().mode_too_large, 1u);
+  EXPECT_EQ(v.counters().attacks[GuestAttack::ModeTooLarge], 1u);
 }
 
 TEST_F(LimitsTest, ALitPipeCannotBeResizedPastTheMaximum) {
@@ -77,7 +77,7 @@ TEST_F(LimitsTest, ALitPipeCannotBeResizedPastTheMaximum) {
   wr(v, kPipeSrcA + 2, 1919, 2);                                   // half a register, the width half
   EXPECT_EQ(rd(v, kPipeSrcA), src) << "dropped";
   EXPECT_EQ(rd(v, kHtotalA), htotal);
-  EXPECT_EQ(v.counters().mode_too_large, 3u);
+  EXPECT_EQ(v.counters().attacks[GuestAttack::ModeTooLarge], 3u);
   EXPECT_EQ(misbehaviour(v), 3u);
   EXPECT_EQ(rd(v, kPipeConfA) & kActive, kActive) << "the pipe keeps running";
   EXPECT_EQ(vblanks_in_a_second(v), 60u);
@@ -89,7 +89,7 @@ TEST_F(LimitsTest, ALitPipeCannotBeResizedPastTheMaximum) {
   p = primary(v);
   ASSERT_TRUE(p) << p.error().reason;
   EXPECT_EQ(p->width, 800u);
-  EXPECT_EQ(v.counters().mode_too_large, 3u);
+  EXPECT_EQ(v.counters().attacks[GuestAttack::ModeTooLarge], 3u);
 }
 
 // The sprite has its own size register: it is refused when larger than the pipe source, so no
@@ -127,7 +127,7 @@ TEST_P(RefreshLimits, TheVblankTimerStaysWithin24To240Hertz) {
   wr(v, kPipeConfA, kEnable);
   EXPECT_EQ(rd(v, kPipeConfA) & kActive, kActive) << "a bad rate is clamped, not refused";
   EXPECT_EQ(v.display().refresh_mhz(), c.runs_mhz);
-  EXPECT_EQ(v.counters().refresh_clamped, c.counted);
+  EXPECT_EQ(v.counters().attacks[GuestAttack::RefreshOutOfRange], c.counted);
   EXPECT_EQ(misbehaviour(v), c.counted);
   const uint64_t start = clock.now_ns();
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(clock.advance_to_next());

@@ -154,10 +154,11 @@ TEST(Metrics, ValuesMatchTheSnapshot) {
   EXPECT_EQ(e.value("vgpud_events_signalled_total", Labels{{"vgpu", "1"}}), 305);
   EXPECT_EQ(e.value("vgpud_mmio_traps_total", Labels{{"vgpu", "1"}, {"block", "gtt"}, {"access", "write"}}), 1540);
   EXPECT_EQ(e.value("vgpud_mmio_traps_total", Labels{{"vgpu", "1"}, {"block", "display"}, {"access", "read"}}), 40);
-  EXPECT_EQ(e.value("vgpud_mmio_refused_total", Labels{{"vgpu", "2"}, {"reason", "out_of_range"}}), 4);
-  EXPECT_EQ(e.value("vgpud_malicious_accesses_total", Labels{{"vgpu", "2"}, {"kind", "pte_foreign"}}), 9);
-  EXPECT_EQ(e.value("vgpud_malicious_accesses_total", Labels{{"vgpu", "2"}, {"kind", "fence_out_of_range"}}), 2);
-  EXPECT_EQ(e.value("vgpud_malicious_accesses_total", Labels{{"vgpu", "1"}, {"kind", "damage_refused"}}), 3);
+  EXPECT_EQ(e.value("vgpud_guest_attacks_total", Labels{{"vgpu", "2"}, {"attack", "mmio_beyond_bar"}}), 4);
+  EXPECT_EQ(e.value("vgpud_guest_attacks_total", Labels{{"vgpu", "2"}, {"attack", "ggtt_foreign_pte"}}), 9);
+  EXPECT_EQ(e.value("vgpud_guest_attacks_total", Labels{{"vgpu", "2"}, {"attack", "fence_out_of_range"}}), 2);
+  EXPECT_EQ(e.value("vgpud_guest_attacks_total", Labels{{"vgpu", "1"}, {"attack", "damage_submit_invalid"}}), 3);
+  EXPECT_EQ(e.value("vgpud_guest_attacks_total", Labels{{"vgpu", "1"}, {"attack", "plane_crosses_slice"}}), 0);
   EXPECT_EQ(e.value("vgpud_damage_hints", Labels{{"vgpu", "1"}}), 1);
   EXPECT_EQ(e.value("vgpud_damage_hints", Labels{{"vgpu", "2"}}), 0);
   EXPECT_EQ(e.value("vgpud_damage_submits_total", Labels{{"vgpu", "1"}}), 70);

@@ -108,10 +108,10 @@ struct BadAccess {
 
 uint64_t counter(const MmioStats& s, AccessStatus st) {
   switch (st) {
-    case AccessStatus::BadSize: return s.bad_size;
-    case AccessStatus::Misaligned: return s.misaligned;
-    case AccessStatus::OutOfRange: return s.out_of_range;
-    case AccessStatus::Unbacked: return s.unbacked;
+    case AccessStatus::BadSize: return s.attacks[GuestAttack::MmioBadSize];
+    case AccessStatus::Misaligned: return s.attacks[GuestAttack::MmioMisaligned];
+    case AccessStatus::OutOfRange: return s.attacks[GuestAttack::MmioBeyondBar];
+    case AccessStatus::Unbacked: return s.attacks[GuestAttack::MmioUnbacked];
     case AccessStatus::Ok: break;
   }
   return 0;
@@ -164,7 +164,7 @@ TEST(BusEdge, QwordStraddlingBarEndIsOutOfRange) {
   EXPECT_EQ(bus.read(MmioOffset(0x1000), 4, v), AccessStatus::Ok);
   EXPECT_EQ(bus.read(MmioOffset(0x1000), 8, v), AccessStatus::OutOfRange);
   EXPECT_EQ(bus.write(MmioOffset(0x1000), 8, ~0ull), AccessStatus::OutOfRange);
-  EXPECT_EQ(bus.stats().out_of_range, 2u);
+  EXPECT_EQ(bus.stats().attacks[GuestAttack::MmioBeyondBar], 2u);
   EXPECT_EQ(vregs.read(0x1000, 8), 0u);
 }
 

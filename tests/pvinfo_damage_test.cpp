@@ -76,7 +76,7 @@ TEST_F(PvinfoDamageTest, BadSubmitsAreCountedAndTakenAsTheWholePlane) {
   EXPECT_TRUE(r.pipes[0].damage[0].whole() && r.pipes[0].damage[1].whole()) << "no plane named: all of them";
   wr(*v, kSubmit, 1u << 20);  // a reserved bit
   EXPECT_TRUE(primary().whole());
-  EXPECT_EQ(v->counters().damage_refused, 3u);
+  EXPECT_EQ(v->counters().attacks[GuestAttack::DamageSubmitInvalid], 3u);
   EXPECT_EQ(v->counters().damage_submits, 3u);
   EXPECT_EQ(v->counters().refused(), 3u);
 }
@@ -89,7 +89,7 @@ TEST_F(PvinfoDamageTest, SubmitsWhileOffAreCountedAndIgnored) {
   EXPECT_FALSE(r.pipes[0].hinted);
   EXPECT_TRUE(r.pipes[0].damage[0].empty());
   EXPECT_EQ(v->counters().damage_disabled, 1u);
-  EXPECT_EQ(v->counters().damage_refused, 0u);
+  EXPECT_EQ(v->counters().attacks[GuestAttack::DamageSubmitInvalid], 0u);
 }
 
 TEST_F(PvinfoDamageTest, SpriteRectanglesAreClippedToItsSize) {

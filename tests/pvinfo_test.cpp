@@ -230,7 +230,7 @@ TEST_F(PvinfoTest, DisplayReadyOtherValueIsRefused) {
   events.clear();
   w(kDisplayReady, 5);
   EXPECT_EQ(r(kDisplayReady), 1u);  // previous value kept
-  EXPECT_EQ(v->counters().display_ready_invalid, 1u);
+  EXPECT_EQ(v->counters().attacks[GuestAttack::PvinfoDisplayReadyInvalid], 1u);
   EXPECT_TRUE(events.empty());
 }
 
@@ -248,7 +248,7 @@ TEST_P(PvinfoG2vTest, CodeIsAcceptedOrCounted) {
   if (!GetParam().invalid) {
     EXPECT_EQ(r(kG2vNotify), GetParam().code);  // stored
   }
-  EXPECT_EQ(v->counters().g2v_invalid, GetParam().invalid ? 1u : 0u);
+  EXPECT_EQ(v->counters().attacks[GuestAttack::PvinfoG2vInvalid], GetParam().invalid ? 1u : 0u);
   EXPECT_EQ(v->counters().refused(), GetParam().invalid ? 1u : 0u);
   EXPECT_FALSE(v->failsafe());
   EXPECT_TRUE(events.empty());
@@ -270,7 +270,7 @@ TEST_P(PvinfoDroppedWriteTest, LeavesValueAndIsCounted) {
   const uint64_t before = r(off, size);
   w(off, 0xA5A5A5A5A5A5A5A5u, size);
   EXPECT_EQ(r(off, size), before);
-  EXPECT_EQ(v->counters().pvinfo_write_dropped, 1u);
+  EXPECT_EQ(v->counters().attacks[GuestAttack::PvinfoReadonlyWrite], 1u);
   EXPECT_FALSE(v->failsafe());
   EXPECT_TRUE(events.empty());
 }
@@ -295,7 +295,7 @@ TEST_P(PvinfoRsv5Test, EntersFailsafeOnce) {
   w(off, 0xFFFFFFFFFFFFFFFFu, size);
   EXPECT_TRUE(v->failsafe());
   EXPECT_EQ(v->failsafe_reason(), FailsafeReason::InsufficientResource);
-  EXPECT_EQ(v->counters().pvinfo_rsv5_write, 1u);
+  EXPECT_EQ(v->counters().attacks[GuestAttack::PvinfoRsv5Write], 1u);
   EXPECT_EQ(r(off, size), 0u);  // the write itself is dropped
   const auto ev = events_of<FailsafeEvent>();
   ASSERT_EQ(ev.size(), 1u);
@@ -325,7 +325,7 @@ TEST_F(PvinfoTest, FailsafeVgpuKeepsRunning) {
   EXPECT_EQ(r(0x2000), 0x1234u);
   // A second signal is counted but does not announce failsafe again.
   w(0x7880C, 1);
-  EXPECT_EQ(v->counters().pvinfo_rsv5_write, 2u);
+  EXPECT_EQ(v->counters().attacks[GuestAttack::PvinfoRsv5Write], 2u);
   EXPECT_EQ(events_of<FailsafeEvent>().size(), 1u);
 }
 

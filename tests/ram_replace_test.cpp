@@ -119,7 +119,7 @@ TEST_F(RamReplaceTest, VgpuWithoutMemoryMapsScratchUntilItsRamComes) {
   const Gma a = v.resources().aperture.begin;
   wr(v, gtt_off(a), pte(kFrame0), 8);
   EXPECT_EQ(v.ggtt().translate(a), HostPage{}) << "no RAM: scratch";
-  EXPECT_EQ(v.counters().pte_bad_frame, 1u);
+  EXPECT_EQ(v.counters().attacks[GuestAttack::GgttFrameOutsideRam], 1u);
   const uint64_t gen = v.ggtt().generation();
   ASSERT_TRUE(v.replace_ram(ram_of(vm.boot_sections())));
   EXPECT_NE(v.ggtt().generation(), gen) << "plane caches must decode again";
@@ -131,7 +131,7 @@ TEST_F(RamReplaceTest, VgpuWithoutMemoryMapsScratchUntilItsRamComes) {
 TEST_F(RamReplaceTest, EntryIntoAHoleIsScratchAndMapsOnceTheHoleIsRam) {
   wr(*vgpu, kGtt + 8 * test::SmallPrimary::gm(*vgpu, 0).page(), pte(0xc0), 8);  // the VGA/BIOS hole
   EXPECT_EQ(host_page(0), HostPage{});
-  EXPECT_EQ(vgpu->counters().pte_bad_frame, 1u);
+  EXPECT_EQ(vgpu->counters().attacks[GuestAttack::GgttFrameOutsideRam], 1u);
   EXPECT_EQ(host_page(1), (HostPage{false, MemfdOffset::from_page(kFrame0 + 1)}));
   ASSERT_TRUE(replace(ram_of(vm.flat_sections())));  // after the BIOS
   EXPECT_EQ(host_page(0), (HostPage{false, MemfdOffset::from_page(0xc0)}));

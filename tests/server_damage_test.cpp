@@ -171,7 +171,7 @@ TEST_F(ServerDamageTest, BadSubmitsAreCountedAndTakenAsTheWholePlane) {
   next_vblank();
   EXPECT_TRUE(ask(*c).whole());
   const Locked lk(hv->lock());
-  EXPECT_EQ(hv->vgpu().counters().damage_refused, 1u);
+  EXPECT_EQ(hv->vgpu().counters().attacks[GuestAttack::DamageSubmitInvalid], 1u);
   EXPECT_EQ(hv->vgpu().counters().damage_submits, 1u);
 }
 
@@ -210,7 +210,7 @@ TEST(ServerDamageStatus, PublishedWithTheVgpusStatus) {
   }
   EXPECT_TRUE(a.damage_hints);
   EXPECT_GT(a.counters.damage_submits, 10u);
-  EXPECT_EQ(a.counters.damage_refused, 0u);
+  EXPECT_EQ(a.counters.attacks[GuestAttack::DamageSubmitInvalid], 0u);
   EXPECT_FALSE(b.damage_hints);
   EXPECT_EQ(b.counters.damage_submits, 0u);
 }

@@ -40,10 +40,10 @@ TEST(WebApi, VgpuCarriesModeRatesEventsAndCounters) {
   EXPECT_EQ(v.at("mmio").at("traps").at("gtt").at("writes"), 1540);
   EXPECT_EQ(v.at("mmio").at("traps").at("display").at("reads"), 40);
   EXPECT_EQ(v.at("mmio").at("traps").size(), hw::kRegBlockCount);
-  EXPECT_EQ(v.at("mmio").at("refused").at("misaligned"), 5);
+  EXPECT_EQ(v.at("guest_attacks").at("mmio_misaligned"), 5);
   EXPECT_EQ(v.at("access_notes").at("pte_writes"), 1540);
   EXPECT_EQ(v.at("damage_hints"), (json{{"enabled", true}, {"submits", 70}, {"refused", 3}, {"ignored", 5}}));
-  EXPECT_EQ(v.at("malicious_accesses").at("damage_refused"), 3);
+  EXPECT_EQ(v.at("guest_attacks").at("damage_submit_invalid"), 3);
   EXPECT_EQ(v.at("exporter").at("exported_buffers"), 17);
   EXPECT_EQ(v.at("exporter").at("live_buffers"), 3);
   EXPECT_EQ(v.at("tearing_counters").at("hold_ns_total"), 2'500'000'000u);
@@ -69,11 +69,11 @@ TEST(WebApi, FailsafeVgpuWithoutViewer) {
   EXPECT_EQ(v.at("failsafe"), true);
   EXPECT_EQ(v.at("failsafe_reason"), "guest reported insufficient resources");
   EXPECT_EQ(v.at("type"), "Odd \"type\"\\name") << "JSON escaping is the library's: round-trips";
-  EXPECT_EQ(v.at("malicious_accesses").at("pte_foreign"), 9);
-  EXPECT_EQ(v.at("malicious_accesses").at("fence_out_of_range"), 2);
-  EXPECT_EQ(v.at("malicious_accesses").at("mode_too_large"), 0);
-  EXPECT_EQ(v.at("malicious_accesses").at("refresh_clamped"), 0);
-  EXPECT_EQ(v.at("malicious_accesses").size(), 11u) << "every refused-access counter, named";
+  EXPECT_EQ(v.at("guest_attacks").at("ggtt_foreign_pte"), 9);
+  EXPECT_EQ(v.at("guest_attacks").at("fence_out_of_range"), 2);
+  EXPECT_EQ(v.at("guest_attacks").at("mode_too_large"), 0);
+  EXPECT_EQ(v.at("guest_attacks").at("refresh_out_of_range"), 0);
+  EXPECT_EQ(v.at("guest_attacks").size(), kGuestAttackCount) << "every attack of the catalogue, named";
   EXPECT_TRUE(v.at("vnc").is_null());
   EXPECT_EQ(json::parse(v.dump()), v);
 }

@@ -22,10 +22,10 @@ inline server::DaemonStatus sample_status() {
   for (uint64_t ns : {10'000, 30'000, 40'000, 120'000, 3'000'000, 90'000'000}) a.event_latency.record(ns);
   a.mmio.reads[static_cast<size_t>(hw::RegBlock::Display)] = 40;
   a.mmio.writes[static_cast<size_t>(hw::RegBlock::Gtt)] = 1540;
-  a.mmio.misaligned = 5;
+  a.attacks[GuestAttack::MmioMisaligned] = 5;
   a.counters.pte_writes = 1540;
   a.damage_hints = true;
-  a.counters.damage_submits = 70, a.counters.damage_refused = 3, a.counters.damage_disabled = 5;
+  a.counters.damage_submits = 70, a.attacks[GuestAttack::DamageSubmitInvalid] = 3, a.counters.damage_disabled = 5;
   a.exporter.exports = 17, a.exporter.live = 3, a.exporter.queries = 99;
   a.tearing_counters.held = 8, a.tearing_counters.hold_ns_total = 2'500'000'000;
   a.vnc = {5901, 1, 300, 280, 123456, 12, 1};
@@ -33,8 +33,8 @@ inline server::DaemonStatus sample_status() {
   server::VgpuStatus b;
   b.id = 2, b.type = "Odd \"type\"\\name", b.workload = "console", b.state = "failsafe",
   b.failsafe_reason = "guest reported insufficient resources", b.tearing = "none";
-  b.counters.pte_foreign = 9, b.counters.fence_out_of_range = 2;
-  b.mmio.out_of_range = 4;
+  b.attacks[GuestAttack::GgttForeignPte] = 9, b.attacks[GuestAttack::FenceOutOfRange] = 2;
+  b.attacks[GuestAttack::MmioBeyondBar] = 4;
 
   s.vgpus = {a, b};
   return s;

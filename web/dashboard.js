@@ -36,7 +36,7 @@ const ROWS = [
   ['events published / signalled', v => `${v.events.published} / ${v.events.signalled}`],
   ['events masked / overflowed', v => `${v.events.masked} / ${v.events.overflowed}`],
   ['MMIO traps (reads / writes)', v => traps(v.mmio.traps)],
-  ['refused accesses', v => sum(v.malicious_accesses) + sum(v.mmio.refused)],
+  ['guest attacks', v => sum(v.guest_attacks)],
   ['exported buffers / live', v => `${v.exporter.exported_buffers} / ${v.exporter.live_buffers}`],
   ['host output (direct flip)', v => v.direct_flip
     ? `${v.direct_flip.output} (pipe ${v.direct_flip.pipe}), ${v.direct_flip.flips_shown} flips shown, ` +

@@ -25,6 +25,12 @@ std::string_view plane_name(Plane p) {
 Unexpected<DecodeError> fail(Kind k, const PlaneInfo& i, std::string what) {
   return Unexpected(DecodeError{k, fmt::format("pipe {} {}: {}", hw::letter(i.pipe), plane_name(i.plane), what)});
 }
+// A refusal of something the guest programmed: which attack of the catalogue it is.
+Unexpected<DecodeError> fail(GuestAttack a, Kind k, const PlaneInfo& i, std::string what) {
+  auto e = fail(k, i, std::move(what));
+  e.error.attack = a;
+  return e;
+}
 
 // CURPOS coordinate: magnitude plus a sign bit (upstream drops the sign; docs/hardware.md, Cursor).
 int32_t sign_magnitude(uint32_t reg, hw::Field<uint32_t> magnitude, hw::Field<uint32_t> sign) {
@@ -41,10 +47,10 @@ Expected<PlaneInfo, DecodeError> decode_universal(const PipeSnapshot& s, PlaneIn
   const uint32_t code = pl::kFormat.get(u.ctl);
   const auto format = hw::format_from_ctl(code, pl::kRgbxOrder.get(u.ctl) != 0, pl::kYuvOrder.get(u.ctl),
                                           pl::kAlpha.get(u.ctl));
-  if (!format) return fail(Kind::Invalid, i, fmt::format("unsupported pixel format code {} (PLANE_CTL 27:24)", code));
+  if (!format) return fail(GuestAttack::PlaneBadFormat, Kind::Invalid, i, fmt::format("unsupported pixel format code {} (PLANE_CTL 27:24)", code));
   const uint32_t tcode = pl::kTiling.get(u.ctl);
   const auto tiling = hw::tiling_from_ctl(tcode, format->cpp);
-  if (!tiling) return fail(Kind::Invalid, i, fmt::format("reserved tiling code {} (PLANE_CTL 12:10)", tcode));
+  if (!tiling) return fail(GuestAttack::PlaneBadTiling, Kind::Invalid, i, fmt::format("reserved tiling code {} (PLANE_CTL 12:10)", tcode));
   // Rotation (PLANE_CTL 1:0) is accepted but ignored: the surface is exported unrotated, as
   // upstream does; a viewer sees the guest's memory layout.
 
@@ -65,7 +71,7 @@ Expected<PlaneInfo, DecodeError> decode_universal(const PipeSnapshot& s, PlaneIn
     // type's maximum, so this bounds every plane a consumer maps or composes.
     const uint32_t mode_w = hw::trans::kSrcWidth.get(s.pipesrc) + 1, mode_h = hw::trans::kSrcHeight.get(s.pipesrc) + 1;
     if (i.width > mode_w || i.height > mode_h)
-      return fail(Kind::Invalid, i, fmt::format("{}x{} pixels do not fit the {}x{} pipe source", i.width, i.height, mode_w, mode_h));
+      return fail(GuestAttack::SpriteLargerThanPipe, Kind::Invalid, i, fmt::format("{}x{} pixels do not fit the {}x{} pipe source", i.width, i.height, mode_w, mode_h));
   }
   i.x_offset = pl::kOffsetX.get(u.offset);
   i.y_offset = pl::kOffsetY.get(u.offset);
@@ -80,7 +86,7 @@ Expected<PlaneInfo, DecodeError> decode_cursor(const PipeSnapshot& s, PlaneInfo 
   const uint32_t mode = s.curcntr & cur::kModeMask;
   if (static_cast<cur::Mode>(mode) == cur::Mode::Disabled) return fail(Kind::NoPlane, i, "cursor disabled (CURCNTR mode 0)");
   const auto side = hw::cursor_size(mode);
-  if (!side) return fail(Kind::Invalid, i, fmt::format("unsupported cursor mode 0x{:02x} (CURCNTR & 0x27)", mode));
+  if (!side) return fail(GuestAttack::CursorBadMode, Kind::Invalid, i, fmt::format("unsupported cursor mode 0x{:02x} (CURCNTR & 0x27)", mode));
 
   i.fourcc = hw::drm::kARGB8888;
   i.cpp = 4;
@@ -109,27 +115,27 @@ Expected<PlaneInfo, DecodeError> validate(PlaneInfo i, const GgttView& ggtt) {
   if (!i.base.page_aligned())
     return fail(Kind::Fault, i, fmt::format("surface base 0x{:x} is not 4 KiB aligned", i.base.value()));
   if (i.size == 0)
-    return fail(Kind::Invalid, i, fmt::format("zero-sized surface (stride {} bytes × {} rows)", i.stride, i.height));
+    return fail(GuestAttack::PlaneZeroSize, Kind::Invalid, i, fmt::format("zero-sized surface (stride {} bytes × {} rows)", i.stride, i.height));
   if (uint64_t{i.width} * i.cpp > i.stride)
-    return fail(Kind::Invalid, i,
+    return fail(GuestAttack::PlaneStrideTooSmall, Kind::Invalid, i,
                 fmt::format("{} pixels × {} bytes exceed the stride of {} bytes: rows would overlap", i.width,
                             i.cpp, i.stride));
   const uint64_t row_pixels = i.stride / i.cpp, rows = i.size / i.stride;
   if (uint64_t{i.x_offset} + i.width > row_pixels || uint64_t{i.y_offset} + i.height > rows)
-    return fail(Kind::Invalid, i,
+    return fail(GuestAttack::PlaneWindowOutside, Kind::Invalid, i,
                 fmt::format("window {}x{} at offset ({}, {}) leaves the {}x{}-pixel surface", i.width, i.height,
                             i.x_offset, i.y_offset, row_pixels, rows));
 
   if (!ggtt.owns_range(i.base, i.size)) {
     const GmRange ap = ggtt.aperture(), hid = ggtt.hidden();
     if (!ggtt.owns(i.base))
-      return fail(Kind::Fault, i,
+      return fail(GuestAttack::PlaneForeignBase, Kind::Fault, i,
                   fmt::format("surface base 0x{:x} is outside the vGPU's graphics memory (aperture "
                               "[0x{:x}, 0x{:x}), hidden [0x{:x}, 0x{:x}))",
                               i.base.value(), ap.begin.value(), ap.end().value(), hid.begin.value(),
                               hid.end().value()));
     const bool in_ap = ap.contains(i.base);
-    return fail(Kind::Fault, i,
+    return fail(GuestAttack::PlaneCrossesSlice, Kind::Fault, i,
                 fmt::format("surface [0x{:x}, +{} bytes) runs past the end of the {} slice at 0x{:x}",
                             i.base.value(), i.size, in_ap ? "aperture" : "hidden",
                             (in_ap ? ap : hid).end().value()));
@@ -141,7 +147,7 @@ Expected<PlaneInfo, DecodeError> validate(PlaneInfo i, const GgttView& ggtt) {
     const Gma gm = i.base + k * kPageSize;
     const auto page = ggtt.translate(gm);
     if (!page || page->scratch)
-      return fail(Kind::Fault, i,
+      return fail(GuestAttack::PlaneUnmappedPage, Kind::Fault, i,
                   fmt::format("page {} of {} (GM 0x{:x}) is not mapped to guest RAM", k, n, gm.value()));
     i.pages.push_back(page->offset);
   }

@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "hw/display.h"
 #include "hw/formats.h"
+#include "mmio/guest_attack.h"
 #include "util/address.h"
 
 namespace vgd::decode {
@@ -55,6 +57,8 @@ struct DecodeError {
     Fault,    // addresses outside the vGPU's memory, unaligned or unmapped pages
   } kind;
   std::string reason;
+  // Invalid and Fault: the catalogue's name for what the guest programmed (mmio/guest_attack.h).
+  std::optional<GuestAttack> attack = std::nullopt;
 };
 
 }  // namespace vgd::decode

@@ -24,6 +24,8 @@ const Decoded& PlaneCache::decode(const VregFile& regs, hw::Plane plane, const G
   victim.generation = gen;
   victim.used = clock_;
   victim.result = decode_plane(in, plane, ggtt);
+  if (!victim.result && victim.result.error().attack)
+    log_attack(attacks_, *victim.result.error().attack, vgpu_id_, "refused: {}", victim.result.error().reason);
   return victim.result;
 }
 

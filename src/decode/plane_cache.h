@@ -18,10 +18,15 @@ struct PlaneCacheCounters {
 
 class PlaneCache {
  public:
+  // `vgpu_id` names the vGPU in the log of the attacks its decodes refuse.
+  explicit PlaneCache(uint32_t vgpu_id = 0) : vgpu_id_(vgpu_id) {}
   // decode_plane() of `plane` on the pipe the decoder shows (NoPlane when no pipe runs). The
   // reference stays valid until the next call.
   const Decoded& decode(const VregFile& regs, hw::Plane plane, const GgttView& ggtt);
   const PlaneCacheCounters& counters() const { return c_; }
+  // Decodes refused as guest attacks (DecodeError::attack), each counted once per distinct
+  // programming it decoded: queries the cache answers again are not counted again.
+  const AttackCounts& attacks() const { return attacks_; }
 
  private:
   // Two or three surfaces per flipping primary, plus sprite and cursor.
@@ -37,6 +42,8 @@ class PlaneCache {
   Decoded no_pipe_ = Unexpected(DecodeError{DecodeError::Kind::NoPlane, "no active pipe"});
   uint64_t clock_ = 0;
   PlaneCacheCounters c_;
+  AttackCounts attacks_;
+  uint32_t vgpu_id_;
 };
 
 }  // namespace vgd::decode

@@ -27,6 +27,9 @@ bool DisplayEngine::active(Pipe p) const { return pipe::kActive.get(regs_->read3
 // The table kept the host's bits; what is left is what a write does.
 void DisplayEngine::on_write(const RegWrite& w) {
   const auto p = static_cast<Pipe>(w.instance);
+  if (const uint32_t bits = w.tried_to_set(w.row->host))
+    log_attack(ctx_->tally().attacks, GuestAttack::DisplayHostBitsWrite, ctx_->id(),
+               "pipe {}: {} bits {:#x} are the host's: dropped", letter(p), w.row->name, bits);
   if (w.row->offset == pipe::kConf) return on_pipeconf(p, w.value);
   if (refuses_mode_write(p, w)) return regs_->write32(w.reg, w.old);  // the lit pipe keeps its mode
   if (w.old != w.value) note_plane_write(p, w);
@@ -60,6 +63,7 @@ void DisplayEngine::on_pipeconf(Pipe p, uint32_t v) {
       if (pending_[index(p)] & plane_bit(pl)) latch(p, pl);
     pending_[index(p)] = 0;
     async_[index(p)] = 0;
+    async_count_[index(p)] = {};
     drop_holds(p);  // a stopped pipe raises no flip-done
   }
   retime();
@@ -73,7 +77,7 @@ bool DisplayEngine::may_light(Pipe p) {
   if (!mode_fits(p, m)) return false;  // the pipe stays off: the guest sees no state bit
   const uint64_t asked = programmed_refresh_mhz(m);
   if (const uint32_t runs = clamp_refresh_mhz(asked); runs != asked)
-    log_guest_error(ctx_->tally().refresh_clamped, ctx_->id(),
+    log_attack(ctx_->tally().attacks, GuestAttack::RefreshOutOfRange, ctx_->id(),
                     "pipe {}: timings ask for {}.{:03} Hz, outside {}..{} Hz: vblanks at {} Hz", letter(p),
                     asked / 1000, asked % 1000, kMinRefreshMhz / 1000, kMaxRefreshMhz / 1000, runs / 1000);
   return true;
@@ -82,7 +86,7 @@ bool DisplayEngine::may_light(Pipe p) {
 bool DisplayEngine::mode_fits(Pipe p, const ModeRegs& m) {
   const ModeSize s = mode_size(m);
   if (fits(s, limits_)) return true;
-  log_guest_error(ctx_->tally().mode_too_large, ctx_->id(), "pipe {}: mode {}x{} beyond the vGPU type's {}x{}: refused",
+  log_attack(ctx_->tally().attacks, GuestAttack::ModeTooLarge, ctx_->id(), "pipe {}: mode {}x{} beyond the vGPU type's {}x{}: refused",
                   letter(p), s.width, s.height, limits_.max_width, limits_.max_height);
   return false;
 }
@@ -108,6 +112,14 @@ void DisplayEngine::flip(Pipe p, Plane pl, uint32_t surface, bool async) {
     async_[index(p)] |= plane_bit(pl);
     pending_[index(p)] &= static_cast<uint8_t>(~plane_bit(pl));
     irq_->inject(p, irq::flip_done(pl));
+    // A storm still flips for the guest, but the host hears of it at the next vblank only
+    // (whose report lists the plane): a guest cannot make a host display commit unboundedly.
+    if (++async_count_[index(p)][static_cast<size_t>(pl)] > kMaxAsyncFlipsPerVblank) {
+      log_attack(ctx_->tally().attacks, GuestAttack::AsyncFlipStorm, ctx_->id(),
+                 "pipe {}: more than {} async flips of one plane in a vblank: the host sees them at the vblank",
+                 letter(p), kMaxAsyncFlipsPerVblank);
+      return;
+    }
     if (async_listener_) async_listener_(p, pl);
     return;
   }
@@ -134,6 +146,7 @@ VblankReport DisplayEngine::vblank() {
     }
     out.latched = std::exchange(pending_[index(p)], 0);
     out.async = std::exchange(async_[index(p)], 0);
+    async_count_[index(p)] = {};
     out.hinted = damage_.enabled();
     for (Plane pl : {Plane::Primary, Plane::Sprite}) out.damage[static_cast<size_t>(pl)] = damage_.take_due(p, pl);
     const uint64_t fc = pipe_reg(p, pipe::kFrameCount);
@@ -151,6 +164,7 @@ void DisplayEngine::stop_all() {
   }
   pending_.fill(0);
   async_.fill(0);
+  async_count_ = {};
   for (Pipe p : kPipes) drop_holds(p), damage_.whole_pipe(p);
   retime();
   report_pipe_states();

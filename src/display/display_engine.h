@@ -82,6 +82,9 @@ class DisplayEngine final : public RegisterDevice {
         ctx_(&ctx),
         limits_(limits) {}
   ModeLimits limits() const { return limits_; }
+  // Async flips of one plane between two vblanks that the async-flip listener hears of at once;
+  // more are a storm (docs/guest-attacks.md): flipped and counted, but heard of at the vblank.
+  static constexpr uint32_t kMaxAsyncFlipsPerVblank = 16;
 
   // One emulated vblank for every active pipe.
   VblankReport vblank();
@@ -153,6 +156,7 @@ class DisplayEngine final : public RegisterDevice {
   ModeLimits limits_;
   std::array<uint8_t, hw::kPipeCount> pending_{};  // sync flips waiting for a vblank
   std::array<uint8_t, hw::kPipeCount> async_{};    // async flips since the last vblank
+  std::array<std::array<uint32_t, hw::kPlaneCount>, hw::kPipeCount> async_count_{};  // ... how many, per plane
   uint32_t refresh_mhz_ = 0;
   uint64_t period_ns_ = 0;
   DisplayStats stats_;

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include "util/guest_error_log.h"
+
 namespace vgd::display {
 
 using namespace hw;
@@ -34,8 +36,19 @@ void DeInterrupts::update() {
   sink_->set_level(high);
 }
 
+// A write of any width changes only the bytes it covers (the table kept every bit the guest may
+// not change); what is left to do is count a guest that tried (docs/hardware.md, Interrupts).
 void DeInterrupts::on_write(const RegWrite& w) {
-  if (w.row->offset == irq::isr(Pipe::A)) return;  // read-only: nothing changed
+  if (w.row->offset == irq::isr(Pipe::A)) {
+    if (const uint32_t bits = w.tried_to_set(w.row->ro))
+      log_attack(ctx_->tally().attacks, GuestAttack::IrqStatusWrite, ctx_->id(),
+                 "write of {:#x} to pipe {} ISR (read-only): dropped", bits, letter(static_cast<Pipe>(w.instance)));
+    return;  // nothing changed
+  }
+  if (w.row->offset == irq::kMaster)
+    if (const uint32_t bits = w.asked & w.written & w.row->reserved)
+      log_attack(ctx_->tally().attacks, GuestAttack::IrqMasterReserved, ctx_->id(),
+                 "reserved master interrupt bits {:#x} written: dropped", bits);
   update();
 }
 

@@ -8,6 +8,7 @@
 
 #include "hw/display.h"
 #include "hw/display_regs.h"
+#include "mmio/device_context.h"
 #include "mmio/register_device.h"
 #include "util/unique_fd.h"
 
@@ -50,7 +51,9 @@ class EventfdSink final : public InterruptSink {
 // rows of hw::kDeInterruptRegs; a write to a bank or the master re-evaluates delivery.
 class DeInterrupts final : public RegisterDevice {
  public:
-  explicit DeInterrupts(VregFile& regs) : RegisterDevice(regs, hw::kDeInterruptBlock, hw::kDeInterruptRegs) {}
+  // Writes that try to set status (ISR) or reserved master bits are counted in ctx's attacks.
+  DeInterrupts(VregFile& regs, DeviceContext& ctx)
+      : RegisterDevice(regs, hw::kDeInterruptBlock, hw::kDeInterruptRegs), ctx_(&ctx) {}
   void set_sink(InterruptSink* sink) { sink_ = sink; }
 
   // An event happened on pipe p (hw::irq bits).
@@ -64,6 +67,7 @@ class DeInterrupts final : public RegisterDevice {
   void update();
   uint32_t reg(uint64_t abs) const { return regs_->read32(abs); }
 
+  DeviceContext* ctx_;
   InterruptSink* sink_ = nullptr;
   uint64_t raised_ = 0;
 };

@@ -34,7 +34,9 @@ uint64_t programmed_refresh_mhz(const ModeRegs& m) {
   // 10^16, so pixel_hz · 1000 still fits 64 bits.
   const uint64_t pixel_hz = link_m * bitrate_khz * 1000 / link_n;
   const uint64_t total = htotal * vtotal;
-  return (pixel_hz * 1000 + total / 2) / total;
+  // Timings so slow they round to 0 mHz still describe a mode: 1 mHz, clamped and counted like
+  // any absurd rate, never mistaken for "no mode".
+  return std::max<uint64_t>(1, (pixel_hz * 1000 + total / 2) / total);
 }
 
 uint32_t clamp_refresh_mhz(uint64_t programmed_mhz) {

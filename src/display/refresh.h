@@ -35,7 +35,8 @@ inline bool fits(ModeSize s, ModeLimits l) { return s.width <= l.max_width && s.
 // The refresh rates a vblank timer runs at (docs/design.md "Display"): a mode outside is clamped.
 inline constexpr uint32_t kMinRefreshMhz = 24'000, kMaxRefreshMhz = 240'000;
 
-// What the timings ask for in milli-Hz, or 0 when they describe no mode.
+// What the timings ask for in milli-Hz (at least 1), or 0 when they describe no mode (a zero
+// link M, N or bit rate, or a total of one pixel).
 uint64_t programmed_refresh_mhz(const ModeRegs& m);
 // The rate the vblank timer runs at for that: clamped into kMin..kMaxRefreshMhz; 0 stays 0 (the
 // vblank clock's default rate).

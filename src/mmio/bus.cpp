@@ -36,15 +36,15 @@ const MmioBus::Slot* MmioBus::find(uint64_t off) const {
 
 AccessStatus MmioBus::check(uint64_t off, unsigned size) {
   if (size != 1 && size != 2 && size != 4 && size != 8) {
-    ++stats_.bad_size;
+    log_attack(stats_.attacks, GuestAttack::MmioBadSize, id_, "{}-byte access at {:#x} refused", size, off);
     return AccessStatus::BadSize;
   }
   if (off % size) {
-    ++stats_.misaligned;
+    log_attack(stats_.attacks, GuestAttack::MmioMisaligned, id_, "{}-byte access at {:#x} is not naturally aligned: refused", size, off);
     return AccessStatus::Misaligned;
   }
   if (off >= bar_size_ || size > bar_size_ - off) {
-    ++stats_.out_of_range;
+    log_attack(stats_.attacks, GuestAttack::MmioBeyondBar, id_, "access at {:#x} beyond BAR0 ({:#x} bytes): refused", off, bar_size_);
     return AccessStatus::OutOfRange;
   }
   return AccessStatus::Ok;
@@ -60,7 +60,7 @@ AccessStatus MmioBus::read(MmioOffset offset, unsigned size, uint64_t& value) {
   } else if (off < hw::kMmioRegsSize) {
     value = vregs_->read(off, size);
   } else {
-    ++stats_.unbacked;
+    log_attack(stats_.attacks, GuestAttack::MmioUnbacked, id_, "access at {:#x} in the unbacked part of BAR0: refused", off);
     return AccessStatus::Unbacked;
   }
   ++stats_.reads[static_cast<size_t>(hw::classify(off))];
@@ -80,7 +80,7 @@ AccessStatus MmioBus::write(MmioOffset offset, unsigned size, uint64_t value) {
   } else if (off < hw::kMmioRegsSize) {
     vregs_->write(off, size, value);
   } else {
-    ++stats_.unbacked;
+    log_attack(stats_.attacks, GuestAttack::MmioUnbacked, id_, "access at {:#x} in the unbacked part of BAR0: refused", off);
     return AccessStatus::Unbacked;
   }
   ++stats_.writes[static_cast<size_t>(block)];

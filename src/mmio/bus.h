@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "hw/blocks.h"
+#include "mmio/guest_attack.h"
 #include "mmio/vreg_file.h"
 #include "util/address.h"
 
@@ -35,17 +36,17 @@ class MmioDevice {
 struct MmioStats {
   std::array<uint64_t, hw::kRegBlockCount> reads{};
   std::array<uint64_t, hw::kRegBlockCount> writes{};
-  uint64_t bad_size = 0;
-  uint64_t misaligned = 0;
-  uint64_t out_of_range = 0;
-  uint64_t unbacked = 0;     // inside BAR0 but neither register file nor device (2..8 MiB hole)
+  // Refused accesses: GuestAttack::MmioBadSize, MmioMisaligned, MmioBeyondBar (beyond BAR0) and
+  // MmioUnbacked (inside BAR0 but neither register file nor device: the 2..8 MiB hole).
+  AttackCounts attacks;
   uint64_t muted_writes = 0; // writes a muted block kept in storage only (failsafe)
-  uint64_t refused() const { return bad_size + misaligned + out_of_range + unbacked; }
+  uint64_t refused() const { return attacks.total(); }
 };
 
 class MmioBus {
  public:
-  MmioBus(uint64_t bar_size, VregFile& vregs) : bar_size_(bar_size), vregs_(&vregs) {}
+  // `id`: the vGPU whose accesses these are, for the log.
+  MmioBus(uint64_t bar_size, VregFile& vregs, uint32_t id = 0) : bar_size_(bar_size), vregs_(&vregs), id_(id) {}
 
   // False (and nothing added) for an empty, unaligned, overlapping or out-of-BAR range.
   bool add(MmioOffset base, uint64_t size, MmioDevice& dev);
@@ -70,6 +71,7 @@ class MmioBus {
 
   uint64_t bar_size_;
   VregFile* vregs_;
+  uint32_t id_;
   std::vector<Slot> slots_;  // sorted by base, non-overlapping
   std::array<bool, hw::kRegBlockCount> muted_{};
   MmioStats stats_;

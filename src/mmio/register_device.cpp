@@ -11,7 +11,7 @@ std::optional<RegWrite> store_register(VregFile& regs, hw::RegTable table, const
   }
   const uint32_t value = hw::guest_write(*m.row, old, a.value, a.written);
   regs.write32(a.reg, value);
-  return RegWrite{m.row, m.instance, a.reg, old, value};
+  return RegWrite{m.row, m.instance, a.reg, old, value, a.value, a.written};
 }
 
 void reset_registers(VregFile& regs, hw::RegTable table) {

@@ -21,6 +21,10 @@ struct RegWrite {
   uint64_t reg;            // its BAR0 offset
   uint32_t old;            // before the write
   uint32_t value;          // stored now
+  uint32_t asked;          // what the guest wrote, in the bytes it wrote
+  uint32_t written;        // those bytes, as a mask
+  // Bits of `mask` the guest tried to set although they were clear (and are refused).
+  uint32_t tried_to_set(uint32_t mask) const { return asked & written & mask & ~old; }
 };
 
 // Stores one register's part of a guest write (registers outside the table: as written).

@@ -32,6 +32,7 @@ ConsumerPort::ConsumerPort(WorkLock& lock, Vgpu& v, const VgpuSpec& spec, const 
       vgpu_(&v),
       exporter_(std::weak_ptr<const GuestRam>(v.ram_ref()), ex),
       events_(v, &clock),
+      planes_(v.id()),
       copy_primary_(spec.tearing == TearingMode::Copy),
       copies_(std::make_unique<exporter::PlaneCopies>(std::weak_ptr<const GuestRam>(v.ram_ref()), v.type(),
                                                       spec.copy_budget)),
@@ -216,6 +217,7 @@ PortCounters ConsumerPort::counters() const {
   p.event_latency = events_.latency();
   p.exporter = exporter_.counters();
   p.exporter.over_limit = over_limit_;
+  p.decode_attacks = planes_.attacks();
   p.tearing = copies_->counters();
   const exporter::TearingCounters& h = gate_->counters();
   p.tearing.held = h.held, p.tearing.hold_timeouts = h.hold_timeouts;

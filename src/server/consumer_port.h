@@ -53,6 +53,7 @@ struct PortCounters {
   Histogram event_latency = latency_histogram();
   exporter::ExporterCounters exporter;
   exporter::TearingCounters tearing;
+  AttackCounts decode_attacks;  // planes the queries' decoder refused (decode/plane_cache.h)
 };
 
 class ConsumerPort {

@@ -242,6 +242,7 @@ VgpuStatus HostedVgpu::read_status() const {
   s.tearing_counters = pc.tearing;
   s.mmio = g.mmio_stats();
   s.counters = g.counters();
+  s.attacks = g.counters().attacks + g.mmio_stats().attacks + pc.decode_attacks;
   s.dispatch_delay = dispatch_delay_;
   s.late_vblanks = late_.load(std::memory_order_relaxed);
   s.missed_vblanks = g.missed_vblanks();

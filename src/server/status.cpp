@@ -11,34 +11,23 @@ const VgpuStatus* DaemonStatus::find(uint32_t id) const {
   return nullptr;
 }
 
-std::vector<NamedCount> refused_accesses(const VgpuCounters& c) {
-  return {{"pte_foreign", c.pte_foreign},
-          {"pte_bad_frame", c.pte_bad_frame},
-          {"pte_bad_size", c.pte_bad_size},
-          {"pvinfo_write_dropped", c.pvinfo_write_dropped},
-          {"pvinfo_rsv5_write", c.pvinfo_rsv5_write},
-          {"display_ready_invalid", c.display_ready_invalid},
-          {"g2v_invalid", c.g2v_invalid},
-          {"fence_out_of_range", c.fence_out_of_range},
-          {"mode_too_large", c.mode_too_large},
-          {"refresh_clamped", c.refresh_clamped},
-          {"damage_refused", c.damage_refused}};
+std::vector<NamedCount> guest_attacks(const AttackCounts& a) {
+  std::vector<NamedCount> out;
+  out.reserve(kGuestAttackCount);
+  for (size_t i = 0; i < kGuestAttackCount; ++i) {
+    const auto k = static_cast<GuestAttack>(i);
+    out.push_back({attack_name(k), a[k]});
+  }
+  return out;
 }
 
-std::vector<NamedCount> access_notes(const VgpuCounters& c) {
+std::vector<NamedCount> access_notes(const VgpuCounters& c, const MmioStats& m) {
   return {{"pvinfo_unlisted_read", c.pvinfo_unlisted_read},
           {"pte_writes", c.pte_writes},
           {"pte_not_present", c.pte_not_present},
           {"pte_half_pending", c.pte_half_pending},
           {"damage_submits", c.damage_submits},
-          {"damage_ignored", c.damage_disabled}};
-}
-
-std::vector<NamedCount> mmio_refusals(const MmioStats& m) {
-  return {{"bad_size", m.bad_size},
-          {"misaligned", m.misaligned},
-          {"out_of_range", m.out_of_range},
-          {"unbacked", m.unbacked},
+          {"damage_ignored", c.damage_disabled},
           {"muted_write", m.muted_writes}};
 }
 

@@ -89,6 +89,9 @@ struct VgpuStatus {
   Histogram event_latency = latency_histogram();
   MmioStats mmio;
   VgpuCounters counters;
+  // Every guest attack (docs/guest-attacks.md), whichever layer counted it: the bus (mmio), the
+  // devices (counters) and the queries' decoder.
+  AttackCounts attacks;
   exporter::ExporterCounters exporter;
   exporter::TearingCounters tearing_counters;
   // The vblank path: deadline -> vblank emulated on the vGPU's lock; vblanks superseded because
@@ -120,12 +123,11 @@ struct DaemonStatus {
   const VgpuStatus* find(uint32_t id) const;
 };
 
-// Accesses the device model refused or neutralised (misbehaviour), one per VgpuCounters field.
-std::vector<NamedCount> refused_accesses(const VgpuCounters& c);
-// Informational VgpuCounters fields (not misbehaviour).
-std::vector<NamedCount> access_notes(const VgpuCounters& c);
-// MMIO accesses the bus refused, by reason, and the writes a muted (failsafe) block absorbed.
-std::vector<NamedCount> mmio_refusals(const MmioStats& m);
+// Every attack of the catalogue (mmio/guest_attack.h), by name, in catalogue order.
+std::vector<NamedCount> guest_attacks(const AttackCounts& a);
+// Informational counts (not misbehaviour): VgpuCounters' and the writes a muted (failsafe)
+// display block absorbed.
+std::vector<NamedCount> access_notes(const VgpuCounters& c, const MmioStats& m);
 std::string_view plane_name(size_t plane);  // "primary", "sprite", "cursor"
 std::string_view state_name(uint32_t wire_state);  // proto::VgpuState: "running", "display-off", ...
 

@@ -8,7 +8,7 @@ namespace vgd {
 bool FenceDevice::allowed(uint64_t rel, unsigned size) {
   const uint64_t index = rel / hw::kFenceStride;
   if (index < host_index_.size() && (rel % hw::kFenceStride) + size <= hw::kFenceStride) return true;
-  log_guest_error(ctx_->tally().fence_out_of_range, ctx_->id(),
+  log_attack(ctx_->tally().attacks, GuestAttack::FenceOutOfRange, ctx_->id(),
                   "fence register {} beyond the {} allocated", index, host_index_.size());
   if (!ctx_->pv_aware()) ctx_->enter_failsafe(FailsafeReason::UnsupportedGuest);
   return false;

@@ -15,7 +15,7 @@ void GgttDevice::write(uint64_t rel, unsigned size, uint64_t value) {
   VgpuCounters& c = ctx_->tally();
   const uint64_t index = rel / hw::kGttEntrySize;
   if (size != 4 && size != 8) {
-    log_guest_error(c.pte_bad_size, ctx_->id(), "{}-byte write to GTT entry {} refused", size, index);
+    log_attack(c.attacks, GuestAttack::GgttNarrowWrite, ctx_->id(), "{}-byte write to GTT entry {} refused", size, index);
     return;
   }
   ++c.pte_writes;
@@ -24,11 +24,11 @@ void GgttDevice::write(uint64_t rel, unsigned size, uint64_t value) {
     case PteWrite::NotPresent: ++c.pte_not_present; break;
     case PteWrite::HalfPending: ++c.pte_half_pending; break;
     case PteWrite::BadFrame:
-      log_guest_error(c.pte_bad_frame, ctx_->id(), "GTT entry {} names frame {:#x} outside guest RAM: scratch",
+      log_attack(c.attacks, GuestAttack::GgttFrameOutsideRam, ctx_->id(), "GTT entry {} names frame {:#x} outside guest RAM: scratch",
                       index, hw::pte::kFrame.get(view_->guest_pte(index)));
       break;
     case PteWrite::Foreign:
-      log_guest_error(c.pte_foreign, ctx_->id(), "GTT entry {} (GM {:#x}) is not in this vGPU's slices: dropped",
+      log_attack(c.attacks, GuestAttack::GgttForeignPte, ctx_->id(), "GTT entry {} (GM {:#x}) is not in this vGPU's slices: dropped",
                       index, index * kPageSize);
       break;
   }

@@ -80,7 +80,7 @@ uint64_t PvinfoDevice::read(uint64_t rel, unsigned size) {
 void PvinfoDevice::write(uint64_t rel, unsigned size, uint64_t value) {
   VgpuCounters& c = ctx_->tally();
   if (overlaps(kRsv5, rel, size)) {
-    log_guest_error(c.pvinfo_rsv5_write, ctx_->id(), "PVINFO rsv5 write at {:#x}: guest reports insufficient resources", rel);
+    log_attack(c.attacks, GuestAttack::PvinfoRsv5Write, ctx_->id(), "PVINFO rsv5 write at {:#x}: guest reports insufficient resources", rel);
     ctx_->enter_failsafe(FailsafeReason::InsufficientResource);
     return;
   }
@@ -90,7 +90,7 @@ void PvinfoDevice::write(uint64_t rel, unsigned size, uint64_t value) {
   }
   if (rel == kDisplayReady.begin && size == 4) {
     if (value > static_cast<uint32_t>(hw::DisplayReady::Ready)) {
-      log_guest_error(c.display_ready_invalid, ctx_->id(), "display_ready value {:#x} is neither 0 nor 1", value);
+      log_attack(c.attacks, GuestAttack::PvinfoDisplayReadyInvalid, ctx_->id(), "display_ready value {:#x} is neither 0 nor 1", value);
       return;
     }
     store(rel, size, value);
@@ -105,19 +105,19 @@ void PvinfoDevice::write(uint64_t rel, unsigned size, uint64_t value) {
       spdlog::debug("vgpu {}: g2v notification {} (no display effect)", ctx_->id(), code);
       return;
     }
-    log_guest_error(c.g2v_invalid, ctx_->id(), "invalid g2v_notify code {:#x}", code);
+    log_attack(c.attacks, GuestAttack::PvinfoG2vInvalid, ctx_->id(), "invalid g2v_notify code {:#x}", code);
     return;
   }
   if (damage_offered_ && rel == pv::kDamageCtl && size == 4) return damage_ctl(static_cast<uint32_t>(value));
   if (damage_offered_ && rel == pv::kDamageSubmit && size == 4) return damage_submit(static_cast<uint32_t>(value));
-  log_guest_error(c.pvinfo_write_dropped, ctx_->id(), "dropped PVINFO write of {} bytes at {:#x}", size, rel);
+  log_attack(c.attacks, GuestAttack::PvinfoReadonlyWrite, ctx_->id(), "dropped PVINFO write of {} bytes at {:#x}", size, rel);
 }
 
 // --- damage hints (docs/hardware.md, Damage hints) ---
 
 void PvinfoDevice::damage_ctl(uint32_t value) {
   if (value & ~hw::damage::kCtlEnable) {
-    log_guest_error(ctx_->tally().damage_refused, ctx_->id(), "damage_ctl {:#x} sets reserved bits: refused", value);
+    log_attack(ctx_->tally().attacks, GuestAttack::DamageCtlReserved, ctx_->id(), "damage_ctl {:#x} sets reserved bits: refused", value);
     return;
   }
   store(pv::kDamageCtl, 4, value);
@@ -140,7 +140,7 @@ void PvinfoDevice::damage_submit(uint32_t v) {
   if (plane <= 1) pl = plane == 0 ? hw::Plane::Primary : hw::Plane::Sprite;
   if ((v & dmg::kSubmitReserved) || (!whole && count > dmg::kMaxRects) || !p || !pl) {
     // Never lose an update: what the guest meant to describe is taken as all of it.
-    log_guest_error(c.damage_refused, ctx_->id(), "bad damage_submit {:#x}: plane(s) taken as wholly damaged", v);
+    log_attack(c.attacks, GuestAttack::DamageSubmitInvalid, ctx_->id(), "bad damage_submit {:#x}: plane(s) taken as wholly damaged", v);
     return engine_->damage_whole(p, pl);
   }
   std::array<display::DamageRect, dmg::kMaxRects> rects{};

@@ -20,11 +20,11 @@ Vgpu::Vgpu(GpuKey, GpuLink& gpu, display::VblankClock* clock, uint64_t ggtt_size
       ram_(std::move(ram)),
       vregs_(std::move(vregs)),
       ggtt_(std::move(ggtt)),
-      bus_(hw::bar0_size(ggtt_size), vregs_),
+      bus_(hw::bar0_size(ggtt_size), vregs_, id),
       pvinfo_(*this, vregs_),
       fences_(*this, vregs_, gpu.host_fences(), res_.fences),
       gtt_(*this, ggtt_, *ram_),
-      irq_(vregs_),
+      irq_(vregs_, *this),
       display_(vregs_, irq_, *this, *this, display::ModeLimits{type_.max_width, type_.max_height}),
       flip_port_(vregs_, display_) {
   // The bus rejects only overlapping or out-of-BAR ranges; these are fixed and disjoint.

@@ -93,6 +93,9 @@ class Vgpu final : private DeviceContext, private display::VblankControl {
 
   const VgpuCounters& counters() const { return counters_; }
   const MmioStats& mmio_stats() const { return bus_.stats(); }
+  // The attacks this vGPU's bus and devices refused (docs/guest-attacks.md); the plane decoder's
+  // are its consumers' (decode::PlaneCache::attacks).
+  AttackCounts attacks() const { return counters_.attacks + bus_.stats().attacks; }
   uint64_t mmio_bar_size() const { return bus_.bar_size(); }  // BAR0: registers, PVINFO, GGTT
   const GgttView& ggtt() const { return ggtt_; }
   const GuestRam& ram() const { return *ram_; }

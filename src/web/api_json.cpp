@@ -25,7 +25,7 @@ json mmio_json(const MmioStats& m) {
   json traps = json::object();
   for (size_t b = 0; b < hw::kRegBlockCount; ++b)
     traps[std::string(hw::kRegBlockNames[b])] = {{"reads", m.reads[b]}, {"writes", m.writes[b]}};
-  return {{"traps", std::move(traps)}, {"refused", named(server::mmio_refusals(m))}};
+  return {{"traps", std::move(traps)}};
 }
 
 json exporter_json(const exporter::ExporterCounters& c) {
@@ -110,10 +110,10 @@ json vgpu_json(const server::VgpuStatus& v) {
   j["mmio"] = mmio_json(v.mmio);
   j["damage_hints"] = {{"enabled", v.damage_hints},
                        {"submits", v.counters.damage_submits},
-                       {"refused", v.counters.damage_refused},
+                       {"refused", v.attacks[GuestAttack::DamageCtlReserved] + v.attacks[GuestAttack::DamageSubmitInvalid]},
                        {"ignored", v.counters.damage_disabled}};
-  j["malicious_accesses"] = named(server::refused_accesses(v.counters));
-  j["access_notes"] = named(server::access_notes(v.counters));
+  j["guest_attacks"] = named(server::guest_attacks(v.attacks));  // docs/guest-attacks.md
+  j["access_notes"] = named(server::access_notes(v.counters, v.mmio));
   j["exporter"] = exporter_json(v.exporter);
   j["tearing_counters"] = tearing_json(v.tearing_counters);
   j["vnc"] = vnc_json(v.vnc);

@@ -196,18 +196,15 @@ void access_metrics(Writer& w, const DaemonStatus& s) {
                  fmt::format("{},block=\"{}\",access=\"{}\"", Writer::vgpu_label(v), hw::kRegBlockNames[b],
                              write ? "write" : "read"),
                  write ? v.mmio.writes[b] : v.mmio.reads[b]);
-  w.per_vgpu_named(s, "vgpud_mmio_refused_total", "reason",
-                   "MMIO accesses the bus refused (bad size, misaligned, outside BAR0, unbacked) or muted.",
-                   [](const VgpuStatus& v) { return server::mmio_refusals(v.mmio); });
   w.per_vgpu(s, "vgpud_damage_hints", "gauge", "1 while the guest gives damage hints.",
              [](const VgpuStatus& v) { return uint64_t{v.damage_hints}; });
   w.per_vgpu(s, "vgpud_damage_submits_total", "counter", "Damage-hint submits, refused and ignored ones included.",
              [](const VgpuStatus& v) { return v.counters.damage_submits; });
-  w.per_vgpu_named(s, "vgpud_malicious_accesses_total", "kind",
-                   "Guest accesses the device model refused or neutralised, by kind.",
-                   [](const VgpuStatus& v) { return server::refused_accesses(v.counters); });
+  w.per_vgpu_named(s, "vgpud_guest_attacks_total", "attack",
+                   "Guest programming the device model refused or neutralised, by attack (docs/guest-attacks.md).",
+                   [](const VgpuStatus& v) { return server::guest_attacks(v.attacks); });
   w.per_vgpu_named(s, "vgpud_guest_access_notes_total", "kind", "Informational guest access counts (not misbehaviour).",
-                   [](const VgpuStatus& v) { return server::access_notes(v.counters); });
+                   [](const VgpuStatus& v) { return server::access_notes(v.counters, v.mmio); });
 }
 
 void exporter_metrics(Writer& w, const DaemonStatus& s) {
