@@ -22,6 +22,7 @@
 
 #include "exporter/query.h"
 #include "proto/packet.h"
+#include "ram_support.h"  // open_fds
 #include "server/server.h"
 #include "util/fd_passing.h"
 
@@ -132,11 +133,6 @@ inline proto::GfxPlaneInfo shown(Conn& c, uint32_t vgpu, uint32_t plane) {
   }
   ADD_FAILURE() << "vGPU " << vgpu << ": plane " << plane << " never shown";
   return r;
-}
-
-// Descriptors open in this process: the in-process daemon's and the test's own.
-inline size_t open_fds() {
-  return static_cast<size_t>(std::distance(std::filesystem::directory_iterator("/proc/self/fd"), {}));
 }
 
 // A packet's bytes: a well-formed header and `body` zero bytes.
