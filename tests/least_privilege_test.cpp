@@ -236,21 +236,28 @@ class SecretTest : public ::testing::Test {
 
 // The daemon trusts its own process (its viewers connect over the socket too), so the untrusted
 // consumer is another process, as it would be: a child that reports over a pipe what it saw.
+// It is forked before the daemon starts its threads (a fork of a threaded process may inherit a
+// lock another thread held, the sanitizers' allocator's too) and told the socket's path after.
 TEST_F(SecretTest, UntrustedConsumerNeverSeesMemoryNoPlaneUses) {
-  start(false);
   struct Seen {
     bool secret = false, failed = false;
     int primary = 0, cursor = 0, overlay = 0;
   };
-  int out[2];
+  int go[2], out[2];
+  ASSERT_EQ(::pipe(go), 0);
   ASSERT_EQ(::pipe(out), 0);
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
+    ::close(go[1]);
     ::close(out[0]);
+    std::string path;  // until the parent closes its end: empty if it failed before serving
+    char b[256];
+    for (ssize_t n; (n = ::read(go[0], b, sizeof b)) > 0;) path.append(b, static_cast<size_t>(n));
+    if (path.empty()) ::_exit(2);
     Seen r;
     {
-      test::Conn c(daemon.path);
+      test::Conn c(path);
       c.hello();
       for (uint32_t v : {1u, 3u}) {
         if (!test::Conn::ok(c.call(proto::MsgType::Open, v))) r.failed = true;
@@ -263,10 +270,15 @@ TEST_F(SecretTest, UntrustedConsumerNeverSeesMemoryNoPlaneUses) {
     const bool sent = ::write(out[1], &r, sizeof r) == static_cast<ssize_t>(sizeof r);
     ::_exit(sent ? 0 : 1);
   }
+  ::close(go[0]);
   ::close(out[1]);
+  UniqueFd tell(go[1]);  // closed on any return: the child then ends
+  const UniqueFd hear(out[0]);
+  start(false);
+  ASSERT_EQ(::write(tell.get(), daemon.path.data(), daemon.path.size()), static_cast<ssize_t>(daemon.path.size()));
+  tell.reset();  // the whole path is there
   Seen r;
-  const bool got = ::read(out[0], &r, sizeof r) == static_cast<ssize_t>(sizeof r);
-  ::close(out[0]);
+  const bool got = ::read(hear.get(), &r, sizeof r) == static_cast<ssize_t>(sizeof r);
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(got && WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the consumer process did not report";
