@@ -100,7 +100,12 @@ class Viewer {
     cl_->serverPort = port;
     password_ = o.password;
     rfbClientSetClientData(cl_, &kTag, this);
-    cl_->GetPassword = [](rfbClient* c) { return strdup(self(c)->password_.c_str()); };
+    // libvncclient frees what this returns, except an empty string, which it refuses and
+    // leaks; no password is therefore nullptr.
+    cl_->GetPassword = [](rfbClient* c) -> char* {
+      const std::string& p = self(c)->password_;
+      return p.empty() ? nullptr : strdup(p.c_str());
+    };
     malloc_fb_ = cl_->MallocFrameBuffer;
     cl_->MallocFrameBuffer = [](rfbClient* c) {
       Viewer* v = self(c);
