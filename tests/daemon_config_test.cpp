@@ -23,6 +23,8 @@ TEST(DaemonConfig, DefaultsAreThreeDemoVgpusWithViewersOnLoopback) {
   auto parsed = parse_daemon_config("", "empty.toml");
   ASSERT_TRUE(parsed.has_value()) << parsed.error();
   EXPECT_EQ(parsed->vgpus.size(), 3u) << "an empty file keeps the defaults";
+  EXPECT_EQ(parsed->hello_timeout_ms, 5000u);
+  EXPECT_EQ(parsed->max_clients_per_uid, 16u);
 }
 
 TEST(DaemonConfig, ReadsGpuServerAndVgpus) {
@@ -38,6 +40,8 @@ max_resolution = "1920x1080"
 [server]
 socket = "/tmp/x.sock"
 max_clients = 8
+hello_timeout_ms = 250
+max_clients_per_uid = 3
 [export]
 idle_buffers = 4
 udmabuf = false
@@ -60,6 +64,8 @@ hold_frame = 30
   EXPECT_EQ(cfg->gpu.geometry.aperture_size, 1024ull << 20);
   EXPECT_EQ(cfg->socket, "/tmp/x.sock");
   EXPECT_EQ(cfg->max_clients, 8u);
+  EXPECT_EQ(cfg->hello_timeout_ms, 250u);
+  EXPECT_EQ(cfg->max_clients_per_uid, 3u);
   EXPECT_EQ(cfg->idle_buffers, 4u);
   EXPECT_FALSE(cfg->udmabuf);
   ASSERT_EQ(cfg->vgpus.size(), 3u);
@@ -78,6 +84,14 @@ hold_frame = 30
   EXPECT_EQ(cfg->vgpus[0].hold_frame, 0u) << "the default: never";
   EXPECT_EQ(cfg->vgpus[2].hold_frame, 30u);
   EXPECT_EQ(DaemonConfig{}.vgpus[0].tearing, TearingMode::None);
+}
+
+// 0 turns each connection limit off (docs/config.md): no Hello deadline, no cap per uid.
+TEST(DaemonConfig, ZeroTurnsTheHelloDeadlineAndThePerUidCapOff) {
+  auto cfg = parse_daemon_config("[server]\nhello_timeout_ms = 0\nmax_clients_per_uid = 0\n", "off.toml");
+  ASSERT_TRUE(cfg.has_value()) << cfg.error();
+  EXPECT_EQ(cfg->hello_timeout_ms, 0u);
+  EXPECT_EQ(cfg->max_clients_per_uid, 0u);
 }
 
 struct BadCase {
@@ -118,6 +132,12 @@ INSTANTIATE_TEST_SUITE_P(
                       BadCase{"budget_without_copy", "[[vgpu]]\ncopy_budget_mib = 16\n", "bad.toml:2", "vgpu.copy_budget_mib"},
                       BadCase{"zero_budget", "[[vgpu]]\ntearing = 'copy'\ncopy_budget_mib = 0\n", "bad.toml:3", "vgpu.copy_budget_mib"},
                       BadCase{"wrong_type", "[server]\nmax_clients = 'many'\n", "bad.toml:2", "server.max_clients"},
+                      BadCase{"hello_timeout_string", "[server]\n\nhello_timeout_ms = '5s'\n", "bad.toml:3",
+                              "server.hello_timeout_ms"},
+                      BadCase{"hello_timeout_negative", "[server]\nhello_timeout_ms = -1\n", "bad.toml:2", "server.hello_timeout_ms"},
+                      BadCase{"per_uid_float", "[server]\nmax_clients_per_uid = 2.5\n", "bad.toml:2", "server.max_clients_per_uid"},
+                      BadCase{"per_uid_negative", "[server]\n\nmax_clients_per_uid = -4\n", "bad.toml:3",
+                              "server.max_clients_per_uid"},
                       // Consumers (docs/config.md): an unknown name is an error where it is written.
                       BadCase{"unknown_user", "[[vgpu]]\nallow_uids = [0,\n 'no-such-user-here']\n", "bad.toml:3",
                               "no user named 'no-such-user-here'"},

@@ -30,14 +30,16 @@ namespace vgd::test {
 
 class RunningDaemon {
  public:
-  // Starts the daemon on a socket named after `name` in the test's temp directory.
-  void start(const DaemonConfig& cfg, const std::string& name, uint32_t max_clients = 64,
-             std::optional<uint32_t> socket_group = std::nullopt) {
+  // Starts the daemon on a socket named after `name` in the test's temp directory, with `opt`
+  // but for its path, and without handling signals (stop() ends it).
+  void start(const DaemonConfig& cfg, const std::string& name, server::ServerOptions opt = {}) {
     path = fmt::format("{}/vgd-{}-{}.sock", ::testing::TempDir(), name, ::getpid());
     auto h = server::Host::create(cfg);
     ASSERT_TRUE(h.has_value()) << h.error();
     host = std::move(*h);
-    auto s = server::Server::create(*host, {path, max_clients, false, socket_group});
+    opt.socket_path = path;
+    opt.handle_signals = false;
+    auto s = server::Server::create(*host, std::move(opt));
     ASSERT_TRUE(s.has_value()) << s.error();
     srv = std::move(*s);
     host->start_guests();
@@ -64,6 +66,7 @@ struct Conn {
   UniqueFd fd;
   uint32_t seq = 0;
 
+  explicit Conn(UniqueFd connected) : fd(std::move(connected)) {}  // made elsewhere (another process)
   explicit Conn(const std::string& path) : fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) {
     sockaddr_un a{};
     a.sun_family = AF_UNIX;

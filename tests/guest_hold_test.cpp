@@ -21,7 +21,7 @@ TEST(GuestHold, TheDesktopHoldsStillAtItsHoldFrame) {
   DaemonConfig cfg;
   cfg.vgpus = {VgpuSpec{}};
   cfg.vgpus[0].hold_frame = kHold;
-  daemon.start(cfg, "guest-hold", 4);
+  daemon.start(cfg, "guest-hold", {.max_clients = 4});
   GuestSession& s = daemon.host->find(1)->session();
   const auto reached = [&](const std::function<bool()>& f) {  // a bound that catches hangs only
     const auto end = std::chrono::steady_clock::now() + 30s;

@@ -124,7 +124,8 @@ TEST(Metrics, PerVgpuSeriesAreLabelledByVgpu) {
   const std::set<std::string> daemon_wide = {"vgpud_uptime_seconds", "vgpud_vgpus", "vgpud_clients",
                                              "vgpud_connections_total", "vgpud_requests_total",
                                              "vgpud_request_errors_total", "vgpud_malformed_clients_total",
-                                             "vgpud_refused_connections_total", "vgpud_unread_clients_total", "vgpud_denied_requests_total",
+                                             "vgpud_refused_connections_total", "vgpud_uid_refused_connections_total",
+                                             "vgpud_hello_timeouts_total", "vgpud_unread_clients_total", "vgpud_denied_requests_total",
                                              "vgpud_direct_flip_available"};
   for (const auto& s : e.samples) {
     if (s.name == "vgpud_opens_total") {  // daemon-wide, by trust
@@ -146,6 +147,8 @@ TEST(Metrics, ValuesMatchTheSnapshot) {
   EXPECT_EQ(e.value("vgpud_vgpus", {}), 2);
   EXPECT_EQ(e.value("vgpud_clients", {}), 2);
   EXPECT_EQ(e.value("vgpud_requests_total", {}), 1234);
+  EXPECT_EQ(e.value("vgpud_uid_refused_connections_total", {}), 9);
+  EXPECT_EQ(e.value("vgpud_hello_timeouts_total", {}), 10);
   EXPECT_EQ(e.value("vgpud_flips_total", Labels{{"vgpu", "1"}, {"plane", "primary"}}), 300);
   EXPECT_EQ(e.value("vgpud_flips_total", Labels{{"vgpu", "1"}, {"plane", "cursor"}}), 12);
   EXPECT_EQ(e.value("vgpud_vblanks_total", Labels{{"vgpu", "1"}}), 600);

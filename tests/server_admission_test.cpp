@@ -103,7 +103,7 @@ class ServerAdmissionTest : public ::testing::Test {
     cfg.vgpus[1].access.allow_gids = std::vector<uint32_t>{kCrew};
     cfg.vgpus[2].access.allow_uids = std::vector<uint32_t>{};  // nobody by uid, but:
     cfg.vgpus[2].access.trusted_uids = {kTrusted};
-    daemon.start(cfg, "admission", 64, kSocketGid);
+    daemon.start(cfg, "admission", {.socket_group = kSocketGid});
   }
   void TearDown() override { daemon.stop(); }
 

@@ -32,7 +32,7 @@ class ClientTearingTest : public ::testing::Test {
     cfg.vgpus = {VgpuSpec{}, VgpuSpec{}};
     cfg.vgpus[kCopy - 1].tearing = TearingMode::Copy;
     cfg.vgpus[kHold - 1].tearing = TearingMode::Hold;
-    daemon.start(cfg, "client-tearing", 8);
+    daemon.start(cfg, "client-tearing", {.max_clients = 8});
     path = daemon.path;
     host = daemon.host.get();
   }

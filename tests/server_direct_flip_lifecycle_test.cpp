@@ -142,7 +142,7 @@ class DirectFlipLifecycleTest : public ::testing::Test {
     cfg.vgpus = {vm};
     cfg.host_display.backend = HostDisplayConfig::Backend::Virtual;
     cfg.host_display.outputs = {{"Virtual-1", 1024, 768, 60}};  // the guest's mode: imports
-    daemon.start(cfg, "direct-flip-lifecycle", 8);
+    daemon.start(cfg, "direct-flip-lifecycle", {.max_clients = 8});
     ASSERT_NE(daemon.host, nullptr);
     links = daemon.host->links();
     ASSERT_NE(links, nullptr);

@@ -48,7 +48,7 @@ class DirectFlipServerTest : public ::testing::Test {
     cfg.host_display.backend = HostDisplayConfig::Backend::Virtual;
     // The guests' own mode: imports, pixel for pixel, no scaling.
     cfg.host_display.outputs = {{"Virtual-1", 1024, 768, 60}, {"Virtual-2", 1024, 768, 60}};
-    daemon.start(cfg, "direct-flip", 8);
+    daemon.start(cfg, "direct-flip", {.max_clients = 8});
     ASSERT_NE(daemon.host, nullptr);
     links = daemon.host->links();
     ASSERT_NE(links, nullptr);
@@ -258,7 +258,7 @@ TEST(DirectFlipServerOff, WithoutAHostDisplayTheRequestsAreNotSupported) {
   test::RunningDaemon daemon;
   DaemonConfig cfg;
   cfg.vgpus = {VgpuSpec{}};
-  daemon.start(cfg, "no-direct-flip", 4);
+  daemon.start(cfg, "no-direct-flip", {.max_clients = 4});
   EXPECT_EQ(daemon.host->links(), nullptr);
   auto c = client::Connection::connect(daemon.path, "test");
   ASSERT_TRUE(c) << client::describe(c.error());

@@ -172,7 +172,7 @@ TEST(ProtocolPipelineTest, RequestsAfterAFatalOneDoNotResetTheConnectionBeforeIt
   auto host = server::Host::create(cfg);
   ASSERT_TRUE(host.has_value()) << host.error();
   const std::string path = fmt::format("{}/vgd-pipeline-{}.sock", ::testing::TempDir(), ::getpid());
-  auto srv = server::Server::create(**host, {path, 8, false, std::nullopt});
+  auto srv = server::Server::create(**host, {.socket_path = path, .max_clients = 8, .handle_signals = false});
   ASSERT_TRUE(srv.has_value()) << srv.error();
   const auto turn = [&] {
     while ((*srv)->serve_pending(0) == server::Server::Turn::Served) {

@@ -19,6 +19,8 @@ TEST(WebApi, DaemonListsCountersAndEveryVgpu) {
   EXPECT_EQ(j.at("errors"), 3);
   EXPECT_EQ(j.at("malformed"), 1);
   EXPECT_EQ(j.at("refused_connections"), 4);
+  EXPECT_EQ(j.at("uid_refused_connections"), 9);
+  EXPECT_EQ(j.at("hello_timeouts"), 10);
   EXPECT_EQ(j.at("denied"), 5);
   EXPECT_EQ(j.at("opens"), (json{{"trusted", 6}, {"untrusted", 8}}));
   ASSERT_EQ(j.at("vgpus").size(), 2u);

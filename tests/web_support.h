@@ -10,6 +10,7 @@ inline server::DaemonStatus sample_status() {
   server::DaemonStatus s;
   s.uptime_s = 12.5;
   s.clients = 2, s.connections = 7, s.requests = 1234, s.errors = 3, s.malformed = 1, s.refused = 4;
+  s.uid_refused = 9, s.hello_timeouts = 10;
   s.denied = 5, s.trusted_opens = 6, s.untrusted_opens = 8;
 
   server::VgpuStatus a;

@@ -172,6 +172,7 @@ Expected<DaemonConfig, std::string> parse_daemon_config(std::string_view text, s
   const bool ok =
       section("server", [&](TableReader& r) {
         return r.str("socket", cfg.socket) && r.u32("max_clients", cfg.max_clients) &&
+               r.u32("hello_timeout_ms", cfg.hello_timeout_ms) && r.u32("max_clients_per_uid", cfg.max_clients_per_uid) &&
                r.id("socket_group", "group", gid_named, cfg.socket_group);
       }) &&
       section("export", [&](TableReader& r) {

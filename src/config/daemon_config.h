@@ -121,6 +121,10 @@ struct DaemonConfig {
                                  VgpuSpec{"GVTg_V5_8", Workload::Video}};
   std::string socket;  // empty: default_socket_path()
   uint32_t max_clients = 64;
+  // Against connections that hold a slot and do nothing (docs/security.md §3): one that sent no
+  // Hello this long is closed (0: never), and one uid holds at most max_clients_per_uid (0: any).
+  uint32_t hello_timeout_ms = 5000;
+  uint32_t max_clients_per_uid = 16;
   // The socket file's group (chowned at creation, docs/config.md "Consumers"): the users admitted
   // to a vGPU need to reach the 0660 socket at all. nullopt: the daemon's own group.
   std::optional<uint32_t> socket_group;

@@ -11,6 +11,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 
 #include <algorithm>
@@ -30,7 +31,7 @@ using proto::Packet;
 using proto::Status;
 
 // Tags for the epoll set; clients are tagged with their fd (>= 0).
-constexpr uint64_t kListenTag = ~0ull, kSignalTag = ~2ull, kStopTag = ~3ull;
+constexpr uint64_t kListenTag = ~0ull, kSignalTag = ~2ull, kStopTag = ~3ull, kHelloTag = ~4ull;
 
 Status status_of(exporter::Errc e) {
   switch (e) {
@@ -161,6 +162,10 @@ Expected<bool, std::string> Server::setup() {
   stop_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!epoll_ || !stop_) return Unexpected(errno_text("epoll/eventfd"));
   bool ok = watch(epoll_.get(), listen_.get(), kListenTag) && watch(epoll_.get(), stop_.get(), kStopTag);
+  if (opt_.hello_timeout_ms != 0) {  // the Hello deadline (server_hello.cpp)
+    hello_timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+    ok = ok && hello_timer_ && watch(epoll_.get(), hello_timer_.get(), kHelloTag);
+  }
   if (opt_.handle_signals) {
     sigset_t set;
     sigemptyset(&set);
@@ -233,6 +238,8 @@ Server::Turn Server::serve_pending(int timeout_ms) {
     }
     if (tag == kListenTag) {
       accept_clients();
+    } else if (tag == kHelloTag) {
+      hello_timer_fired();
     } else {
       const int fd = static_cast<int>(tag);
       auto it = clients_.find(fd);
@@ -256,17 +263,14 @@ void Server::accept_clients() {
       continue;
     }
     c->peer = std::move(*peer);
-    if (clients_.size() >= opt_.max_clients) {
-      ++stats_.refused_connections;
-      spdlog::warn("client pid {} uid {} refused: {} clients already", c->peer.pid, c->peer.uid, clients_.size());
-      continue;
-    }
+    if (refuse(c->peer)) continue;  // logged and counted (server_hello.cpp)
     if (!watch(epoll_.get(), fd.get(), static_cast<uint64_t>(fd.get()))) continue;
     ++stats_.connections;
     spdlog::info("client connected: pid {} uid {} gid {} ({} more groups)", c->peer.pid, c->peer.uid, c->peer.gid,
                  c->peer.groups.size());
     c->fd = std::move(fd);
     c->id = next_client_id_++;
+    expect_hello(*c);
     const int key = c->fd.get();
     clients_[key] = std::move(c);
   }
@@ -328,6 +332,7 @@ Packet Server::handle(Client& c, Packet& req) {
     // header says so (docs/protocol.md §3.1). 0 is no version at all.
     if (hello.client_version == 0) return proto::make_error(req.header, Status::Protocol, "client protocol version 0 does not exist");
     c.greeted = true;
+    hello_done(c);
     c.name.assign(hello.client_name, strnlen(hello.client_name, sizeof hello.client_name));
     spdlog::info("client pid {} is '{}' (protocol {})", c.peer.pid, c.name, hello.client_version);
     Packet r = reply_to(req);
@@ -528,6 +533,7 @@ void Server::drop(int fd) {
       spdlog::info("client pid {} ({}) went: {} output assignment(s) and lease(s) released", c.peer.pid, c.name, n);
   ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
   drain(fd);
+  if (!c.greeted) hello_done(c);
   spdlog::info("client pid {} ({}) disconnected", c.peer.pid, c.name);
   clients_.erase(it);
   const Locked lk(stats_mu_);

@@ -24,18 +24,27 @@
 
 namespace vgd::server {
 
+// Every member has a default, so callers name only what they set ({.max_clients = 8}).
 struct ServerOptions {
-  std::string socket_path;
+  std::string socket_path = {};
   uint32_t max_clients = 64;
   bool handle_signals = true;  // SIGINT/SIGTERM end run() (tests use request_stop())
-  std::optional<uint32_t> socket_group;  // chown the socket file to it (docs/config.md "Consumers")
+  std::optional<uint32_t> socket_group = std::nullopt;  // chown the socket file to it (docs/config.md "Consumers")
+  // A client that has not sent Hello this long after it connected is closed (0: never), so a
+  // silent connection cannot keep a max_clients slot (docs/security.md §3).
+  uint32_t hello_timeout_ms = 5000;
+  // Connections one uid may hold at once (0: any number); the daemon's own process is not
+  // counted (its viewers, docs/security.md §3).
+  uint32_t max_clients_per_uid = 16;
 };
 
 struct ServerStats {
   uint64_t connections = 0, disconnects = 0, requests = 0;
   uint64_t errors = 0;     // error replies sent
   uint64_t malformed = 0;  // clients closed for a protocol violation
-  uint64_t refused_connections = 0;  // beyond max_clients
+  uint64_t refused_connections = 0;  // beyond max_clients, or whose credentials could not be read
+  uint64_t uid_refused_connections = 0;  // beyond max_clients_per_uid
+  uint64_t hello_timeouts = 0;  // clients closed for sending no Hello within hello_timeout_ms
   uint64_t unread = 0;  // clients closed because their replies went unread (their queue was full)
   uint64_t denied = 0;               // requests refused for who the peer is (docs/protocol.md §7)
   uint64_t trusted_opens = 0, untrusted_opens = 0;  // Opens granted, by the consumer's Trust
@@ -73,6 +82,7 @@ class Server {
   struct Client {
     UniqueFd fd;
     bool greeted = false;
+    int64_t hello_deadline_ns = 0;  // CLOCK_MONOTONIC; closed if not greeted by then
     std::string name;  // from Hello, for logs
     Peer peer;         // SO_PEERCRED and SO_PEERGROUPS at connect: who it is for admission
     std::map<uint32_t, Opened> opened;
@@ -103,11 +113,21 @@ class Server {
     return proto::make_packet(req.header.type | proto::kReplyBit, req.header.seq, req.header.vgpu);
   }
   void drop(int fd);
+  // The Hello deadline (hello_timeout_ms): one timerfd armed for the earliest deadline while
+  // any client is ungreeted, disarmed when none is (server_hello.cpp).
+  void expect_hello(Client& c);  // c was just accepted
+  void hello_done(Client& c);     // c sent Hello, or goes without
+  void hello_timer_fired();       // closes (and counts) the clients past their deadline
+  void arm_hello_timer(int64_t deadline_ns);  // 0: disarm
+  // Refused at accept: at max_clients, or its uid at max_clients_per_uid.
+  bool refuse(const Peer& peer) REQUIRES(stats_mu_);
 
   Host& host_;
   ServerOptions opt_;
   Self self_;  // our pid and uid, for admission
   UniqueFd listen_, epoll_, signal_, stop_;
+  UniqueFd hello_timer_;  // none when hello_timeout_ms is 0
+  size_t ungreeted_ = 0;  // clients that have not sent Hello yet
   ino_t socket_inode_ = 0;  // our socket file's, so the destructor removes no one else's
   std::map<int, std::unique_ptr<Client>> clients_;
   uint64_t next_client_id_ = 1;

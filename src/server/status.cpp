@@ -58,6 +58,7 @@ DaemonStatus StatusCollector::collect(const Host& host, const Server& server) {
   out.malformed = ss.malformed, out.refused = ss.refused_connections, out.denied = ss.denied;
   out.trusted_opens = ss.trusted_opens, out.untrusted_opens = ss.untrusted_opens;
   out.unread = ss.unread;
+  out.uid_refused = ss.uid_refused_connections, out.hello_timeouts = ss.hello_timeouts;
   for (const auto& hv : host.vgpus()) out.vgpus.push_back(hv->published());
   if (const DisplayLinks* l = host.links())
     out.host_display = HostDisplayStatus{l->name(), l->outputs(), l->stats(), l->display_counters()};

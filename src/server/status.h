@@ -116,6 +116,8 @@ struct DaemonStatus {
   uint64_t clients = 0;  // connected now
   uint64_t connections = 0, requests = 0, errors = 0, malformed = 0, refused = 0;
   uint64_t unread = 0;  // clients closed because they left their replies unread
+  uint64_t uid_refused = 0;     // connections refused beyond max_clients_per_uid
+  uint64_t hello_timeouts = 0;  // clients closed for sending no Hello in time
   uint64_t denied = 0;                              // requests refused for who the peer is
   uint64_t trusted_opens = 0, untrusted_opens = 0;  // Opens granted, by trust (docs/protocol.md §7)
   std::vector<VgpuStatus> vgpus;

@@ -173,6 +173,8 @@ json daemon_json(const server::DaemonStatus& s) {
           {"errors", s.errors},
           {"malformed", s.malformed},
           {"refused_connections", s.refused},
+          {"uid_refused_connections", s.uid_refused},
+          {"hello_timeouts", s.hello_timeouts},
           {"unread_clients", s.unread},
           {"denied", s.denied},
           {"opens", {{"trusted", s.trusted_opens}, {"untrusted", s.untrusted_opens}}},

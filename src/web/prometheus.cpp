@@ -84,9 +84,12 @@ void daemon_metrics(Writer& w, const DaemonStatus& s) {
       {"vgpud_request_errors_total", "Error replies sent to consumers."},
       {"vgpud_malformed_clients_total", "Consumers closed for a protocol violation."},
       {"vgpud_refused_connections_total", "Connections refused beyond max_clients."},
+      {"vgpud_uid_refused_connections_total", "Connections refused beyond max_clients_per_uid."},
+      {"vgpud_hello_timeouts_total", "Consumers closed for sending no Hello within hello_timeout_ms."},
       {"vgpud_unread_clients_total", "Consumers closed because they left their replies unread."},
       {"vgpud_denied_requests_total", "Requests refused for who the consumer is (not admitted, not trusted)."}};
-  const uint64_t values[] = {s.connections, s.requests, s.errors, s.malformed, s.refused, s.unread, s.denied};
+  const uint64_t values[] = {s.connections, s.requests,       s.errors, s.malformed, s.refused,
+                             s.uid_refused, s.hello_timeouts, s.unread, s.denied};
   for (size_t i = 0; i < std::size(totals); ++i) {
     w.family(totals[i].first, "counter", totals[i].second);
     w.sample(totals[i].first, "", values[i]);

@@ -78,7 +78,12 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "vgpud: {}\n", host.error());
     return 1;
   }
-  auto server = vgd::server::Server::create(**host, {cfg.socket, cfg.max_clients, true, cfg.socket_group});
+  auto server = vgd::server::Server::create(**host, {.socket_path = cfg.socket,
+                                                     .max_clients = cfg.max_clients,
+                                                     .handle_signals = true,
+                                                     .socket_group = cfg.socket_group,
+                                                     .hello_timeout_ms = cfg.hello_timeout_ms,
+                                                     .max_clients_per_uid = cfg.max_clients_per_uid});
   if (!server) {
     fmt::print(stderr, "vgpud: {}\n", server.error());
     return 1;
