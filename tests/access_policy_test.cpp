@@ -106,12 +106,83 @@ TEST(WsGate, JudgesTheFirstBytes) {
   EXPECT_EQ(verdict(upgrade("127.0.0.1:5901", "http://evil.example")), V::Refuse);
   EXPECT_EQ(verdict(upgrade("127.0.0.1:5901", "http://127.0.0.1:3000")), V::Refuse) << "another local site";
   EXPECT_EQ(verdict(upgrade("127.0.0.1:5901", "null")), V::Refuse);
-  EXPECT_EQ(verdict(upgrade("127.0.0.1:5901", "http://127.0.0.1:3000"), -1), V::Pass) << "dashboard port not known";
   EXPECT_EQ(verdict(upgrade("127.0.0.1:5901", "http://127.0.0.1:8080"), 0), V::Refuse) << "no dashboard";
   EXPECT_EQ(verdict(upgrade("rebound.example:5901", "http://rebound.example:8080")), V::Refuse);
   EXPECT_EQ(verdict("GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n"), V::Refuse) << "no Host";
   EXPECT_NE(viewers::judge_opening(upgrade("127.0.0.1:5901", "http://evil.example"), p, 5901, 8080).why.find("evil.example"),
             std::string::npos);
+}
+
+// Why a refusal is counted (vgpud_vnc_ws_refused_total{reason}).
+TEST(WsGate, SaysWhyItRefuses) {
+  const HostPolicy p{"127.0.0.1", {}};
+  const auto judge = [&](const std::string& host, const std::string& origin) {
+    return viewers::judge_opening(upgrade(host, origin), p, 5901, 8080);
+  };
+  EXPECT_EQ(judge("rebound.example:5901", "http://127.0.0.1:8080").reason, viewers::WsRefusal::Host);
+  EXPECT_EQ(judge("127.0.0.1:5902", "http://127.0.0.1:8080").reason, viewers::WsRefusal::Host) << "another VNC port";
+  EXPECT_EQ(judge("127.0.0.1:5901", "http://evil.example").reason, viewers::WsRefusal::Origin);
+  EXPECT_EQ(viewers::kWsRefusalNames[static_cast<size_t>(viewers::WsRefusal::Header)], "header");
+}
+
+// Which pages may open a view on VNC port 5901 (docs/security.md §5): an http page on one of our
+// names, on that port or on the dashboard's once its port is known; with no dashboard, or before
+// a dashboard on any free port ([web] port = 0) is bound, only that port's own pages.
+TEST(WsGate, WhichPagesMayOpenAView) {
+  const HostPolicy loopback{"127.0.0.1", {"vgpu-box.lan"}};
+  const HostPolicy everywhere{"0.0.0.0", {}};
+  struct Case {
+    const HostPolicy* hosts;
+    std::string origin;
+    int dashboard;
+    bool ok;
+  };
+  const Case cases[] = {
+      // The dashboard on 8080.
+      {&loopback, "http://127.0.0.1:8080", 8080, true},
+      {&loopback, "http://localhost:8080", 8080, true},
+      {&loopback, "http://[::1]:8080", 8080, true},
+      {&loopback, "http://vgpu-box.lan:8080", 8080, true},      // allowed_hosts
+      {&loopback, "http://VGPU-BOX.lan:8080/", 8080, true},     // case and a trailing slash
+      {&loopback, "http://127.0.0.1:5901", 8080, true},         // this port's own page
+      {&loopback, "http://127.0.0.1:3000", 8080, false},        // another local server's page
+      {&loopback, "http://127.0.0.1:5902", 8080, false},        // another VNC port's
+      {&loopback, "http://127.0.0.1", 8080, false},             // port 80
+      {&loopback, "http://evil.example:8080", 8080, false},     // a foreign name on our port
+      {&loopback, "http://192.168.1.9:8080", 8080, false},      // an address we do not listen on
+      {&loopback, "https://127.0.0.1:8080", 8080, false},       // nothing of ours serves https
+      {&loopback, "ws://127.0.0.1:8080", 8080, false},
+      {&loopback, "null", 8080, false},                         // a sandboxed or file: page
+      {&loopback, "", 8080, false},
+      {&loopback, "127.0.0.1:8080", 8080, false},               // no scheme
+      {&loopback, "http://user@127.0.0.1:8080", 8080, false},
+      {&loopback, "http://127.0.0.1:8080/page", 8080, false},   // an origin has no path
+      // No dashboard, or one on any free port not bound yet: this port only.
+      {&loopback, "http://127.0.0.1:5901", 0, true},
+      {&loopback, "http://localhost:5901", 0, true},
+      {&loopback, "http://vgpu-box.lan:5901", 0, true},
+      {&loopback, "http://127.0.0.1:8080", 0, false},
+      {&loopback, "http://127.0.0.1:3000", 0, false},
+      {&loopback, "http://127.0.0.1:5902", 0, false},
+      {&loopback, "http://evil.example:5901", 0, false},
+      {&loopback, "http://127.0.0.1:3000", -1, false},          // no "any port" any more
+      // Listening everywhere: any IP address is ours (it cannot be rebound), names are not.
+      {&everywhere, "http://192.168.1.9:8080", 8080, true},
+      {&everywhere, "http://192.168.1.9:5901", 0, true},
+      {&everywhere, "http://192.168.1.9:3000", 8080, false},
+      {&everywhere, "http://rebound.example:8080", 8080, false},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(viewers::page_may_open(c.origin, *c.hosts, 5901, c.dashboard), c.ok)
+        << c.origin << " with the dashboard on " << c.dashboard << " (listening on " << c.hosts->listen << ")";
+    if (c.origin.empty()) continue;  // an upgrade without Origin is not a browser's
+    const std::string host = c.hosts == &everywhere ? "192.168.1.9:5901" : "127.0.0.1:5901";
+    const auto o = viewers::judge_opening(upgrade(host, c.origin), *c.hosts, 5901, c.dashboard);
+    EXPECT_EQ(o.verdict == viewers::Opening::Verdict::Pass, c.ok) << c.origin << " on " << c.dashboard << ": " << o.why;
+    if (!c.ok) {
+      EXPECT_EQ(o.reason, viewers::WsRefusal::Origin) << c.origin;
+    }
+  }
 }
 
 }  // namespace

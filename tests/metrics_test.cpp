@@ -184,7 +184,8 @@ TEST(Metrics, DirectFlipSeriesForTheHostDisplayAndTheVgpusOnIt) {
   h.name = "virtual";
   server::OutputStatus one, two;
   one.name = "Virtual-1", one.vgpu = 2;
-  two.name = "Virtual-2";
+  one.view_port = 5951, one.view_ws_refused = {{"host", 1}, {"origin", 7}, {"header", 0}};
+  two.name = "Virtual-2";  // no view (a card's output): no series
   h.outputs = {one, two};
   h.links.assigns = 3, h.links.released = 1, h.links.refused = 4, h.links.renewed = 5;
   h.commits.commits = 500, h.commits.with_allow_modeset = 2;
@@ -209,9 +210,14 @@ TEST(Metrics, DirectFlipSeriesForTheHostDisplayAndTheVgpusOnIt) {
   EXPECT_EQ(e.value("vgpud_direct_flip_flips_shown_total", Labels{{"vgpu", "2"}}), 40);
   EXPECT_EQ(e.value("vgpud_direct_flip_lead_us", Labels{{"vgpu", "2"}}), 1500);
   EXPECT_EQ(e.value("vgpud_direct_flip_host_vblanks_total", Labels{{"vgpu", "2"}}), 600);
+  EXPECT_EQ(e.value("vgpud_output_view_ws_refused_total", Labels{{"output", "Virtual-1"}, {"reason", "origin"}}), 7);
+  EXPECT_EQ(e.value("vgpud_output_view_ws_refused_total", Labels{{"output", "Virtual-1"}, {"reason", "header"}}), 0);
   for (const auto& x : e.samples) {
     if (x.name == "vgpud_direct_flip_imports_total") {
       EXPECT_EQ(x.labels.at("vgpu"), "2") << "only vGPUs on an output";
+    }
+    if (x.name == "vgpud_output_view_ws_refused_total") {
+      EXPECT_EQ(x.labels.at("output"), "Virtual-1") << "only outputs with a view";
     }
   }
 }
@@ -244,6 +250,8 @@ TEST(Metrics, ViewerSeriesOnlyForVgpusWithAViewer) {
   const Exposition e = parse(web::prometheus_text(test::sample_status()));
   EXPECT_EQ(e.value("vgpud_vnc_clients", Labels{{"vgpu", "1"}}), 1);
   EXPECT_EQ(e.value("vgpud_vnc_bytes_sent_total", Labels{{"vgpu", "1"}}), 123456);
+  EXPECT_EQ(e.value("vgpud_vnc_ws_refused_total", Labels{{"vgpu", "1"}, {"reason", "origin"}}), 3);
+  EXPECT_EQ(e.value("vgpud_vnc_ws_refused_total", Labels{{"vgpu", "1"}, {"reason", "header"}}), 0) << "zeros too";
   for (const auto& s : e.samples) {
     if (s.name.rfind("vgpud_vnc_", 0) == 0) {
       EXPECT_EQ(s.labels.at("vgpu"), "1") << s.name;

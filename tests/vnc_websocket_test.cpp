@@ -18,8 +18,12 @@
 #include <vector>
 
 #include "fb/image.h"
+#include "server/status.h"
 #include "util/unique_fd.h"
 #include "viewers/rfb_server.h"
+#include "viewers/vnc_stream.h"
+#include "web/prometheus.h"
+#include "web/viewer_status.h"
 #include "vnc_support.h"
 
 namespace vgd {
@@ -51,6 +55,10 @@ class WsRfbClient {
     if (!origin.empty()) req += "Origin: " + origin + "\r\n";
     req += "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
            "Sec-WebSocket-Version: 13\r\n\r\n";
+    return request(req);
+  }
+  // Sends `req` as it is; the answer's head.
+  std::string request(const std::string& req) {
     if (!ok_ || !send_raw(req)) return {};
     std::string head;
     char c;
@@ -236,10 +244,80 @@ TEST(VncWebSocket, AForeignOriginOrHostIsA403) {
     }
   }
   EXPECT_EQ((*srv)->websocket_refused(), 4u) << "each refusal counted";
+  const auto by_reason = (*srv)->websocket_refusals();
+  EXPECT_EQ(by_reason[static_cast<size_t>(viewers::WsRefusal::Host)], 1u);
+  EXPECT_EQ(by_reason[static_cast<size_t>(viewers::WsRefusal::Origin)], 3u);
   // A VNC client says nothing first: it is let through after a moment and asked the password.
   EXPECT_TRUE(test::raw_rfb((*srv)->port()));
   WsRfbClient page((*srv)->port());
   EXPECT_TRUE(page.handshake()) << "the dashboard's page still gets in";
+}
+
+// A dashboard on any free port ([web] port = 0) is bound after the VNC ports: until it tells them
+// its port only their own pages may open views, then its pages too, and never another port's
+// (docs/security.md §5).
+TEST(VncWebSocket, TheDashboardsPagesGetInOnceItsPortIsKnown) {
+  auto srv = viewers::RfbServer::start({"127.0.0.1", 0, test::kVncPassword, "ws test", {{}, 0}}, 64, 64, [] {});
+  ASSERT_TRUE(srv) << srv.error();
+  const ChangingScreen screen(**srv);
+  const std::string host = "127.0.0.1:" + std::to_string((*srv)->port());
+  const auto opens = [&](const std::string& origin) {
+    WsRfbClient c((*srv)->port());
+    return c.upgrade(host, origin).find(" 101 ") != std::string::npos;
+  };
+  EXPECT_FALSE(opens("http://127.0.0.1:" + std::to_string(kDashboardPort))) << "not known yet: refused";
+  EXPECT_FALSE(opens("http://127.0.0.1:3000"));
+  EXPECT_TRUE(opens("http://" + host)) << "the port's own page";
+  (*srv)->set_dashboard_port(kDashboardPort);
+  EXPECT_TRUE(opens("http://127.0.0.1:" + std::to_string(kDashboardPort))) << "the dashboard's page, once bound";
+  EXPECT_TRUE(opens("http://localhost:" + std::to_string(kDashboardPort)));
+  EXPECT_FALSE(opens("http://127.0.0.1:3000")) << "another local site still";
+  EXPECT_EQ((*srv)->websocket_refused(), 3u);
+  WsRfbClient page((*srv)->port());
+  EXPECT_TRUE(page.handshake()) << "the dashboard's page gets its picture";
+}
+
+// What an operator sees: each refused upgrade on a vGPU's VNC port is in /metrics, by reason, as
+// vgpud renders it (VncStream's stats, web::viewer_status, prometheus_text).
+TEST(VncWebSocket, RefusedUpgradesAreInTheMetrics) {
+  constexpr uint32_t kVgpu = 3;
+  // No daemon answers at this path: the stream listens at once and keeps trying to connect.
+  auto vnc = viewers::VncStream::start({"/nonexistent/vgpud.sock", kVgpu, "127.0.0.1", 0, test::kVncPassword, "",
+                                        {{}, kDashboardPort}});
+  ASSERT_TRUE(vnc) << vnc.error();
+  const int port = (*vnc)->port();
+  const std::string host = "127.0.0.1:" + std::to_string(port);
+  const auto metrics = [&] {
+    server::DaemonStatus s;
+    server::VgpuStatus v;
+    v.id = kVgpu;
+    v.vnc = web::viewer_status((*vnc)->stats());
+    s.vgpus.push_back(v);
+    return web::prometheus_text(s);
+  };
+  const auto line = [](const std::string& reason, int n) {
+    return "vgpud_vnc_ws_refused_total{vgpu=\"3\",reason=\"" + reason + "\"} " + std::to_string(n) + "\n";
+  };
+  const std::string before = metrics();
+  EXPECT_NE(before.find("# TYPE vgpud_vnc_ws_refused_total counter\n"), std::string::npos) << before;
+  for (const char* reason : {"host", "origin", "header"}) EXPECT_NE(before.find(line(reason, 0)), std::string::npos) << before;
+
+  const auto refused = [&](const std::string& req) {
+    WsRfbClient c(port);
+    return c.request(req).rfind("HTTP/1.1 403 ", 0) == 0;
+  };
+  const auto req = [](const std::string& h, const std::string& origin) {
+    return "GET / HTTP/1.1\r\nHost: " + h + "\r\nOrigin: " + origin + "\r\nUpgrade: websocket\r\n\r\n";
+  };
+  EXPECT_TRUE(refused(req(host, "http://evil.example")));
+  EXPECT_TRUE(refused(req(host, "http://127.0.0.1:3000")));
+  EXPECT_TRUE(refused(req("rebound.example:" + std::to_string(port), "http://rebound.example:8080")));
+  // A header that fills the door's buffer without ending.
+  EXPECT_TRUE(refused("GET / HTTP/1.1\r\nHost: " + host + "\r\nX-Pad: " + std::string(9000, 'a')));
+  const std::string after = metrics();
+  EXPECT_NE(after.find(line("origin", 2)), std::string::npos) << after;
+  EXPECT_NE(after.find(line("host", 1)), std::string::npos) << after;
+  EXPECT_NE(after.find(line("header", 1)), std::string::npos) << after;
 }
 
 // The daemon stopping as browsers go away: the server's teardown and the clients' own endings

@@ -50,7 +50,8 @@ TEST(WebApi, VgpuCarriesModeRatesEventsAndCounters) {
   EXPECT_EQ(v.at("exporter").at("live_buffers"), 3);
   EXPECT_EQ(v.at("tearing_counters").at("hold_ns_total"), 2'500'000'000u);
   EXPECT_EQ(v.at("vnc"), (json{{"port", 5901}, {"clients", 1}, {"frames", 300}, {"updates", 280},
-                               {"bytes_sent", 123456}, {"cursor_moves", 12}, {"resizes", 1}}));
+                               {"bytes_sent", 123456}, {"cursor_moves", 12}, {"resizes", 1},
+                               {"websocket_refused", {{"host", 2}, {"origin", 3}, {"header", 0}}}}));
 }
 
 TEST(WebApi, LatencyBucketsAreCumulativeAndEndAtInf) {
@@ -120,6 +121,7 @@ TEST(WebApi, DirectFlipBlockAndOutputs) {
   server::OutputStatus kms;  // an output without a view (a card's: it has glass)
   kms.name = "HDMI-A-1";
   o.view_port = 5951, o.view_clients = 2, o.view_pictures = 40;
+  o.view_ws_refused = {{"host", 0}, {"origin", 6}, {"header", 0}};
   h.outputs = {o, kms};
   h.links.refused = 5;
   h.links.renewed = 3;
@@ -131,7 +133,8 @@ TEST(WebApi, DirectFlipBlockAndOutputs) {
   EXPECT_EQ(j["outputs"][0].at("mode"), (json{{"width", 1920}, {"height", 1080}, {"refresh_mhz", 60000}}));
   EXPECT_EQ(j["outputs"][0].at("vgpu"), (json{{"id", 1}, {"pipe", "A"}, {"by_config", true}}));
   // Where the page connects its noVNC view of the output (websocket on the VNC port).
-  EXPECT_EQ(j["outputs"][0].at("view"), (json{{"vnc_port", 5951}, {"clients", 2}, {"pictures_sent", 40}}));
+  EXPECT_EQ(j["outputs"][0].at("view"), (json{{"vnc_port", 5951}, {"clients", 2}, {"pictures_sent", 40},
+                                               {"websocket_refused", {{"host", 0}, {"origin", 6}, {"header", 0}}}}));
   EXPECT_TRUE(j["outputs"][1].at("view").is_null()) << "no view: the page shows a status line";
   EXPECT_TRUE(j["outputs"][1].at("vgpu").is_null());
   EXPECT_EQ(j.at("requests").at("refused"), 5);

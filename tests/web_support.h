@@ -29,7 +29,7 @@ inline server::DaemonStatus sample_status() {
   a.counters.damage_submits = 70, a.attacks[GuestAttack::DamageSubmitInvalid] = 3, a.counters.damage_disabled = 5;
   a.exporter.exports = 17, a.exporter.live = 3, a.exporter.queries = 99;
   a.tearing_counters.held = 8, a.tearing_counters.hold_ns_total = 2'500'000'000;
-  a.vnc = {5901, 1, 300, 280, 123456, 12, 1};
+  a.vnc = {5901, 1, 300, 280, 123456, 12, 1, {{"host", 2}, {"origin", 3}, {"header", 0}}};
 
   server::VgpuStatus b;
   b.id = 2, b.type = "Odd \"type\"\\name", b.workload = "console", b.state = "failsafe",

@@ -24,6 +24,7 @@
 #include "directflip/assign.h"
 #include "hostdisplay/host_display.h"
 #include "hostdisplay/virtual_monitor.h"
+#include "server/named_count.h"
 #include "server/serialized_display.h"
 #include "util/expected.h"
 #include "util/thread_annotations.h"
@@ -48,6 +49,7 @@ struct OutputStatus {
   int view_port = 0;
   uint32_t view_clients = 0;
   uint64_t view_pictures = 0;  // pictures that changed what the view's clients have
+  std::vector<NamedCount> view_ws_refused;  // websocket upgrades the view's door refused, by reason
   uint32_t lessee = 0;     // leased out (LeaseOutput) to this DRM lessee, 0: not leased
 };
 

@@ -17,6 +17,7 @@
 
 #include "directflip/pipe_link.h"
 #include "server/display_links.h"
+#include "server/named_count.h"
 #include "events/event_hub.h"
 #include "exporter/exporter.h"
 #include "exporter/tearing.h"
@@ -31,17 +32,13 @@ namespace vgd::server {
 class Host;
 class Server;
 
-// A vGPU's VNC viewer, as vgpud's caller fills it in (this layer does not know the viewers).
+// A vGPU's VNC viewer, as vgpud's caller fills it in (this layer does not know the viewers:
+// web/viewer_status.h converts).
 struct ViewerStatus {
   int port = 0;  // 0: no viewer
   uint32_t clients = 0;
   uint64_t frames = 0, updates = 0, bytes_sent = 0, cursor_moves = 0, resizes = 0;
-};
-
-// A counter with the name it is reported under.
-struct NamedCount {
-  std::string_view name;
-  uint64_t value;
+  std::vector<NamedCount> websocket_refused;  // 403s at the port's door, by reason (host, origin, header)
 };
 
 // A vGPU served to QEMU VMs (guest = "qemu"): whether one is attached, and how VMs left.

@@ -73,6 +73,8 @@ void MonitorStream::offer(std::shared_ptr<const fb::Image> picture) {
 
 int MonitorStream::port() const { return impl_->rfb->port(); }
 uint32_t MonitorStream::clients() const { return impl_->rfb->clients(); }
+std::array<uint64_t, kWsRefusals> MonitorStream::websocket_refused() const { return impl_->rfb->websocket_refusals(); }
+void MonitorStream::set_dashboard_port(int port) { impl_->rfb->set_dashboard_port(port); }
 uint64_t MonitorStream::pictures_sent() const { return impl_->sent.load(); }
 
 void MonitorStream::Impl::run() {

@@ -4,6 +4,7 @@
 // client; the stream's own thread sends what changed (16-pixel tiles, as VncStream does).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -28,6 +29,8 @@ class MonitorStream {
   int port() const;
   uint32_t clients() const;  // connected now
   uint64_t pictures_sent() const;  // pictures that changed what clients have
+  std::array<uint64_t, kWsRefusals> websocket_refused() const;  // upgrades refused at the door, by WsRefusal
+  void set_dashboard_port(int port);  // once the dashboard is bound (RfbServer::set_dashboard_port)
 
  private:
   struct Impl;

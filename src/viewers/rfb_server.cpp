@@ -199,6 +199,12 @@ Expected<std::unique_ptr<RfbServer>, std::string> RfbServer::start(const RfbOpti
   return srv;
 }
 
+std::array<uint64_t, kWsRefusals> RfbServer::websocket_refusals() const {
+  std::array<uint64_t, kWsRefusals> out{};
+  for (size_t i = 0; gate_ && i < kWsRefusals; ++i) out[i] = gate_->refused(static_cast<WsRefusal>(i));
+  return out;
+}
+
 RfbServer::~RfbServer() {
   if (!screen_) return;
   gate_.reset();  // no newcomers from here on

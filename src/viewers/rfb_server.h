@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -52,7 +53,12 @@ class RfbServer {
   uint32_t height() const { return height_.load(); }
   uint32_t clients() const { return clients_.load(); }
   uint64_t bytes_sent() const { return bytes_.load(); }  // to every client so far, gone ones included
-  uint64_t websocket_refused() const { return gate_ ? gate_->refused() : 0; }  // 403s for Host or Origin
+  uint64_t websocket_refused() const { return gate_ ? gate_->refused() : 0; }  // 403s at the port's door
+  std::array<uint64_t, kWsRefusals> websocket_refusals() const;                 // the same by WsRefusal
+  // The dashboard's port once it is bound: its pages may open views from then on (ws_gate.h).
+  void set_dashboard_port(int port) {
+    if (gate_) gate_->set_dashboard_port(port);
+  }
 
   // A new framebuffer of the picture's size holding it: clients that take desktop-resize get
   // the new size, all get the whole picture.

@@ -131,8 +131,11 @@ VncStats VncStream::stats() const {
   s.width = rfb.width();
   s.height = rfb.height();
   s.bytes_sent = rfb.bytes_sent();
+  s.websocket_refused = rfb.websocket_refusals();
   return s;
 }
+
+void VncStream::set_dashboard_port(int port) { impl_->rfb->set_dashboard_port(port); }
 
 void VncStream::Impl::run() {
   std::string reported;  // the last reason logged, so a daemon that is away is logged once

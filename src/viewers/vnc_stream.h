@@ -7,6 +7,7 @@
 // desktop resize; a display that goes off shows a "display off" picture.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -38,6 +39,7 @@ struct VncStats {
   uint64_t updates = 0;        // rectangles marked modified
   uint64_t cursor_shapes = 0, cursor_moves = 0, resizes = 0;
   uint64_t bytes_sent = 0;     // to all clients so far (libvncserver's counters)
+  std::array<uint64_t, kWsRefusals> websocket_refused{};  // upgrades the port's door refused, by WsRefusal
 };
 
 class VncStream {  // one vGPU's RFB server and the consumer thread feeding it
@@ -50,6 +52,9 @@ class VncStream {  // one vGPU's RFB server and the consumer thread feeding it
   VncStream& operator=(const VncStream&) = delete;
   int port() const;
   VncStats stats() const;  // thread-safe
+  // The dashboard's port once it is bound (any free port): its pages may open views from then
+  // on (viewers/ws_gate.h).
+  void set_dashboard_port(int port);
 
  private:
   struct Impl;

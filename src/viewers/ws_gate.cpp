@@ -48,26 +48,32 @@ std::optional<std::string> header(std::string_view head, std::string_view name) 
 
 }  // namespace
 
+bool page_may_open(std::string_view origin, const HostPolicy& hosts, int port, int dashboard_port) {
+  std::string scheme;
+  const auto o = parse_origin(origin, &scheme);
+  // Neither the dashboard nor libvncserver serves https here (docs/viewers.md, TLS): an https
+  // page is nobody's of ours. Without a known dashboard port only this port's pages are ours,
+  // never "any port of our names": another local server's page is another site.
+  return o && scheme == "http" && hosts.host_ok(o->host) &&
+         (o->port == port || (dashboard_port > 0 && o->port == dashboard_port));
+}
+
 Opening judge_opening(std::string_view bytes, const HostPolicy& hosts, int port, int dashboard_port) {
   using V = Opening::Verdict;
   constexpr std::string_view kGet = "GET ";
   // Not the start of an HTTP request: RFB (or TLS, which libvncserver refuses without certificates).
   if (bytes.substr(0, std::min(bytes.size(), kGet.size())) != kGet.substr(0, std::min(bytes.size(), kGet.size())))
-    return {V::Pass, {}};
+    return {};
   const size_t end = bytes.find("\r\n\r\n");
-  if (end == std::string_view::npos) return {V::Wait, {}};
+  if (end == std::string_view::npos) return {V::Wait, {}, {}};
   const std::string_view head = bytes.substr(0, end + 2);
   const auto host = header(head, "host");
   if (!host || !hosts.host_header_ok(*host, port))
-    return {V::Refuse, fmt::format("Host '{}' is not a name of this server", host.value_or(""))};
+    return {V::Refuse, WsRefusal::Host, fmt::format("Host '{}' is not a name of this server", host.value_or(""))};
   // Browsers always send Origin with a websocket: the page that opens it must be one of ours.
-  if (const auto origin = header(head, "origin")) {
-    const auto o = parse_origin(*origin);
-    const bool port_ok = o && (o->port == port || dashboard_port < 0 || (dashboard_port > 0 && o->port == dashboard_port));
-    if (!o || !hosts.host_ok(o->host) || !port_ok)
-      return {V::Refuse, fmt::format("Origin '{}' is not a page of this server", *origin)};
-  }
-  return {V::Pass, {}};
+  if (const auto origin = header(head, "origin"); origin && !page_may_open(*origin, hosts, port, dashboard_port))
+    return {V::Refuse, WsRefusal::Origin, fmt::format("Origin '{}' is not a page of this server", *origin)};
+  return {};
 }
 
 struct WsGate::Pending {
@@ -86,6 +92,12 @@ WsGate::WsGate(std::vector<UniqueFd> listeners, int port, HostPolicy hosts, int 
   thread_ = std::thread([this] { run(); });
 }
 
+uint64_t WsGate::refused() const {
+  uint64_t n = 0;
+  for (const auto& r : refused_) n += r.load();
+  return n;
+}
+
 WsGate::~WsGate() {
   (void)!::write(wake_[1].get(), "x", 1);
   thread_.join();
@@ -102,16 +114,16 @@ bool WsGate::settle(Pending& p) {
     return true;
   }
   p.has_bytes = true;
-  Opening o = judge_opening(std::string_view(buf, static_cast<size_t>(n)), hosts_, port_, dashboard_port_);
+  Opening o = judge_opening(std::string_view(buf, static_cast<size_t>(n)), hosts_, port_, dashboard_port_.load());
   if (o.verdict == Opening::Verdict::Wait) {
     if (waited < kHeaderWait && static_cast<size_t>(n) < sizeof buf) return false;
-    o = {Opening::Verdict::Refuse, "its request header never ended"};
+    o = {Opening::Verdict::Refuse, WsRefusal::Header, "its request header never ended"};
   }
   if (o.verdict == Opening::Verdict::Pass) {
     hand_(std::move(p.fd));
     return true;
   }
-  ++refused_;
+  ++refused_[static_cast<size_t>(o.reason)];
   spdlog::warn("vnc :{}: refused a websocket upgrade: {}", port_, o.why);
   const std::string body = fmt::format("403 forbidden: {}\n", o.why);
   const std::string reply = fmt::format(

@@ -54,7 +54,7 @@ json vnc_json(const server::ViewerStatus& v) {
   if (v.port == 0) return nullptr;  // no viewer for this vGPU
   return {{"port", v.port},         {"clients", v.clients},           {"frames", v.frames},
           {"updates", v.updates},   {"bytes_sent", v.bytes_sent},     {"cursor_moves", v.cursor_moves},
-          {"resizes", v.resizes}};
+          {"resizes", v.resizes},   {"websocket_refused", named(v.websocket_refused)}};
 }
 
 json direct_flip_json(const std::optional<server::DirectFlipStatus>& d) {
@@ -139,7 +139,8 @@ json outputs_json(const server::DaemonStatus& s) {
                                     : json(nullptr)},
                     // What it scans out over VNC (its websocket on the same port), null: no view.
                     {"view", o.view_port ? json{{"vnc_port", o.view_port}, {"clients", o.view_clients},
-                                                {"pictures_sent", o.view_pictures}}
+                                                {"pictures_sent", o.view_pictures},
+                                                {"websocket_refused", named(o.view_ws_refused)}}
                                          : json(nullptr)},
                     {"lessee", o.lessee ? json(o.lessee) : json(nullptr)}});
   const server::DisplayLinkStats& l = h.links;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace vgd::web {
@@ -261,6 +262,21 @@ void viewer_metrics(Writer& w, const DaemonStatus& s) {
              [](const VgpuStatus& v) { return uint64_t{v.vnc.clients}; });
   for (const auto& f : fields)
     w.per_vgpu(with_vnc, f.name, "counter", f.help, [&](const VgpuStatus& v) { return v.vnc.*f.field; });
+  w.per_vgpu_named(with_vnc, "vgpud_vnc_ws_refused_total", "reason",
+                   "Websocket upgrades the VNC port refused with a 403 before libvncserver (docs/security.md): "
+                   "a foreign Host or Origin, or a request header that never ended.",
+                   [](const VgpuStatus& v) { return v.vnc.websocket_refused; });
+  // The virtual monitor's outputs over VNC (docs/direct-flip.md) have the same door.
+  const auto has_view = [](const server::OutputStatus& o) { return o.view_port != 0; };
+  if (!s.host_display || std::none_of(s.host_display->outputs.begin(), s.host_display->outputs.end(), has_view)) return;
+  w.family("vgpud_output_view_ws_refused_total", "counter",
+           "Websocket upgrades a host output's VNC view refused with a 403, as vgpud_vnc_ws_refused_total.");
+  for (const auto& o : s.host_display->outputs) {
+    if (!has_view(o)) continue;
+    for (const server::NamedCount& c : o.view_ws_refused)
+      w.sample("vgpud_output_view_ws_refused_total",
+               fmt::format("output=\"{}\",reason=\"{}\"", escape_label(o.name), escape_label(c.name)), c.value);
+  }
 }
 
 // docs/viewers.md, "Direct flip": the host display, then the links of the vGPUs on an output.

@@ -16,6 +16,7 @@
 #include "server/status.h"
 #include "viewers/vnc_stream.h"
 #include "web/dashboard.h"
+#include "web/viewer_status.h"
 
 namespace {
 
@@ -125,8 +126,7 @@ int main(int argc, char** argv) {
       vgd::server::DaemonStatus s = collector.collect(h, srv);
       // vnc[i] serves the i-th vGPU: both follow the host's order.
       for (size_t i = 0; i < vnc.size() && i < s.vgpus.size(); ++i) {
-        const vgd::viewers::VncStats st = vnc[i]->stats();
-        s.vgpus[i].vnc = {st.port, st.clients, st.frames, st.updates, st.bytes_sent, st.cursor_moves, st.resizes};
+        s.vgpus[i].vnc = vgd::web::viewer_status(vnc[i]->stats());
       }
       if (views && s.host_display) views->describe(s.host_display->outputs);
       return s;
@@ -139,6 +139,10 @@ int main(int argc, char** argv) {
       return 1;
     }
     dashboard = std::move(*d);
+    // Bound now (on any free port with [web] port = 0): the dashboard's pages may open views on
+    // the VNC ports from here on, and no page on another port of ours may (docs/security.md §5).
+    for (auto& v : vnc) v->set_dashboard_port(dashboard->port());
+    if (*monitor_views) (*monitor_views)->set_dashboard_port(dashboard->port());
     spdlog::info("dashboard: {}", dashboard->url());
   }
   print_login(cfg, made, dashboard.get());

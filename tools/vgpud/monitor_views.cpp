@@ -3,13 +3,15 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "web/viewer_status.h"
+
 namespace vgd::vgpud {
 
 viewers::WebSocketAccess websocket_access(const DaemonConfig& cfg) {
   if (!cfg.web.enabled) return {};
-  // The dashboard on any free port (0) tells its port only once bound: then pages on any port
-  // of our names may open views (the VNC password still guards them).
-  return {cfg.web.allowed_hosts, cfg.web.port ? static_cast<int>(cfg.web.port) : -1};
+  // The dashboard on any free port (0) tells its port only once bound (set_dashboard_port):
+  // until then only pages of each VNC port itself may open views there.
+  return {cfg.web.allowed_hosts, static_cast<int>(cfg.web.port)};
 }
 
 Expected<std::unique_ptr<MonitorViews>, std::string> MonitorViews::start(server::Host& host, const DaemonConfig& cfg) {
@@ -45,6 +47,10 @@ MonitorViews::MonitorViews(hostdisplay::VirtualMonitor& vmon, std::shared_ptr<Vi
 
 MonitorViews::~MonitorViews() { vmon_->set_frame_listener(nullptr); }
 
+void MonitorViews::set_dashboard_port(int port) {
+  for (const View& v : *views_) v.stream->set_dashboard_port(port);
+}
+
 void MonitorViews::describe(std::vector<server::OutputStatus>& outputs) const {
   for (server::OutputStatus& o : outputs)
     for (const View& v : *views_)
@@ -52,6 +58,7 @@ void MonitorViews::describe(std::vector<server::OutputStatus>& outputs) const {
         o.view_port = v.stream->port();
         o.view_clients = v.stream->clients();
         o.view_pictures = v.stream->pictures_sent();
+        o.view_ws_refused = web::websocket_refusals(v.stream->websocket_refused());
       }
 }
 

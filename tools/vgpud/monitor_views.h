@@ -27,6 +27,8 @@ class MonitorViews {
 
   // Fills each served output's view_* fields (/api/outputs; the dashboard's output cards).
   void describe(std::vector<server::OutputStatus>& outputs) const;
+  // The dashboard's port once bound: its pages may open views (viewers/ws_gate.h).
+  void set_dashboard_port(int port);
   MonitorViews(const MonitorViews&) = delete;
   MonitorViews& operator=(const MonitorViews&) = delete;
 
