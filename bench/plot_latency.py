@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Plot a daemon_bench or directflip_bench result file (bench-results/daemon-{latency,query,cpu,vnc,
-dispatch,vm,vm-drm}.json, bench-results/directflip.json).
+dispatch,vm,vm-drm,untrusted}.json, bench-results/directflip.json).
 
 usage: plot_latency.py RESULTS.json PLOT.png
 
@@ -28,6 +28,8 @@ directflip: left, the CDF of guest flip -> host page-flip event (on screen and d
          guest's vblank from the host's and from its own clock) beside the composed VNC path and a
          bare 60 Hz timerfd from a random phase (dashed); right, CPU per flip (p50 bar, p99 whisker)
          per feed path beside memcpy of one 1080p frame, with MB copied per flip on each bar.
+untrusted: a 1080p plane read per flip by a trusted and an untrusted consumer, step by step, and
+         the daemon's CPU per flip (plot_untrusted.py).
 """
 import json
 import sys
@@ -289,6 +291,9 @@ elif kind in ("directflip", "directflip-kms"):  # -kms: on a KMS card (virtio-gp
     bx.set_title(f"the link's CPU per flip, {frame['label']} host mode", fontsize=10)
     bx.grid(True, axis="x", alpha=0.25)
     fig.suptitle(f"direct flip on {data.get('host', 'the VirtualMonitor (real clock)')}\n{subtitle}", fontsize=10)
+elif kind == "untrusted":
+    import plot_untrusted  # beside this file
+    fig = plot_untrusted.draw(plt, data, rows, subtitle)
 else:
     print(f"{src}: unknown benchmark kind {kind!r}")
     sys.exit(0)

@@ -2,11 +2,12 @@
 // machine context, other processes' load, options, the in-process daemon (Rig, with the latency
 // part's probes), a raw protocol connection (Conn), eventfd/epoll helpers, the bare timer
 // baselines and thread placement.
-// The parts are latency.cpp, query.cpp, cpu.cpp, vnc.cpp and dispatch.cpp; main.cpp parses the
-// command line.
+// The parts are latency.cpp, query.cpp, cpu.cpp, vnc.cpp, dispatch.cpp, vm*.cpp and untrusted.cpp;
+// main.cpp parses the command line.
 #pragma once
 
 #include <pthread.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include <array>
@@ -114,6 +115,15 @@ FlipToPixels measure_flip_to_pixels(double seconds, double warmup);
 void run_dispatch(const Options& o); // dispatch.cpp
 void run_vm(const Options& o);       // vm.cpp
 void run_vm_drm(const Options& o);   // vm_drm.cpp
+// untrusted.cpp: its untrusted consumer is another process, forked by main before any part starts
+// a thread (a fork of a threaded process may inherit a lock another thread held; ASan's allocator
+// deadlocked so), which waits to be told the daemon's socket over `tell` and answers over `hear`.
+struct ConsumerChild {
+  pid_t pid = -1;
+  UniqueFd tell, hear;
+};
+ConsumerChild fork_consumer();
+void run_untrusted(const Options& o, ConsumerChild& child);
 
 // --- The daemon, in-process ---------------------------------------------------------------------
 
@@ -159,6 +169,7 @@ struct Rig {
   Rig& operator=(const Rig&) = delete;
 
   void stop_server();
+  int64_t daemon_cpu_ns();  // the server loop's and the vblank clocks' threads
   void install_probe(server::HostedVgpu& hv);
   // Every guest booted, its pipe on and its display counting vblanks (and, for a flipping
   // workload, flipping).

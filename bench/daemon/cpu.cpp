@@ -93,8 +93,7 @@ CpuSnap snap(Rig& rig, Viewers& viewers) {
   CpuSnap s;
   s.wall = now_ns();
   s.process = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
-  s.server = thread_cpu_ns(rig.loop);
-  for (std::thread* t : rig.host->vblank_threads()) s.server += thread_cpu_ns(*t);
+  s.server = rig.daemon_cpu_ns();
   for (auto& hv : rig.host->vgpus()) s.guests += thread_cpu_ns(hv->thread());
   for (auto& t : viewers.threads) s.consumers += thread_cpu_ns(t);
   {

@@ -17,6 +17,9 @@
 //           in-process dispatch and a bare socket round trip; traps per guest frame (vm.cpp)
 //  vm-drm   our DRM driver in a QEMU VM: atomic flip latencies and traps per flip, VNC bytes with
 //           and without damage hints (vm_drm.cpp)
+//  untrusted a 1080p plane read per flip by a trusted consumer (guest RAM) and an untrusted one in
+//           another process (the daemon's plane copies): latency, the daemon's CPU and copies per
+//           flip, beside memcpy of one frame (untrusted.cpp)
 // Each file's head says what it measures and how; common.h holds what they share.
 //
 // Workloads: "desktop" redraws a whole 1080p X-tiled frame and flips its primary every frame
@@ -25,7 +28,7 @@
 // do run at 60 Hz and the daemon does all its per-vblank work: latch, flip-done, event, and a
 // 1080p primary query per event). Both are run by default; the difference is the guests' cost.
 //
-// usage: daemon_bench [latency|query|cpu|vnc|dispatch|vm|vm-drm|all]... [--seconds S] [--query-seconds S]
+// usage: daemon_bench [latency|query|cpu|vnc|dispatch|vm|vm-drm|untrusted|all]... [--seconds S] [--query-seconds S]
 //          [--warmup S] [--latency-vgpus 1,16,64] [--cpu-vgpus 16,32,64] [--dispatch-vgpus 16]
 //          [--latency-workloads video,desktop] [--cpu-workloads desktop,video] [--consumer-threads N]
 //          [--no-concurrent-baseline] [--one-cpu] [--out DIR]
@@ -45,7 +48,7 @@
 namespace vgd::daemon_bench {
 namespace {
 
-const std::vector<std::string> kParts = {"latency", "query", "cpu", "vnc", "dispatch", "vm", "vm-drm"};
+const std::vector<std::string> kParts = {"latency", "query", "cpu", "vnc", "dispatch", "vm", "vm-drm", "untrusted"};
 
 std::vector<std::string> split(std::string_view s) {
   std::vector<std::string> out;
@@ -124,14 +127,14 @@ Options parse(int argc, char** argv) {
       o.out = value();
     } else if (a == "-h" || a == "--help") {
       std::printf(
-          "usage: daemon_bench [latency|query|cpu|vnc|dispatch|vm|vm-drm|all]... [--seconds S] [--query-seconds S] [--warmup S]\n"
+          "usage: daemon_bench [latency|query|cpu|vnc|dispatch|vm|vm-drm|untrusted|all]... [--seconds S] [--query-seconds S] [--warmup S]\n"
           "         [--latency-vgpus 1,16,64] [--cpu-vgpus 16,32,64] [--dispatch-vgpus 16] [--dispatch-workload desktop]\n"
           "         [--latency-workloads video,desktop]"
           " [--cpu-workloads desktop,video]"
           " [--consumer-threads N] [--no-concurrent-baseline] [--one-cpu] [--out DIR]\n"
           "Durations: --seconds is each latency row, each cpu window and the dispatch window (default 5), --query-seconds each\n"
           "query row (2), --warmup the settling time after the guests are up (1.5). Writes\n"
-          "DIR/daemon-{latency,query,cpu,vnc,dispatch,vm,vm-drm}.json (DIR: bench-results). --one-cpu: in the latency part, the\n"
+          "DIR/daemon-{latency,query,cpu,vnc,dispatch,vm,vm-drm,untrusted}.json (DIR: bench-results). --one-cpu: in the latency part, the\n"
           "threads that wake each other (server loop, consumers, baseline threads) all on CPU 0.\n");
       std::exit(0);
     } else if (a.rfind("--benchmark_", 0) == 0) {
@@ -153,6 +156,8 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::off);
   const Options o = parse(argc, argv);
   std::filesystem::create_directories(o.out);
+  ConsumerChild child;  // forked now, while this process has one thread (common.h)
+  if (std::find(o.parts.begin(), o.parts.end(), "untrusted") != o.parts.end()) child = fork_consumer();
   for (const auto& part : o.parts) {
     if (part == "latency") run_latency(o);
     if (part == "query") run_query(o);
@@ -161,6 +166,7 @@ int main(int argc, char** argv) {
     if (part == "dispatch") run_dispatch(o);
     if (part == "vm") run_vm(o);
     if (part == "vm-drm") run_vm_drm(o);
+    if (part == "untrusted") run_untrusted(o, child);
   }
   return 0;
 }

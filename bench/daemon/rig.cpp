@@ -64,6 +64,12 @@ void Rig::stop_server() {
   loop.join();
 }
 
+int64_t Rig::daemon_cpu_ns() {
+  int64_t ns = thread_cpu_ns(loop);
+  for (std::thread* t : host->vblank_threads()) ns += thread_cpu_ns(*t);
+  return ns;
+}
+
 void Rig::install_probe(server::HostedVgpu& hv) {
   auto& p = *probes.emplace_back(std::make_unique<Probe>());
   const Locked lk(hv.lock());
